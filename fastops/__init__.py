@@ -1,0 +1,31 @@
+"""fastops: JIT-compiled (Numba) CPU kernels for deep-learning operators on NumPy arrays.
+
+Every op has PyTorch's name, arguments and semantics, takes and returns ``numpy.ndarray``
+(float32 or float64, each with its own compiled kernel), and carries its backward pass:
+``fastops.relu.backward(grad_output, x)`` returns one gradient per array argument.
+Kernels compile on first use and are cached on disk (see ``fastops._config``).
+"""
+from ._version import __version__  # noqa: F401
+from ._threads import get_num_threads, set_num_threads, threads  # noqa: F401
+from ._op import REGISTRY as _REGISTRY
+
+# activations and elementwise
+from .activation import (  # noqa: F401
+    elu,
+    gelu,
+    hardsigmoid,
+    hardswish,
+    leaky_relu,
+    mish,
+    relu,
+    relu6,
+    sigmoid,
+    silu,
+    softplus,
+    tanh,
+)
+
+
+def ops():
+    """Names of all ops fastops provides, sorted."""
+    return sorted(_REGISTRY)
