@@ -22,6 +22,8 @@ def float_array(op, name, x, dtype=None):
     ``dtype``: the dtype the other array arguments already fixed (mixed dtypes raise).
     The result may be ``x`` itself: kernels only read it.
     """
+    if isinstance(x, (np.float32, np.float64)):
+        x = np.asarray(x)  # a NumPy float scalar is taken as a 0-d array
     if not isinstance(x, np.ndarray):
         raise TypeError(f"{op}: argument '{name}' must be a numpy.ndarray, got {_describe(x)}")
     dt = x.dtype

@@ -149,7 +149,7 @@ def _mish_df(v, g, a, b):
 
 RELU = Pointwise("relu", _relu_f, _relu_df)
 LEAKY_RELU = Pointwise("leaky_relu", _leaky_f, _leaky_df)
-HARDTANH = Pointwise("hardtanh", _hardtanh_f, _hardtanh_df)
+HARDTANH = Pointwise("relu6", _hardtanh_f, _hardtanh_df)
 ELU = Pointwise("elu", _elu_f, _elu_df, cost="transcendental")
 SIGMOID = Pointwise("sigmoid", _sigmoid_f, _sigmoid_df, cost="transcendental")
 TANH_K = Pointwise("tanh", _tanh_f, _tanh_df, cost="transcendental")

@@ -1,0 +1,106 @@
+"""The op table: one entry per op, driving the test suite, the benchmarks and ``fastops bench``.
+
+Each :class:`OpInfo` says how to make sample inputs (small, seeded, away from kinks), what the op
+should compute (an independent NumPy reference, evaluated in float64 by the tests; also the plain
+NumPy baseline of the benchmarks), the PyTorch equivalent (tests only, where torch is installed),
+which arguments are differentiable, which inputs must raise, tolerances and benchmark shapes.
+
+Conventions for samples: array parameters of the op are passed positionally, in signature order
+(``None`` for an absent optional array), everything else by keyword. ``op.backward(grad_output,
+*args, **kwargs)`` then returns one entry per positional argument.
+"""
+from dataclasses import dataclass, field
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+
+@dataclass
+class Sample:
+    args: tuple
+    kwargs: dict = field(default_factory=dict)
+    desc: str = ""
+
+    def __repr__(self):
+        shapes = [getattr(a, "shape", a) for a in self.args]
+        return f"Sample({self.desc or ''} {shapes} {self.kwargs})"
+
+
+@dataclass
+class ErrorCase:
+    args: tuple
+    kwargs: dict
+    exc: type
+    match: str = ""
+
+
+@dataclass
+class OpInfo:
+    name: str
+    samples: Callable  # (rng, dtype) -> list[Sample]
+    ref: Callable  # NumPy reference: ref(*args, **kwargs), dtype-preserving, also the NumPy baseline
+    torch_ref: Optional[Callable] = None  # (torch, *tensors, **kwargs) -> tensor | tuple
+    grad_args: tuple = (0,)  # positions of differentiable arguments
+    errors: Callable = lambda: []  # () -> list[ErrorCase]
+    tol: dict = field(default_factory=lambda: {np.float32: (2e-5, 2e-6), np.float64: (1e-10, 1e-12)})
+    bench: Optional[Callable] = None  # (rng, dtype, "small"|"large") -> Sample
+    bench_sizes: tuple = ("small", "large")
+    deterministic: bool = True
+    nondiff_kinks: bool = False  # documentation only: sampler keeps inputs away from kinks
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def op(self):
+        import fastops
+
+        obj = fastops
+        for part in self.name.split("."):
+            obj = getattr(obj, part)
+        return obj
+
+
+def away_from(x, points, margin=1e-2):
+    """Move elements of ``x`` closer than ``margin`` to any of ``points`` to distance ``margin``."""
+    x = np.array(x, copy=True)
+    for p in points:
+        d = x - p
+        close = np.abs(d) < margin
+        x[close] = p + np.where(d[close] >= 0, margin, -margin)
+    return x
+
+
+def randn(rng, shape, dtype, scale=1.0, shift=0.0):
+    return (rng.standard_normal(shape) * scale + shift).astype(dtype)
+
+
+def _all():
+    from . import activation, arithmetic  # noqa: F401
+
+    table = []
+    for mod in (activation, arithmetic):
+        table.extend(mod.TABLE)
+    return table
+
+
+def table():
+    """Every OpInfo, in catalogue order."""
+    return _all()
+
+
+def get(name):
+    for info in _all():
+        if info.name == name:
+            return info
+    raise KeyError(name)
+
+
+__all__ = ["Sample", "ErrorCase", "OpInfo", "away_from", "randn", "table", "get"]
+
+
+def to_float64(value: Any):
+    """Cast arrays (also inside tuples/lists) to float64 for the reference computation."""
+    if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+        return value.astype(np.float64)
+    if isinstance(value, (tuple, list)):
+        return type(value)(to_float64(v) for v in value)
+    return value

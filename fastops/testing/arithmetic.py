@@ -1,0 +1,3 @@
+"""Op table: tensor arithmetic (OPS.md "Tensor arithmetic")."""
+
+TABLE = []

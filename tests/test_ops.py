@@ -1,0 +1,214 @@
+"""Generic tests driven by the op table (fastops.testing): every entry gets all of them."""
+import inspect
+
+import numpy as np
+import pytest
+
+import fastops
+from fastops.testing import table, to_float64
+
+from .conftest import requires_torch, torch
+
+TABLE = table()
+IDS = [info.name for info in TABLE]
+DTYPES = [np.float32, np.float64]
+
+
+def _as_list(out):
+    return list(out) if isinstance(out, (tuple, list)) else [out]
+
+
+def _arrays(sample):
+    return [i for i, a in enumerate(sample.args) if isinstance(a, np.ndarray)]
+
+
+def _samples(info, dtype, seed=0):
+    return info.samples(np.random.default_rng(seed), dtype)
+
+
+def _tol(info, dtype):
+    return info.tol[dtype]
+
+
+def _assert_close(actual, expected, rtol, atol, what):
+    actual, expected = _as_list(actual), _as_list(expected)
+    assert len(actual) == len(expected), what
+    for a, e in zip(actual, expected):
+        if e is None:
+            assert a is None, what
+            continue
+        np.testing.assert_allclose(np.asarray(a, np.float64), np.asarray(e, np.float64), rtol=rtol, atol=atol, err_msg=what)
+
+
+def _equal(a, b):
+    return all(
+        (x is None and y is None) or (x.shape == y.shape and np.array_equal(x, y, equal_nan=True))
+        for x, y in zip(_as_list(a), _as_list(b))
+    )
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("info", TABLE, ids=IDS)
+def test_forward_matches_numpy_reference(info, dtype):
+    rtol, atol = _tol(info, dtype)
+    for s in _samples(info, dtype):
+        out = info.op(*s.args, **s.kwargs)
+        ref = info.ref(*to_float64(s.args), **s.kwargs)
+        for o, r in zip(_as_list(out), _as_list(ref)):
+            assert o.dtype == dtype, f"{info.name} {s}: output dtype {o.dtype}"
+            assert o.shape == r.shape, f"{info.name} {s}: shape {o.shape} != {r.shape}"
+        _assert_close(out, ref, rtol, atol, f"{info.name} {s}")
+
+
+@pytest.mark.parametrize("info", TABLE, ids=IDS)
+def test_backward_matches_finite_differences(info):
+    """JAX-style check_vjp in float64: <(f(x + e t) - f(x - e t)) / 2e, c> == <t, backward(c)>."""
+    rng = np.random.default_rng(7)
+    eps = 1e-6
+    for s in _samples(info, np.float64):
+        args = list(s.args)
+        outs = _as_list(info.op(*args, **s.kwargs))
+        if sum(o.size for o in outs) == 0:
+            continue
+        cots = [rng.standard_normal(o.shape) for o in outs]
+        grads = info.op.backward(cots if len(cots) > 1 else cots[0], *args, **s.kwargs)
+        assert isinstance(grads, tuple) and len(grads) == len(args), f"{info.name}: backward returns one entry per argument"
+        dirs = {}
+        for i in info.grad_args:
+            if isinstance(args[i], np.ndarray) and args[i].size:
+                dirs[i] = rng.standard_normal(args[i].shape)
+                assert grads[i] is not None and grads[i].shape == args[i].shape and grads[i].dtype == np.float64
+        if not dirs:
+            continue
+
+        def shifted(sign):
+            a = list(args)
+            for i, t in dirs.items():
+                a[i] = args[i] + sign * eps * t
+            return _as_list(info.op(*a, **s.kwargs))
+
+        plus, minus = shifted(1), shifted(-1)
+        fd = sum(np.sum((p - m) / (2 * eps) * c) for p, m, c in zip(plus, minus, cots))
+        an = sum(np.sum(grads[i] * t) for i, t in dirs.items())
+        scale = sum(np.sum(np.abs(grads[i] * t)) for i, t in dirs.items()) + 1e-12
+        assert abs(fd - an) <= 1e-6 * scale + 1e-9, f"{info.name} {s}: finite difference {fd} vs backward {an}"
+
+
+@requires_torch
+@pytest.mark.torch
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("info", [i for i in TABLE if i.torch_ref], ids=[i.name for i in TABLE if i.torch_ref])
+def test_forward_and_backward_match_torch(info, dtype):
+    rtol, atol = _tol(info, dtype)
+    if dtype == np.float64:
+        # ATen computes some float64 kernels with float constants (hardsigmoid's 1.0f / 6.0f): against
+        # torch, float64 agreement is checked to 1e-7; the NumPy reference and finite differences hold
+        # fastops' float64 to the table's tolerance.
+        rtol, atol = max(rtol, 1e-7), max(atol, 1e-9)
+    rng = np.random.default_rng(3)
+    for s in _samples(info, dtype):
+        targs = [
+            torch.from_numpy(a.copy()).requires_grad_(i in info.grad_args) if isinstance(a, np.ndarray) else a
+            for i, a in enumerate(s.args)
+        ]
+        tout = _as_list(info.torch_ref(torch, *targs, **s.kwargs))
+        out = _as_list(info.op(*s.args, **s.kwargs))
+        _assert_close(out, [t.detach().numpy() for t in tout], rtol, atol, f"{info.name} {s} vs torch")
+        if sum(o.size for o in out) == 0:
+            continue
+        cots = [rng.standard_normal(o.shape).astype(dtype) for o in out]
+        diff = [targs[i] for i in info.grad_args if isinstance(targs[i], torch.Tensor)]
+        tgrads = torch.autograd.grad(tout, diff, [torch.from_numpy(c) for c in cots], allow_unused=True)
+        grads = info.op.backward(cots if len(cots) > 1 else cots[0], *s.args, **s.kwargs)
+        k = 0
+        for i in info.grad_args:
+            if isinstance(targs[i], torch.Tensor):
+                tg = tgrads[k]
+                k += 1
+                expect = np.zeros(s.args[i].shape) if tg is None else tg.numpy()
+                assert grads[i].dtype == dtype
+                _assert_close(grads[i], expect, rtol * 10, atol * 10, f"{info.name} {s}: grad of arg {i} vs torch")
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("info", TABLE, ids=IDS)
+def test_inputs_unmodified_and_layouts(info, dtype):
+    """Inputs are never written; non-contiguous, negative-stride, read-only and byte-swapped inputs
+    give bitwise the same result as contiguous ones."""
+    rng = np.random.default_rng(5)
+    for s in _samples(info, dtype):
+        idx = _arrays(s)
+        before = [a.copy() for a in s.args if isinstance(a, np.ndarray)]
+        out = info.op(*s.args, **s.kwargs)
+        outs = _as_list(out)
+        if info.grad_args:
+            cots = [rng.standard_normal(o.shape).astype(dtype) for o in outs]
+            info.op.backward(cots if len(cots) > 1 else cots[0], *s.args, **s.kwargs)
+        after = [a for a in s.args if isinstance(a, np.ndarray)]
+        assert _equal(before, after), f"{info.name} {s}: an input was modified"
+
+        def variant(make):
+            args = list(s.args)
+            for i in idx:
+                args[i] = make(args[i])
+            return info.op(*args, **s.kwargs)
+
+        def strided(a):
+            buf = np.empty(a.shape + (2,), a.dtype)
+            buf[..., 1] = a
+            return buf[..., 1]
+
+        def reversed_(a):
+            if a.ndim == 0:
+                return a
+            f = np.ascontiguousarray(np.flip(a, 0))
+            return np.flip(f, 0)
+
+        def readonly(a):
+            a = a.copy()
+            a.flags.writeable = False
+            return a
+
+        def swapped(a):
+            return a.astype(a.dtype.newbyteorder())
+
+        for name, make in [("strided", strided), ("reversed", reversed_), ("readonly", readonly), ("byteswapped", swapped)]:
+            got = variant(make)
+            assert _equal(got, out), f"{info.name} {s}: {name} input gives a different result"
+            for g in _as_list(got):
+                assert g.dtype == np.dtype(dtype) and g.dtype.isnative
+
+
+@pytest.mark.parametrize("info", TABLE, ids=IDS)
+def test_bad_inputs_raise(info):
+    short = info.name.split(".")[-1]
+    for case in info.errors():
+        with pytest.raises(case.exc, match=case.match) as e:
+            info.op(*case.args, **case.kwargs)
+        assert short in str(e.value), f"{info.name}: error message does not name the op: {e.value}"
+
+
+@pytest.mark.parametrize("info", [i for i in TABLE if i.grad_args], ids=[i.name for i in TABLE if i.grad_args])
+def test_backward_rejects_bad_grad_output(info):
+    s = next(s for s in _samples(info, np.float32) if all(o.size for o in _as_list(info.op(*s.args, **s.kwargs))))
+    outs = _as_list(info.op(*s.args, **s.kwargs))
+    bad_shape = [np.ones(o.shape + (2,), np.float32) for o in outs]
+    bad_dtype = [np.ones(o.shape, np.float64) for o in outs]
+    for bad, exc in [(bad_shape, ValueError), (bad_dtype, TypeError)]:
+        with pytest.raises(exc):
+            info.op.backward(bad if len(bad) > 1 else bad[0], *s.args, **s.kwargs)
+
+
+@pytest.mark.parametrize("info", [i for i in TABLE if "inplace" in inspect.signature(i.op).parameters], ids=lambda i: i.name)
+def test_inplace(info):
+    for s in _samples(info, np.float32):
+        x = s.args[0].copy()
+        expect = info.op(*s.args, **s.kwargs)
+        got = info.op(x, *s.args[1:], **{**s.kwargs, "inplace": True})
+        assert got is x and _equal(got, expect)
+    with pytest.raises(ValueError, match="inplace"):
+        info.op(np.ones((4, 4), np.float32)[:, ::2], inplace=True)
+
+
+def test_every_op_in_table_is_registered():
+    assert set(IDS) <= set(fastops.ops()) | {i for i in IDS if "." in i}
