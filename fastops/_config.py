@@ -25,9 +25,12 @@ from ._version import __version__
 # No "reassoc" either: it rewrote the Cody-Waite range reduction in _math.exp64 (x - n*C1 - n*C2
 # into x - n*(C1+C2)) and cost 100 ulp (measured). Reductions vectorize instead through explicit
 # partial sums in lanes (see _reduce.py), which also fixes their summation order: results do not
-# depend on the thread count. "contract" allows FMA; "arcp" turns division by a loop constant into
-# multiplication; no "afn": fastops brings its own vectorizable exp/tanh/erfc (_math.py).
-FASTMATH = frozenset({"nsz", "arcp", "contract"})
+# depend on the thread count. No "contract" (FMA contraction): LLVM contracted differently in the
+# serial and the parallel build of the same loop (vector body vs scalar remainder), and gelu's
+# gradient differed by 1 ulp between 1 and 2 threads (measured, tests/test_infra.py). Without it
+# every kernel rounds each operation the same way whatever the code path. "arcp" turns division by
+# a loop constant into multiplication; no "afn": fastops brings its own vectorizable exp/tanh/erfc/log.
+FASTMATH = frozenset({"nsz", "arcp"})
 
 # error_model="numpy": division by zero gives inf/nan instead of a branch that raises, which would
 # block SIMD (numba#5562).

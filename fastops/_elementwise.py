@@ -6,7 +6,7 @@ An op supplies two scalar functions written against the names the template binds
 * ``df(v, g, a, b)``: the input gradient at ``v`` given the output gradient ``g``.
 
 Inside them ``T`` is the dtype's scalar type (write constants as ``T(0.5)`` so float32 code stays
-float32), and ``EXP``, ``EXPM1``, ``TANH``, ``ERFC``, ``LOG1P`` are the vectorizable variants of ``_math``.
+float32), and ``EXP``, ``EXPM1``, ``TANH``, ``ERFC``, ``LOG``, ``LOG1P`` are the vectorizable variants of ``_math``.
 """
 import numpy as np
 from numba import prange
@@ -56,6 +56,7 @@ def math_bindings(dtype):
         EXPM1=_math.EXPM1[dt],
         TANH=_math.TANH[dt],
         ERFC=_math.ERFC[dt],
+        LOG=_math.LOG[dt],
         LOG1P=_math.LOG1P[dt],
     )
 

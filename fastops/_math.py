@@ -91,6 +91,23 @@ def exp32(x):
 
 
 @inline
+def exp32_hilo(hi, lo):
+    """exp(hi + lo) for a large, exactly known ``hi`` and a small ``lo`` (no rounding of hi + lo).
+    No range handling: callers keep hi + lo within [-87, 0]."""
+    n = np.floor((hi + lo) * f32(1.44269504088896341) + f32(0.5))
+    r = (hi - n * f32(0.693359375)) + lo
+    r = r - n * f32(-2.12194440e-4)
+    p = f32(1.9875691500e-4)
+    p = p * r + f32(1.3981999507e-3)
+    p = p * r + f32(8.3334519073e-3)
+    p = p * r + f32(4.1665795894e-2)
+    p = p * r + f32(1.6666665459e-1)
+    p = p * r + f32(5.0000001201e-1)
+    e = p * (r * r) + r + f32(1.0)
+    return _i32_as_f32(_f32_as_i32(e) + (np.int32(n) << np.int32(23)))
+
+
+@inline
 def exp64(x):
     xc = min(max(x, -708.3964185322641), 709.782712893384)
     n = np.floor(xc * 1.4426950408889634073599 + 0.5)
@@ -143,7 +160,8 @@ def tanh64(x):
 
 @inline
 def erfc32(x):
-    # Chebyshev fit (Numerical Recipes erfcc): fractional error < 1.2e-7 everywhere, i.e. float32 ulps.
+    # Chebyshev fit (Numerical Recipes erfcc): fractional error < 1.2e-7; measured <= 4 ulp against
+    # libm on [-4, 9]. Flushes to 0 for x > 9 (erfc(9) = 4e-37).
     z = abs(x)
     t = f32(1.0) / (f32(1.0) + f32(0.5) * z)
     p = f32(0.17087277)
@@ -156,8 +174,12 @@ def erfc32(x):
     p = p * t + f32(0.37409196)
     p = p * t + f32(1.00002368)
     p = p * t - f32(1.26551223)
-    ans = t * exp32(max(-z * z + p, f32(-103.0)))
-    ans = f32(0.0) if z > f32(10.0) else ans
+    # exp(-z^2 + p) with -z^2 split exactly: zh keeps 12 mantissa bits so zh*zh is exact, and
+    # z^2 - zh^2 = (z - zh)(z + zh) is small; rounding -z^2 + p instead cost up to 64 ulp in the tail
+    zc = min(z, f32(9.0))
+    zh = _i32_as_f32(_f32_as_i32(zc) & np.int32(-4096))
+    ans = t * exp32_hilo(-zh * zh, p - (zc - zh) * (zc + zh))
+    ans = f32(0.0) if z > f32(9.0) else ans
     return ans if x >= f32(0.0) else f32(2.0) - ans
 
 
@@ -186,8 +208,51 @@ def expm1_64(x):
 
 
 @inline
+def log32(x):
+    # Cephes logf: x = m * 2**e with m in [sqrt(1/2), sqrt(2)), log(m) by a degree-9 polynomial in
+    # m - 1. Exponent and mantissa come from the bits (vectorizes; no libm call). Normal x only:
+    # a subnormal x is treated as 0 (-inf), as with flush-to-zero.
+    bits = _f32_as_i32(x)
+    e = ((bits >> np.int32(23)) & np.int32(0xFF)) - np.int32(126)
+    m = _i32_as_f32((bits & np.int32(0x7FFFFF)) | np.int32(0x3F000000))  # in [0.5, 1)
+    low = m < f32(0.70710678118654752440)
+    e = e - np.int32(1) if low else e
+    m = (m + m - f32(1.0)) if low else (m - f32(1.0))
+    fe = f32(e)
+    z = m * m
+    p = f32(7.0376836292e-2)
+    p = p * m - f32(1.1514610310e-1)
+    p = p * m + f32(1.1676998740e-1)
+    p = p * m - f32(1.2420140846e-1)
+    p = p * m + f32(1.4249322787e-1)
+    p = p * m - f32(1.6668057665e-1)
+    p = p * m + f32(2.0000714765e-1)
+    p = p * m - f32(2.4999993993e-1)
+    p = p * m + f32(3.3333331174e-1)
+    y = p * m * z
+    y = y + f32(-2.12194440e-4) * fe
+    y = y - f32(0.5) * z
+    r = m + y
+    r = r + f32(0.693359375) * fe
+    r = -np.float32(np.inf) if x < f32(1.17549435e-38) else r
+    r = np.float32(np.nan) if x < f32(0.0) else r
+    return x if not (x < np.float32(np.inf)) else r  # +inf -> inf, NaN -> NaN
+
+
+@inline
 def log1p32(x):
-    return np.float32(math.log1p(np.float64(x)))
+    # log1p(x) = log(u) * x / (u - 1) with u = 1 + x (Goldberg): exact rounding of u is undone by
+    # the factor x / (u - 1); u == 1 means |x| < eps/2 where log1p(x) = x.
+    u = f32(1.0) + x
+    d = u - f32(1.0)
+    r = log32(u) * (x / d)
+    r = x if d == f32(0.0) else r
+    return log32(u) if u == np.float32(np.inf) else r
+
+
+@inline
+def log64(x):
+    return math.log(x)
 
 
 @inline
@@ -199,4 +264,5 @@ EXP = {np.dtype(np.float32): exp32, np.dtype(np.float64): exp64}
 TANH = {np.dtype(np.float32): tanh32, np.dtype(np.float64): tanh64}
 ERFC = {np.dtype(np.float32): erfc32, np.dtype(np.float64): erfc64}
 EXPM1 = {np.dtype(np.float32): expm1_32, np.dtype(np.float64): expm1_64}
+LOG = {np.dtype(np.float32): log32, np.dtype(np.float64): log64}
 LOG1P = {np.dtype(np.float32): log1p32, np.dtype(np.float64): log1p64}

@@ -1,0 +1,198 @@
+"""The machinery every op stands on: dispatch, threads, kernels, cache, CLI."""
+import json
+import os
+import re
+import subprocess
+import sys
+
+import numba
+import numpy as np
+import pytest
+
+import fastops
+from fastops import _config, _dispatch
+from fastops.activation import pointwise
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(code, env=None, timeout=300):
+    e = dict(os.environ)
+    e.update(env or {})
+    e["PYTHONPATH"] = ROOT + os.pathsep + e.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-c", code], env=e, capture_output=True, text=True, timeout=timeout)
+
+
+# ------------------------------------------------------------------ dispatch
+
+
+@pytest.mark.parametrize(
+    "size,threads,cost,expect",
+    [
+        (100, 2, "cheap", "serial"),
+        ((1 << 16) - 1, 2, "cheap", "serial"),
+        (1 << 16, 2, "cheap", "parallel"),
+        (1 << 24, 1, "cheap", "serial"),
+        (1 << 13, 2, "transcendental", "parallel"),
+        (1000, 2, "transcendental", "serial"),
+        (1 << 24, 16, "transcendental", "parallel"),
+    ],
+)
+def test_pointwise_backend(size, threads, cost, expect):
+    assert _dispatch.pointwise_backend(np.float32, size, threads, cost) == expect
+
+
+def test_pointwise_backend_rejects_unknown_cost():
+    with pytest.raises(ValueError):
+        _dispatch.pointwise_backend(np.float32, 10, 2, "expensive")
+
+
+def test_explain_reports_the_choice():
+    with fastops.threads(2):
+        big = fastops.relu.explain((1 << 20,), "float32")
+        assert big["backend"] == "parallel" and big["kernel"] == "relu_fwd_f32_parallel"
+        assert fastops.sigmoid.explain((10,), "float64")["kernel"] == "sigmoid_fwd_f64_serial"
+        assert fastops.gelu.explain((10,), "float32", approximate="tanh")["kernel"].startswith("gelu_tanh_fwd")
+    with fastops.threads(1):
+        assert fastops.relu.explain((1 << 20,), "float32")["backend"] == "serial"
+
+
+# ------------------------------------------------------------------ threads
+
+
+def test_set_num_threads_validates_and_context_restores():
+    before = fastops.get_num_threads()
+    with pytest.raises(ValueError):
+        fastops.set_num_threads(0)
+    with pytest.raises(TypeError):
+        fastops.set_num_threads(1.5)
+    with fastops.threads(1):
+        assert fastops.get_num_threads() == 1
+    assert fastops.get_num_threads() == before
+
+
+def test_results_do_not_depend_on_thread_count():
+    x = np.random.default_rng(0).standard_normal(300_000).astype(np.float32)
+    g = np.ones_like(x)
+    for name in ["relu", "sigmoid", "gelu", "tanh", "softplus"]:
+        op = getattr(fastops, name)
+        with fastops.threads(1):
+            a, ga = op(x), op.backward(g, x)[0]
+        with fastops.threads(fastops._threads.max_threads()):
+            b, gb = op(x), op.backward(g, x)[0]
+        assert np.array_equal(a, b) and np.array_equal(ga, gb), name
+
+
+# ------------------------------------------------------------------ kernels
+
+
+@pytest.mark.parametrize("pw", [v for v in vars(pointwise).values() if isinstance(v, pointwise.Pointwise)], ids=lambda p: p.name)
+def test_float32_kernels_stay_float32_and_vectorize(pw):
+    """No float64 arithmetic in float32 kernels (a float64 literal would promote the whole
+    expression, numba#888), and the loop is vectorized (LLVM vector types in the IR)."""
+    x = np.linspace(-4, 4, 64, dtype=np.float32)
+    pw.forward(x)
+    pw.grad(np.ones_like(x), x)
+    for which in ("fwd", "bwd"):
+        # recompile the kernel's function uncached: Numba cannot inspect code loaded from its cache
+        k = numba.njit(**_config.JIT_OPTIONS)(pw.kernel(which, np.float32, "serial").py_func)
+        args = (x, np.empty_like(x), np.float32(0), np.float32(0))
+        k(*args) if which == "fwd" else k(x, x, np.empty_like(x), np.float32(0), np.float32(0))
+        ir = "\n".join(k.inspect_llvm().values())
+        # the kernel's own functions, without the CPython wrapper (which unboxes Python floats)
+        funcs = [f for f in ir.split("\ndefine ")[1:] if "@_ZN7fastops" in f.splitlines()[0]]
+        body = "\n".join(funcs).splitlines()
+        assert not [line for line in body if "double" in line or "fpext" in line], f"{pw.name} {which}: float64 in a float32 kernel"
+        assert re.search(r"<\d+ x float>", ir), f"{pw.name} {which}: loop not vectorized"
+
+
+# ------------------------------------------------------------------ cache
+
+
+def test_cache_dir_names_version_and_mode():
+    d = _config.cache_dir()
+    if d is None:
+        pytest.skip("cache disabled in this environment")
+    assert fastops.__version__ in d and "numba" in d
+    assert d.endswith("-boundscheck") == _config.boundscheck_enabled()
+
+
+def test_cache_dir_env_and_reuse(tmp_path):
+    code = "import numpy as np, fastops; print(fastops.relu(np.array([-1.0, 2.0], np.float32)).tolist())"
+    env = {"FASTOPS_CACHE_DIR": str(tmp_path)}
+    r1 = _run(code, env)
+    assert r1.returncode == 0, r1.stderr
+    assert r1.stdout.strip() == "[0.0, 2.0]"
+    files = [f for _, _, fs in os.walk(tmp_path) for f in fs]
+    assert any(f.endswith(".nbi") for f in files) and any(f.endswith(".nbc") for f in files)
+    r2 = _run(code + "\nfrom fastops.activation.pointwise import RELU\nimport numpy as np\n"
+              "k = RELU.kernel('fwd', np.float32, 'serial'); print(sum(k.stats.cache_hits.values()))", env)
+    assert r2.returncode == 0, r2.stderr
+    assert "[0.0, 2.0]" in r2.stdout and r2.stdout.strip().endswith("1")  # loaded from the cache
+
+
+def test_unwritable_cache_warns_once_and_works(tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    os.chmod(ro, 0o500)
+    if os.access(ro, os.W_OK):
+        pytest.skip("running as a user that can write anywhere (root)")
+    code = (
+        "import warnings, numpy as np, fastops\n"
+        "with warnings.catch_warnings(record=True) as w:\n"
+        "    warnings.simplefilter('always')\n"
+        "    a = fastops.relu(np.array([-1.0], np.float32)); b = fastops.sigmoid(np.array([0.0]))\n"
+        "print(a.tolist(), b.tolist(), sum('no writable kernel cache' in str(x.message) for x in w))"
+    )
+    env = {"FASTOPS_CACHE_DIR": str(ro / "c"), "XDG_CACHE_HOME": str(ro / "x"), "HOME": str(ro), "TMPDIR": str(ro / "t")}
+    r = _run(code, env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[0.0] [0.5] 1"
+
+
+def test_unwritable_cache_fallback_when_root(tmp_path, monkeypatch):
+    """Same property checked in-process by making every candidate fail (works as root too)."""
+    monkeypatch.setattr(_config, "_writable", lambda p: False)
+    monkeypatch.setattr(_config, "_cache_dir", None)
+    with pytest.warns(RuntimeWarning, match="no writable kernel cache"):
+        assert _config.cache_dir() is None
+    assert _config.cache_dir() is None  # resolved once: no second warning
+
+
+def test_disable_cache_env():
+    r = _run("from fastops import _config; print(_config.cache_dir())", {"FASTOPS_DISABLE_CACHE": "1"})
+    assert r.stdout.strip() == "None"
+
+
+# ------------------------------------------------------------------ CLI
+
+
+def _cli(*args, timeout=600):
+    e = dict(os.environ)
+    e["PYTHONPATH"] = ROOT + os.pathsep + e.get("PYTHONPATH", "")
+    return subprocess.run([sys.executable, "-m", "fastops", *args], capture_output=True, text=True, env=e, timeout=timeout)
+
+
+def test_cli_info():
+    r = _cli("info", "--json")
+    assert r.returncode == 0, r.stderr
+    info = json.loads(r.stdout)
+    assert info["fastops"] == fastops.__version__ and info["threads"] >= 1 and info["ops"] >= 12
+
+
+def test_cli_explain():
+    r = _cli("explain", "relu", "--shape", "100", "--json")
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout)["kernel"] == "relu_fwd_f32_serial"
+    r = _cli("explain", "nosuchop")
+    assert r.returncode == 2 and "unknown op" in r.stderr
+
+
+def test_cli_warmup_and_bench():
+    r = _cli("warmup", "--ops", "relu")
+    assert r.returncode == 0 and "1 ops" in r.stdout, r.stderr
+    r = _cli("bench", "--quick", "--size", "small", "--ops", "relu", "sigmoid", "--json")
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert [row["op"] for row in rows] == ["relu", "sigmoid"]
+    assert all(row["fastops_s"] > 0 and row["numpy_s"] > 0 for row in rows)
