@@ -1,0 +1,33 @@
+"""Speed ratios measured in one process, interleaved (robust to machine noise): > 1 means fastops
+is faster. ``track_vs_torch`` needs torch installed (else the benchmark is skipped)."""
+from fastops import bench
+
+from ._common import pin_threads, table_ops
+
+FLAGSHIP = [op for op in ("relu", "sigmoid", "tanh", "gelu", "add", "softmax") if op in table_ops()]
+
+
+class Ratios:
+    params = (FLAGSHIP,)
+    param_names = ["op"]
+    timeout = 600
+    unit = "ratio"
+
+    def setup(self, name):
+        pin_threads()
+        self.row = bench.run(ops=[name], size="large", rounds=7, progress=False)[0]
+
+    def track_vs_numpy(self, name):
+        return self.row["numpy_ratio"]
+
+    def track_vs_torch(self, name):
+        if self.row["torch_ratio"] is None:
+            raise NotImplementedError("torch not installed")
+        return self.row["torch_ratio"]
+
+    def track_fwdbwd_vs_torch(self, name):
+        if self.row.get("fwdbwd_torch_ratio") is None:
+            raise NotImplementedError("torch not installed")
+        return self.row["fwdbwd_torch_ratio"]
+
+    track_vs_numpy.unit = track_vs_torch.unit = track_fwdbwd_vs_torch.unit = "ratio"
