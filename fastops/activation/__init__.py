@@ -13,3 +13,7 @@ from .pointwise import (  # noqa: F401
     softplus,
     tanh,
 )
+from .log_softmax import log_softmax  # noqa: F401
+from .prelu import prelu  # noqa: F401
+from .rrelu import rrelu  # noqa: F401
+from .softmax import softmax  # noqa: F401
