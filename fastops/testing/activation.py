@@ -145,3 +145,231 @@ TABLE = [
         scale=4.0,
     ),
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# prelu, rrelu, softmax, log_softmax
+
+
+def _prelu_ref(x, weight):
+    if weight.size == 1 or x.ndim < 2:
+        a = weight.reshape(())
+    else:
+        a = weight.reshape((1, -1) + (1,) * (x.ndim - 2))
+    return np.where(x > 0, x, a * x).astype(x.dtype)
+
+
+_PRELU_SHAPES = [
+    ((), (1,)),
+    ((7,), (1,)),
+    ((3, 5), (5,)),
+    ((3, 5), (1,)),
+    ((2, 3, 4, 5), (3,)),  # "columns" layout (rows of 20 < 32 elements)
+    ((2, 4, 40), (4,)),  # "rows" layout
+    ((2, 3, 8, 8), ()),  # 0-d weight
+    ((0, 3), (3,)),
+    ((2, 0), (1,)),
+    ((4, 16, 40, 40), (16,)),  # above the parallel threshold, "rows"
+    ((3000, 30), (30,)),  # above the parallel threshold, "columns"
+]
+
+
+def _prelu_samples(rng, dtype):
+    out = []
+    for xs, ws in _PRELU_SHAPES:
+        x = np.asarray(away_from(randn(rng, xs, np.float64, 3.0), (0.0,), 1e-2), dtype=dtype)
+        w = np.asarray(rng.uniform(-0.5, 1.5, ws), dtype=dtype)
+        out.append(Sample((x, w), {}, desc=f"{xs} w{ws}"))
+    return out
+
+
+def _prelu_errors():
+    x, w = np.ones((2, 3, 4), np.float32), np.ones(3, np.float32)
+    return [
+        ErrorCase((x.astype(np.int64), w), {}, TypeError, "float32 or float64"),
+        ErrorCase((x, w.astype(np.int32)), {}, TypeError, "float32 or float64"),
+        ErrorCase((x, w.astype(np.float64)), {}, TypeError, "mixed"),
+        ErrorCase((x.tolist(), w), {}, TypeError, "numpy.ndarray"),
+        ErrorCase((x, np.ones(4, np.float32)), {}, ValueError, "weight"),
+        ErrorCase((x, np.ones((1, 3), np.float32)), {}, ValueError, "weight"),
+        ErrorCase((np.ones(3, np.float32), w), {}, ValueError, "weight"),
+        ErrorCase((np.ones((), np.float32), w), {}, ValueError, "weight"),
+    ]
+
+
+def _prelu_bench(rng, dtype, size):
+    shape = {"small": (2, 4, 8, 8), "large": (32, 64, 56, 56)}[size]
+    return Sample((randn(rng, shape, dtype), np.asarray(rng.uniform(0, 0.5, shape[1]), dtype=dtype)))
+
+
+# rrelu's training slopes, computed here independently of fastops._random (NumPy uint64 arithmetic
+# wraps modulo 2**64): SplitMix64 output i of the state key(seed), top 24/53 bits as a float.
+_SM_GAMMA, _SM_M1, _SM_M2 = 0x9E3779B97F4A7C15, 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
+
+
+def _splitmix_mix(z):
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(_SM_M1)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(_SM_M2)
+    return z ^ (z >> np.uint64(31))
+
+
+def splitmix_uniform(seed, n, dtype):
+    """The uniforms fastops' random ops draw for flat indices 0 .. n-1 (NumPy reference)."""
+    state = np.array([((int(seed) & (2**64 - 1)) + _SM_GAMMA) & (2**64 - 1)], np.uint64)
+    key = _splitmix_mix(state)
+    z = _splitmix_mix(key + np.arange(n, dtype=np.uint64) * np.uint64(_SM_GAMMA))
+    if np.dtype(dtype) == np.float32:
+        return (z >> np.uint64(40)).astype(np.float32) * np.float32(2.0**-24)
+    return (z >> np.uint64(11)).astype(np.float64) * 2.0**-53
+
+
+def rrelu_slopes(seed, shape, dtype, lower=1.0 / 8, upper=1.0 / 3):
+    """The slopes ``rrelu(..., training=True, seed=seed)`` uses, element by element."""
+    dt = np.dtype(dtype).type
+    u = splitmix_uniform(seed, int(np.prod(shape)), dt).reshape(shape)
+    return np.asarray(dt(lower) + dt(upper - lower) * u, dtype=dt)
+
+
+def _rrelu_ref(x, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False, seed=None):
+    if training:
+        a = rrelu_slopes(seed, x.shape, x.dtype, lower, upper)
+    else:
+        a = _dt(x, (lower + upper) / 2)
+    return np.where(x > 0, x, x * a).astype(x.dtype)
+
+
+def _rrelu_torch(t, x, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=False, seed=None):
+    if not training:
+        return t.nn.functional.rrelu(x, lower, upper, training=False)
+    # PyTorch draws its own slopes; given fastops' slopes, the op is where(x > 0, x, a * x)
+    np_dtype = np.float32 if x.dtype == t.float32 else np.float64
+    a = t.from_numpy(rrelu_slopes(seed, tuple(x.shape), np_dtype, lower, upper))
+    return t.where(x > 0, x, x * a)
+
+
+def _softmax_ref(x, dim=None, _stacklevel=3, dtype=None, log=False):
+    if dtype is not None:
+        x = x.astype(dtype)
+    a = x.reshape(1) if x.ndim == 0 else x
+    if a.size == 0:
+        return np.empty(x.shape, x.dtype)
+    z = a - a.max(axis=dim, keepdims=True)
+    e = np.exp(z)
+    s = e.sum(axis=dim, keepdims=True)
+    out = z - np.log(s) if log else e / s
+    return out.reshape(x.shape).astype(x.dtype)
+
+
+_SOFTMAX_CASES = [
+    ((), 0),
+    ((), -1),
+    ((0,), 0),
+    ((0, 5), 1),
+    ((3, 0), 1),
+    ((3, 0), 0),
+    ((7,), 0),
+    ((3, 5), 0),
+    ((3, 5), 1),
+    ((5, 70), -1),  # row of 4 vectors + 1 vector + a scalar tail (float32 lanes), 8 + 6 (float64)
+    ((2, 3, 4), 0),
+    ((2, 3, 4), 1),
+    ((2, 3, 4), -1),
+    ((2, 3, 4, 5), 1),
+    ((2, 3, 4, 5), 2),
+    ((2, 3, 4, 5), 3),
+    ((2, 3, 1, 1), 1),  # trailing size-1 dims: contiguous rows
+    ((64, 200), -1),  # above the parallel threshold: contiguous rows
+    ((20, 300, 3), 1),  # above the parallel threshold: strided
+]
+
+
+def _softmax_samples(rng, dtype):
+    return [
+        Sample((np.asarray(randn(rng, shape, dtype, 3.0)),), {"dim": d}, desc=f"{shape} dim={d}") for shape, d in _SOFTMAX_CASES
+    ]
+
+
+def _softmax_errors(name):
+    def errors():
+        x = np.ones((2, 3), np.float32)
+        return [
+            ErrorCase((x.astype(np.int64),), {"dim": 0}, TypeError, "float32 or float64"),
+            ErrorCase((x.astype(np.float16),), {"dim": 0}, TypeError, "float32 or float64"),
+            ErrorCase((x.tolist(),), {"dim": 0}, TypeError, "numpy.ndarray"),
+            ErrorCase((x,), {}, ValueError, "dim"),
+            ErrorCase((x,), {"dim": 2}, ValueError, "dim"),
+            ErrorCase((x,), {"dim": -3}, ValueError, "dim"),
+            ErrorCase((x,), {"dim": 1.0}, TypeError, "dim"),
+            ErrorCase((x,), {"dim": 1, "dtype": np.int32}, TypeError, "dtype"),
+            ErrorCase((x,), {"dim": 1, "dtype": "float16"}, TypeError, "dtype"),
+        ]
+
+    return errors
+
+
+def _softmax_bench(rng, dtype, size):
+    shape = {"small": (16, 100), "large": (4096, 1000)}[size]
+    return Sample((randn(rng, shape, dtype, 3.0),), {"dim": -1})
+
+
+TABLE += [
+    OpInfo(
+        name="prelu",
+        samples=_prelu_samples,
+        ref=_prelu_ref,
+        torch_ref=lambda t, x, w, **k: t.nn.functional.prelu(x, w),
+        grad_args=(0, 1),
+        errors=_prelu_errors,
+        bench=_prelu_bench,
+        nondiff_kinks=True,
+    ),
+    OpInfo(
+        name="rrelu",
+        samples=_pointwise_samples(
+            (0.0,),
+            3.0,
+            (
+                {},
+                {"lower": 0.05, "upper": 0.5},
+                {"training": True, "seed": 7},
+                {"training": True, "seed": 2**40 + 3, "lower": 0.2, "upper": 0.4},
+            ),
+        ),
+        ref=_rrelu_ref,
+        torch_ref=_rrelu_torch,
+        grad_args=(0,),
+        errors=_pointwise_errors(
+            "rrelu",
+            [
+                ({"lower": 0.5, "upper": 0.1}, ValueError, "lower"),
+                ({"lower": "a"}, TypeError, "lower"),
+                ({"training": True}, ValueError, "seed"),
+                ({"training": True, "seed": 1.5}, TypeError, "seed"),
+                ({"training": True, "seed": "1"}, TypeError, "seed"),
+                ({"training": True, "seed": 2**64}, ValueError, "seed"),
+                ({"training": True, "seed": -(2**63) - 1}, ValueError, "seed"),
+                ({"training": "yes", "seed": 1}, TypeError, "training"),
+            ],
+        ),
+        bench=_bench,
+        nondiff_kinks=True,
+    ),
+    OpInfo(
+        name="softmax",
+        samples=_softmax_samples,
+        ref=_softmax_ref,
+        torch_ref=lambda t, x, **k: t.nn.functional.softmax(x, **k),
+        grad_args=(0,),
+        errors=_softmax_errors("softmax"),
+        bench=_softmax_bench,
+    ),
+    OpInfo(
+        name="log_softmax",
+        samples=_softmax_samples,
+        ref=lambda x, **k: _softmax_ref(x, log=True, **k),
+        torch_ref=lambda t, x, **k: t.nn.functional.log_softmax(x, **k),
+        grad_args=(0,),
+        errors=_softmax_errors("log_softmax"),
+        bench=_softmax_bench,
+    ),
+]

@@ -1,0 +1,454 @@
+"""prelu, rrelu, softmax, log_softmax beyond the table-driven tests: the counter-based RNG,
+rrelu's training mode, thread-count independence, NaN/Inf semantics, dispatch."""
+import importlib
+import math
+
+import numpy as np
+import pytest
+
+import fastops
+from fastops import _random, _threads
+from fastops.testing.activation import rrelu_slopes, splitmix_uniform
+
+from .conftest import requires_torch, torch
+
+softmax_mod = importlib.import_module("fastops.activation.softmax")
+prelu_mod = importlib.import_module("fastops.activation.prelu")
+lanes = importlib.import_module("fastops.activation._lanes")
+
+DTYPES = [np.float32, np.float64]
+needs_two_threads = pytest.mark.skipif(_threads.max_threads() < 2, reason="needs NUMBA_NUM_THREADS >= 2")
+
+
+def _threads_1_and_2(fn):
+    with fastops.threads(1):
+        a = fn()
+    with fastops.threads(2):
+        b = fn()
+    return a, b
+
+
+def _same(a, b):
+    a = a if isinstance(a, tuple) else (a,)
+    b = b if isinstance(b, tuple) else (b,)
+    return all(x.shape == y.shape and np.array_equal(x, y, equal_nan=True) for x, y in zip(a, b))
+
+
+# ------------------------------------------------------------------ counter-based RNG
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("seed", [0, 1, 12345, 2**63 + 5, -1])
+def test_uniform_matches_numpy_reference(seed, dtype):
+    n = 10_007
+    u = _random.uniform(seed, n, dtype)
+    assert u.dtype == dtype
+    assert np.array_equal(u, splitmix_uniform(seed, n, dtype))
+    assert np.array_equal(_random.uniform(seed, 100, dtype, offset=500), u[500:600])
+
+
+def test_negative_seed_is_seed_modulo_2_64():
+    assert np.array_equal(_random.uniform(-1, 50), _random.uniform(2**64 - 1, 50))
+
+
+def test_float32_uniform_is_float64_truncated_to_24_bits():
+    u32, u64 = _random.uniform(99, 5000, np.float32), _random.uniform(99, 5000, np.float64)
+    assert np.array_equal(u32.astype(np.float64), np.floor(u64 * 2**24) / 2**24)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("seed", [0, 1, 2**40 + 3])
+def test_uniform_statistics(seed, dtype):
+    """Mean, variance, 1024-bin chi-square, lag-1 correlation and correlation with the next seed,
+    each within 6 standard errors of its value for independent uniforms (a false alarm is a ~1e-9
+    event; a broken generator, e.g. a constant low bit or a shifted copy, fails by far more)."""
+    n = 1 << 22
+    u = _random.uniform(seed, n, dtype).astype(np.float64)
+    assert u.min() >= 0.0 and u.max() < 1.0
+    z = 6.0
+    assert abs(u.mean() - 0.5) < z * math.sqrt(1 / 12 / n)
+    # variance: sd of the sample variance of U(0,1) is sqrt((mu4 - sigma^4) / n), mu4 = 1/80
+    assert abs(u.var() - 1 / 12) < z * math.sqrt((1 / 80 - 1 / 144) / n)
+    bins = 1024
+    counts = np.bincount((u * bins).astype(np.int64), minlength=bins)
+    expect = n / bins
+    chi2 = float(((counts - expect) ** 2 / expect).sum())
+    dof = bins - 1
+    assert abs(chi2 - dof) < z * math.sqrt(2 * dof), chi2
+    c = u - 0.5
+    lag1 = float(np.dot(c[:-1], c[1:]) / np.dot(c, c))
+    assert abs(lag1) < z / math.sqrt(n)
+    v = _random.uniform(seed + 1, n, dtype).astype(np.float64) - 0.5
+    cross = float(np.dot(c, v) / math.sqrt(np.dot(c, c) * np.dot(v, v)))
+    assert abs(cross) < z / math.sqrt(n)
+
+
+def test_uniform_low_bits_are_uniform():
+    # the lowest 8 of the 53 bits of the float64 uniform: chi-square over 256 values
+    n = 1 << 20
+    u = _random.uniform(7, n, np.float64)
+    low = (u * 2.0**53).astype(np.int64) & 255
+    counts = np.bincount(low, minlength=256)
+    chi2 = float(((counts - n / 256) ** 2 / (n / 256)).sum())
+    assert abs(chi2 - 255) < 6 * math.sqrt(2 * 255)
+
+
+@pytest.mark.parametrize(
+    "seed,exc", [(1.0, TypeError), ("1", TypeError), (True, TypeError), (None, TypeError), (2**64, ValueError), (-(2**63) - 1, ValueError)]
+)
+def test_seed_validation(seed, exc):
+    with pytest.raises(exc, match="seed"):
+        _random.key("rrelu", seed)
+
+
+def test_seed_accepts_numpy_integers():
+    assert _random.key("x", np.int64(5)) == _random.key("x", 5) == _random.key("x", np.uint64(5))
+
+
+# ------------------------------------------------------------------ rrelu
+
+
+def _neg_pos(rng, n, dtype):
+    x = rng.standard_normal(n).astype(dtype)
+    x[np.abs(x) < 1e-3] = dtype(0.5)
+    return x
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_rrelu_training_slopes_in_range_and_from_the_seed(rng, dtype):
+    x = _neg_pos(rng, 100_000, dtype)
+    lower, upper = 0.1, 0.3
+    y = fastops.rrelu(x, lower, upper, training=True, seed=11)
+    pos = x > 0
+    assert np.array_equal(y[pos], x[pos])
+    a = y[~pos] / x[~pos]
+    tol = 4 * np.finfo(dtype).eps
+    assert a.min() >= lower - tol and a.max() <= upper + tol
+    assert abs(a.mean() - 0.2) < 0.005  # the mean of U(0.1, 0.3)
+    # exactly the slopes of the NumPy reference of the generator (up to the last rounding)
+    ref = rrelu_slopes(11, x.shape, dtype, lower, upper)
+    np.testing.assert_allclose(y[~pos], x[~pos] * ref[~pos], rtol=2 * np.finfo(dtype).eps, atol=0)
+
+
+def test_rrelu_same_seed_same_output_different_seed_different(rng):
+    x = _neg_pos(rng, 5000, np.float32)
+    a = fastops.rrelu(x, training=True, seed=1)
+    assert np.array_equal(a, fastops.rrelu(x, training=True, seed=1))
+    b = fastops.rrelu(x, training=True, seed=2)
+    neg = x < 0
+    assert np.mean(a[neg] != b[neg]) > 0.99
+
+
+def test_rrelu_mask_depends_on_flat_index_not_shape(rng):
+    x = _neg_pos(rng, 600, np.float64)
+    a = fastops.rrelu(x, training=True, seed=5)
+    b = fastops.rrelu(x.reshape(20, 30), training=True, seed=5)
+    assert np.array_equal(a, b.reshape(-1))
+
+
+@needs_two_threads
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_rrelu_training_identical_for_1_and_2_threads(rng, dtype):
+    x = _neg_pos(rng, 300_001, dtype)  # above the parallel threshold
+    g = rng.standard_normal(x.shape).astype(dtype)
+    with fastops.threads(2):
+        assert fastops.rrelu.explain(x.shape, dtype, training=True)["backend"] == "parallel"
+    a, b = _threads_1_and_2(lambda: fastops.rrelu(x, training=True, seed=3))
+    assert np.array_equal(a, b)
+    ga, gb = _threads_1_and_2(lambda: fastops.rrelu.backward(g, x, training=True, seed=3)[0])
+    assert np.array_equal(ga, gb)
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_rrelu_backward_consistent_with_forward(rng, dtype):
+    x = _neg_pos(rng, 20_000, dtype)
+    g = rng.standard_normal(x.shape).astype(dtype)
+    kw = dict(lower=0.2, upper=0.6, training=True, seed=42)
+    y = fastops.rrelu(x, **kw)
+    (gx,) = fastops.rrelu.backward(g, x, **kw)
+    # piecewise linear: grad_input = grad_output * dy/dx with dy/dx = y / x
+    np.testing.assert_allclose(gx, g * (y / x), rtol=8 * np.finfo(dtype).eps)
+    # finite differences (float64 arithmetic on the same mask)
+    t = rng.standard_normal(x.shape)
+    eps = 1e-4
+    xd = x.astype(np.float64)
+    x64 = lambda v: fastops.rrelu(v, **kw)  # noqa: E731
+    fd = np.sum((x64(xd + eps * t) - x64(xd - eps * t)) / (2 * eps) * g)
+    an = np.sum(fastops.rrelu.backward(g.astype(np.float64), xd, **kw)[0] * t)
+    assert abs(fd - an) <= 1e-8 * np.sum(np.abs(g * t))
+
+
+def test_rrelu_training_needs_seed_and_eval_ignores_it(rng):
+    x = _neg_pos(rng, 100, np.float32)
+    with pytest.raises(ValueError, match="seed="):
+        fastops.rrelu(x, training=True)
+    with pytest.raises(ValueError, match="seed="):
+        fastops.rrelu.backward(np.ones_like(x), x, training=True)
+    ev = fastops.rrelu(x, 0.1, 0.3)
+    assert np.array_equal(ev, fastops.rrelu(x, 0.1, 0.3, seed=9))
+    assert np.array_equal(ev, fastops.leaky_relu(x, 0.2))
+    with pytest.raises(TypeError, match="seed"):
+        fastops.rrelu(x, seed=1.5)
+
+
+def test_rrelu_lower_equals_upper_gives_that_slope(rng):
+    x = _neg_pos(rng, 1000, np.float64)
+    assert np.array_equal(fastops.rrelu(x, 0.25, 0.25, training=True, seed=0), fastops.leaky_relu(x, 0.25))
+
+
+def test_rrelu_inplace_training(rng):
+    x = _neg_pos(rng, 1000, np.float32)
+    expect = fastops.rrelu(x, training=True, seed=4)
+    buf = x.copy()
+    out = fastops.rrelu(buf, training=True, seed=4, inplace=True)
+    assert out is buf and np.array_equal(out, expect)
+    (g,) = fastops.rrelu.backward(np.ones_like(x), x, training=True, seed=4)  # needs the original input
+    np.testing.assert_allclose(g, expect / x, rtol=1e-6)
+
+
+def test_rrelu_nan_propagates():
+    x = np.array([np.nan, -1.0, 1.0, -np.inf], np.float32)
+    y = fastops.rrelu(x, training=True, seed=0)
+    assert np.isnan(y[0]) and y[3] == -np.inf
+
+
+def test_rrelu_explain_reports_mode():
+    assert "training" in fastops.rrelu.explain((10,), "float32", training=True)["mode"]
+    assert fastops.rrelu.explain((10,), "float32")["kernel"].startswith("leaky_relu")
+
+
+# ------------------------------------------------------------------ prelu
+
+
+@pytest.mark.parametrize(
+    "shape,wsize,layout",
+    [((), 1, "rows"), ((5,), 1, "rows"), ((4, 3), 3, "columns"), ((4, 3, 40), 3, "rows"), ((4, 3, 5, 6), 3, "columns"), ((4, 3, 8, 8), 1, "rows")],
+)
+def test_prelu_layout(shape, wsize, layout):
+    assert prelu_mod.prelu_layout(shape, wsize)[0] == layout
+    assert fastops.prelu.explain(shape, "float32", weight_shape=(wsize,))["layout"] == layout
+
+
+@needs_two_threads
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("shape,wsize", [((8, 16, 33, 31), 16), ((20000, 12), 12), ((300_001,), 1), ((3, 5, 70_000), 5)])
+def test_prelu_grad_weight_bitwise_identical_for_1_and_2_threads(rng, dtype, shape, wsize):
+    x = rng.standard_normal(shape).astype(dtype)
+    w = rng.uniform(0, 0.5, wsize).astype(dtype)
+    g = rng.standard_normal(shape).astype(dtype)
+    with fastops.threads(2):
+        assert fastops.prelu.explain(shape, dtype, weight_shape=(wsize,))["backend"] == "parallel"
+    a, b = _threads_1_and_2(lambda: (fastops.prelu(x, w),) + fastops.prelu.backward(g, x, w))
+    assert _same(a, b)
+    # and accurate: against a float64 sum
+    x64, g64 = x.astype(np.float64), g.astype(np.float64)
+    contrib = np.where(x64 > 0, 0.0, x64 * g64)
+    axes = tuple(i for i in range(x.ndim) if not (i == 1 and wsize > 1))
+    ref = contrib.sum(axis=axes).reshape(-1)
+    np.testing.assert_allclose(a[2], ref, rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-3 if dtype == np.float32 else 1e-9)
+
+
+@requires_torch
+def test_prelu_nan_and_zero_like_torch():
+    x = np.array([[np.nan, 0.0, -0.0, -2.0, 3.0, -np.inf]], np.float64).T.reshape(1, 1, 6).repeat(2, 1)
+    w = np.array([0.25, -1.5])
+    g = np.ones_like(x)
+    tx, tw = torch.from_numpy(x.copy()).requires_grad_(), torch.from_numpy(w.copy()).requires_grad_()
+    ty = torch.nn.functional.prelu(tx, tw)
+    ty.backward(torch.from_numpy(g))
+    y = fastops.prelu(x, w)
+    gx, gw = fastops.prelu.backward(g, x, w)
+    np.testing.assert_array_equal(y, ty.detach().numpy())
+    np.testing.assert_array_equal(gx, tx.grad.numpy())
+    np.testing.assert_array_equal(gw, tw.grad.numpy())
+
+
+def test_prelu_zero_d_weight_gives_zero_d_grad(rng):
+    x = rng.standard_normal((2, 3, 4))
+    gx, gw = fastops.prelu.backward(np.ones_like(x), x, np.array(0.3))
+    assert gw.shape == () and np.isclose(gw, np.where(x > 0, 0, x).sum())
+
+
+# ------------------------------------------------------------------ softmax / log_softmax
+
+OPS = ["softmax", "log_softmax"]
+
+
+def _tref(name):
+    return getattr(torch.nn.functional, name)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_dim_is_required(name):
+    with pytest.raises(ValueError, match="dim"):
+        getattr(fastops, name)(np.ones((2, 3), np.float32))
+    with pytest.raises(ValueError, match="dim"):
+        getattr(fastops, name).backward(np.ones((2, 3), np.float32), np.ones((2, 3), np.float32))
+
+
+@pytest.mark.parametrize("shape,dim,layout", [((4096, 1000), -1, "last"), ((2, 3, 1, 1), 1, "last"), ((4, 5), 0, "strided"), ((), 0, "last")])
+def test_softmax_layout(shape, dim, layout):
+    assert fastops.softmax.explain(shape, "float32", dim=dim)["layout"] == layout
+
+
+def test_softmax_dispatch():
+    with fastops.threads(2):
+        big = fastops.softmax.explain((4096, 1000), "float32", dim=-1)
+        assert big["backend"] == "parallel" and big["kernel"] == "softmax_last_fwd_f32_parallel"
+        assert fastops.log_softmax.explain((3, 5), "float64", dim=1)["kernel"] == "log_softmax_last_fwd_f64_serial"
+        st = fastops.softmax.explain((1, 4096, 1000), "float32", dim=1)
+        assert st["layout"] == "strided" and st["backend"] == "parallel" and st["columns_per_task"] * 2 <= 1000
+    with fastops.threads(1):
+        assert fastops.softmax.explain((4096, 1000), "float32", dim=-1)["backend"] == "serial"
+
+
+@pytest.mark.parametrize("outer,inner,threads", [(1, 1000, 1), (1, 1000, 2), (64, 64, 2), (1, 10**6, 1), (3, 7, 4), (1, 17, 16)])
+def test_strided_width(outer, inner, threads):
+    w = softmax_mod.strided_width(outer, inner, threads)
+    assert 1 <= w <= inner and (w == inner or w % 16 == 0)
+    if threads == 1:
+        assert w == min(inner, softmax_mod.STRIDED_LONG_ROW_WIDTH if inner > softmax_mod.STRIDED_MAX_WIDTH else inner)
+
+
+@needs_two_threads
+@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("shape,dim", [((300, 1000), -1), ((1, 2000, 300), 1), ((4, 37, 500), 1), ((300, 70), 0)])
+def test_softmax_identical_for_1_and_2_threads(rng, name, shape, dim):
+    f = getattr(fastops, name)
+    x = (rng.standard_normal(shape) * 3).astype(np.float32)
+    g = rng.standard_normal(shape).astype(np.float32)
+    with fastops.threads(2):
+        assert f.explain(shape, "float32", dim=dim)["backend"] == "parallel"
+    a, b = _threads_1_and_2(lambda: (f(x, dim),) + f.backward(g, x, dim))
+    assert _same(a, b)
+
+
+@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_backward_with_saved_output_is_the_same(rng, name, dtype):
+    f = getattr(fastops, name)
+    for shape, dim in [((7, 300), 1), ((5, 6, 7), 1), ((5, 6, 7), 0)]:
+        x = rng.standard_normal(shape).astype(dtype)
+        g = rng.standard_normal(shape).astype(dtype)
+        y = f(x, dim)
+        assert _same(f.backward(g, x, dim, output=y), f.backward(g, x, dim))
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_backward_output_is_validated(name):
+    f = getattr(fastops, name)
+    x = np.ones((2, 3), np.float32)
+    with pytest.raises(ValueError, match="output"):
+        f.backward(x, x, 1, output=np.ones((3, 2), np.float32))
+    with pytest.raises(TypeError, match="output"):
+        f.backward(x, x, 1, output=np.ones((2, 3), np.float64))
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_dtype_argument_casts_first(rng, name):
+    f = getattr(fastops, name)
+    x = rng.standard_normal((4, 50)).astype(np.float32)
+    y = f(x, 1, dtype=np.float64)
+    assert y.dtype == np.float64
+    assert np.array_equal(y, f(x.astype(np.float64), 1))
+    assert f(x, 1, dtype="float32").dtype == np.float32
+    g = rng.standard_normal((4, 50))
+    (gx,) = f.backward(g, x, 1, dtype=np.float64)
+    assert gx.dtype == np.float32  # the input's dtype, as torch's autograd through the cast
+    np.testing.assert_array_equal(gx, f.backward(g, x.astype(np.float64), 1)[0].astype(np.float32))
+    with pytest.raises(TypeError):
+        f.backward(g.astype(np.float32), x, 1, dtype=np.float64)  # grad_output has the output's dtype
+
+
+@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 64, 65, 130, 1000, 100_003])
+def test_row_lengths_around_the_lanes(rng, name, dtype, n):
+    x = (rng.standard_normal((3, n)) * 4).astype(dtype)
+    y = getattr(fastops, name)(x, -1)
+    p = y if name == "softmax" else np.exp(y.astype(np.float64))
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=10 * n**0.5 * np.finfo(dtype).eps)
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_large_inputs_do_not_overflow(name):
+    x = np.array([[1e4, 1e4 - 1, -1e4], [3e38, 3e38, 0.0]], np.float32)
+    y = getattr(fastops, name)(x, 1)
+    assert np.all(np.isfinite(y[0])) and np.isfinite(y[1, :2]).all()
+
+
+@pytest.mark.parametrize("name", OPS)
+def test_strided_equals_transposed_last(rng, name):
+    f = getattr(fastops, name)
+    x = rng.standard_normal((37, 5, 11))
+    a = f(x, 0)
+    b = np.moveaxis(f(np.ascontiguousarray(np.moveaxis(x, 0, -1)), -1), -1, 0)
+    np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+
+
+_SPECIAL_ROWS = [
+    [1.0, np.nan, 2.0],
+    [-np.inf, 1.0, 2.0],
+    [-np.inf, -np.inf, -np.inf],
+    [np.inf, 1.0, 2.0],
+    [np.inf, np.inf, 0.0],
+    [np.nan, np.nan, np.nan],
+    [-np.inf, -np.inf, 0.5],
+    [0.0, 0.0, 0.0],
+]
+
+
+@requires_torch
+@pytest.mark.parametrize("name", OPS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+@pytest.mark.parametrize("layout", ["last", "strided"])
+@pytest.mark.parametrize("pad", [0, 40])  # pad: longer rows, so the specials land in vector lanes too
+def test_nan_inf_like_torch(name, dtype, layout, pad):
+    rows = np.array(_SPECIAL_ROWS, dtype=dtype)
+    if pad:
+        rows = np.concatenate([np.full((len(rows), pad), -3.0, dtype), rows, np.full((len(rows), pad), -2.0, dtype)], axis=1)
+    x, dim = (rows, 1) if layout == "last" else (np.ascontiguousarray(rows.T), 0)
+    g = np.ones_like(x)
+    t = torch.from_numpy(x.copy()).requires_grad_()
+    ty = _tref(name)(t, dim)
+    ty.backward(torch.from_numpy(g))
+    y = getattr(fastops, name)(x, dim)
+    np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-6, atol=1e-7)
+    (gx,) = getattr(fastops, name).backward(g, x, dim)
+    np.testing.assert_allclose(gx, t.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ lanes
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_lane_sum_order(dtype):
+    """row_sum adds in the documented order: verified bitwise against a NumPy emulation."""
+    from fastops import _jit
+
+    def k(x, out):
+        for r in range(x.shape[0]):
+            out[r] = lanes.row_sum(x[r])
+
+    kern = _jit.jit(k)
+    vl = 64 // np.dtype(dtype).itemsize
+    rng = np.random.default_rng(0)
+    for n in [0, 1, vl - 1, vl, vl + 1, 4 * vl, 5 * vl + 3, 1001]:
+        x = (rng.standard_normal((2, n)) * 1e3).astype(dtype)
+        out = np.empty(2, dtype)
+        kern(x, out)
+        for r in range(2):
+            a = x[r]
+            acc = np.zeros((4, vl), dtype)
+            nb = n // (4 * vl)
+            for b in range(nb):
+                acc += a[b * 4 * vl : (b + 1) * 4 * vl].reshape(4, vl)
+            for b in range(nb * 4, n // vl):
+                acc[0] += a[b * vl : (b + 1) * vl]
+            v = (acc[0] + acc[1]) + (acc[2] + acc[3])
+            while v.size > 1:
+                v = v[: v.size // 2] + v[v.size // 2 :]
+            s = v[0]
+            for i in range((n // vl) * vl, n):
+                s = s + a[i]
+            assert out[r] == s
