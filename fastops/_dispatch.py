@@ -27,21 +27,74 @@ def pointwise_backend(dtype, size, num_threads, cost="cheap"):
 
 
 def broadcast_backend(shape_a, shape_b, out_shape):
-    """How a binary op reads its operands.
+    """How a binary op reads its operands (shapes of C-contiguous operands; ``None`` for a scalar).
 
-    ``"same"``: both operands have the output's shape (one flat loop);
-    ``"scalar_a"``/``"scalar_b"``: one operand has a single element;
-    ``"strided"``: general broadcasting (operands read through 0-strides, at most 4 collapsed dims).
+    ``"same"``: both operands have the output's elements in the output's order (equal shapes, or
+    shapes that differ by size-1 dims only): one flat loop;
+    ``"scalar_a"``/``"scalar_b"``: that operand has a single element, the other one the output's;
+    ``"strided"``: general broadcasting (operands read through 0-strides, see
+    :func:`broadcast_collapse`).
     """
-    size_a, size_b = int(np.prod(shape_a)), int(np.prod(shape_b))
-    out = tuple(out_shape)
-    if tuple(shape_a) == out and tuple(shape_b) == out:
-        return "same"
-    if size_b == 1 and tuple(shape_a) == out:
+    size = _size(out_shape)
+    if shape_b is None:
         return "scalar_b"
-    if size_a == 1 and tuple(shape_b) == out:
+    if shape_a is None:
+        return "scalar_a"
+    size_a, size_b = _size(shape_a), _size(shape_b)
+    if size_a == size and size_b == size:
+        return "same"
+    if size_b == 1 and size_a == size:
+        return "scalar_b"
+    if size_a == 1 and size_b == size:
         return "scalar_a"
     return "strided"
+
+
+def _size(shape):
+    n = 1
+    for s in shape:
+        n *= int(s)
+    return n
+
+
+def _contiguous_strides(shape):
+    st, acc = [], 1
+    for s in reversed(shape):
+        st.append(acc)
+        acc *= s
+    return st[::-1]
+
+
+def broadcast_collapse(out_shape, *shapes):
+    """The general broadcast problem in its fewest dims: ``(dims, strides)``.
+
+    Every operand ``shapes[i]`` (C-contiguous, broadcastable to ``out_shape``) is read through
+    element strides, 0 along the dims it is broadcast in. Size-1 dims are dropped and adjacent dims
+    merged where every operand's strides allow it (the same broadcast pattern on both sides), so
+    ``(N, C, H, W) + (1, C, 1, 1)`` becomes ``dims (N, C, H*W)``, strides ``(C*H*W, H*W, 1)`` and
+    ``(0, 1, 0)``. Returns ``dims`` (a tuple, ``()`` for a single element) and one tuple of strides
+    per operand.
+    """
+    out_shape = tuple(int(s) for s in out_shape)
+    n = len(out_shape)
+    per = []
+    for shp in shapes:
+        shp = (1,) * (n - len(shp)) + tuple(int(s) for s in shp)
+        cs = _contiguous_strides(shp)
+        per.append([0 if (shp[i] == 1 and out_shape[i] != 1) else cs[i] for i in range(n)])
+    dims, strides = [], [[] for _ in shapes]
+    for i in range(n):
+        if out_shape[i] == 1:
+            continue
+        if dims and all(st[-1] == p[i] * out_shape[i] for st, p in zip(strides, per)):
+            dims[-1] *= out_shape[i]
+            for st, p in zip(strides, per):
+                st[-1] = p[i]
+            continue
+        dims.append(out_shape[i])
+        for st, p in zip(strides, per):
+            st.append(p[i])
+    return tuple(dims), tuple(tuple(st) for st in strides)
 
 
 def rowwise_backend(dtype, rows, row_len, num_threads):
@@ -57,3 +110,14 @@ def matmul_backend(dtype, m, n, k, batch):
     GEMM reaches, see NUMBA_NOTES) for every size. A Numba GEMM is the conv family's concern."""
     np.dtype(dtype)
     return "blas"
+
+
+def reduction_backend(dtype, size, num_threads):
+    """``"serial"`` or ``"parallel"`` for one pass of ``_reduce`` over ``size`` input elements.
+
+    A sum reads each element once (memory-bound, like a "cheap" pointwise op): same threshold. The
+    result does not depend on the answer (``_reduce`` fixes its chunking by shape)."""
+    np.dtype(dtype)
+    if num_threads <= 1 or size < PARALLEL_MIN_ELEMENTS["cheap"]:
+        return "serial"
+    return "parallel"
