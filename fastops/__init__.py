@@ -29,6 +29,18 @@ from .activation import (  # noqa: F401
     tanh,
 )
 
+# tensor arithmetic
+from .arithmetic import (  # noqa: F401
+    add,
+    axpy,
+    bias_add,
+    div,
+    eltwise,
+    matmul,
+    mul,
+    sub,
+)
+
 
 def ops():
     """Names of all ops fastops provides, sorted."""
