@@ -358,8 +358,9 @@ def _eltwise_errors():
 
 
 def _eltwise_bench(rng, dtype, size):
+    # 3 inputs, like the samples (grad_args covers 3 positions)
     n = {"small": 100, "large": 1 << 24}[size]
-    return Sample((randn(rng, (n,), dtype), randn(rng, (n,), dtype)))
+    return Sample(tuple(randn(rng, (n,), dtype) for _ in range(3)))
 
 
 # ---------------------------------------------------------------------------------------------
