@@ -296,18 +296,29 @@ def test_softmax_dispatch():
         big = fastops.softmax.explain((4096, 1000), "float32", dim=-1)
         assert big["backend"] == "parallel" and big["kernel"] == "softmax_last_fwd_f32_parallel"
         assert fastops.log_softmax.explain((3, 5), "float64", dim=1)["kernel"] == "log_softmax_last_fwd_f64_serial"
-        st = fastops.softmax.explain((1, 4096, 1000), "float32", dim=1)
+        st = fastops.softmax.explain((1, 64, 1000), "float32", dim=1)
         assert st["layout"] == "strided" and st["backend"] == "parallel" and st["columns_per_task"] * 2 <= 1000
     with fastops.threads(1):
         assert fastops.softmax.explain((4096, 1000), "float32", dim=-1)["backend"] == "serial"
 
 
-@pytest.mark.parametrize("outer,inner,threads", [(1, 1000, 1), (1, 1000, 2), (64, 64, 2), (1, 10**6, 1), (3, 7, 4), (1, 17, 16)])
-def test_strided_width(outer, inner, threads):
-    w = softmax_mod.strided_width(outer, inner, threads)
-    assert 1 <= w <= inner and (w == inner or w % 16 == 0)
-    if threads == 1:
-        assert w == min(inner, softmax_mod.STRIDED_LONG_ROW_WIDTH if inner > softmax_mod.STRIDED_MAX_WIDTH else inner)
+@pytest.mark.parametrize(
+    "outer,d,inner,threads,expect",
+    [
+        (1, 4096, 1000, 1, 1000),  # whole rows
+        (1, 4096, 1000, 2, 1000),  # streaming from memory: never split (measured slower)
+        (1, 64, 1000, 2, 128),  # cache-resident: split into 4 tasks per thread
+        (64, 64, 64, 2, 64),  # enough tasks already
+        (1, 21, 10**6, 1, 2048),  # very long rows: in pieces
+        (3, 7, 5, 4, 5),
+        (1, 3, 17, 16, 16),
+        (3, 5, 0, 2, 0),  # empty columns (no kernel runs, but the plan is made)
+    ],
+)
+def test_strided_width(outer, d, inner, threads, expect):
+    w = softmax_mod.strided_width(outer, d, inner, 4, threads)
+    assert w == expect
+    assert w <= inner and (w == inner or w % 16 == 0)
 
 
 @needs_two_threads

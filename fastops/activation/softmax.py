@@ -29,15 +29,18 @@ from .._validate import FLOAT_DTYPES, dim as check_dim, float_array, grad_like
 from ._lanes import row_dot, row_max, row_sum
 
 # Columns per task of the strided layout. Whole rows of the (D, inner) slice when inner is at most
-# STRIDED_MAX_WIDTH: every pass then streams through memory in order. Measured (serial, float32,
-# ns/element, width: time): (1, 4096, 1000) dim=1: 16: 4.3, 64: 1.4, 256: 2.1, whole rows: 0.94;
-# (16, 300, 300): 64: 1.8, 256: 1.2, whole: 0.96; (32, 128, 1024): 256: 1.5, whole: 0.94; only
-# very long rows do better in pieces, (2, 21, 262144): 128-1024: 1.0-1.1, whole: 1.4. Rows are
-# split further (into multiples of 16 columns) only to give every thread TASKS_PER_THREAD tasks.
+# STRIDED_MAX_WIDTH: the three passes then stream through memory in order. Measured (float32,
+# milliseconds by columns per task): (1, 4096, 1000) serial: 16: 17.5, 64: 5.9, 256: 8.5,
+# 512: 8.9, whole rows: 3.8 (the lastdim layout on the same data: 3.6); with 2 threads, 2 tasks of
+# 512 columns: 5.0, whole rows on one thread: 3.8. Long rows do better in pieces: (2, 21, 262144),
+# 2 threads: 2048: 7.7, whole: 9.1. So rows are split for parallelism only when a task's D x width
+# block is cache-resident (at most STRIDED_SPLIT_MAX_BYTES: compute-bound, e.g. (1, 64, 1000), 2
+# threads: 1000 columns: 0.09 ms, 64: 0.05 ms), into TASKS_PER_THREAD tasks per thread.
 STRIDED_MAX_WIDTH = 4096
-STRIDED_LONG_ROW_WIDTH = 1024
+STRIDED_LONG_ROW_WIDTH = 2048
 STRIDED_MIN_WIDTH = 16
-TASKS_PER_THREAD = 2
+STRIDED_SPLIT_MAX_BYTES = 1 << 20
+TASKS_PER_THREAD = 4
 
 
 def softmax_layout(shape, dim):
@@ -52,13 +55,14 @@ def softmax_layout(shape, dim):
     return ("strided", outer, d, inner)
 
 
-def strided_width(outer, inner, num_threads):
+def strided_width(outer, d, inner, itemsize, num_threads):
     """Columns per task in the strided layout (results do not depend on it: each column is summed
     over ``d`` in order whatever the width)."""
     w = inner if inner <= STRIDED_MAX_WIDTH else STRIDED_LONG_ROW_WIDTH
-    per_outer = -(-TASKS_PER_THREAD * num_threads // max(outer, 1))  # tasks wanted per outer index
-    if num_threads > 1 and per_outer > 1:
-        w = min(w, -(-inner // per_outer))
+    tasks = outer * -(-inner // max(w, 1))
+    if num_threads > 1 and tasks < TASKS_PER_THREAD * num_threads and d * w * itemsize <= STRIDED_SPLIT_MAX_BYTES:
+        per_outer = -(-TASKS_PER_THREAD * num_threads // max(outer, 1))
+        w = -(-inner // per_outer)
         w = max(STRIDED_MIN_WIDTH, -(-w // STRIDED_MIN_WIDTH) * STRIDED_MIN_WIDTH)
     return min(w, inner)
 
@@ -237,7 +241,8 @@ class Rowwise:
         }
         if lay[0] == "strided":
             plan["outer"], plan["inner"] = lay[1], lay[3]
-            plan["columns_per_task"] = strided_width(lay[1], lay[3], threads if be == "parallel" else 1)
+            nt = threads if be == "parallel" else 1
+            plan["columns_per_task"] = strided_width(lay[1], lay[2], lay[3], np.dtype(dtype).itemsize, nt)
         return plan
 
     def _run(self, which, x, dim, *arrays):
