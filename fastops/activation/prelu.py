@@ -1,4 +1,6 @@
 """Parametric ReLU (``torch.nn.functional.prelu``) with a deterministic weight gradient."""
+import math
+
 import numpy as np
 from numba import prange
 
@@ -34,11 +36,11 @@ MIN_BLOCK_ROWS = 8
 def prelu_layout(shape, weight_size):
     """``(layout, n_rows, channels, row_length)`` for an input of ``shape`` and a weight of
     ``weight_size`` elements (pure; see the comment above for the layouts)."""
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     if weight_size == 1 or len(shape) < 2:
         return "rows", 1, 1, size
     outer, c = int(shape[0]), int(shape[1])
-    inner = int(np.prod(shape[2:]))
+    inner = math.prod(shape[2:])
     if inner >= ROWS_MIN_LENGTH:
         return "rows", outer * c, c, inner
     return "columns", outer, c, inner
@@ -284,8 +286,8 @@ def _(grad_output, input, weight):
 def _(shape, dtype, weight_shape=(1,), shapes=None, **params):
     if shapes is not None and len(shapes) > 1:  # the CLI: --shape INPUT WEIGHT
         weight_shape = shapes[1]
-    size = int(np.prod(shape))
-    layout, R, C, L = prelu_layout(tuple(shape), int(np.prod(weight_shape)))
+    size = math.prod(shape)
+    layout, R, C, L = prelu_layout(tuple(shape), math.prod(weight_shape))
     be = _backend(dtype, size)
     return {
         "kernel": f"prelu_{layout}_fwd_{_jit.SUFFIX[np.dtype(dtype)]}_{be}",

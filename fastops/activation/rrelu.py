@@ -1,4 +1,6 @@
 """Randomized leaky ReLU (``torch.nn.functional.rrelu``)."""
+import math
+
 import numpy as np
 from numba import prange
 
@@ -159,7 +161,7 @@ def _(grad_output, input, lower=1.0 / 8, upper=1.0 / 3, training=False, inplace=
 def _(shape, dtype, training=False, **params):
     if not training:
         return dict(LEAKY_RELU.explain(shape, dtype), mode="eval (leaky_relu with slope (lower + upper) / 2)")
-    size = int(np.prod(shape))
+    size = math.prod(shape)
     be = _backend(dtype, size)
     return {
         "kernel": f"rrelu_train_fwd_{_jit.SUFFIX[np.dtype(dtype)]}_{be}",

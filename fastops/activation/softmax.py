@@ -47,9 +47,9 @@ def softmax_layout(shape, dim):
     """``("last", rows, row_length)`` or ``("strided", outer, D, inner)`` for a softmax of an array
     of ``shape`` along the (normalized, non-negative) ``dim`` (pure)."""
     shape = tuple(int(s) for s in shape) or (1,)
-    outer = int(np.prod(shape[:dim]))
+    outer = math.prod(shape[:dim])
     d = shape[dim]
-    inner = int(np.prod(shape[dim + 1 :]))
+    inner = math.prod(shape[dim + 1 :])
     if inner == 1:
         return ("last", outer, d)
     return ("strided", outer, d, inner)
