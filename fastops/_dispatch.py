@@ -11,6 +11,8 @@ on the project machine (2 cores, Zen 5, omp threading layer): entering a ``prang
  - "transcendental" ones (sigmoid, gelu, ...: 0.5-2 ns/element): 2**13 elements;
  - row-wise ops (softmax over a dim): by rows x row length, like "transcendental".
 """
+import functools
+
 import numpy as np
 
 PARALLEL_MIN_ELEMENTS = {"cheap": 1 << 16, "transcendental": 1 << 13}
@@ -65,6 +67,7 @@ def _contiguous_strides(shape):
     return st[::-1]
 
 
+@functools.lru_cache(maxsize=4096)  # pure function of shapes, called on every binary op
 def broadcast_collapse(out_shape, *shapes):
     """The general broadcast problem in its fewest dims: ``(dims, strides)``.
 

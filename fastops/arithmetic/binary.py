@@ -25,6 +25,7 @@ gradient of an operand broadcast in the forward is summed over the broadcast axe
 ``fastops._reduce`` (deterministic, independent of the thread count); a scalar operand gets
 ``None``.
 """
+import functools
 import numbers
 
 import numpy as np
@@ -224,6 +225,19 @@ def plan(shape_a, shape_b, out_shape, dtype):
     return d
 
 
+_pattern = functools.lru_cache(maxsize=4096)(_dispatch.broadcast_backend)  # a pure function of shapes
+
+
+@functools.lru_cache(maxsize=4096)
+def _strided_args(out_shape, sa, sb):
+    """Kernel arguments of the strided pattern (cached: pure function of the shapes):
+    ``(lead, d4, sa4, sb4)``; ``lead``: dims looped over in Python (``()`` in all but rare cases)."""
+    dims, (st_a, st_b) = _dispatch.broadcast_collapse(out_shape, sa, sb)
+    if len(dims) <= 4:
+        return ((),) + _pad4(dims, st_a, st_b)
+    return (tuple(zip(dims[:-4], st_a[:-4], st_b[:-4])), dims[-4:], st_a[-4:], st_b[-4:])
+
+
 def apply(fname, a, b, out_shape, dtype, p=0.0, out=None):
     """``out = F(a, b, p)`` with broadcasting. ``a``/``b``: C-contiguous native arrays of ``dtype``,
     or scalars of ``dtype``; ``out``: a C-contiguous array of ``out_shape`` (may be ``a`` or ``b``
@@ -236,35 +250,32 @@ def apply(fname, a, b, out_shape, dtype, p=0.0, out=None):
         return out
     sa = a.shape if isinstance(a, np.ndarray) else None
     sb = b.shape if isinstance(b, np.ndarray) else None
-    pattern = _dispatch.broadcast_backend(sa, sb, out_shape)
+    pattern = _pattern(sa, sb, out.shape)
     be = backend(dt, out.size)
     if be == "parallel":
         _threads.sync()
-    k = kernel(fname, pattern, dt, be)
+    k = _kernels.get((fname, pattern, dt, be)) or kernel(fname, pattern, dt, be)
     of = out.reshape(-1)
     p = T(p)
     if pattern == "same":
         k(a.reshape(-1), b.reshape(-1), of, p)
     elif pattern == "scalar_b":
-        k(a.reshape(-1), T(b if not isinstance(b, np.ndarray) else b.reshape(-1)[0]), of, p)
+        k(a.reshape(-1), T(b if sb is None else b.reshape(-1)[0]), of, p)
     elif pattern == "scalar_a":
-        k(T(a if not isinstance(a, np.ndarray) else a.reshape(-1)[0]), b.reshape(-1), of, p)
+        k(T(a if sa is None else a.reshape(-1)[0]), b.reshape(-1), of, p)
     else:
         af, bf = a.reshape(-1), b.reshape(-1)
-        dims, (st_a, st_b) = _dispatch.broadcast_collapse(out_shape, sa, sb)
-        if len(dims) <= 4:
-            d4, sa4, sb4 = _pad4(dims, st_a, st_b)
+        lead, d4, sa4, sb4 = _strided_args(tuple(out_shape), sa, sb)
+        if not lead:
             k(af, bf, of, d4, sa4, sb4, p)
         else:
             # more than 4 dims even after merging: the leading dims are looped over here
-            lead = dims[:-4]
-            d4 = dims[-4:]
             block = int(np.prod(d4))
-            for idx in np.ndindex(*lead):
-                oa = sum(i * s for i, s in zip(idx, st_a))
-                ob = sum(i * s for i, s in zip(idx, st_b))
-                oo = int(np.ravel_multi_index(idx, lead)) * block
-                k(af[oa:], bf[ob:], of[oo : oo + block], d4, st_a[-4:], st_b[-4:], p)
+            for idx in np.ndindex(*(n for n, _, _ in lead)):
+                oa = sum(i * s for i, (_, s, _) in zip(idx, lead))
+                ob = sum(i * s for i, (_, _, s) in zip(idx, lead))
+                oo = int(np.ravel_multi_index(idx, [n for n, _, _ in lead])) * block
+                k(af[oa:], bf[ob:], of[oo : oo + block], d4, sa4, sb4, p)
     return out
 
 
@@ -279,6 +290,11 @@ def _scalar(op, name, v, dtype):
         raise ValueError(f"{op}: scalar argument '{name}'={v!r} does not fit a float") from None
     with np.errstate(over="ignore"):
         return np.dtype(dtype).type(f)
+
+
+@functools.lru_cache(maxsize=4096)
+def _broadcast_shapes(sa, sb):
+    return tuple(np.broadcast_shapes(sa, sb))
 
 
 def prepare(op, input, other, names=("input", "other")):
@@ -308,7 +324,7 @@ def prepare(op, input, other, names=("input", "other")):
     sa = a.shape if isinstance(a, np.ndarray) else ()
     sb = b.shape if isinstance(b, np.ndarray) else ()
     try:
-        out_shape = np.broadcast_shapes(sa, sb)
+        out_shape = _broadcast_shapes(sa, sb)
     except ValueError:
         raise ValueError(
             f"{op}: shapes {sa} ('{names[0]}') and {sb} ('{names[1]}') are not broadcastable"
