@@ -105,8 +105,8 @@ def _plan(a_shape, x_shape, dtype):
     size = int(np.prod(x_shape, dtype=np.int64))
     be = _dispatch.pointwise_backend(dtype, size, _threads.get_num_threads(), "cheap")
     dims, (sa,) = _dispatch.broadcast_collapse(x_shape, a_shape)
-    # the fused kernel has 4 dims; x and y are contiguous, so only a's pattern splits dims, and it
-    # alternates at most ceil(rank / 2) times: more than 4 dims needs rank >= 7 with such a pattern
+    # the fused kernel has 4 dims; x and y are contiguous, so only a's pattern splits dims: more
+    # than 4 needs rank >= 5 with alternating broadcast dims, e.g. a (2, 1, 2, 1, 2)
     return be, dims, sa
 
 
@@ -140,7 +140,7 @@ def axpy(a, x, y):
     if len(dims) <= 4:
         d4, sa4 = _pad4(dims, sa)
         k(af, xf, yf, of, d4, sa4)
-    else:  # leading dims looped over here (only for rank >= 7 alternating patterns)
+    else:  # leading dims looped over here (rank >= 5 with alternating broadcast dims only)
         lead, d4 = dims[:-4], dims[-4:]
         block = int(np.prod(d4))
         for idx in np.ndindex(*lead):

@@ -5,8 +5,6 @@ Runs the ``add`` kernels of :mod:`fastops.arithmetic.binary` with ``bias`` viewe
 ..., 1)``: the broadcast collapses to ``(N, C, H*W)`` with the bias read once per row of ``H*W``
 (inner loop "row + value"), or to ``(N, C)`` for 2-D input (inner loop "row + row").
 """
-import numpy as np
-
 from .. import _reduce
 from .._op import op
 from .._validate import float_array, grad_like

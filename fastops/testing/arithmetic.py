@@ -247,6 +247,7 @@ AXPY_SHAPES = [
     ((0,), (0, 3)),
     ((2,), (2, 0)),
     (SCALAR, ()),
+    ((2, 1, 2, 1, 2), (2, 3, 2, 3, 2)),  # 5 dims after merging: leading dims looped in Python
     ((4, 16), (4, 16, 32, 40)),
     ((2,), (2, 40000)),
     (SCALAR, (70001,)),
