@@ -5,17 +5,20 @@ kernel"), and ``python -m fastops explain OP --shape ...`` prints their answer. 
 touches array data.
 
 Thresholds (serial below, parallel at or above), measured with ``python -m fastops.tools.crossover``
-on the project machine (2 cores, Zen 5, omp threading layer): entering a ``prange`` region costs
-~2-5 us, so a parallel kernel only pays once the serial one takes longer than ~10 us.
- - "cheap" pointwise ops (relu, add, ...: ~0.1 ns/element serial, memory-bound): 2**16 elements;
- - "transcendental" ones (sigmoid, gelu, ...: 0.5-2 ns/element): 2**13 elements;
+on the project machine (2 cores, Zen 5, omp threading layer), float32, 2 threads: entering a
+``prange`` region costs ~2-3 us.
+ - "cheap" pointwise ops (relu, add, ...: ~0.1 ns/element serial, memory-bound): 2**16 elements
+   (relu: serial 6.3 us vs parallel 5.4 us at 2**16; 3.4 vs 4.2 us at 2**15);
+ - "transcendental" ones (sigmoid, gelu, ...: ~1.3 ns/element): 2**15 elements (gelu: 42 vs 34 us
+   at 2**15, 21 vs 23 us at 2**14). The two threads of this machine gain only 1.3x on such
+   compute-bound loops (the second is an SMT sibling), 1.7-1.9x on memory-bound ones;
  - row-wise ops (softmax over a dim): by rows x row length, like "transcendental".
 """
 import functools
 
 import numpy as np
 
-PARALLEL_MIN_ELEMENTS = {"cheap": 1 << 16, "transcendental": 1 << 13}
+PARALLEL_MIN_ELEMENTS = {"cheap": 1 << 16, "transcendental": 1 << 15}
 
 
 def pointwise_backend(dtype, size, num_threads, cost="cheap"):

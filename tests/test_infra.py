@@ -33,8 +33,8 @@ def _run(code, env=None, timeout=300):
         ((1 << 16) - 1, 2, "cheap", "serial"),
         (1 << 16, 2, "cheap", "parallel"),
         (1 << 24, 1, "cheap", "serial"),
-        (1 << 13, 2, "transcendental", "parallel"),
-        (1000, 2, "transcendental", "serial"),
+        (1 << 15, 2, "transcendental", "parallel"),
+        ((1 << 15) - 1, 2, "transcendental", "serial"),
         (1 << 24, 16, "transcendental", "parallel"),
     ],
 )

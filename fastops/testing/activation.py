@@ -6,9 +6,9 @@ import numpy as np
 from . import ErrorCase, OpInfo, Sample, away_from, randn
 
 # Shapes every pointwise op is sampled at: scalar (0-d), empty, odd 1-D, 2-D, 4-D, and one above the
-# parallel threshold of the transcendental class (2**13) so both kernels of each op are exercised;
+# parallel threshold of the transcendental class (2**15) so both kernels of each op are exercised;
 # the cheap class's parallel kernel is reached by the 70000-element sample.
-POINTWISE_SHAPES = [(), (0,), (7,), (3, 5), (2, 3, 4, 5), (9000,), (70001,)]
+POINTWISE_SHAPES = [(), (0,), (7,), (3, 5), (2, 3, 4, 5), (33000,), (70001,)]
 
 
 def _pointwise_samples(kinks=(), scale=3.0, kwargs_list=({},), shapes=POINTWISE_SHAPES):
