@@ -70,10 +70,10 @@ class Pointwise:
 
     def kernel(self, which, dtype, backend):
         """The compiled-on-first-call kernel ``which`` ("fwd"/"bwd") for ``dtype`` and ``backend``."""
-        dt = np.dtype(dtype)
-        key = (which, dt, backend)
-        k = self._kernels.get(key)
+        key = (which, dtype, backend)
+        k = self._kernels.get(key)  # hot path: (which, x.dtype, backend) is found here
         if k is None:
+            dt = np.dtype(dtype)
             sfx = _jit.SUFFIX[dt]
             b = math_bindings(dt)
             scalar = self.f if which == "fwd" else self.df
@@ -85,7 +85,7 @@ class Pointwise:
                 parallel=(backend == "parallel"),
                 **{"F" if which == "fwd" else "DF": fn},
             )
-            self._kernels[key] = k
+            self._kernels[key] = self._kernels[(which, dt, backend)] = k
         return k
 
     def backend(self, dtype, size):

@@ -43,7 +43,7 @@ def test_pointwise_backend(size, threads, cost, expect):
 
 
 def test_pointwise_backend_rejects_unknown_cost():
-    with pytest.raises(ValueError):
+    with pytest.raises(KeyError):
         _dispatch.pointwise_backend(np.float32, 10, 2, "expensive")
 
 
