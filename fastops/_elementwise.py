@@ -12,7 +12,7 @@ import numpy as np
 from numba import prange
 
 from . import _dispatch, _jit, _math, _threads
-from ._validate import float_array, grad_like, real_scalar  # noqa: F401  (re-exported for ops)
+from ._validate import float_array, grad_like, inplace_target, real_scalar  # noqa: F401  (re-exported for ops)
 
 # Work is split in fixed chunks of CHUNK elements (static schedule over chunks): large enough that
 # the per-chunk overhead vanishes, small enough that 2-16 threads get balanced shares.
@@ -111,15 +111,7 @@ class Pointwise:
     def forward(self, x, inplace=False, a=0.0, b=0.0):
         op = self.name
         if inplace:
-            if not isinstance(x, np.ndarray):
-                float_array(op, "input", x)  # raises the TypeError
-            if not (x.flags.c_contiguous and x.flags.writeable and x.dtype.isnative):
-                raise ValueError(
-                    f"{op}: inplace=True needs a writeable, C-contiguous, native-byte-order array "
-                    f"(got shape {x.shape}, strides {x.strides}, writeable={x.flags.writeable})"
-                )
-            x = float_array(op, "input", x)
-            out = x
+            out = x = inplace_target(op, "input", x)
         else:
             x = float_array(op, "input", x)
             out = np.empty(x.shape, dtype=x.dtype)

@@ -44,6 +44,18 @@ def float_array(op, name, x, dtype=None):
     return x
 
 
+def inplace_target(op, name, x):
+    """An argument an ``inplace=True`` op writes to: a writeable, C-contiguous, native float array."""
+    if not isinstance(x, np.ndarray):
+        float_array(op, name, x)  # raises the TypeError
+    if not (x.flags.c_contiguous and x.flags.writeable and x.dtype.isnative):
+        raise ValueError(
+            f"{op}: inplace=True needs a writeable, C-contiguous, native-byte-order array "
+            f"(got shape {x.shape}, strides {x.strides}, writeable={x.flags.writeable})"
+        )
+    return float_array(op, name, x)
+
+
 def float_arrays(op, names, arrays):
     """Validate several array arguments that must share one float dtype. ``None`` passes through."""
     out, dtype = [], None

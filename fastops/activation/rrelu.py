@@ -7,7 +7,7 @@ from numba import prange
 from .. import _dispatch, _jit, _random, _threads
 from .._elementwise import CHUNK
 from .._op import op
-from .._validate import float_array, grad_like, real_scalar
+from .._validate import float_array, grad_like, inplace_target, real_scalar
 from .pointwise import LEAKY_RELU
 
 OP = "rrelu"
@@ -98,14 +98,7 @@ def _params(lower, upper, training, seed):
 def _input(x, inplace):
     if not inplace:
         return float_array(OP, "input", x), None
-    if not isinstance(x, np.ndarray):
-        float_array(OP, "input", x)  # raises the TypeError
-    if not (x.flags.c_contiguous and x.flags.writeable and x.dtype.isnative):
-        raise ValueError(
-            f"{OP}: inplace=True needs a writeable, C-contiguous, native-byte-order array "
-            f"(got shape {x.shape}, strides {x.strides}, writeable={x.flags.writeable})"
-        )
-    x = float_array(OP, "input", x)
+    x = inplace_target(OP, "input", x)
     return x, x
 
 
