@@ -41,6 +41,17 @@ from .arithmetic import (  # noqa: F401
     sub,
 )
 
+# losses
+from .loss import (  # noqa: F401
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    huber_loss,
+    kl_div,
+    l1_loss,
+    mse_loss,
+    smooth_l1_loss,
+)
+
 
 def ops():
     """Names of all ops fastops provides, sorted."""

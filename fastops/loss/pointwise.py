@@ -1,0 +1,235 @@
+"""Elementwise losses: mse_loss, l1_loss, smooth_l1_loss, huber_loss, binary_cross_entropy,
+binary_cross_entropy_with_logits, kl_div (PyTorch semantics; see ``_common`` for the kernels).
+
+``backward(grad_output, input, target, ...)`` returns ``(grad_input, grad_target)`` (plus ``None``
+for ``weight``/``pos_weight``); ``grad_output`` is 0-d for "mean"/"sum", the input's shape for "none".
+"""
+from .._op import op
+from .._validate import real_scalar
+from ._common import REDUCTIONS, Elementwise
+
+# scalar functions: f(x, y, w, pw, a) -> loss; df -> (dl/dx, dl/dy). T, EXP, LOG, LOG1P bound per dtype.
+
+
+def _mse_f(x, y, w, pw, a):
+    d = x - y
+    return d * d
+
+
+def _mse_df(x, y, w, pw, a):
+    d = T(2) * (x - y)  # noqa: F821
+    return d, -d
+
+
+def _l1_f(x, y, w, pw, a):
+    return abs(x - y)
+
+
+def _l1_df(x, y, w, pw, a):
+    d = x - y
+    s = T(1) if d > T(0) else (T(-1) if d < T(0) else T(0))  # noqa: F821
+    return s, -s
+
+
+def _sl1_f(x, y, w, pw, a):  # a = beta
+    d = x - y
+    ad = abs(d)
+    if ad < a:
+        return T(0.5) * d * d / a  # noqa: F821
+    return ad - T(0.5) * a  # noqa: F821
+
+
+def _sl1_df(x, y, w, pw, a):
+    d = x - y
+    ad = abs(d)
+    if ad < a:
+        s = d / a
+    else:
+        s = T(1) if d > T(0) else (T(-1) if d < T(0) else T(0))  # noqa: F821
+    return s, -s
+
+
+def _huber_f(x, y, w, pw, a):  # a = delta
+    d = x - y
+    ad = abs(d)
+    if ad < a:
+        return T(0.5) * d * d  # noqa: F821
+    return a * (ad - T(0.5) * a)  # noqa: F821
+
+
+def _huber_df(x, y, w, pw, a):
+    d = x - y
+    s = -a if d < -a else (a if d > a else d)
+    return s, -s
+
+
+def _bce_f(x, y, w, pw, a):
+    lx = LOG(x)  # noqa: F821
+    l1x = LOG(T(1) - x)  # noqa: F821
+    lx = lx if lx > T(-100) else T(-100)  # noqa: F821
+    l1x = l1x if l1x > T(-100) else T(-100)  # noqa: F821
+    return -w * (y * lx + (T(1) - y) * l1x)  # noqa: F821
+
+
+def _bce_df(x, y, w, pw, a):
+    den = (T(1) - x) * x  # noqa: F821
+    den = den if den > T(1e-12) else T(1e-12)  # noqa: F821
+    lx = LOG(x)  # noqa: F821
+    l1x = LOG(T(1) - x)  # noqa: F821
+    lx = lx if lx > T(-100) else T(-100)  # noqa: F821
+    l1x = l1x if l1x > T(-100) else T(-100)  # noqa: F821
+    return w * (x - y) / den, w * (l1x - lx)
+
+
+def _softplus_neg(x):  # log(1 + exp(-x)), stable
+    m = -x if x < T(0) else T(0)  # noqa: F821
+    return LOG1P(EXP(-abs(x))) + m  # noqa: F821
+
+
+def _bcel_f(x, y, w, pw, a):
+    lw = (pw - T(1)) * y + T(1)  # noqa: F821
+    m = -x if x < T(0) else T(0)  # noqa: F821
+    sp = LOG1P(EXP(-abs(x))) + m  # noqa: F821
+    return w * ((T(1) - y) * x + lw * sp)  # noqa: F821
+
+
+def _bcel_df(x, y, w, pw, a):
+    lw = (pw - T(1)) * y + T(1)  # noqa: F821
+    if x >= T(0):  # noqa: F821
+        e = EXP(-x)  # noqa: F821
+        sneg = e / (T(1) + e)  # sigmoid(-x)  # noqa: F821
+    else:
+        sneg = T(1) / (T(1) + EXP(x))  # noqa: F821
+    m = -x if x < T(0) else T(0)  # noqa: F821
+    sp = LOG1P(EXP(-abs(x))) + m  # noqa: F821
+    return w * ((T(1) - y) - lw * sneg), w * (-x + (pw - T(1)) * sp)  # noqa: F821
+
+
+def _kl_f(x, y, w, pw, a):  # a = log_target (1.0 / 0.0)
+    if a != T(0):  # noqa: F821
+        return EXP(y) * (y - x)  # noqa: F821
+    if y > T(0):  # noqa: F821
+        return y * (LOG(y) - x)  # noqa: F821
+    if y == T(0):  # noqa: F821
+        return T(0)  # noqa: F821  (xlogy(0, 0) = 0 and 0 * x = 0 for finite x)
+    return y * (LOG(y) - x)  # noqa: F821  (NaN)
+
+
+def _kl_df(x, y, w, pw, a):
+    if a != T(0):  # noqa: F821
+        e = EXP(y)  # noqa: F821
+        return -e, e * (y - x + T(1))  # noqa: F821
+    if y > T(0):  # noqa: F821
+        return -y, LOG(y) + T(1) - x  # noqa: F821
+    return -y, T(0)  # noqa: F821
+
+
+MSE = Elementwise("mse_loss", _mse_f, _mse_df)
+L1 = Elementwise("l1_loss", _l1_f, _l1_df)
+SL1 = Elementwise("smooth_l1_loss", _sl1_f, _sl1_df)
+HUBER = Elementwise("huber_loss", _huber_f, _huber_df)
+BCE = Elementwise("binary_cross_entropy", _bce_f, _bce_df)
+BCEL = Elementwise("binary_cross_entropy_with_logits", _bcel_f, _bcel_df)
+KL = Elementwise("kl_div", _kl_f, _kl_df)
+
+
+@op
+def mse_loss(input, target, reduction="mean"):
+    """``F.mse_loss``: ``(input - target)**2``, reduced."""
+    return MSE.forward(input, target, reduction=reduction)
+
+
+@mse_loss.defbackward
+def _(grad_output, input, target, reduction="mean"):
+    return MSE.backward(grad_output, input, target, reduction=reduction)
+
+
+@op
+def l1_loss(input, target, reduction="mean"):
+    """``F.l1_loss``: ``|input - target|``, reduced (gradient 0 where they are equal)."""
+    return L1.forward(input, target, reduction=reduction)
+
+
+@l1_loss.defbackward
+def _(grad_output, input, target, reduction="mean"):
+    return L1.backward(grad_output, input, target, reduction=reduction)
+
+
+@op
+def smooth_l1_loss(input, target, reduction="mean", beta=1.0):
+    """``F.smooth_l1_loss``: quadratic below ``beta``, linear above; ``beta=0`` is ``l1_loss``."""
+    beta = real_scalar("smooth_l1_loss", "beta", beta, minimum=0.0)
+    return SL1.forward(input, target, reduction=reduction, a=beta)
+
+
+@smooth_l1_loss.defbackward
+def _(grad_output, input, target, reduction="mean", beta=1.0):
+    beta = real_scalar("smooth_l1_loss", "beta", beta, minimum=0.0)
+    return SL1.backward(grad_output, input, target, reduction=reduction, a=beta)
+
+
+@op
+def huber_loss(input, target, reduction="mean", delta=1.0):
+    """``F.huber_loss``: ``0.5 d**2`` below ``delta``, ``delta * (|d| - delta/2)`` above."""
+    delta = real_scalar("huber_loss", "delta", delta, minimum=0.0, min_open=True)
+    return HUBER.forward(input, target, reduction=reduction, a=delta)
+
+
+@huber_loss.defbackward
+def _(grad_output, input, target, reduction="mean", delta=1.0):
+    delta = real_scalar("huber_loss", "delta", delta, minimum=0.0, min_open=True)
+    return HUBER.backward(grad_output, input, target, reduction=reduction, a=delta)
+
+
+@op
+def binary_cross_entropy(input, target, weight=None, reduction="mean"):
+    """``F.binary_cross_entropy`` on probabilities; logs clamped at -100 like ATen.
+    ``weight`` broadcasts to the input. Backward: ``(grad_input, grad_target, None)``."""
+    return BCE.forward(input, target, weight, reduction=reduction)
+
+
+@binary_cross_entropy.defbackward
+def _(grad_output, input, target, weight=None, reduction="mean"):
+    return BCE.backward(grad_output, input, target, weight, reduction=reduction) + (None,)
+
+
+@op
+def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
+    """``F.binary_cross_entropy_with_logits`` (stable for large |input|); ``weight`` and
+    ``pos_weight`` broadcast to the input. Backward: ``(grad_input, grad_target, None)`` (one entry per
+    positional array argument; ``pos_weight`` is keyword-only in practice)
+    (no gradient for ``weight``/``pos_weight``)."""
+    return BCEL.forward(input, target, weight, pos_weight, reduction=reduction)
+
+
+@binary_cross_entropy_with_logits.defbackward
+def _(grad_output, input, target, weight=None, reduction="mean", pos_weight=None):
+    return BCEL.backward(grad_output, input, target, weight, pos_weight, reduction=reduction) + (None,)
+
+
+_KL_RED = REDUCTIONS + ("batchmean",)
+
+
+def _kl_div_divisor(input, reduction):
+    if reduction == "batchmean":
+        shape = getattr(input, "shape", ())
+        return shape[0] if len(shape) else 1
+    return None
+
+
+@op
+def kl_div(input, target, reduction="mean", log_target=False):
+    """``F.kl_div``: ``target * (log(target) - input)`` (``exp(target) * (target - input)`` with
+    ``log_target``); ``reduction="batchmean"`` divides the sum by ``input.shape[0]``."""
+    red = "mean" if reduction == "batchmean" else reduction
+    if reduction not in _KL_RED:
+        red = reduction
+    return KL.forward(input, target, reduction=red, a=1.0 if log_target else 0.0,
+                      divisor=_kl_div_divisor(input, reduction), reductions=_KL_RED)
+
+
+@kl_div.defbackward
+def _(grad_output, input, target, reduction="mean", log_target=False):
+    red = "mean" if reduction == "batchmean" else reduction
+    return KL.backward(grad_output, input, target, reduction=red, a=1.0 if log_target else 0.0,
+                       divisor=_kl_div_divisor(input, reduction), reductions=_KL_RED)

@@ -1,0 +1,225 @@
+"""Op table: losses (OPS.md "Losses")."""
+import numpy as np
+
+from . import ErrorCase, OpInfo, Sample, away_from, randn
+
+SHAPES = [(7,), (3, 5), (2, 3, 4), (70001,)]
+REDS = ("mean", "sum", "none")
+
+
+def _reduce(v, reduction, dtype, divisor=None):
+    if reduction == "none":
+        return v.astype(dtype)
+    s = np.sum(v)
+    if reduction == "mean":
+        s = s / (v.size if divisor is None else divisor)
+    return np.asarray(s, dtype)
+
+
+def _pair_samples(make_xy, kwargs_list=({},), shapes=SHAPES):
+    def samples(rng, dtype):
+        out = []
+        for kw in kwargs_list:
+            for red in REDS:
+                for shape in shapes:
+                    args = make_xy(rng, shape)
+                    args = tuple(a.astype(dtype) if isinstance(a, np.ndarray) else a for a in args)
+                    out.append(Sample(args, dict(kw, reduction=red), desc=str(shape)))
+        return out
+
+    return samples
+
+
+def _diff_xy(kinks):
+    def make(rng, shape):
+        x = rng.standard_normal(shape) * 2
+        y = rng.standard_normal(shape) * 2
+        d = away_from(x - y, kinks, 2e-2)
+        return x, x - d
+
+    return make
+
+
+def _pair_errors(name, n_extra=0, extra=()):
+    def errors():
+        x = np.ones((2, 3), np.float32)
+        pad = (None,) * n_extra
+        cases = [
+            ErrorCase((x, np.ones((3, 2), np.float32)) + pad, {}, ValueError, "target"),
+            ErrorCase((x, np.ones((2, 3), np.float64)) + pad, {}, TypeError, "target"),
+            ErrorCase((np.ones((2, 3), np.int64), x) + pad, {}, TypeError, "input"),
+            ErrorCase((x, x) + pad, {"reduction": "avg"}, ValueError, "reduction"),
+            ErrorCase(([1.0], x) + pad, {}, TypeError, "input"),
+        ]
+        cases.extend(ErrorCase((x, x) + pad, kw, exc, m) for kw, exc, m in extra)
+        return cases
+
+    return errors
+
+
+def _bench_pair(rng, dtype, size):
+    n = {"small": 1000, "large": 1 << 22}[size]
+    return Sample((randn(rng, (n,), dtype), randn(rng, (n,), dtype)), {"reduction": "mean"})
+
+
+def _mse_ref(x, y, reduction="mean"):
+    return _reduce((x - y) ** 2, reduction, x.dtype)
+
+
+def _l1_ref(x, y, reduction="mean"):
+    return _reduce(np.abs(x - y), reduction, x.dtype)
+
+
+def _sl1_ref(x, y, reduction="mean", beta=1.0):
+    d = np.abs(x - y)
+    v = np.where(d < beta, 0.5 * d * d / (beta if beta else 1.0), d - 0.5 * beta)
+    return _reduce(v, reduction, x.dtype)
+
+
+def _huber_ref(x, y, reduction="mean", delta=1.0):
+    d = np.abs(x - y)
+    v = np.where(d < delta, 0.5 * d * d, delta * (d - 0.5 * delta))
+    return _reduce(v, reduction, x.dtype)
+
+
+def _bce_ref(x, y, w=None, reduction="mean"):
+    v = -(y * np.maximum(np.log(x), -100) + (1 - y) * np.maximum(np.log1p(-x), -100))
+    if w is not None:
+        v = v * w
+    return _reduce(v, reduction, x.dtype)
+
+
+def _bcel_ref(x, y, w=None, reduction="mean", pos_weight=None):
+    pw = 1.0 if pos_weight is None else pos_weight
+    v = (1 - y) * x + ((pw - 1) * y + 1) * (np.log1p(np.exp(-np.abs(x))) + np.maximum(-x, 0))
+    if w is not None:
+        v = v * w
+    return _reduce(v, reduction, x.dtype)
+
+
+def _kl_ref(x, y, reduction="mean", log_target=False):
+    v = np.exp(y) * (y - x) if log_target else y * (np.log(y) - x)
+    if reduction == "batchmean":
+        return _reduce(v, "mean", x.dtype, divisor=x.shape[0] if x.ndim else 1)
+    return _reduce(v, reduction, x.dtype)
+
+
+def _bce_xy(rng, shape):
+    x = rng.uniform(0.05, 0.95, shape)
+    y = rng.uniform(0, 1, shape)
+    w = rng.uniform(0.5, 2.0, shape[-1:])
+    return x, y, w
+
+
+def _bce_xy_now(rng, shape):
+    x, y, _ = _bce_xy(rng, shape)
+    return x, y, None
+
+
+def _bcel_xy(rng, shape):
+    x = rng.standard_normal(shape) * 3
+    y = rng.uniform(0, 1, shape)
+    return x, y, rng.uniform(0.5, 2.0, shape[-1:])
+
+
+def _bcel_samples(rng, dtype):
+    out = []
+    for red in REDS:
+        for shape in SHAPES:
+            x, y, w = _bcel_xy(rng, shape)
+            pw = rng.uniform(0.5, 3.0, shape[-1:])
+            c = lambda a: a.astype(dtype)  # noqa: E731
+            out.append(Sample((c(x), c(y), None), {"reduction": red}, str(shape)))
+            out.append(Sample((c(x), c(y), c(w)), {"reduction": red, "pos_weight": c(pw)}, str(shape) + " w pw"))
+    # large logits: stable
+    x = np.array([1e3, -1e3, 50.0, -50.0, 0.5])
+    y = np.array([0.0, 1.0, 0.3, 0.7, 0.5])
+    out.append(Sample((x.astype(dtype), y.astype(dtype), None), {"reduction": "none"}, "large logits"))
+    return out
+
+
+def _bce_samples(rng, dtype):
+    out = []
+    for red in REDS:
+        for shape in SHAPES:
+            x, y, w = _bce_xy(rng, shape)
+            out.append(Sample((x.astype(dtype), y.astype(dtype), None), {"reduction": red}, str(shape)))
+            out.append(Sample((x.astype(dtype), y.astype(dtype), w.astype(dtype)), {"reduction": red}, str(shape) + " w"))
+    return out
+
+
+def _kl_samples(rng, dtype):
+    out = []
+    for lt in (False, True):
+        for red in REDS + ("batchmean",):
+            for shape in SHAPES:
+                x = rng.standard_normal(shape)
+                y = rng.standard_normal(shape) if lt else rng.uniform(0.05, 1.0, shape)
+                out.append(Sample((x.astype(dtype), y.astype(dtype)), {"reduction": red, "log_target": lt}, str(shape)))
+    return out
+
+
+def _f(name):
+    return lambda t, *a, **k: getattr(t.nn.functional, name)(*a, **k)
+
+
+def _bce_torch(t, x, y, w=None, **k):
+    return t.nn.functional.binary_cross_entropy(x, y, weight=w, **k)
+
+
+def _bcel_torch(t, x, y, w=None, pos_weight=None, **k):
+    if pos_weight is not None:
+        pos_weight = t.from_numpy(pos_weight)
+    return t.nn.functional.binary_cross_entropy_with_logits(x, y, weight=w, pos_weight=pos_weight, **k)
+
+
+def _bench_bce(rng, dtype, size):
+    n = {"small": 1000, "large": 1 << 22}[size]
+    x, y, _ = _bce_xy(rng, (n,))
+    return Sample((x.astype(dtype), y.astype(dtype), None), {"reduction": "mean"})
+
+
+def _bench_kl(rng, dtype, size):
+    n = {"small": 1000, "large": 1 << 22}[size]
+    x, y, _ = _bce_xy(rng, (n,))
+    return Sample((np.log(x).astype(dtype), y.astype(dtype)), {"reduction": "batchmean"})
+
+
+TOL = {np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)}
+
+TABLE = [
+    OpInfo(
+        name="mse_loss", samples=_pair_samples(_diff_xy(())), ref=_mse_ref, torch_ref=_f("mse_loss"),
+        grad_args=(0, 1), errors=_pair_errors("mse_loss"), bench=_bench_pair, tol=TOL,
+    ),
+    OpInfo(
+        name="l1_loss", samples=_pair_samples(_diff_xy((0.0,))), ref=_l1_ref, torch_ref=_f("l1_loss"),
+        grad_args=(0, 1), errors=_pair_errors("l1_loss"), bench=_bench_pair, tol=TOL, nondiff_kinks=True,
+    ),
+    OpInfo(
+        name="smooth_l1_loss",
+        samples=_pair_samples(_diff_xy((0.0, 1.0, -1.0, 0.5, -0.5)), ({}, {"beta": 0.5}, {"beta": 0.0})),
+        ref=_sl1_ref, torch_ref=_f("smooth_l1_loss"), grad_args=(0, 1),
+        errors=_pair_errors("smooth_l1_loss", extra=[({"beta": -1.0}, ValueError, "beta")]),
+        bench=_bench_pair, tol=TOL, nondiff_kinks=True,
+    ),
+    OpInfo(
+        name="huber_loss",
+        samples=_pair_samples(_diff_xy((1.0, -1.0, 0.5, -0.5)), ({}, {"delta": 0.5})),
+        ref=_huber_ref, torch_ref=_f("huber_loss"), grad_args=(0, 1),
+        errors=_pair_errors("huber_loss", extra=[({"delta": 0.0}, ValueError, "delta")]),
+        bench=_bench_pair, tol=TOL, nondiff_kinks=True,
+    ),
+    OpInfo(
+        name="binary_cross_entropy", samples=_bce_samples, ref=_bce_ref, torch_ref=_bce_torch,
+        grad_args=(0, 1), errors=_pair_errors("binary_cross_entropy", 1), bench=_bench_bce, tol=TOL,
+    ),
+    OpInfo(
+        name="binary_cross_entropy_with_logits", samples=_bcel_samples, ref=_bcel_ref, torch_ref=_bcel_torch,
+        grad_args=(0, 1), errors=_pair_errors("binary_cross_entropy_with_logits", 1), bench=_bench_bce, tol=TOL,
+    ),
+    OpInfo(
+        name="kl_div", samples=_kl_samples, ref=_kl_ref, torch_ref=_f("kl_div"),
+        grad_args=(0, 1), errors=_pair_errors("kl_div"), bench=_bench_kl, tol=TOL,
+    ),
+]
