@@ -45,10 +45,12 @@ from .arithmetic import (  # noqa: F401
 from .loss import (  # noqa: F401
     binary_cross_entropy,
     binary_cross_entropy_with_logits,
+    cross_entropy,
     huber_loss,
     kl_div,
     l1_loss,
     mse_loss,
+    nll_loss,
     smooth_l1_loss,
 )
 

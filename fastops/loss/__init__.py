@@ -8,3 +8,4 @@ from .pointwise import (  # noqa: F401
     mse_loss,
     smooth_l1_loss,
 )
+from .classification import cross_entropy, nll_loss  # noqa: F401

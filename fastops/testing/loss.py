@@ -223,3 +223,145 @@ TABLE = [
         grad_args=(0, 1), errors=_pair_errors("kl_div"), bench=_bench_kl, tol=TOL,
     ),
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# nll_loss, cross_entropy
+
+CLS_SHAPES = [(6, 5), (3, 4, 2, 3), (5,), (70, 33)]
+
+
+def _to_rows(x):
+    """(N, C, d...) -> (N*S, C) rows; (C,) -> (1, C)."""
+    if x.ndim == 1:
+        return x[None]
+    N, C = x.shape[:2]
+    return np.moveaxis(x.reshape(N, C, -1), 1, 2).reshape(-1, C)
+
+
+def _log_softmax_rows(x2):
+    m = x2.max(axis=1, keepdims=True)
+    return x2 - m - np.log(np.exp(x2 - m).sum(axis=1, keepdims=True))
+
+
+def _cls_ref(logsm):
+    def ref(x, t, w=None, ignore_index=-100, reduction="mean", label_smoothing=0.0):
+        x2 = _to_rows(x)
+        C = x2.shape[1]
+        lp = _log_softmax_rows(x2) if logsm else x2
+        wv = np.ones(C) if w is None else w
+        eps = label_smoothing
+        out_shape = () if x.ndim == 1 else (x.shape[0],) + x.shape[2:]
+        if t.dtype.kind == "f":
+            y2 = _to_rows(t) * (1 - eps) + eps / C
+            v = -(lp * y2 * wv).sum(axis=1)
+            if reduction == "none":
+                return v.reshape(out_shape).astype(x.dtype)
+            s = v.sum() / (len(v) if reduction == "mean" else 1)
+            return np.asarray(s, x.dtype)
+        tf = t.reshape(-1).astype(np.int64)
+        keep = tf != ignore_index
+        tk = np.where(keep, tf, 0)
+        wt = np.where(keep, wv[tk], 0.0)
+        nll = -lp[np.arange(len(tf)), tk] * wt
+        smooth = np.where(keep, -(lp * wv).sum(axis=1), 0.0)
+        v = (1 - eps) * nll + eps / C * smooth
+        if reduction == "none":
+            return v.reshape(out_shape).astype(x.dtype)
+        s = v.sum() / (wt.sum() if reduction == "mean" else 1)
+        return np.asarray(s, x.dtype)
+
+    return ref
+
+
+def _cls_samples(kwargs_list, with_ignore=True):
+    def samples(rng, dtype):
+        out = []
+        for kw in kwargs_list:
+            for red in REDS:
+                for shape in CLS_SHAPES:
+                    x = rng.standard_normal(shape) * 2
+                    C = shape[1] if len(shape) > 1 else shape[0]
+                    tshape = (shape[0],) + shape[2:] if len(shape) > 1 else ()
+                    t = rng.integers(0, C, tshape)
+                    if with_ignore and t.ndim:
+                        t.reshape(-1)[0] = kw.get("ignore_index", -100)
+                    w = rng.uniform(0.5, 2.0, C).astype(dtype) if kw.get("_w") else None
+                    k = {a: b for a, b in kw.items() if a != "_w"}
+                    out.append(Sample((x.astype(dtype), t, w), dict(k, reduction=red), str(shape)))
+        return out
+
+    return samples
+
+
+def _prob_samples(rng, dtype):
+    out = []
+    for kw in ({}, {"_w": True, "label_smoothing": 0.1}):
+        for red in REDS:
+            for shape in CLS_SHAPES:
+                x = rng.standard_normal(shape) * 2
+                ax = 1 if len(shape) > 1 else 0
+                p = rng.uniform(0.05, 1.0, shape)
+                p = p / p.sum(axis=ax, keepdims=True)
+                C = shape[ax]
+                w = rng.uniform(0.5, 2.0, C).astype(dtype) if kw.get("_w") else None
+                k = {a: b for a, b in kw.items() if a != "_w"}
+                out.append(Sample((x.astype(dtype), p.astype(dtype), w), dict(k, reduction=red), str(shape) + " prob"))
+    return out
+
+
+def _cls_errors(name, prob_ok):
+    def errors():
+        x = np.ones((4, 3), np.float32)
+        t = np.array([0, 1, 2, 1])
+        cases = [
+            ErrorCase((x, np.array([0, 1, 2])), {}, ValueError, "target"),
+            ErrorCase((x, np.array([0, 1, 3, 1])), {}, ValueError, "target"),
+            ErrorCase((x, np.array([0, 1, -1, 1])), {}, ValueError, "target"),
+            ErrorCase((x, t), {"reduction": "avg"}, ValueError, "reduction"),
+            ErrorCase((x, t, np.ones(4, np.float32)), {}, ValueError, "weight"),
+            ErrorCase((x, t, np.ones(3, np.float64)), {}, TypeError, "weight"),
+            ErrorCase((np.ones((4, 3), np.int64), t), {}, TypeError, "input"),
+            ErrorCase((x, np.array([0.0, 1, 2, 1], np.complex64)), {}, TypeError, "target"),
+        ]
+        if not prob_ok:
+            cases.append(ErrorCase((x, np.ones((4, 3), np.float32)), {}, TypeError, "integer"))
+        else:
+            cases.append(ErrorCase((x, np.ones((4, 2), np.float32)), {}, ValueError, "target"))
+            cases.append(ErrorCase((x, t), {"label_smoothing": 1.5}, ValueError, "label_smoothing"))
+        return cases
+
+    return errors
+
+
+def _cls_bench(rng, dtype, size):
+    n, c = {"small": (64, 10), "large": (4096, 1000)}[size]
+    return Sample((randn(rng, (n, c), dtype), rng.integers(0, c, n), None), {"reduction": "mean"})
+
+
+def _nll_torch(t, x, tg, w=None, **k):
+    return t.nn.functional.nll_loss(x, tg, weight=w, **k)
+
+
+def _ce_torch(t, x, tg, w=None, **k):
+    return t.nn.functional.cross_entropy(x, tg, weight=w, **k)
+
+
+TABLE += [
+    OpInfo(
+        name="nll_loss", samples=_cls_samples(({}, {"_w": True}, {"_w": True, "ignore_index": 1})),
+        ref=_cls_ref(False), torch_ref=_nll_torch, grad_args=(0,), errors=_cls_errors("nll_loss", False),
+        bench=_cls_bench, tol=TOL,
+    ),
+    OpInfo(
+        name="cross_entropy",
+        samples=_cls_samples(({}, {"_w": True}, {"_w": True, "label_smoothing": 0.2}, {"label_smoothing": 0.1, "ignore_index": 2})),
+        ref=_cls_ref(True), torch_ref=_ce_torch, grad_args=(0,), errors=_cls_errors("cross_entropy", True),
+        bench=_cls_bench, tol=TOL,
+    ),
+    # probability targets: the target is differentiable too (a second entry, same op)
+    OpInfo(
+        name="cross_entropy", samples=_prob_samples, ref=_cls_ref(True), torch_ref=_ce_torch, grad_args=(0, 1),
+        errors=lambda: [], bench=None, bench_sizes=(), tol=TOL,
+    ),
+]
