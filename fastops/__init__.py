@@ -52,6 +52,7 @@ from .loss import (  # noqa: F401
     mse_loss,
     nll_loss,
     smooth_l1_loss,
+    triplet_margin_loss,
 )
 
 

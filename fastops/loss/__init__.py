@@ -9,3 +9,4 @@ from .pointwise import (  # noqa: F401
     smooth_l1_loss,
 )
 from .classification import cross_entropy, nll_loss  # noqa: F401
+from .triplet import triplet_margin_loss  # noqa: F401

@@ -365,3 +365,67 @@ TABLE += [
         errors=lambda: [], bench=None, bench_sizes=(), tol=TOL,
     ),
 ]
+
+
+# ---------------------------------------------------------------------------------------------
+# triplet_margin_loss
+
+
+def _pdist(x, y, p, eps):
+    return (np.abs(x - y + eps) ** p).sum(axis=-1) ** (1.0 / p)
+
+
+def _triplet_rows(a, p_, n, margin=1.0, p=2, eps=1e-6, swap=False):
+    dap, dan = _pdist(a, p_, p, eps), _pdist(a, n, p, eps)
+    if swap:
+        dan = np.minimum(dan, _pdist(p_, n, p, eps))
+    return margin + dap - dan
+
+
+def _triplet_ref(a, p_, n, margin=1.0, p=2, eps=1e-6, swap=False, reduction="mean"):
+    h = np.maximum(_triplet_rows(a, p_, n, margin, p, eps, swap), 0.0)
+    return _reduce(np.asarray(h), reduction, a.dtype)
+
+
+def _triplet_samples(rng, dtype):
+    out = []
+    for kw in ({}, {"p": 1, "margin": 2.0}, {"p": 3, "swap": True}, {"swap": True, "margin": 1.5}):
+        for red in REDS:
+            for shape in [(6, 5), (7,), (40, 16)]:
+                while True:
+                    a, p_, n = (rng.standard_normal(shape) for _ in range(3))
+                    h = np.atleast_1d(_triplet_rows(a, p_, n, **kw))
+                    if kw.get("swap"):
+                        dan, dpn = _pdist(a, n, kw.get("p", 2), 1e-6), _pdist(p_, n, kw.get("p", 2), 1e-6)
+                        if np.any(np.abs(np.atleast_1d(dan - dpn)) < 2e-2):
+                            continue
+                    if np.all(np.abs(h) > 2e-2):
+                        break
+                out.append(Sample((a.astype(dtype), p_.astype(dtype), n.astype(dtype)), dict(kw, reduction=red), str(shape)))
+    return out
+
+
+def _triplet_errors():
+    x = np.ones((4, 3), np.float32)
+    return [
+        ErrorCase((x, x, np.ones((4, 2), np.float32)), {}, ValueError, "shape"),
+        ErrorCase((x, x, np.ones((4, 3), np.float64)), {}, TypeError, "negative"),
+        ErrorCase((x, x, x), {"reduction": "avg"}, ValueError, "reduction"),
+        ErrorCase((x, x, x), {"margin": -1.0}, ValueError, "margin"),
+        ErrorCase((x, x, x), {"p": 0}, ValueError, "p"),
+        ErrorCase((np.ones((2, 2, 2), np.float32),) * 3, {}, ValueError, "anchor"),
+    ]
+
+
+def _triplet_bench(rng, dtype, size):
+    n, d = {"small": (64, 16), "large": (4096, 256)}[size]
+    return Sample(tuple(randn(rng, (n, d), dtype) for _ in range(3)), {"reduction": "mean"})
+
+
+TABLE += [
+    OpInfo(
+        name="triplet_margin_loss", samples=_triplet_samples, ref=_triplet_ref,
+        torch_ref=lambda t, *a, **k: t.nn.functional.triplet_margin_loss(*a, **k), grad_args=(0, 1, 2),
+        errors=_triplet_errors, bench=_triplet_bench, tol=TOL, nondiff_kinks=True,
+    ),
+]
