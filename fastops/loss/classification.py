@@ -16,7 +16,7 @@ import math
 import numpy as np
 from numba import prange
 
-from .. import _jit
+from .. import _jit, _threads
 from .._elementwise import math_bindings
 from .._op import op
 from .._validate import choice, float_array, grad_like, int_scalar, real_scalar
@@ -151,6 +151,7 @@ def _kernel(which, logsm, dtype):
         name = f"{'cross_entropy' if logsm else 'nll_loss'}_{which}_{_jit.SUFFIX[dt]}"
         k = _K[key] = _jit.instantiate(_TEMPLATES[which], name, parallel=True, LOGSM=logsm, BLOCK=BLOCK,
                                        row_max=row_max, row_sum=row_sum, row_dot=row_dot, **b)
+    _threads.sync()  # the caller runs the (parallel) kernel next
     return k
 
 

@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numba import prange
 
-from .. import _jit
+from .. import _jit, _threads
 from .._elementwise import math_bindings
 from .._op import op
 from .._validate import choice, float_arrays, grad_like, real_scalar
@@ -102,6 +102,7 @@ def _kernel(which, dtype):
         tpl = _fwd_template if which == "fwd" else _bwd_template
         k = _K[(which, dtype)] = _jit.instantiate(tpl, f"triplet_margin_loss_{which}_{sfx}", parallel=True,
                                                   DIST=dist, DGRAD=dgrad, **b)
+    _threads.sync()  # the caller runs the (parallel) kernel next
     return k
 
 

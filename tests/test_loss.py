@@ -1,0 +1,68 @@
+"""Loss-specific checks beyond the generic op-table tests."""
+import numpy as np
+import pytest
+
+import fastops
+
+
+def _ce_args(rng, dtype):
+    x = rng.standard_normal((300, 37)).astype(dtype)
+    t = rng.integers(0, 37, 300)
+    t[::7] = -100
+    return x, t
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_losses_do_not_depend_on_thread_count(dtype):
+    rng = np.random.default_rng(0)
+    x, t = _ce_args(rng, dtype)
+    a, p, n = (rng.standard_normal((200, 9)).astype(dtype) for _ in range(3))
+    y = rng.standard_normal(100_001).astype(dtype)
+    z = rng.standard_normal(100_001).astype(dtype)
+    calls = [
+        (fastops.cross_entropy, (x, t), {"label_smoothing": 0.1}),
+        (fastops.nll_loss, (x, t), {}),
+        (fastops.triplet_margin_loss, (a, p, n), {}),
+        (fastops.mse_loss, (y, z), {}),
+        (fastops.smooth_l1_loss, (y, z), {"reduction": "sum"}),
+    ]
+    for f, args, kw in calls:
+        res = []
+        for nt in (1, 2):
+            with fastops.threads(min(nt, fastops._threads.max_threads())):
+                out = f(*args, **kw)
+                g = f.backward(np.ones_like(out), *args, **kw)
+            res.append((out, g))
+        (o1, g1), (o2, g2) = res
+        assert np.array_equal(o1, o2), f.name
+        for u, v in zip(g1, g2):
+            assert (u is None and v is None) or np.array_equal(u, v), f.name
+
+
+def test_bce_with_logits_is_stable_for_large_logits():
+    x = np.array([1e3, -1e3, 1e3, -1e3], np.float32)
+    y = np.array([1.0, 0.0, 0.0, 1.0], np.float32)
+    out = fastops.binary_cross_entropy_with_logits(x, y, reduction="none")
+    np.testing.assert_allclose(out, [0.0, 0.0, 1e3, 1e3])
+    gx, gy, _ = fastops.binary_cross_entropy_with_logits.backward(np.ones(4, np.float32), x, y, reduction="none")
+    assert np.all(np.isfinite(gx)) and np.all(np.isfinite(gy))
+
+
+def test_bce_log_clamped_at_minus_100():
+    x = np.array([0.0, 1.0], np.float64)
+    y = np.array([1.0, 0.0], np.float64)
+    np.testing.assert_allclose(fastops.binary_cross_entropy(x, y, reduction="none"), [100.0, 100.0])
+
+
+def test_smooth_l1_beta_zero_is_l1():
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((2, 50))
+    assert fastops.smooth_l1_loss(x, y, beta=0.0) == fastops.l1_loss(x, y)
+
+
+def test_cross_entropy_int32_targets_and_all_ignored():
+    x = np.random.default_rng(2).standard_normal((4, 3))
+    t = np.array([0, 2, 1, 1], np.int32)
+    assert fastops.cross_entropy(x, t) == fastops.cross_entropy(x, t.astype(np.int64))
+    out = fastops.cross_entropy(x, np.full(4, -100))
+    assert np.isnan(out)  # 0 / 0, as in torch
