@@ -4,6 +4,8 @@ binary_cross_entropy_with_logits, kl_div (PyTorch semantics; see ``_common`` for
 ``backward(grad_output, input, target, ...)`` returns ``(grad_input, grad_target)`` (plus ``None``
 for ``weight``/``pos_weight``); ``grad_output`` is 0-d for "mean"/"sum", the input's shape for "none".
 """
+import numpy as np
+
 from .._op import op
 from .._validate import real_scalar
 from ._common import REDUCTIONS, Elementwise
@@ -181,15 +183,23 @@ def _(grad_output, input, target, reduction="mean", delta=1.0):
     return HUBER.backward(grad_output, input, target, reduction=reduction, a=delta)
 
 
+def _check_probabilities(input):
+    if isinstance(input, np.ndarray) and input.dtype.kind == "f" and input.size:
+        if np.any((input < 0) | (input > 1)):
+            raise ValueError("binary_cross_entropy: all elements of 'input' must be between 0 and 1")
+
+
 @op
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """``F.binary_cross_entropy`` on probabilities; logs clamped at -100 like ATen.
     ``weight`` broadcasts to the input. Backward: ``(grad_input, grad_target, None)``."""
+    _check_probabilities(input)
     return BCE.forward(input, target, weight, reduction=reduction)
 
 
 @binary_cross_entropy.defbackward
 def _(grad_output, input, target, weight=None, reduction="mean"):
+    _check_probabilities(input)
     return BCE.backward(grad_output, input, target, weight, reduction=reduction) + (None,)
 
 

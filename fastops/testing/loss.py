@@ -212,7 +212,9 @@ TABLE = [
     ),
     OpInfo(
         name="binary_cross_entropy", samples=_bce_samples, ref=_bce_ref, torch_ref=_bce_torch,
-        grad_args=(0, 1), errors=_pair_errors("binary_cross_entropy", 1), bench=_bench_bce, tol=TOL,
+        grad_args=(0, 1), bench=_bench_bce, tol=TOL,
+        errors=lambda: _pair_errors("binary_cross_entropy", 1)() + [
+            ErrorCase((np.array([0.5, 1.5], np.float32), np.array([0.0, 1.0], np.float32), None), {}, ValueError, "between 0 and 1")],
     ),
     OpInfo(
         name="binary_cross_entropy_with_logits", samples=_bcel_samples, ref=_bcel_ref, torch_ref=_bcel_torch,
