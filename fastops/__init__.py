@@ -55,6 +55,12 @@ from .loss import (  # noqa: F401
     triplet_margin_loss,
 )
 
+# shape and resampling
+from .shape import (  # noqa: F401
+    flatten,
+    reshape,
+)
+
 
 def ops():
     """Names of all ops fastops provides, sorted."""

@@ -124,3 +124,13 @@ def reduction_backend(dtype, size, num_threads):
     if num_threads <= 1 or size < PARALLEL_MIN_ELEMENTS["cheap"]:
         return "serial"
     return "parallel"
+
+
+def plane_backend(dtype, planes, size, num_threads):
+    """Plane-wise copy/gather kernels (shape, pad, resampling, pooling over N*C planes): serial
+    below the "cheap" pointwise threshold of elements touched, else parallel over planes. Each
+    plane is handled by one thread in a fixed order, so results do not depend on the answer."""
+    np.dtype(dtype)
+    if num_threads <= 1 or planes < 2 or size < PARALLEL_MIN_ELEMENTS["cheap"]:
+        return "serial"
+    return "parallel"

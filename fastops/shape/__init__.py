@@ -1,0 +1,3 @@
+"""Shape and resampling family: flatten, reshape, channel_shuffle, pixel_shuffle, pad,
+upsample_nearest2d."""
+from .reshape import flatten, reshape  # noqa: F401
