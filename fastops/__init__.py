@@ -57,7 +57,9 @@ from .loss import (  # noqa: F401
 
 # shape and resampling
 from .shape import (  # noqa: F401
+    channel_shuffle,
     flatten,
+    pixel_shuffle,
     reshape,
 )
 

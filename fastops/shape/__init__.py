@@ -1,3 +1,4 @@
 """Shape and resampling family: flatten, reshape, channel_shuffle, pixel_shuffle, pad,
 upsample_nearest2d."""
 from .reshape import flatten, reshape  # noqa: F401
+from .shuffle import channel_shuffle, pixel_shuffle  # noqa: F401

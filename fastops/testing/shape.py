@@ -254,4 +254,20 @@ TABLE = [
         errors=_reshape_errors,
         bench=_bench_4d(SMALL_LARGE, shape=(-1,)),
     ),
+    OpInfo(
+        name="channel_shuffle",
+        samples=_cs_samples,
+        ref=_cs_ref,
+        torch_ref=lambda t, x, groups: t.nn.functional.channel_shuffle(x, groups),
+        errors=_cs_errors,
+        bench=_bench_4d(SMALL_LARGE, groups=4),
+    ),
+    OpInfo(
+        name="pixel_shuffle",
+        samples=_ps_samples,
+        ref=_ps_ref,
+        torch_ref=lambda t, x, upscale_factor: t.nn.functional.pixel_shuffle(x, upscale_factor),
+        errors=_ps_errors,
+        bench=_bench_4d(SMALL_LARGE, upscale_factor=2),
+    ),
 ]
