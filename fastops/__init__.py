@@ -59,6 +59,7 @@ from .loss import (  # noqa: F401
 from .shape import (  # noqa: F401
     channel_shuffle,
     flatten,
+    pad,
     pixel_shuffle,
     reshape,
 )

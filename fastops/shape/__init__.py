@@ -1,4 +1,5 @@
 """Shape and resampling family: flatten, reshape, channel_shuffle, pixel_shuffle, pad,
 upsample_nearest2d."""
+from .pad import pad  # noqa: F401
 from .reshape import flatten, reshape  # noqa: F401
 from .shuffle import channel_shuffle, pixel_shuffle  # noqa: F401

@@ -270,4 +270,12 @@ TABLE = [
         errors=_ps_errors,
         bench=_bench_4d(SMALL_LARGE, upscale_factor=2),
     ),
+    OpInfo(
+        name="pad",
+        samples=_pad_samples,
+        ref=_pad_ref,
+        torch_ref=_pad_torch,
+        errors=_pad_errors,
+        bench=lambda rng, dtype, size: Sample((randn(rng, SMALL_LARGE[size], dtype),), {"pad": (1, 1, 1, 1), "mode": "reflect"}),
+    ),
 ]
