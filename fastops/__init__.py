@@ -62,6 +62,7 @@ from .shape import (  # noqa: F401
     pad,
     pixel_shuffle,
     reshape,
+    upsample_nearest2d,
 )
 
 

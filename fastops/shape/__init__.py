@@ -3,3 +3,4 @@ upsample_nearest2d."""
 from .pad import pad  # noqa: F401
 from .reshape import flatten, reshape  # noqa: F401
 from .shuffle import channel_shuffle, pixel_shuffle  # noqa: F401
+from .upsample import upsample_nearest2d  # noqa: F401

@@ -278,4 +278,12 @@ TABLE = [
         errors=_pad_errors,
         bench=lambda rng, dtype, size: Sample((randn(rng, SMALL_LARGE[size], dtype),), {"pad": (1, 1, 1, 1), "mode": "reflect"}),
     ),
+    OpInfo(
+        name="upsample_nearest2d",
+        samples=_up_samples,
+        ref=_up_ref,
+        torch_ref=_up_torch,
+        errors=_up_errors,
+        bench=_bench_4d(SMALL_LARGE),
+    ),
 ]
