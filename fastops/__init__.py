@@ -65,6 +65,14 @@ from .shape import (  # noqa: F401
     upsample_nearest2d,
 )
 
+# pooling
+from .pooling import (  # noqa: F401
+    adaptive_avg_pool1d,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool3d,
+    global_avg_pool2d,
+)
+
 
 def ops():
     """Names of all ops fastops provides, sorted."""
