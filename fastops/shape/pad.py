@@ -84,7 +84,7 @@ def _validate(input, pad, mode, value):
             raise ValueError(
                 f"{OP}: reflect padding ({lo}, {hi}) must be < the size {L} of dim {ax} (input shape {x.shape})"
             )
-        if mode == "circular" and (lo > L or hi > L):
+        if mode == "circular" and (lo > L or hi > L or (L - max(-lo, 0) - max(-hi, 0) <= 0 and (lo > 0 or hi > 0))):
             raise ValueError(
                 f"{OP}: circular padding ({lo}, {hi}) must be <= the size {L} of dim {ax} (input shape {x.shape})"
             )
@@ -104,8 +104,9 @@ def _index_map(L, lo, hi, mode):
         i = np.where(i >= L, 2 * (L - 1) - i, i)
     elif mode == "replicate":
         i = np.clip(i, 0, L - 1)
-    else:
-        i = i % L
+    else:  # circular, as PyTorch: negative pads crop first, positive ones wrap around the cropped range
+        c0, c1 = max(-lo, 0), L - max(-hi, 0)
+        i = c0 + (np.arange(L + lo + hi, dtype=np.int64) - max(lo, 0)) % max(c1 - c0, 1)
     return np.ascontiguousarray(i, dtype=np.int64)
 
 

@@ -153,6 +153,13 @@ def _pad_ref(x, pad, mode="constant", value=None):
         n = x.shape[ax] + max(lo, 0) + max(hi, 0)
         crop[ax] = slice(max(-lo, 0), n - max(-hi, 0))
     kw = {"constant_values": 0.0 if value is None else value} if mode == "constant" else {}
+    if mode == "circular":  # PyTorch crops first, then wraps around the cropped range
+        pre = [slice(None)] * x.ndim
+        for i in range(k):
+            ax = x.ndim - 1 - i
+            lo, hi = pad[2 * i], pad[2 * i + 1]
+            pre[ax] = slice(max(-lo, 0), x.shape[ax] - max(-hi, 0))
+        return np.pad(x[tuple(pre)], width, mode="wrap").astype(x.dtype)
     return np.pad(x, width, mode=_NP_MODE[mode], **kw)[tuple(crop)].astype(x.dtype)
 
 
@@ -162,6 +169,10 @@ def _pad_samples(rng, dtype):
         Sample((randn(rng, (2, 3, 4, 5), dtype),), {"pad": (1, 0, 2, 1, 0, 1, 1, 1), "value": 1.5}, "const all"),
         Sample((randn(rng, (2, 3, 5, 6), dtype),), {"pad": (-1, 2, 1, -2)}, "const crop"),
         Sample((randn(rng, (7,), dtype),), {"pad": (3, 0), "mode": "constant", "value": -2.0}, "1d"),
+    ]
+    out += [
+        Sample((randn(rng, (2, 3, 6, 7), dtype),), {"pad": (-1, 2, 2, -2), "mode": m}, f"{m} crop")
+        for m in ("reflect", "replicate", "circular")
     ]
     for mode in ("reflect", "replicate", "circular"):
         out += [
