@@ -70,23 +70,25 @@ class Pointwise:
 
     def kernel(self, which, dtype, backend):
         """The compiled-on-first-call kernel ``which`` ("fwd"/"bwd") for ``dtype`` and ``backend``."""
-        key = (which, dtype, backend)
-        k = self._kernels.get(key)  # hot path: (which, x.dtype, backend) is found here
+        k = self._kernels.get((which, dtype, backend))  # hot path: called with x.dtype
         if k is None:
             dt = np.dtype(dtype)
-            sfx = _jit.SUFFIX[dt]
-            b = math_bindings(dt)
-            scalar = self.f if which == "fwd" else self.df
-            fn = _jit.inline(_jit.clone(scalar, f"{self.name}_{which}_scalar_{sfx}", b))
-            template = _map_template if which == "fwd" else _grad_template
-            k = _jit.instantiate(
-                template,
-                f"{self.name}_{which}_{sfx}_{backend}",
-                parallel=(backend == "parallel"),
-                **{"F" if which == "fwd" else "DF": fn},
-            )
-            self._kernels[key] = self._kernels[(which, dt, backend)] = k
+            k = self._kernels.get((which, dt, backend))
+            if k is None:
+                k = self._kernels[(which, dt, backend)] = self._build(which, dt, backend)
         return k
+
+    def _build(self, which, dt, backend):
+        sfx = _jit.SUFFIX[dt]
+        scalar = self.f if which == "fwd" else self.df
+        fn = _jit.inline(_jit.clone(scalar, f"{self.name}_{which}_scalar_{sfx}", math_bindings(dt)))
+        template = _map_template if which == "fwd" else _grad_template
+        return _jit.instantiate(
+            template,
+            f"{self.name}_{which}_{sfx}_{backend}",
+            parallel=(backend == "parallel"),
+            **{"F" if which == "fwd" else "DF": fn},
+        )
 
     def backend(self, dtype, size):
         return _dispatch.pointwise_backend(dtype, size, _threads.get_num_threads(), self.cost)
