@@ -104,3 +104,44 @@ def to_float64(value: Any):
     if isinstance(value, (tuple, list)):
         return type(value)(to_float64(v) for v in value)
     return value
+
+
+def activation_ref(x, activation=None, activation_param=None):
+    """NumPy reference of a fused ``activation=`` epilogue (float64 in, float64 out)."""
+    import math
+
+    if activation is None:
+        return x
+    if activation == "relu":
+        return np.maximum(x, 0)
+    if activation == "relu6":
+        return np.clip(x, 0, 6)
+    if activation == "leaky_relu":
+        s = 0.01 if activation_param is None else activation_param
+        return np.where(x > 0, x, s * x)
+    if activation == "elu":
+        a = 1.0 if activation_param is None else activation_param
+        return np.where(x > 0, x, a * np.expm1(np.minimum(x, 0)))
+    if activation == "sigmoid":
+        return 1 / (1 + np.exp(-x))
+    if activation == "tanh":
+        return np.tanh(x)
+    if activation == "gelu":
+        erf = np.vectorize(math.erf, otypes=[np.float64])
+        return 0.5 * x * (1 + erf(x / np.sqrt(2))) if x.size else x.copy()
+    if activation == "silu":
+        return x / (1 + np.exp(-x))
+    raise ValueError(activation)
+
+
+def activation_torch(torch, y, activation=None, activation_param=None):
+    """The torch equivalent of a fused ``activation=`` epilogue applied to tensor ``y``."""
+    F = torch.nn.functional
+    if activation is None:
+        return y
+    if activation == "leaky_relu":
+        return F.leaky_relu(y, 0.01 if activation_param is None else activation_param)
+    if activation == "elu":
+        return F.elu(y, 1.0 if activation_param is None else activation_param)
+    return {"relu": F.relu, "relu6": F.relu6, "sigmoid": torch.sigmoid, "tanh": torch.tanh,
+            "gelu": F.gelu, "silu": F.silu}[activation](y)

@@ -1,0 +1,124 @@
+"""Fused activation epilogues: the ``activation=`` / ``activation_param=`` of conv, linear and norm ops.
+
+An op that fuses an activation validates the pair once with :func:`parse`, which returns an
+:class:`Epilogue`. A kernel that applies the activation while its output block is still in
+registers or cache binds ``act_scalar(epi, dtype)`` as a global (``ACT(v, a, b)``, inlined) in its
+loop template through ``_jit.instantiate`` and passes ``epi.a``, ``epi.b`` as arguments. Ops
+without a fused path call :func:`apply` on their output (in place, one extra memory pass).
+
+Backward: ``activation(pre)`` with ``pre`` the op's output before the activation, so the op's
+backward first turns ``grad_output`` into the gradient w.r.t. ``pre`` with :func:`grad` (which
+needs ``pre``: ops either recompute it or accept it saved), then runs its own backward on that.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _jit
+from ._elementwise import math_bindings
+from .activation import pointwise as _pw
+
+
+def _identity_f(v, a, b):
+    return v
+
+
+def _identity_df(v, g, a, b):
+    return g
+
+
+# name -> (Pointwise kernel or None, forward scalar, gradient scalar, default param, uses param as)
+_TABLE = {
+    None: (None, _identity_f, _identity_df, None),
+    "relu": (_pw.RELU, _pw._relu_f, _pw._relu_df, None),
+    "relu6": (_pw.HARDTANH, _pw._hardtanh_f, _pw._hardtanh_df, None),
+    "leaky_relu": (_pw.LEAKY_RELU, _pw._leaky_f, _pw._leaky_df, 0.01),
+    "elu": (_pw.ELU, _pw._elu_f, _pw._elu_df, 1.0),
+    "sigmoid": (_pw.SIGMOID, _pw._sigmoid_f, _pw._sigmoid_df, None),
+    "tanh": (_pw.TANH_K, _pw._tanh_f, _pw._tanh_df, None),
+    "gelu": (_pw.GELU, _pw._gelu_f, _pw._gelu_df, None),
+    "silu": (_pw.SILU, _pw._silu_f, _pw._silu_df, None),
+}
+
+NAMES = tuple(k for k in _TABLE if k is not None)
+
+
+@dataclass(frozen=True)
+class Epilogue:
+    """A validated activation: ``name`` (``None`` = identity) and its scalar parameters ``a``, ``b``."""
+
+    name: object
+    a: float = 0.0
+    b: float = 0.0
+
+    @property
+    def identity(self):
+        return self.name is None
+
+    @property
+    def key(self):
+        """Short name for kernel names: ``"id"``, ``"relu"``, ..."""
+        return "id" if self.name is None else self.name
+
+
+def parse(op, activation, activation_param=None):
+    """Validate ``activation=`` / ``activation_param=`` of op ``op``; return an :class:`Epilogue`."""
+    if activation is not None and not isinstance(activation, str):
+        raise TypeError(f"{op}: argument 'activation' must be None or one of {NAMES}, got {activation!r}")
+    if activation not in _TABLE:
+        raise ValueError(f"{op}: argument 'activation' must be None or one of {NAMES}, got {activation!r}")
+    default = _TABLE[activation][3]
+    if activation_param is not None:
+        if default is None:
+            raise ValueError(
+                f"{op}: activation {activation!r} takes no activation_param (got {activation_param!r}); "
+                "only 'leaky_relu' (negative slope) and 'elu' (alpha) do"
+            )
+        if isinstance(activation_param, (bool, np.bool_)) or not isinstance(
+            activation_param, (int, float, np.integer, np.floating)
+        ):
+            raise TypeError(f"{op}: argument 'activation_param' must be a real number, got {activation_param!r}")
+        if not np.isfinite(activation_param):
+            raise ValueError(f"{op}: argument 'activation_param' must be finite, got {activation_param!r}")
+    param = float(default if activation_param is None else activation_param) if default is not None else 0.0
+    if activation == "relu6":
+        return Epilogue(activation, 0.0, 6.0)
+    return Epilogue(activation, param, 0.0)
+
+
+_SCALARS = {}
+
+
+def act_scalar(epi, dtype):
+    """Inlined scalar ``ACT(v, a, b)`` of the activation, for binding into a kernel template."""
+    return _scalar(epi.name, np.dtype(dtype), 1)
+
+
+def dact_scalar(epi, dtype):
+    """Inlined scalar ``DACT(v, g, a, b)``: gradient w.r.t. the pre-activation value ``v``."""
+    return _scalar(epi.name, np.dtype(dtype), 2)
+
+
+def _scalar(name, dt, which):
+    key = (name, dt, which)
+    fn = _SCALARS.get(key)
+    if fn is None:
+        src = _TABLE[name][which]
+        tag = "id" if name is None else name
+        kind = "act" if which == 1 else "dact"
+        fn = _SCALARS[key] = _jit.inline(_jit.clone(src, f"epi_{tag}_{kind}_{_jit.SUFFIX[dt]}", math_bindings(dt)))
+    return fn
+
+
+def apply(out, epi):
+    """Apply the activation to ``out`` in place (unfused path); returns ``out``."""
+    if epi.identity or out.size == 0:
+        return out
+    return _TABLE[epi.name][0].forward(out, True, epi.a, epi.b)
+
+
+def grad(grad_output, pre, epi):
+    """Gradient w.r.t. the pre-activation ``pre`` given the gradient of ``activation(pre)``."""
+    if epi.identity:
+        return grad_output
+    return _TABLE[epi.name][0].grad(grad_output, pre, epi.a, epi.b)
