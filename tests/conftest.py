@@ -30,3 +30,22 @@ def pytest_report_header(config):
         f"NUMBA_BOUNDSCHECK={os.environ.get('NUMBA_BOUNDSCHECK', '')!r} cache={_config.cache_dir()} "
         f"threads={fastops.get_num_threads()}",
     ]
+
+
+def _family_of(item):
+    """The op family (kernel module) an item exercises, or its test file."""
+    callspec = getattr(item, "callspec", None)
+    info = callspec.params.get("info") if callspec is not None else None
+    if info is not None and hasattr(info, "op"):
+        try:
+            return info.op.__module__.rsplit(".", 1)[0]
+        except Exception:  # pragma: no cover  (an unregistered op: its own test reports it)
+            return info.name
+    return item.nodeid.split("::", 1)[0]
+
+
+def pytest_collection_modifyitems(config, items):
+    # pytest-xdist --dist loadgroup: one family's tests run in one worker, so its kernels are
+    # compiled (or loaded from the cache) once, not once per worker.
+    for item in items:
+        item.add_marker(pytest.mark.xdist_group(_family_of(item)))
