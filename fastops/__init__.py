@@ -73,6 +73,9 @@ from .pooling import (  # noqa: F401
     global_avg_pool2d,
 )
 
+# optimizers and learning-rate schedulers (fastops.optim.Adam, ...)
+from . import optim  # noqa: F401,E402
+
 
 def ops():
     """Names of all ops fastops provides, sorted."""
