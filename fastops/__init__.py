@@ -73,6 +73,16 @@ from .pooling import (  # noqa: F401
     global_avg_pool2d,
 )
 
+# recurrent
+from .recurrent import (  # noqa: F401,E402
+    gru,
+    gru_cell,
+    lstm,
+    lstm_cell,
+    rnn,
+    rnn_cell,
+)
+
 # optimizers and learning-rate schedulers (fastops.optim.Adam, ...)
 from . import optim  # noqa: F401,E402
 

@@ -1,0 +1,116 @@
+"""One recurrent layer in one direction over a whole sequence, forward and backward through time.
+
+``kind`` is ``"rnn_tanh"``, ``"rnn_relu"``, ``"lstm"`` or ``"gru"``. Sequences are time-major
+``(T, B, I)``. The forward returns the outputs of every step plus what the backward needs (activated
+gates, cell states); the backward takes the gradients of the outputs and of the final state and
+returns the gradients of the input sequence, the initial state and the four weights.
+
+GEMMs (``np.matmul``, BLAS): all steps' input projections as one ``(T*B, I) @ (I, G*H)``; per step
+``h @ W_hh^T`` (forward) and ``dgates @ W_hh`` (backward); the weight gradients as one GEMM each over
+all steps, ``dG^T @ X`` and ``dG^T @ H_prev`` with ``(T*B, .)`` operands.
+"""
+import numpy as np
+
+from . import _kernels as K
+
+GATES = {"rnn_tanh": 1, "rnn_relu": 1, "lstm": 4, "gru": 3}
+
+
+def _order(T, reverse):
+    return range(T - 1, -1, -1) if reverse else range(T)
+
+
+def forward(kind, X, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=False):
+    T, B, I = X.shape
+    H = w_hh.shape[1]
+    G = GATES[kind]
+    dt = X.dtype
+    xp = np.matmul(X.reshape(T * B, I), w_ih.T)
+    if b_ih is not None:
+        xp += b_ih
+    if kind != "gru" and b_hh is not None:
+        xp += b_hh  # both biases enter the same sum (the GRU's b_hh sits inside r * (W_hn h + b_hn))
+    xp = xp.reshape(T, B, G * H)
+    out = np.empty((T, B, H), dt)
+    saved = {}
+    if kind == "lstm":
+        act = saved["act"] = np.empty((T, B, 4 * H), dt)
+        cs = saved["c"] = np.empty((T, B, H), dt)
+    elif kind == "gru":
+        sv = saved["save"] = np.empty((T, B, 4 * H), dt)
+    h, c = h0, c0
+    size = B * G * H
+    for t in _order(T, reverse):
+        gh = np.matmul(h, w_hh.T)
+        if kind == "lstm":
+            K.run("lstm_fwd", dt, size, xp[t], gh, c, act[t], out[t], cs[t])
+            c = cs[t]
+        elif kind == "gru":
+            if b_hh is not None:
+                gh += b_hh
+            K.run("gru_fwd", dt, size, xp[t], gh, h, sv[t], out[t])
+        else:
+            K.run("rnn_fwd", dt, size, xp[t], gh, out[t], act=kind[4:])
+        h = out[t]
+    return out, h, c, saved
+
+
+def backward(kind, X, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, out, saved, d_out, d_hn, d_cn):
+    """Gradients ``(dX, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh)`` (biases: None when absent)."""
+    T, B, I = X.shape
+    H = w_hh.shape[1]
+    G = GATES[kind]
+    dt = X.dtype
+    size = B * G * H
+    dh = np.zeros((B, H), dt) if d_hn is None else np.array(d_hn, dtype=dt, copy=True)
+    dc = None
+    if kind == "lstm":
+        dc = np.zeros((B, H), dt) if d_cn is None else np.array(d_cn, dtype=dt, copy=True)
+    d_gi = np.empty((T, B, G * H), dt)
+    d_gh = np.empty((T, B, G * H), dt) if kind == "gru" else d_gi
+    h_prev = np.empty((T, B, H), dt)  # the state each step started from
+    order = list(_order(T, reverse))
+    prev = h0
+    for t in order:
+        h_prev[t] = prev
+        prev = out[t]
+    if kind == "lstm":
+        c_prev = np.empty((T, B, H), dt)
+        prev = c0
+        for t in order:
+            c_prev[t] = prev
+            prev = saved["c"][t]
+    direct = np.empty((B, H), dt) if kind == "gru" else None
+    dc_next = np.empty((B, H), dt) if kind == "lstm" else None
+    for t in reversed(order):
+        dht = dh if d_out is None else dh + d_out[t]
+        if kind == "lstm":
+            K.run("lstm_bwd", dt, size, saved["act"][t], c_prev[t], saved["c"][t], dht, dc, d_gi[t], dc_next)
+            dc, dc_next = dc_next, dc
+        elif kind == "gru":
+            K.run("gru_bwd", dt, size, saved["save"][t], h_prev[t], dht, d_gi[t], d_gh[t], direct)
+        else:
+            K.run("rnn_bwd", dt, size, out[t], dht, d_gi[t], act=kind[4:])
+        dh = np.matmul(d_gh[t], w_hh)
+        if kind == "gru":
+            dh += direct
+    gi2 = d_gi.reshape(T * B, G * H)
+    gh2 = d_gh.reshape(T * B, G * H)
+    dX = np.matmul(gi2, w_ih).reshape(T, B, I)
+    dw_ih = np.matmul(gi2.T, X.reshape(T * B, I))
+    dw_hh = np.matmul(gh2.T, h_prev.reshape(T * B, H))
+    db_ih = gi2.sum(axis=0) if b_ih is not None else None
+    db_hh = gh2.sum(axis=0) if b_hh is not None else None
+    return dX, dh, dc, dw_ih, dw_hh, db_ih, db_hh
+
+
+def dropout_mask(op, seed, layer, shape, p, dtype):
+    """The between-layer dropout mask after ``layer``: ``1/(1-p)`` where kept, 0 where dropped."""
+    from .. import _random
+
+    key = _random.key(op, (int(seed) + 1000003 * (layer + 1)) % (1 << 64))
+    out = np.empty(shape, dtype)
+    T = np.dtype(dtype).type
+    scale = T(0) if p >= 1 else T(1.0 / (1.0 - p))
+    K.run("mask", dtype, out.size, key, T(p), scale, out.reshape(-1))
+    return out
