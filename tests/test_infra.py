@@ -196,3 +196,26 @@ def test_cli_warmup_and_bench():
     rows = json.loads(r.stdout)
     assert [row["op"] for row in rows] == ["relu", "sigmoid"]
     assert all(row["fastops_s"] > 0 and row["numpy_s"] > 0 for row in rows)
+
+
+def test_no_scipy_blas_in_kernels():
+    """Numba compiles ``np.dot``, ``@``, ``np.linalg`` and ``np.vdot`` only through SciPy's BLAS, and SciPy
+    is not a run-time dependency (it may be installed as a test extra, so a kernel using them would pass
+    here and fail for users). fastops sources therefore spell matrix products ``np.matmul`` (NumPy's
+    own BLAS, outside Numba) and never use these names at all."""
+    import ast
+    import pathlib
+
+    import fastops
+
+    bad = []
+    for path in pathlib.Path(fastops.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.MatMult):
+                bad.append(f"{path}:{node.lineno}: '@'")
+            elif isinstance(node, ast.Attribute) and node.attr in ("dot", "vdot", "linalg", "inner", "outer") and (
+                isinstance(node.value, ast.Name) and node.value.id in ("np", "numpy")
+            ):
+                bad.append(f"{path}:{node.lineno}: np.{node.attr}")
+    assert not bad, "use np.matmul outside Numba kernels instead of:\n" + "\n".join(bad)
