@@ -16,7 +16,7 @@ import math
 import numpy as np
 from numba import prange
 
-from .. import _jit, _threads
+from .. import _dispatch, _jit, _threads
 from .._elementwise import math_bindings
 from .._op import op
 from .._validate import choice, float_array, grad_like, int_scalar, real_scalar
@@ -142,16 +142,20 @@ _TEMPLATES = {
 _K = {}
 
 
-def _kernel(which, logsm, dtype):
-    key = (which, logsm, dtype)
+def _kernel(which, logsm, dtype, shape):
+    # serial for small problems (and whenever fastops runs on one thread, e.g. in a forked worker
+    # of a process that used OpenMP, see fastops._threads); parallel over rows otherwise
+    be = _dispatch.rowwise_backend(dtype, shape[0], shape[1] if len(shape) > 1 else 1, _threads.get_num_threads())
+    key = (which, logsm, dtype, be)
     k = _K.get(key)
     if k is None:
         dt = np.dtype(dtype)
         b = math_bindings(dt)
-        name = f"{'cross_entropy' if logsm else 'nll_loss'}_{which}_{_jit.SUFFIX[dt]}"
-        k = _K[key] = _jit.instantiate(_TEMPLATES[which], name, parallel=True, LOGSM=logsm, BLOCK=BLOCK,
+        name = f"{'cross_entropy' if logsm else 'nll_loss'}_{which}_{_jit.SUFFIX[dt]}_{be}"
+        k = _K[key] = _jit.instantiate(_TEMPLATES[which], name, parallel=(be == "parallel"), LOGSM=logsm, BLOCK=BLOCK,
                                        row_max=row_max, row_sum=row_sum, row_dot=row_dot, **b)
-    _threads.sync()  # the caller runs the (parallel) kernel next
+    if be == "parallel":
+        _threads.sync()  # the caller runs the kernel next
     return k
 
 
@@ -229,12 +233,12 @@ def _forward(op_name, logsm, input, target, weight, ignore_index, reduction, lab
     loss = np.empty(R, x.dtype)
     if prob:
         if R:
-            _kernel("prob_fwd", logsm, x.dtype)(x2, y, wv, hw, T(eps), loss)
+            _kernel("prob_fwd", logsm, x.dtype, x2.shape)(x2, y, wv, hw, T(eps), loss)
         denom = T(R)
     else:
         wt = np.empty(R, x.dtype)
         if R:
-            _kernel("idx_fwd", logsm, x.dtype)(x2, y, wv, hw, T(eps), ign, loss, wt)
+            _kernel("idx_fwd", logsm, x.dtype, x2.shape)(x2, y, wv, hw, T(eps), ign, loss, wt)
         denom = total(wt) if reduction == "mean" else T(1)
     if reduction == "none":
         return loss.reshape(out_shape)
@@ -264,7 +268,7 @@ def _backward(op_name, logsm, grad_output, input, target, weight, ignore_index, 
                 wt = np.empty(R, x.dtype)
                 loss = np.empty(R, x.dtype)
                 if R:
-                    _kernel("idx_fwd", False, x.dtype)(x2, y, wv, hw, T(0), ign, loss, wt)
+                    _kernel("idx_fwd", False, x.dtype, x2.shape)(x2, y, wv, hw, T(0), ign, loss, wt)
                 denom = total(wt)
             with np.errstate(invalid="ignore", divide="ignore"):
                 gs = T(gs / denom)
@@ -272,10 +276,10 @@ def _backward(op_name, logsm, grad_output, input, target, weight, ignore_index, 
     if prob:
         dy2 = np.empty((R, C), x.dtype)
         if R:
-            _kernel("prob_bwd", logsm, x.dtype)(x2, y, wv, hw, T(eps), gf, gs, garr, dx2, dy2)
+            _kernel("prob_bwd", logsm, x.dtype, x2.shape)(x2, y, wv, hw, T(eps), gf, gs, garr, dx2, dy2)
         return _unrows(dx2, x, dims), _unrows(dy2, x, dims)
     if R:
-        _kernel("idx_bwd", logsm, x.dtype)(x2, y, wv, hw, T(eps), ign, gf, gs, garr, dx2)
+        _kernel("idx_bwd", logsm, x.dtype, x2.shape)(x2, y, wv, hw, T(eps), ign, gf, gs, garr, dx2)
     return _unrows(dx2, x, dims), None
 
 

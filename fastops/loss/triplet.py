@@ -8,7 +8,7 @@ import math
 import numpy as np
 from numba import prange
 
-from .. import _jit, _threads
+from .. import _dispatch, _jit, _threads
 from .._elementwise import math_bindings
 from .._op import op
 from .._validate import choice, float_arrays, grad_like, real_scalar
@@ -91,8 +91,9 @@ def _bwd_template(A, P, N, margin, p, eps, swap, g, gs, garr, dA, dP, dN):
 _K = {}
 
 
-def _kernel(which, dtype):
-    k = _K.get((which, dtype))
+def _kernel(which, dtype, shape):
+    be = _dispatch.rowwise_backend(dtype, shape[0], shape[1], _threads.get_num_threads())
+    k = _K.get((which, dtype, be))
     if k is None:
         dt = np.dtype(dtype)
         sfx = _jit.SUFFIX[dt]
@@ -100,9 +101,10 @@ def _kernel(which, dtype):
         dist = _jit.inline(_jit.clone(_dist_inline, f"triplet_dist_{sfx}", b))
         dgrad = _jit.inline(_jit.clone(_dgrad_inline, f"triplet_dgrad_{sfx}", b))
         tpl = _fwd_template if which == "fwd" else _bwd_template
-        k = _K[(which, dtype)] = _jit.instantiate(tpl, f"triplet_margin_loss_{which}_{sfx}", parallel=True,
+        k = _K[(which, dtype, be)] = _jit.instantiate(tpl, f"triplet_margin_loss_{which}_{sfx}_{be}", parallel=(be == "parallel"),
                                                   DIST=dist, DGRAD=dgrad, **b)
-    _threads.sync()  # the caller runs the (parallel) kernel next
+    if be == "parallel":
+        _threads.sync()  # the caller runs the kernel next
     return k
 
 
@@ -138,7 +140,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     R = a2.shape[0]
     loss = np.empty(R, a.dtype)
     if R:
-        _kernel("fwd", a.dtype)(a2, p2, n2, T(margin), T(p), T(eps), swap, loss)
+        _kernel("fwd", a.dtype, a2.shape)(a2, p2, n2, T(margin), T(p), T(eps), swap, loss)
     if reduction == "none":
         return loss.reshape(out_shape)
     s = total(loss)
@@ -162,5 +164,5 @@ def _(grad_output, anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=F
             gs = T(gs / T(R))
     dA, dP, dN = (np.empty(a2.shape, a.dtype) for _ in range(3))
     if R:
-        _kernel("bwd", a.dtype)(a2, p2, n2, T(margin), T(p), T(eps), swap, gf, gs, garr, dA, dP, dN)
+        _kernel("bwd", a.dtype, a2.shape)(a2, p2, n2, T(margin), T(p), T(eps), swap, gf, gs, garr, dA, dP, dN)
     return dA.reshape(a.shape), dP.reshape(a.shape), dN.reshape(a.shape)

@@ -1,0 +1,116 @@
+"""Reliability under Python threads and worker processes (fork, spawn, forkserver); timeouts fail."""
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+import fastops
+from fastops import _threads
+
+# ops with their backward, on inputs large enough to take the parallel kernels
+_RNG = np.random.default_rng(0)
+X = _RNG.standard_normal((64, 2048)).astype(np.float32)
+T = _RNG.integers(0, 2048, 64)
+
+
+def workload(x=X):
+    s = fastops.softmax(x, dim=1)
+    gs = fastops.softmax.backward(np.ones_like(s), x, dim=1)[0]
+    r = fastops.gelu(x)
+    ce = fastops.cross_entropy(x, T)
+    gce = fastops.cross_entropy.backward(np.float32(1), x, T)[0]
+    p = fastops.adaptive_avg_pool2d(x.reshape(4, 16, 64, 32), (7, 5))
+    return [s, gs, r, np.asarray(ce), gce, p]
+
+
+def _same(a, b):
+    return all(np.array_equal(u, v) for u, v in zip(a, b))
+
+
+def test_eight_python_threads_concurrently():
+    expect = workload()
+    errors = []
+
+    def worker(k):
+        try:
+            own = X * np.float32(1 + k % 2)  # separate inputs for half of the threads
+            ref = workload(own) if k % 2 else expect
+            for _ in range(25):
+                got = workload(own if k % 2 else X)
+                if not _same(got, ref):
+                    errors.append(f"thread {k}: result differs")
+                    return
+        except Exception as e:  # pragma: no cover
+            errors.append(f"thread {k}: {e!r}")
+
+    ths = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(timeout=300)
+    assert not any(t.is_alive() for t in ths), "threads hung"
+    assert not errors, errors
+
+
+def _job(seed):
+    x = np.random.default_rng(seed).standard_normal((64, 2048)).astype(np.float32)
+    return [a.copy() for a in workload(x)], fastops.get_num_threads()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn", "forkserver"])
+def test_worker_processes(method):
+    if method not in mp.get_all_start_methods():
+        pytest.skip(f"{method} not available")
+    fastops.relu(X)  # the parent has used the parallel kernels (OpenMP started) before forking
+    expect = [_job(s)[0] for s in range(3)]
+    ctx = mp.get_context(method)
+    with ctx.Pool(2) as pool:
+        res = pool.map_async(_job, range(3)).get(timeout=300)
+    for (got, n), exp in zip(res, expect):
+        assert _same(got, exp)  # bitwise: serial and parallel kernels agree
+        if method == "fork" and _threads.threading_layer() == "omp":
+            assert n == 1  # forked from an OpenMP parent: serial kernels (see fastops._threads)
+
+
+def test_process_pool_executor():
+    expect = [_job(s)[0] for s in range(2)]
+    with cf.ProcessPoolExecutor(max_workers=2, mp_context=mp.get_context("spawn")) as ex:
+        res = list(ex.map(_job, range(2), timeout=300))
+    assert all(_same(g, e) for (g, _), e in zip(res, expect))
+
+
+def test_threading_layer_is_reported():
+    assert fastops.get_num_threads() >= 1
+    assert _threads.threading_layer() in ("tbb", "omp", "workqueue")
+
+
+def test_workqueue_layer_runs_parallel_kernels_from_the_main_thread_only():
+    code = textwrap.dedent(
+        """
+        import threading, numpy as np, fastops
+        from fastops import _threads
+        assert _threads.threading_layer() == "workqueue", _threads.threading_layer()
+        x = np.random.default_rng(0).standard_normal(1 << 20).astype(np.float32)
+        expect = fastops.relu(x)
+        seen, errs = [], []
+        def w():
+            seen.append(fastops.get_num_threads())
+            for _ in range(20):
+                if not np.array_equal(fastops.gelu(x), fastops.gelu(x)) or not np.array_equal(fastops.relu(x), expect):
+                    errs.append(1)
+        ts = [threading.Thread(target=w) for _ in range(4)]
+        [t.start() for t in ts]; [t.join() for t in ts]
+        assert not errs and set(seen) == {1}, (errs, seen)
+        assert fastops.get_num_threads() > 1 or _threads.max_threads() == 1
+        print("ok")
+        """
+    )
+    env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
