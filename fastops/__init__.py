@@ -73,6 +73,14 @@ from .pooling import (  # noqa: F401
     global_avg_pool2d,
 )
 
+# RoI pooling
+from .pooling import (  # noqa: F401
+    ps_roi_align,
+    ps_roi_pool,
+    roi_align,
+    roi_pool,
+)
+
 
 def ops():
     """Names of all ops fastops provides, sorted."""
