@@ -34,7 +34,12 @@ the flagship case (roi_align, (8, 256, 50, 50), 512 boxes, 7 x 7: 650 ms -> 206 
 machine under load; a kernel that only gathers one element per output in (box, channel) order took
 400 ms by itself: cache misses, not arithmetic). Every output element and every gradient element
 is written by exactly one iteration, in a fixed order: results are bitwise the same for any
-thread count, and the backward's scatter has no race.
+thread count, and the backward's scatter has no race. (A row pass in fixed 8-wide chunks, for box
+widths below the AVX-512 vector loop's trip count, measured no faster: 224 vs 202 ms serial.)
+
+Validation beyond torchvision's (which has none of these and reads out of bounds or casts NaN to
+int): boxes must be finite, batch indices integers in ``[0, N)``, scaled coordinates within
++-2**30 pixels, ``spatial_scale > 0``.
 """
 import math
 import numbers
