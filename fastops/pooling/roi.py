@@ -37,6 +37,10 @@ is written by exactly one iteration, in a fixed order: results are bitwise the s
 thread count, and the backward's scatter has no race. (A row pass in fixed 8-wide chunks, for box
 widths below the AVX-512 vector loop's trip count, measured no faster: 224 vs 202 ms serial.)
 
+``OP.explain(input_shape, dtype, output_size=..., num_boxes=K)`` reports the forward and backward
+kernels and their serial/parallel choice (``fastops._dispatch.plane_backend`` over the N * C planes,
+by an estimate of the elements touched).
+
 Validation beyond torchvision's (which has none of these and reads out of bounds or casts NaN to
 int): boxes must be finite, batch indices integers in ``[0, N)``, scaled coordinates within
 +-2**30 pixels, ``spatial_scale > 0``.
