@@ -5,6 +5,7 @@ from fastops import bench
 from ._common import pin_threads, table_ops
 
 FLAGSHIP = [op for op in ("relu", "sigmoid", "tanh", "gelu", "add", "softmax") if op in table_ops()]
+FLAGSHIP += [op for op in ("roi_align",) if op in table_ops()]  # RoI family (issue 5)
 
 
 class Ratios:

@@ -86,6 +86,14 @@ from .recurrent import (  # noqa: F401,E402
 # optimizers and learning-rate schedulers (fastops.optim.Adam, ...)
 from . import optim  # noqa: F401,E402
 
+# RoI pooling
+from .pooling import (  # noqa: F401
+    ps_roi_align,
+    ps_roi_pool,
+    roi_align,
+    roi_pool,
+)
+
 
 def ops():
     """Names of all ops fastops provides, sorted."""
