@@ -219,3 +219,28 @@ def test_no_scipy_blas_in_kernels():
             ):
                 bad.append(f"{path}:{node.lineno}: np.{node.attr}")
     assert not bad, "use np.matmul outside Numba kernels instead of:\n" + "\n".join(bad)
+
+
+def test_two_processes_compiling_cold_into_one_cache(tmp_path):
+    """Two processes that compile the same kernels at the same time into one empty cache both get
+    correct results, and the cache they leave behind loads in a third process."""
+    code = (
+        "import numpy as np, fastops\n"
+        "x = np.linspace(-3, 3, 1001, dtype=np.float32)\n"
+        "a = fastops.gelu(x); b = fastops.softmax(x.reshape(7, 143), dim=1); c = fastops.tanh(x.astype(np.float64))\n"
+        "print(float(a.sum()), float(b.sum()), float(c.sum()))\n"
+        "from fastops.activation.pointwise import GELU\n"
+        "print(sum(GELU.kernel('fwd', np.float32, 'serial').stats.cache_hits.values()))\n"
+    )
+    env = dict(os.environ, FASTOPS_CACHE_DIR=str(tmp_path))
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    outs = [p.communicate(timeout=600) for p in procs]
+    assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
+    first = [o[0].splitlines() for o in outs]
+    assert first[0][0] == first[1][0]  # identical results
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert lines[0] == first[0][0] and lines[1] == "1"  # the third process loads the kernel from the cache
