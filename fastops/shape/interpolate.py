@@ -39,9 +39,10 @@ _CUBIC_A = -0.75
 def _fwd_template(x4, idd, wd, idh, wh, idw, ww, need_d, need_h, out4):
     # Pass 1 resizes along W every input row that some output row reads, into a per-plane buffer
     # (D, H, OW); pass 2 blends whole buffer rows into each output row. Both inner loops run over a
-    # contiguous output row with a simple trip count, so they vectorize (pass 1 as a gather). For
-    # bilinear x2 on (8, 64, 56, 56) float32 this measured ~2x faster than computing the four taps
-    # per output element (one gather and weight pair per element instead of four).
+    # contiguous output row with a simple trip count, so they vectorize (pass 1 as a gather, with
+    # unsigned indices: no negative-index wraparound select). The 2-tap cases are fused
+    # expressions instead of tap-by-tap accumulation into the row (one store per element instead
+    # of two: the same change measured 1.6x on grid_sample's gather).
     P, D, H, W = x4.shape
     OD, OH, OW = out4.shape[1], out4.shape[2], out4.shape[3]
     Kd, Kh, Kw = idd.shape[0], idh.shape[0], idw.shape[0]
@@ -58,6 +59,12 @@ def _fwd_template(x4, idd, wd, idh, wh, idw, ww, need_d, need_h, out4):
                 trow = tmp[d, h]
                 i0 = idw[0]
                 w0 = ww[0]
+                if Kw == 2:
+                    i1 = idw[1]
+                    w1 = ww[1]
+                    for o in range(OW):
+                        trow[o] = w0[o] * row[i0[o]] + w1[o] * row[i1[o]]
+                    continue
                 for o in range(OW):
                     trow[o] = w0[o] * row[i0[o]]
                 for k in range(1, Kw):
@@ -68,6 +75,14 @@ def _fwd_template(x4, idd, wd, idh, wh, idw, ww, need_d, need_h, out4):
         for od in range(OD):
             for oh in range(OH):
                 orow = out4[p, od, oh]
+                if Kd == 1 and Kh == 2:  # bilinear: one fused pass over the row
+                    c0 = wd[0, od] * wh[0, oh]
+                    c1 = wd[0, od] * wh[1, oh]
+                    s0 = tmp[idd[0, od], idh[0, oh]]
+                    s1 = tmp[idd[0, od], idh[1, oh]]
+                    for o in range(OW):
+                        orow[o] = c0 * s0[o] + c1 * s1[o]
+                    continue
                 for kd in range(Kd):
                     for kh in range(Kh):
                         c = wd[kd, od] * wh[kh, oh]
@@ -259,9 +274,9 @@ def _maps(dtype, mode, spatial, out, align, scales):
     maps = []
     for L, O, s in zip(spatial, out, scales):
         idx, wt = _dim_map(dtype, mode, L, O, align, s, nearest_idx=(k == 2))
-        maps.append((np.ascontiguousarray(idx), np.ascontiguousarray(wt, dtype)))
+        maps.append((np.ascontiguousarray(idx, np.uint32), np.ascontiguousarray(wt, dtype)))
     while len(maps) < 3:
-        maps.insert(0, (np.zeros((1, 1), np.int64), np.ones((1, 1), dtype)))
+        maps.insert(0, (np.zeros((1, 1), np.uint32), np.ones((1, 1), dtype)))
     ins = (1,) * (3 - k) + spatial
     outs = (1,) * (3 - k) + out
     need = []
