@@ -46,6 +46,13 @@ def _fwd_template(x4, idd, wd, idh, wh, idw, ww, need_d, need_h, out4):
     P, D, H, W = x4.shape
     OD, OH, OW = out4.shape[1], out4.shape[2], out4.shape[3]
     Kd, Kh, Kw = idd.shape[0], idh.shape[0], idw.shape[0]
+    # the second W tap, read outside the prange: Numba's parfor hoisting would lift ``idw[1]`` out
+    # of the ``Kw == 2`` branch and index out of bounds when Kw == 1 (seen under NUMBA_BOUNDSCHECK)
+    k1 = 1 if Kw >= 2 else 0
+    i0 = idw[0]
+    w0 = ww[0]
+    i1 = idw[k1]
+    w1 = ww[k1]
     for p in prange(P):
         tmp = np.empty((D, H, OW), x4.dtype)
         xp = x4[p]
@@ -57,11 +64,7 @@ def _fwd_template(x4, idd, wd, idh, wh, idw, ww, need_d, need_h, out4):
                     continue
                 row = xp[d, h]
                 trow = tmp[d, h]
-                i0 = idw[0]
-                w0 = ww[0]
                 if Kw == 2:
-                    i1 = idw[1]
-                    w1 = ww[1]
                     for o in range(OW):
                         trow[o] = w0[o] * row[i0[o]] + w1[o] * row[i1[o]]
                     continue
@@ -302,7 +305,10 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
 
     Backward: ``interpolate.backward(grad_output, input, ...same arguments)`` -> ``(grad_input,)``,
     every output gradient added to the input elements it was interpolated from, with the same
-    weights.
+    weights. This is the exact adjoint of the forward; ATen's backward kernels differ from it in
+    two corner cases where they take a shortcut their forward does not (1-D/3-D nearest and
+    bicubic when a dim keeps its size, or nearest doubles it, under a scale_factor that is not
+    exactly 1 or 2): there fastops' gradient differs from torch's, its forward does not.
     """
     x, mode, align, spatial, out, scales = _parse(input, size, scale_factor, mode, align_corners,
                                                   recompute_scale_factor, antialias)
