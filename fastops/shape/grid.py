@@ -508,7 +508,11 @@ def _(grad_output, input, grid, mode="bilinear", padding_mode="zeros", align_cor
 
 
 @grid_sample.defexplain
-def _(shape, dtype, grid_shape=None, mode="bilinear", **params):
+def _(shape, dtype, grid_shape=None, mode="bilinear", shapes=None, **params):
+    """``grid_shape`` (or the second of ``shapes``, as ``python -m fastops explain grid_sample
+    --shape 8x64x56x56 8x56x56x2`` passes it): the grid's; default: the input's spatial size."""
+    if grid_shape is None and shapes is not None and len(shapes) > 1:
+        grid_shape = shapes[1]
     N, C = shape[:2]
     Ho, Wo = (grid_shape[1], grid_shape[2]) if grid_shape is not None else shape[2:]
     K = TAPS[MODES[mode]]
