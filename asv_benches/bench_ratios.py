@@ -4,8 +4,9 @@ from fastops import bench
 
 from ._common import pin_threads, table_ops
 
-FLAGSHIP = [op for op in ("relu", "sigmoid", "tanh", "gelu", "add", "softmax") if op in table_ops()]
-FLAGSHIP += [op for op in ("roi_align",) if op in table_ops()]  # RoI family (issue 5)
+FLAGSHIP_ALL = ("relu", "sigmoid", "tanh", "gelu", "add", "softmax", "cross_entropy", "roi_align",
+                "interpolate", "grid_sample")
+FLAGSHIP = [op for op in FLAGSHIP_ALL if op in table_ops()]
 
 
 class Ratios:

@@ -57,8 +57,11 @@ from .loss import (  # noqa: F401
 
 # shape and resampling
 from .shape import (  # noqa: F401
+    affine_grid,
     channel_shuffle,
     flatten,
+    grid_sample,
+    interpolate,
     pad,
     pixel_shuffle,
     reshape,

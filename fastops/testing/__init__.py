@@ -73,12 +73,24 @@ def randn(rng, shape, dtype, scale=1.0, shift=0.0):
     return (rng.standard_normal(shape) * scale + shift).astype(dtype)
 
 
+# one module per op family, in catalogue order (each defines TABLE)
+FAMILIES = (
+    "activation",
+    "arithmetic",
+    "loss",
+    "shape",
+    "resample",
+    "pooling",
+    "roi",
+)
+
+
 def _all():
-    from . import activation, arithmetic, loss, pooling, roi, shape  # noqa: F401
+    import importlib
 
     table = []
-    for mod in (activation, arithmetic, loss, shape, pooling, roi):
-        table.extend(mod.TABLE)
+    for fam in FAMILIES:
+        table.extend(importlib.import_module(f"{__name__}.{fam}").TABLE)
     return table
 
 

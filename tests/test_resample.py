@@ -1,0 +1,179 @@
+"""interpolate, affine_grid, grid_sample: thread-count independence, dispatch, coordinate rules,
+edge cases the op table does not cover (non-finite grids, the spatial transformer chain)."""
+import numpy as np
+import pytest
+
+import fastops
+from fastops import _threads
+from fastops.testing import resample as ref
+
+from .conftest import requires_torch, torch
+
+INTERP_CASES = [
+    ((2, 16, 20, 24), {"scale_factor": 2, "mode": "bilinear"}),
+    ((2, 16, 20, 24), {"size": (47, 49), "mode": "bicubic", "align_corners": True}),
+    ((2, 16, 30, 24), {"scale_factor": 1.7, "mode": "nearest"}),
+    ((2, 8, 10, 12, 14), {"scale_factor": 1.6, "mode": "trilinear"}),
+]
+
+
+def _grid(rng, N, Ho, Wo, spread=1.3):
+    return rng.uniform(-spread, spread, (N, Ho, Wo, 2)).astype(np.float32)
+
+
+GS_CASES = [
+    ("bilinear", "zeros", False),
+    ("bilinear", "reflection", True),
+    ("nearest", "border", False),
+    ("bicubic", "reflection", False),
+]
+
+
+def _both_thread_counts(fn):
+    res = []
+    for n in (1, 2):
+        with fastops.threads(n):
+            res.append(fn())
+    return res
+
+
+@pytest.mark.parametrize("shape,kw", INTERP_CASES, ids=[c[1]["mode"] for c in INTERP_CASES])
+def test_interpolate_bitwise_same_for_one_and_two_threads(shape, kw):
+    if _threads.max_threads() < 2:
+        pytest.skip("needs 2 threads")
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    with fastops.threads(2):
+        assert fastops.interpolate.explain(shape, "float32", **kw)["backend"] == "parallel"
+
+    def run():
+        y = fastops.interpolate(x, **kw)
+        g = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
+        return y, fastops.interpolate.backward(g, x, **kw)[0]
+
+    (y1, g1), (y2, g2) = _both_thread_counts(run)
+    assert np.array_equal(y1, y2) and np.array_equal(g1, g2)
+
+
+@pytest.mark.parametrize("mode,padding,align", GS_CASES, ids=[f"{m}-{p}" for m, p, _ in GS_CASES])
+def test_grid_sample_bitwise_same_for_one_and_two_threads(mode, padding, align):
+    if _threads.max_threads() < 2:
+        pytest.skip("needs 2 threads")
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 32, 24, 24)).astype(np.float32)
+    grid = _grid(rng, 2, 32, 40)
+    kw = {"mode": mode, "padding_mode": padding, "align_corners": align}
+    with fastops.threads(2):
+        assert fastops.grid_sample.explain(x.shape, "float32", grid_shape=grid.shape, mode=mode)["backend"] == "parallel"
+
+    def run():
+        y = fastops.grid_sample(x, grid, **kw)
+        g = np.random.default_rng(3).standard_normal(y.shape).astype(np.float32)
+        return (y,) + fastops.grid_sample.backward(g, x, grid, **kw)
+
+    r1, r2 = _both_thread_counts(run)
+    assert all(np.array_equal(a, b) for a, b in zip(r1, r2))
+
+
+def test_explain_serial_for_small_inputs():
+    assert fastops.interpolate.explain((1, 2, 4, 4), "float32", size=8, mode="bilinear")["backend"] == "serial"
+    assert fastops.grid_sample.explain((1, 2, 4, 4), "float64", grid_shape=(1, 3, 3, 2))["backend"] == "serial"
+    d = fastops.interpolate.explain((8, 64, 56, 56), "float32", scale_factor=2, mode="bilinear")
+    assert d["output_spatial"] == (112, 112)
+    assert fastops.affine_grid.explain((8, 2, 3), "float32")["backend"] == "numpy"
+
+
+def test_scale_factor_maps_coordinates_with_its_inverse():
+    """With scale_factor (and recompute_scale_factor not True) the source coordinate is
+    (o + 0.5) / scale_factor - 0.5, not (o + 0.5) * in / out: the results differ."""
+    x = np.random.default_rng(4).standard_normal((1, 1, 7)).astype(np.float64)
+    by_scale = fastops.interpolate(x, scale_factor=1.7, mode="linear")
+    by_size = fastops.interpolate(x, size=11, mode="linear")
+    recomputed = fastops.interpolate(x, scale_factor=1.7, mode="linear", recompute_scale_factor=True)
+    assert by_scale.shape == by_size.shape == (1, 1, 11)
+    assert not np.allclose(by_scale, by_size)
+    np.testing.assert_array_equal(recomputed, by_size)
+    np.testing.assert_allclose(by_scale, ref._interp_ref(x, scale_factor=1.7, mode="linear"), rtol=1e-12)
+
+
+def test_nearest_is_a_pure_copy_of_input_values():
+    x = np.random.default_rng(5).standard_normal((2, 3, 5, 7)).astype(np.float32)
+    for mode in ("nearest", "nearest-exact"):
+        y = fastops.interpolate(x, scale_factor=(1.7, 0.6), mode=mode)
+        assert np.isin(y, x).all()
+
+
+def test_grid_sample_identity_grid_reproduces_input():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3, 5, 6))
+    theta = np.tile(np.array([[1.0, 0, 0], [0, 1.0, 0]]), (2, 1, 1))
+    for align in (False, True):
+        grid = fastops.affine_grid(theta, x.shape, align_corners=align)
+        for mode in ("bilinear", "nearest", "bicubic"):
+            y = fastops.grid_sample(x, grid, mode=mode, align_corners=align)
+            np.testing.assert_allclose(y, x, atol=1e-12)
+
+
+def test_grid_sample_non_finite_and_huge_coordinates_read_nothing():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((1, 2, 4, 5)).astype(np.float32)
+    grid = np.array([[[[np.nan, 0.0], [np.inf, 0.0], [-np.inf, 0.5], [1e30, -1e30], [0.0, np.nan]]]], np.float32)
+    for mode in ("bilinear", "nearest", "bicubic"):
+        for padding in ("zeros", "border", "reflection"):
+            y = fastops.grid_sample(x, grid, mode=mode, padding_mode=padding)
+            gx, gg = fastops.grid_sample.backward(np.ones_like(y), x, grid, mode=mode, padding_mode=padding)
+            assert y.shape == (1, 2, 1, 5) and gx.shape == x.shape and gg.shape == grid.shape
+            if padding == "zeros":
+                assert not np.any(y)
+
+
+def test_grid_sample_nearest_has_zero_grid_gradient():
+    rng = np.random.default_rng(8)
+    x = rng.standard_normal((1, 2, 4, 5))
+    grid = rng.uniform(-1, 1, (1, 3, 3, 2))
+    gx, gg = fastops.grid_sample.backward(np.ones((1, 2, 3, 3)), x, grid, mode="nearest")
+    assert not np.any(gg) and gx.shape == x.shape
+
+
+@requires_torch
+def test_spatial_transformer_chain_matches_torch():
+    """theta -> affine_grid -> grid_sample -> loss: input and theta gradients as in PyTorch."""
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 3, 9, 11))
+    theta = np.array([[0.9, 0.2, 0.1], [-0.15, 1.1, -0.05]]) + 0.1 * rng.standard_normal((2, 2, 3))
+    size = (2, 3, 7, 8)
+    for padding in ("zeros", "border", "reflection"):
+        grid = fastops.affine_grid(theta, size)
+        y = fastops.grid_sample(x, grid, padding_mode=padding)
+        go = rng.standard_normal(y.shape)
+        gx, gg = fastops.grid_sample.backward(go, x, grid, padding_mode=padding)
+        (gt,) = fastops.affine_grid.backward(gg, theta, size)
+
+        tx = torch.from_numpy(x).requires_grad_(True)
+        tt = torch.from_numpy(theta).requires_grad_(True)
+        ty = torch.nn.functional.grid_sample(
+            tx, torch.nn.functional.affine_grid(tt, size, align_corners=False), padding_mode=padding, align_corners=False
+        )
+        tgx, tgt = torch.autograd.grad(ty, (tx, tt), torch.from_numpy(go))
+        np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(gx, tgx.numpy(), rtol=1e-10, atol=1e-12)
+        np.testing.assert_allclose(gt, tgt.numpy(), rtol=1e-9, atol=1e-10)
+
+
+@requires_torch
+def test_interpolate_forward_matches_torch_where_torch_backward_is_not_its_adjoint():
+    """Where ATen's backward kernels take a shortcut their forward does not (1-D/3-D nearest and
+    bicubic when out == in but scale_factor != 1), fastops' forward matches torch and its backward
+    is the exact adjoint of that forward (checked against the dense interpolation matrix)."""
+    rng = np.random.default_rng(10)
+    for shape, kw in [((1, 2, 9), {"scale_factor": 1.01, "mode": "nearest"}),
+                      ((1, 2, 6, 7), {"scale_factor": 1.01, "mode": "bicubic"})]:
+        x = rng.standard_normal(shape)
+        y = fastops.interpolate(x, **kw)
+        ty = torch.nn.functional.interpolate(torch.from_numpy(x), **kw).numpy()
+        np.testing.assert_allclose(y, ty, rtol=1e-12, atol=1e-12)
+        go = rng.standard_normal(y.shape)
+        (gx,) = fastops.interpolate.backward(go, x, **kw)
+        # <interpolate(e_i), go> for every unit input e_i
+        expect = np.array([np.sum(fastops.interpolate(e.reshape(shape), **kw) * go)
+                           for e in np.eye(x.size)]).reshape(shape)
+        np.testing.assert_allclose(gx, expect, rtol=1e-12, atol=1e-12)
