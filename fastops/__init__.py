@@ -73,6 +73,12 @@ from .pooling import (  # noqa: F401
     global_avg_pool2d,
 )
 
+# linear and convolution
+from .conv import (  # noqa: F401
+    correlation,
+    deform_conv2d,
+)
+
 
 def ops():
     """Names of all ops fastops provides, sorted."""
