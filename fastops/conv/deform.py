@@ -169,7 +169,7 @@ def _col2im_template(gcols, idx, wts, CB, LB, gx3):
                         gp[i3[l]] += w3[l] * v
 
 
-def _offset_grad_template(x3, off, msk, use_mask, gcols, KW, sh, sw, ph, pw, dh, dw, H, W, Wo, goff, gmsk):
+def _offset_grad_template(x3, off, msk, use_mask, gcols, KW, sh, sw, ph, pw, dh, dw, H, W, Wo, LB, goff, gmsk):
     # goff (N, G, K, 2, L), gmsk (N, G, K, L): one (n, g, k) row set per iteration
     N, G, K = goff.shape[0], goff.shape[1], goff.shape[2]
     L = goff.shape[4]
@@ -236,22 +236,40 @@ def _offset_grad_template(x3, off, msk, use_mask, gcols, KW, sh, sw, ph, pw, dh,
             gy[l] = T(0)  # noqa: F821
             gxr[l] = T(0)  # noqa: F821
             gm[l] = T(0)  # noqa: F821
-        i0 = ii[0]
-        i1 = ii[1]
-        i2 = ii[2]
-        i3 = ii[3]
-        for c in range(g * Cog, (g + 1) * Cog):
-            xp = x3[n, c]
-            gc = gcols[c * K + k, n]
-            for l in range(L):
-                v0 = xp[i0[l]]
-                v1 = xp[i1[l]]
-                v2 = xp[i2[l]]
-                v3 = xp[i3[l]]
-                gv = gc[l]
-                gy[l] += gv * (A[0, l] * v0 + A[1, l] * v1 + A[2, l] * v2 + A[3, l] * v3)
-                gxr[l] += gv * (B[0, l] * v0 + B[1, l] * v1 + B[2, l] * v2 + B[3, l] * v3)
-                gm[l] += gv * (V[0, l] * v0 + V[1, l] * v1 + V[2, l] * v2 + V[3, l] * v3)
+        # blocks of LB positions: the 13 coefficient rows of a block stay in L1 across the channels
+        for l0 in range(0, L, LB):
+            nb = min(LB, L - l0)
+            i0 = ii[0, l0:l0 + nb]
+            i1 = ii[1, l0:l0 + nb]
+            i2 = ii[2, l0:l0 + nb]
+            i3 = ii[3, l0:l0 + nb]
+            a0 = A[0, l0:l0 + nb]
+            a1 = A[1, l0:l0 + nb]
+            a2 = A[2, l0:l0 + nb]
+            a3 = A[3, l0:l0 + nb]
+            b0 = B[0, l0:l0 + nb]
+            b1 = B[1, l0:l0 + nb]
+            b2 = B[2, l0:l0 + nb]
+            b3 = B[3, l0:l0 + nb]
+            e0 = V[0, l0:l0 + nb]
+            e1 = V[1, l0:l0 + nb]
+            e2 = V[2, l0:l0 + nb]
+            e3 = V[3, l0:l0 + nb]
+            qy = gy[l0:l0 + nb]
+            qx = gxr[l0:l0 + nb]
+            qm = gm[l0:l0 + nb]
+            for c in range(g * Cog, (g + 1) * Cog):
+                xp = x3[n, c]
+                gc = gcols[c * K + k, n, l0:l0 + nb]
+                for l in range(nb):
+                    v0 = xp[i0[l]]
+                    v1 = xp[i1[l]]
+                    v2 = xp[i2[l]]
+                    v3 = xp[i3[l]]
+                    gv = gc[l]
+                    qy[l] += gv * (a0[l] * v0 + a1[l] * v1 + a2[l] * v2 + a3[l] * v3)
+                    qx[l] += gv * (b0[l] * v0 + b1[l] * v1 + b2[l] * v2 + b3[l] * v3)
+                    qm[l] += gv * (e0[l] * v0 + e1[l] * v1 + e2[l] * v2 + e3[l] * v3)
 
 
 # Positions per block (tables of LB * 32 bytes stay in L1) and channels per col2im iteration.
@@ -432,7 +450,7 @@ def _(grad_output, input, offset, weight, bias=None, stride=1, padding=0, dilati
     gm = np.empty((N, OG, K, L), x.dtype)
     _run("offset_grad", x.dtype, N * OG * K, N * C * K * L * 12, x.reshape(N, C, -1), off5, msk, m is not None,
          gcols, geo["kw"], geo["sh"], geo["sw"], geo["ph"], geo["pw"], geo["dh"], geo["dw"], geo["H"], geo["W"], Wo,
-         goff, gm)
+         _LB, goff, gm)
     gb = g.sum(axis=(0, 2, 3)) if b is not None else None
     return (
         gx.reshape(x.shape),
