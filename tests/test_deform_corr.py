@@ -168,6 +168,11 @@ def test_dispatch_is_pure_and_explain_reports_it():
         c = fastops.correlation.explain((4, 256, 48, 64), "float64")
         assert c["output_shape"] == (4, 81, 48, 64) and c["kernel"] == "correlation_fwd_f64_serial"
     assert fastops.correlation.explain((1, 2, 5, 5), "float32", max_displacement=0, pad_size=0)["backend"] == "serial"
+    # `python -m fastops explain deform_conv2d --shape INPUT OFFSET WEIGHT` passes all shapes
+    d = fastops.deform_conv2d.explain((2, 4, 9, 9), "float64", shapes=[(2, 4, 9, 9), (2, 36, 7, 7), (6, 2, 3, 3)])
+    assert d["output_shape"] == (2, 6, 7, 7) and d["backend"] == "serial"
+    with pytest.raises(ValueError, match="deform_conv2d"):
+        fastops.deform_conv2d.explain((2, 4, 9), "float32")
 
 
 def test_noncontiguous_mask_and_grad_output():

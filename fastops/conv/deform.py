@@ -465,7 +465,15 @@ def _(grad_output, input, offset, weight, bias=None, stride=1, padding=0, dilati
 
 
 @deform_conv2d.defexplain
-def _(shape, dtype="float32", weight_shape=(1, 1, 3, 3), offset_groups=1, stride=1, padding=0, dilation=1, **params):
+def _(shape, dtype="float32", weight_shape=(1, 1, 3, 3), offset_groups=1, stride=1, padding=0, dilation=1,
+      shapes=None, **params):
+    """``shapes`` (from ``python -m fastops explain --shape INPUT OFFSET WEIGHT``) gives the weight
+    shape and the offset groups; else ``weight_shape=`` and ``offset_groups=``."""
+    if shapes is not None and len(shapes) >= 3:
+        weight_shape = shapes[2]
+        offset_groups = max(1, shapes[1][1] // (2 * shapes[2][2] * shapes[2][3]))
+    if len(shape) != 4 or len(weight_shape) != 4:
+        raise ValueError(f"{_OP}.explain: input and weight shapes must be 4-D, got {shape} and {weight_shape}")
     N, C, H, W = shape
     O, Cg, kh, kw = weight_shape
     sh, sw = _pair("stride", stride, 1)
