@@ -232,44 +232,39 @@ def _offset_grad_template(x3, off, msk, use_mask, gcols, KW, sh, sw, ph, pw, dh,
         gy = goff[n, g, k, 0]
         gxr = goff[n, g, k, 1]
         gm = gmsk[n, g, k]
-        for l in range(L):
-            gy[l] = T(0)  # noqa: F821
-            gxr[l] = T(0)  # noqa: F821
-            gm[l] = T(0)  # noqa: F821
-        # blocks of LB positions: the 13 coefficient rows of a block stay in L1 across the channels
+        # The three gradients are linear in the 4 corner values: sum gcol * value per corner over
+        # the channels first (4 multiply-adds per channel and position instead of 15), then combine
+        # with the coefficients once. Blocks of LB positions keep the rows in L1 across channels.
+        S = np.empty((4, LB), T)  # noqa: F821
         for l0 in range(0, L, LB):
             nb = min(LB, L - l0)
             i0 = ii[0, l0:l0 + nb]
             i1 = ii[1, l0:l0 + nb]
             i2 = ii[2, l0:l0 + nb]
             i3 = ii[3, l0:l0 + nb]
-            a0 = A[0, l0:l0 + nb]
-            a1 = A[1, l0:l0 + nb]
-            a2 = A[2, l0:l0 + nb]
-            a3 = A[3, l0:l0 + nb]
-            b0 = B[0, l0:l0 + nb]
-            b1 = B[1, l0:l0 + nb]
-            b2 = B[2, l0:l0 + nb]
-            b3 = B[3, l0:l0 + nb]
-            e0 = V[0, l0:l0 + nb]
-            e1 = V[1, l0:l0 + nb]
-            e2 = V[2, l0:l0 + nb]
-            e3 = V[3, l0:l0 + nb]
-            qy = gy[l0:l0 + nb]
-            qx = gxr[l0:l0 + nb]
-            qm = gm[l0:l0 + nb]
+            s0 = S[0, :nb]
+            s1 = S[1, :nb]
+            s2 = S[2, :nb]
+            s3 = S[3, :nb]
+            for l in range(nb):
+                s0[l] = T(0)  # noqa: F821
+                s1[l] = T(0)  # noqa: F821
+                s2[l] = T(0)  # noqa: F821
+                s3[l] = T(0)  # noqa: F821
             for c in range(g * Cog, (g + 1) * Cog):
                 xp = x3[n, c]
                 gc = gcols[c * K + k, n, l0:l0 + nb]
                 for l in range(nb):
-                    v0 = xp[i0[l]]
-                    v1 = xp[i1[l]]
-                    v2 = xp[i2[l]]
-                    v3 = xp[i3[l]]
                     gv = gc[l]
-                    qy[l] += gv * (a0[l] * v0 + a1[l] * v1 + a2[l] * v2 + a3[l] * v3)
-                    qx[l] += gv * (b0[l] * v0 + b1[l] * v1 + b2[l] * v2 + b3[l] * v3)
-                    qm[l] += gv * (e0[l] * v0 + e1[l] * v1 + e2[l] * v2 + e3[l] * v3)
+                    s0[l] += gv * xp[i0[l]]
+                    s1[l] += gv * xp[i1[l]]
+                    s2[l] += gv * xp[i2[l]]
+                    s3[l] += gv * xp[i3[l]]
+            for l in range(nb):
+                q = l0 + l
+                gy[q] = A[0, q] * s0[l] + A[1, q] * s1[l] + A[2, q] * s2[l] + A[3, q] * s3[l]
+                gxr[q] = B[0, q] * s0[l] + B[1, q] * s1[l] + B[2, q] * s2[l] + B[3, q] * s3[l]
+                gm[q] = V[0, q] * s0[l] + V[1, q] * s1[l] + V[2, q] * s2[l] + V[3, q] * s3[l]
 
 
 # Positions per block (tables of LB * 32 bytes stay in L1) and channels per col2im iteration.
