@@ -97,6 +97,12 @@ from .pooling import (  # noqa: F401
     roi_pool,
 )
 
+# linear and convolution
+from .conv import (  # noqa: F401
+    correlation,
+    deform_conv2d,
+)
+
 
 def ops():
     """Names of all ops fastops provides, sorted."""

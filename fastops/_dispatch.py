@@ -134,3 +134,18 @@ def plane_backend(dtype, planes, size, num_threads):
     if num_threads <= 1 or planes < 2 or size < PARALLEL_MIN_ELEMENTS["cheap"]:
         return "serial"
     return "parallel"
+
+
+# --- conv family: deform_conv2d and correlation --------------------------------------------------
+
+
+def conv_extra_backend(dtype, items, work, num_threads):
+    """deform_conv2d / correlation kernels: ``"serial"`` or ``"parallel"`` over ``items``
+    independent work units (planes, rows, (n, group, k) rows), each written by one iteration in a
+    fixed order, so results do not depend on the answer. ``work`` counts the flops-ish operations
+    of the kernel; every one does several per element touched (gathers, bilinear weights,
+    multiply-adds), so the "transcendental" threshold applies."""
+    np.dtype(dtype)
+    if num_threads <= 1 or items < 2 or work < PARALLEL_MIN_ELEMENTS["transcendental"]:
+        return "serial"
+    return "parallel"

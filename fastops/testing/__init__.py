@@ -82,6 +82,7 @@ FAMILIES = (
     "resample",
     "pooling",
     "roi",
+    "conv_extra",
 )
 
 
