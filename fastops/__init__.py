@@ -73,6 +73,18 @@ from .pooling import (  # noqa: F401
     global_avg_pool2d,
 )
 
+# linear and convolution
+from .conv import (  # noqa: F401
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
+    linear,
+    separable_conv2d,
+)
+
 
 def ops():
     """Names of all ops fastops provides, sorted."""
