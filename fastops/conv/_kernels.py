@@ -2,7 +2,8 @@
 convolutions are the degenerate D = H = 1 case of the same kernels: no copy-pasted variants).
 
 Arrays: padded input ``xp`` (N, C, Dp, Hp, Wp); weight ``w`` (O, C/groups, KD, KH, KW); output
-(N, O, OD, OH, OW); ``cols`` (N, C*KD*KH*KW, OD*OH*OW) the im2col matrix, row ``c*K + k``.
+(N, O, OD, OH, OW); ``cols`` (C*KD*KH*KW, N*OD*OH*OW) the im2col matrix, row ``c*K + k``, column
+``n*L + l``: the whole batch is one GEMM operand (see ``_core`` for why).
 
 Every parallel loop runs over independent output planes (one thread writes one plane, in a fixed
 order), and every sum has an order fixed by the shapes alone, so results are bitwise identical for
@@ -26,6 +27,7 @@ from .._epilogue import act_scalar
 def _im2col_template(xp, KD, KH, KW, sd, sh, sw, dd, dh, dw, OD, OH, OW, cols):
     N, C = xp.shape[0], xp.shape[1]
     K = KD * KH * KW
+    L = OD * OH * OW
     for p in prange(N * C):
         n = p // C
         c = p - n * C
@@ -36,8 +38,8 @@ def _im2col_template(xp, KD, KH, KW, sd, sh, sw, dd, dh, dw, OD, OH, OW, cols):
                     for od in range(OD):
                         for oh in range(OH):
                             src = xp[n, c, od * sd + kd * dd, oh * sh + kh * dh]
-                            base = (od * OH + oh) * OW
-                            drow = cols[n, r, base:base + OW]
+                            base = n * L + (od * OH + oh) * OW
+                            drow = cols[r, base:base + OW]
                             if sw == 1:
                                 srow = src[kw * dw:kw * dw + OW]
                                 for ow in range(OW):
@@ -50,6 +52,7 @@ def _im2col_template(xp, KD, KH, KW, sd, sh, sw, dd, dh, dw, OD, OH, OW, cols):
 def _col2im_template(cols, KD, KH, KW, sd, sh, sw, dd, dh, dw, OD, OH, OW, gxp):
     N, C, Dp, Hp, Wp = gxp.shape
     K = KD * KH * KW
+    L = OD * OH * OW
     for p in prange(N * C):
         n = p // C
         c = p - n * C
@@ -66,8 +69,8 @@ def _col2im_template(cols, KD, KH, KW, sd, sh, sw, dd, dh, dw, OD, OH, OW, gxp):
                     for od in range(OD):
                         for oh in range(OH):
                             dst = plane[od * sd + kd * dd, oh * sh + kh * dh]
-                            base = (od * OH + oh) * OW
-                            srow = cols[n, r, base:base + OW]
+                            base = n * L + (od * OH + oh) * OW
+                            srow = cols[r, base:base + OW]
                             if sw == 1:
                                 drow = dst[kw * dw:kw * dw + OW]
                                 for ow in range(OW):
@@ -191,6 +194,31 @@ def _epilogue_rows_template(out, bias, a, b):
             row[i] = ACT(row[i] + bv, a, b)  # noqa: F821
 
 
+def _unpack_template(tmp, bias, a, b, out):
+    """GEMM result ``tmp`` (M, N*L) -> ``out`` (N, M, L) with ``ACT(. + bias[m])`` fused."""
+    N, M, L = out.shape
+    for p in prange(N * M):
+        n = p // M
+        m = p - n * M
+        bv = bias[m]
+        src = tmp[m, n * L:n * L + L]
+        row = out[n, m]
+        for i in range(L):
+            row[i] = ACT(src[i] + bv, a, b)  # noqa: F821
+
+
+def _pack_template(g, tmp):
+    """``g`` (N, M, L) -> ``tmp`` (M, N*L): the GEMM operand layout of an output gradient."""
+    N, M, L = g.shape
+    for p in prange(N * M):
+        n = p // M
+        m = p - n * M
+        src = g[n, m]
+        dst = tmp[m, n * L:n * L + L]
+        for i in range(L):
+            dst[i] = src[i]
+
+
 def _epilogue_cols_template(out, bias, a, b):
     """``out`` (R, M): ``out[r, :] = ACT(out[r, :] + bias)`` (linear: bias along the last dim)."""
     R, M = out.shape
@@ -208,8 +236,10 @@ TEMPLATES = {
     "direct_bwd_weight": _direct_bwd_weight_template,
     "epilogue_rows": _epilogue_rows_template,
     "epilogue_cols": _epilogue_cols_template,
+    "unpack": _unpack_template,
+    "pack": _pack_template,
 }
-_USES_ACT = ("direct_fwd", "epilogue_rows", "epilogue_cols")
+_USES_ACT = ("direct_fwd", "epilogue_rows", "epilogue_cols", "unpack")
 _cache = {}
 
 

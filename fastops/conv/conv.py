@@ -134,9 +134,9 @@ def _backward(op_name, k, grad_output, input, weight, bias, stride, padding, dil
         pre = _core.forward(to5(xp, k), to5(w, k), b, _epilogue.parse(op_name, None), s3, d3, groups_, o3, padded)
         g = _epilogue.grad(g, pre.reshape(g.shape), epi)
     g5 = to5(np.ascontiguousarray(g), k)
-    gxp = _core.backward_data(g5, to5(w, k), s3, d3, groups_, to5(xp, k).shape, padded)
+    gxp, gw = _core.backward(to5(xp, k), g5, to5(w, k), s3, d3, groups_, padded)
     gx = unpad_grad(gxp.reshape(xp.shape), x, pads, mode)
-    gw = _core.backward_weight(to5(xp, k), g5, to5(w, k).shape, s3, d3, groups_, padded).reshape(w.shape)
+    gw = gw.reshape(w.shape)
     gb = g.sum(axis=(0,) + tuple(range(2, 2 + k))) if b is not None else None
     if not batched:
         gx = gx[0]
