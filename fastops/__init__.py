@@ -99,8 +99,16 @@ from .pooling import (  # noqa: F401
 
 # linear and convolution
 from .conv import (  # noqa: F401
+    conv1d,
+    conv2d,
+    conv3d,
+    conv_transpose1d,
+    conv_transpose2d,
+    conv_transpose3d,
     correlation,
     deform_conv2d,
+    linear,
+    separable_conv2d,
 )
 
 

@@ -149,3 +149,39 @@ def conv_extra_backend(dtype, items, work, num_threads):
     if num_threads <= 1 or items < 2 or work < PARALLEL_MIN_ELEMENTS["transcendental"]:
         return "serial"
     return "parallel"
+# --- convolution family (fastops/conv) ----------------------------------------------------------
+
+# Per-group channel product (C/groups * O/groups) at or below which a convolution runs the direct
+# Numba kernel instead of im2col + BLAS GEMM: one GEMM per group of (O/g x C/g*K) @ (C/g*K x L)
+# degenerates into GEMV-like calls (depthwise: 1 x 9 @ 9 x L, one BLAS call per sample and
+# channel), while the direct kernel streams the plane once with a broadcast weight.
+CONV_DIRECT_MAX_GROUP_CHANNELS = 16
+# Multiply-adds below which a conv kernel runs serially (a compute-bound kernel: the
+# "transcendental" element threshold of the pointwise ops, ~1 ns of work per unit).
+CONV_PARALLEL_MIN_MACS = 1 << 15
+
+
+def conv_backend(dtype, batch, in_channels, out_channels, groups, kernel, stride, padded, out_spatial,
+                 num_threads):
+    """Kernel choice of a convolution (also the data/weight gradients and conv_transpose, which
+    run the same core): returns ``(path, backend)``.
+
+    ``path``: ``"gemm_1x1"`` (1x1 kernel, stride 1, no padding: the input already is the GEMM
+    operand, one BLAS call per sample), ``"direct"`` (small per-group channel product, e.g.
+    depthwise: the direct Numba kernel, bias + activation fused), else ``"im2col_gemm"`` (Numba
+    im2col, BLAS GEMM, fused bias + activation pass). ``backend``: ``"serial"`` or ``"parallel"``
+    for the Numba kernels of that path.
+    """
+    np.dtype(dtype)
+    cg, og = in_channels // max(groups, 1), out_channels // max(groups, 1)
+    ksize = _size(kernel)
+    if groups == 1 and ksize == 1 and all(s == 1 for s in stride) and not padded:
+        path = "gemm_1x1"
+    elif cg * og <= CONV_DIRECT_MAX_GROUP_CHANNELS:
+        path = "direct"
+    else:
+        path = "im2col_gemm"
+    macs = batch * out_channels * cg * ksize * _size(out_spatial)
+    if num_threads <= 1 or macs < CONV_PARALLEL_MIN_MACS or batch * max(in_channels, out_channels) < 2:
+        return path, "serial"
+    return path, "parallel"

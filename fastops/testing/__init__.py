@@ -83,6 +83,7 @@ FAMILIES = (
     "pooling",
     "roi",
     "conv_extra",
+    "conv",
 )
 
 

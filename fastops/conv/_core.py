@@ -1,0 +1,174 @@
+"""The convolution core shared by conv1d/2d/3d, conv_transpose1d/2d/3d and separable_conv2d.
+
+Everything runs on canonical 5-D arrays: 1-D and 2-D convolutions are 3-D ones with D = H = 1
+(and KD = KH = 1). Padding is applied before the core (zeros by ``np.pad``, other modes by
+``fastops.pad``), so the core sees a padded input ``xp`` and no padding.
+
+Three functions, each dispatched by :func:`fastops._dispatch.conv_backend`:
+
+* :func:`forward` (xp, w) -> ``ACT(conv(xp, w) + bias)``;
+* :func:`backward_data` (g, w) -> gradient w.r.t. the padded input (also conv_transpose's forward);
+* :func:`backward_weight` (xp, g) -> gradient w.r.t. the weight.
+
+Paths: ``gemm_1x1`` (the input is already the GEMM operand), ``im2col_gemm`` (Numba im2col, then
+one BLAS GEMM per sample through ``np.matmul``; OpenBLAS sgemm ~220 GFLOP/s here, NUMBA_NOTES),
+``direct`` (Numba direct kernel for small per-group channel products: depthwise and friends).
+BLAS partitions a GEMM over M and N, never over K, so its results do not depend on its thread
+count; fastops' own kernels are deterministic by construction (see ``_kernels``). The weight
+gradient sums the per-sample GEMMs in sample order.
+"""
+import math
+
+import numpy as np
+
+from .. import _dispatch, _epilogue, _threads
+from . import _kernels as K
+
+
+def backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp):
+    return _dispatch.conv_backend(dtype, N, C, O, groups, tuple(kernel), tuple(stride), bool(padded), tuple(out_sp),
+                                  _threads.get_num_threads())
+
+
+def _ks(w):
+    return w.shape[2], w.shape[3], w.shape[4]
+
+
+def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True):
+    """``ACT(conv(xp, w) + bias)`` on 5-D arrays; ``out_sp`` the output (OD, OH, OW)."""
+    N, C = xp.shape[:2]
+    O = w.shape[0]
+    dt = xp.dtype
+    out = np.empty((N, O) + tuple(out_sp), dt)
+    if out.size == 0:
+        return out
+    b = bias if bias is not None else np.zeros(O, dt)
+    path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp)
+    if path == "direct":
+        K.call("direct_fwd", dt, be, xp, w, b, epi.a, epi.b, *stride, *dilation, out, epi=epi)
+        return out
+    L = math.prod(out_sp)
+    cols = _cols(xp, w, stride, dilation, out_sp, path, be)
+    tmp = _gemm(w.reshape(O, -1), cols, groups)
+    K.call("unpack", dt, be, tmp, b, epi.a, epi.b, out.reshape(N, O, L), epi=epi)
+    return out
+
+
+def _gemm(a, b, groups, trans_a=False, trans_b=False):
+    """Per-group products of row blocks: ``op(a_g) @ op(b_g)`` with a (G*Ma, Ka), b (G*Mb, Kb),
+    ``op`` the optional transpose; the results stacked as rows. One 2-D GEMM without groups, one
+    batched ``np.matmul`` over groups otherwise."""
+    G = groups
+    a3 = a.reshape(G, a.shape[0] // G, a.shape[1])
+    b3 = b.reshape(G, b.shape[0] // G, b.shape[1])
+    if trans_a:
+        a3 = a3.transpose(0, 2, 1)
+    if trans_b:
+        b3 = b3.transpose(0, 2, 1)
+    if G == 1:
+        return np.matmul(a3[0], b3[0])
+    r = np.matmul(a3, b3)
+    return r.reshape(-1, r.shape[-1])
+
+
+def _cols(xp, w, stride, dilation, out_sp, path, be):
+    """The im2col matrix (C*K, N*L) of the whole batch: with batch and pixels on the GEMM's N side
+    the GEMM is (O, C*K) @ (C*K, N*L), one call. Measured (8x64x56x56, 3x3, OpenBLAS, 2 threads,
+    loaded machine): 164-225 ms as one GEMM vs 530-800 ms as 8 per-sample (64 x 576) @ (576 x 3136)
+    GEMMs (OpenBLAS is slow with a 64-row A), torch.matmul 213-226 ms."""
+    N, C = xp.shape[:2]
+    if path == "gemm_1x1" and N == 1:
+        return xp.reshape(C, -1)
+    KD, KH, KW = _ks(w)
+    cols = np.empty((C * KD * KH * KW, N * math.prod(out_sp)), xp.dtype)
+    K.call("im2col", xp.dtype, be, xp, KD, KH, KW, *stride, *dilation, *out_sp, cols)
+    return cols
+
+
+def _pack(g, be):
+    N, O = g.shape[:2]
+    if N == 1:
+        return g.reshape(O, -1)
+    tmp = np.empty((O, g.size // O), g.dtype)
+    K.call("pack", g.dtype, be, g.reshape(N, O, -1), tmp)
+    return tmp
+
+
+def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, need_weight=True):
+    """``(grad of the padded input or None, grad of the weight or None)`` of ``conv(xp, w)`` given
+    ``g`` (N, O, OD, OH, OW). The output gradient is packed once for both GEMMs."""
+    N, C = xp.shape[:2]
+    O = g.shape[1]
+    dt = g.dtype
+    out_sp = g.shape[2:]
+    gxp = np.zeros(xp.shape, dt) if need_data else None
+    gw = np.zeros(w.shape, dt) if need_weight else None
+    if g.size == 0 or w.size == 0 or xp.size == 0:
+        return gxp, gw
+    path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp)
+    if path == "direct":
+        if need_data:
+            K.call("direct_bwd_data", dt, be, g, w, *stride, *dilation, gxp)
+        if need_weight:
+            K.call("direct_bwd_weight", dt, be, xp, g, *stride, *dilation, gw)
+        return gxp, gw
+    KD, KH, KW = _ks(w)
+    g2 = _pack(g, be)  # (O, N*L)
+    w2 = w.reshape(O, -1)  # (O, Cg*K)
+    if need_weight:
+        cols = _cols(xp, w, stride, dilation, out_sp, path, be)
+        # One GEMM per group with the batch and pixels as its K dim (BLAS never splits K:
+        # deterministic), computed as gw^T = cols @ g2^T: OpenBLAS took 1.9-2.6 s for
+        # g2 @ cols^T (64 x 25088 @ 25088 x 576, loaded machine) and 0.12-0.17 s for this form.
+        G = groups
+        r = np.matmul(cols.reshape(G, -1, cols.shape[1]), g2.reshape(G, -1, g2.shape[1]).transpose(0, 2, 1))
+        gw[...] = r.transpose(0, 2, 1).reshape(w.shape)
+    if need_data:
+        gcols = _gemm(w2, g2, groups, trans_a=True)  # (C*K, N*L)
+        if path == "gemm_1x1":
+            K.call("unpack", dt, be, gcols, np.zeros(C, dt), 0.0, 0.0, gxp.reshape(N, C, -1), epi=_IDENTITY)
+        else:
+            K.call("col2im", dt, be, gcols, KD, KH, KW, *stride, *dilation, *out_sp, gxp)
+    return gxp, gw
+
+
+def backward_data(g, w, stride, dilation, groups, in_shape, padded=True):
+    """Gradient w.r.t. the (padded) input of shape ``in_shape`` (5-D) given ``g``."""
+    return backward(_Shape(in_shape, g.dtype), g, w, stride, dilation, groups, padded, need_weight=False)[0]
+
+
+def backward_weight(xp, g, w_shape, stride, dilation, groups, padded=True):
+    """Gradient w.r.t. the weight (shape ``w_shape``, 5-D) of ``conv(xp, w)`` given ``g``."""
+    return backward(xp, g, _Shape(w_shape, g.dtype), stride, dilation, groups, padded, need_data=False)[1]
+
+
+class _Shape:
+    """Stands for an array of which only the shape is needed (no allocation)."""
+
+    def __init__(self, shape, dtype):
+        self.shape = tuple(shape)
+        self.size = math.prod(shape)
+        self.dtype = dtype
+        self.ndim = len(shape)
+
+    def reshape(self, *shape):
+        shape = shape[0] if len(shape) == 1 and isinstance(shape[0], tuple) else shape
+        if -1 in shape:
+            i = shape.index(-1)
+            rest = math.prod(shape[:i] + shape[i + 1:])
+            shape = shape[:i] + (self.size // rest,) + shape[i + 1:]
+        return _Shape(shape, self.dtype)
+
+
+_IDENTITY = _epilogue.parse("conv", None)
+
+
+def explain(dtype, N, C, O, groups, kernel, stride, padded, out_sp, epi=None, which="fwd"):
+    path, be = backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp)
+    return {
+        "path": path,
+        "backend": be,
+        "threads": _threads.get_num_threads(),
+        "direct_max_group_channels": _dispatch.CONV_DIRECT_MAX_GROUP_CHANNELS,
+        "parallel_min_macs": _dispatch.CONV_PARALLEL_MIN_MACS,
+    }

@@ -1,0 +1,268 @@
+"""Numba loop templates of the convolution family, all on 3-D spatial arrays (1-D and 2-D
+convolutions are the degenerate D = H = 1 case of the same kernels: no copy-pasted variants).
+
+Arrays: padded input ``xp`` (N, C, Dp, Hp, Wp); weight ``w`` (O, C/groups, KD, KH, KW); output
+(N, O, OD, OH, OW); ``cols`` (C*KD*KH*KW, N*OD*OH*OW) the im2col matrix, row ``c*K + k``, column
+``n*L + l``: the whole batch is one GEMM operand (see ``_core`` for why).
+
+Every parallel loop runs over independent output planes (one thread writes one plane, in a fixed
+order), and every sum has an order fixed by the shapes alone, so results are bitwise identical for
+any number of threads.
+
+Speed notes (project machine, 2 cores Zen 5, float32):
+* Unit-stride rows (stride 1) are copied / accumulated through 0-based slices with a plain trip
+  count: LLVM vectorizes them (strided gathers are scalar). The ``sw == 1`` branch exists for that.
+* The direct kernels accumulate an output row in place (``orow[ow] += wv * src[ow]``): the row
+  stays in L1 across the channel x kernel loop, the weight is a broadcast scalar. The weight
+  gradient keeps a per-thread row of partial sums (vectorized) and folds it once per weight
+  element, in a fixed order (a scalar ``s += a*b`` chain does not vectorize without reassoc).
+"""
+import numpy as np
+from numba import prange
+
+from .. import _jit, _threads
+from .._epilogue import act_scalar
+
+
+def _im2col_template(xp, KD, KH, KW, sd, sh, sw, dd, dh, dw, OD, OH, OW, cols):
+    N, C = xp.shape[0], xp.shape[1]
+    K = KD * KH * KW
+    L = OD * OH * OW
+    for p in prange(N * C):
+        n = p // C
+        c = p - n * C
+        for kd in range(KD):
+            for kh in range(KH):
+                for kw in range(KW):
+                    r = c * K + (kd * KH + kh) * KW + kw
+                    for od in range(OD):
+                        for oh in range(OH):
+                            src = xp[n, c, od * sd + kd * dd, oh * sh + kh * dh]
+                            base = n * L + (od * OH + oh) * OW
+                            drow = cols[r, base:base + OW]
+                            if sw == 1:
+                                srow = src[kw * dw:kw * dw + OW]
+                                for ow in range(OW):
+                                    drow[ow] = srow[ow]
+                            else:
+                                for ow in range(OW):
+                                    drow[ow] = src[kw * dw + ow * sw]
+
+
+def _col2im_template(cols, KD, KH, KW, sd, sh, sw, dd, dh, dw, OD, OH, OW, gxp):
+    N, C, Dp, Hp, Wp = gxp.shape
+    K = KD * KH * KW
+    L = OD * OH * OW
+    for p in prange(N * C):
+        n = p // C
+        c = p - n * C
+        plane = gxp[n, c]
+        for i in range(Dp):
+            for j in range(Hp):
+                prow = plane[i, j]
+                for l in range(Wp):
+                    prow[l] = T(0)  # noqa: F821
+        for kd in range(KD):
+            for kh in range(KH):
+                for kw in range(KW):
+                    r = c * K + (kd * KH + kh) * KW + kw
+                    for od in range(OD):
+                        for oh in range(OH):
+                            dst = plane[od * sd + kd * dd, oh * sh + kh * dh]
+                            base = n * L + (od * OH + oh) * OW
+                            srow = cols[r, base:base + OW]
+                            if sw == 1:
+                                drow = dst[kw * dw:kw * dw + OW]
+                                for ow in range(OW):
+                                    drow[ow] += srow[ow]
+                            else:
+                                for ow in range(OW):
+                                    dst[kw * dw + ow * sw] += srow[ow]
+
+
+def _direct_fwd_template(xp, w, bias, a, b, sd, sh, sw, dd, dh, dw, out):
+    N, O, OD, OH, OW = out.shape
+    C = xp.shape[1]
+    Cg, KD, KH, KW = w.shape[1], w.shape[2], w.shape[3], w.shape[4]
+    Og = O // (C // Cg)
+    for p in prange(N * O):
+        n = p // O
+        o = p - n * O
+        g = o // Og
+        bv = bias[o]
+        for od in range(OD):
+            for oh in range(OH):
+                orow = out[n, o, od, oh]
+                for ow in range(OW):
+                    orow[ow] = T(0)  # noqa: F821
+                for cg in range(Cg):
+                    c = g * Cg + cg
+                    for kd in range(KD):
+                        for kh in range(KH):
+                            src = xp[n, c, od * sd + kd * dd, oh * sh + kh * dh]
+                            for kw in range(KW):
+                                wv = w[o, cg, kd, kh, kw]
+                                if sw == 1:
+                                    srow = src[kw * dw:kw * dw + OW]
+                                    for ow in range(OW):
+                                        orow[ow] += wv * srow[ow]
+                                else:
+                                    for ow in range(OW):
+                                        orow[ow] += wv * src[kw * dw + ow * sw]
+                # fused epilogue while the row is in L1
+                for ow in range(OW):
+                    orow[ow] = ACT(orow[ow] + bv, a, b)  # noqa: F821
+
+
+def _direct_bwd_data_template(g, w, sd, sh, sw, dd, dh, dw, gxp):
+    N, C, Dp, Hp, Wp = gxp.shape
+    O, OD, OH, OW = g.shape[1], g.shape[2], g.shape[3], g.shape[4]
+    Cg, KD, KH, KW = w.shape[1], w.shape[2], w.shape[3], w.shape[4]
+    Og = O // (C // Cg)
+    for p in prange(N * C):
+        n = p // C
+        c = p - n * C
+        grp = c // Cg
+        cg = c - grp * Cg
+        plane = gxp[n, c]
+        for i in range(Dp):
+            for j in range(Hp):
+                prow = plane[i, j]
+                for l in range(Wp):
+                    prow[l] = T(0)  # noqa: F821
+        for jo in range(Og):
+            o = grp * Og + jo
+            for od in range(OD):
+                for oh in range(OH):
+                    grow = g[n, o, od, oh]
+                    for kd in range(KD):
+                        for kh in range(KH):
+                            dst = plane[od * sd + kd * dd, oh * sh + kh * dh]
+                            for kw in range(KW):
+                                wv = w[o, cg, kd, kh, kw]
+                                if sw == 1:
+                                    drow = dst[kw * dw:kw * dw + OW]
+                                    for ow in range(OW):
+                                        drow[ow] += wv * grow[ow]
+                                else:
+                                    for ow in range(OW):
+                                        dst[kw * dw + ow * sw] += wv * grow[ow]
+
+
+def _direct_bwd_weight_template(xp, g, sd, sh, sw, dd, dh, dw, gw):
+    N, C = xp.shape[0], xp.shape[1]
+    O, OD, OH, OW = g.shape[1], g.shape[2], g.shape[3], g.shape[4]
+    Cg, KD, KH, KW = gw.shape[1], gw.shape[2], gw.shape[3], gw.shape[4]
+    Og = O // (C // Cg)
+    for o in prange(O):
+        grp = o // Og
+        acc = np.empty(OW, dtype=T)  # noqa: F821  (per-thread partial sums, vectorized)
+        for cg in range(Cg):
+            c = grp * Cg + cg
+            for kd in range(KD):
+                for kh in range(KH):
+                    for kw in range(KW):
+                        for ow in range(OW):
+                            acc[ow] = T(0)  # noqa: F821
+                        for n in range(N):
+                            for od in range(OD):
+                                for oh in range(OH):
+                                    grow = g[n, o, od, oh]
+                                    src = xp[n, c, od * sd + kd * dd, oh * sh + kh * dh]
+                                    if sw == 1:
+                                        srow = src[kw * dw:kw * dw + OW]
+                                        for ow in range(OW):
+                                            acc[ow] += grow[ow] * srow[ow]
+                                    else:
+                                        for ow in range(OW):
+                                            acc[ow] += grow[ow] * src[kw * dw + ow * sw]
+                        s = T(0)  # noqa: F821
+                        for ow in range(OW):
+                            s += acc[ow]
+                        gw[o, cg, kd, kh, kw] = s
+
+
+def _epilogue_rows_template(out, bias, a, b):
+    """``out`` (R, M, L): ``out[r, m, :] = ACT(out[r, m, :] + bias[m])`` (conv: bias per channel)."""
+    R, M, L = out.shape
+    for p in prange(R * M):
+        r = p // M
+        m = p - r * M
+        bv = bias[m]
+        row = out[r, m]
+        for i in range(L):
+            row[i] = ACT(row[i] + bv, a, b)  # noqa: F821
+
+
+def _unpack_template(tmp, bias, a, b, out):
+    """GEMM result ``tmp`` (M, N*L) -> ``out`` (N, M, L) with ``ACT(. + bias[m])`` fused."""
+    N, M, L = out.shape
+    for p in prange(N * M):
+        n = p // M
+        m = p - n * M
+        bv = bias[m]
+        src = tmp[m, n * L:n * L + L]
+        row = out[n, m]
+        for i in range(L):
+            row[i] = ACT(src[i] + bv, a, b)  # noqa: F821
+
+
+def _pack_template(g, tmp):
+    """``g`` (N, M, L) -> ``tmp`` (M, N*L): the GEMM operand layout of an output gradient."""
+    N, M, L = g.shape
+    for p in prange(N * M):
+        n = p // M
+        m = p - n * M
+        src = g[n, m]
+        dst = tmp[m, n * L:n * L + L]
+        for i in range(L):
+            dst[i] = src[i]
+
+
+def _epilogue_cols_template(out, bias, a, b):
+    """``out`` (R, M): ``out[r, :] = ACT(out[r, :] + bias)`` (linear: bias along the last dim)."""
+    R, M = out.shape
+    for r in prange(R):
+        row = out[r]
+        for i in range(M):
+            row[i] = ACT(row[i] + bias[i], a, b)  # noqa: F821
+
+
+TEMPLATES = {
+    "im2col": _im2col_template,
+    "col2im": _col2im_template,
+    "direct_fwd": _direct_fwd_template,
+    "direct_bwd_data": _direct_bwd_data_template,
+    "direct_bwd_weight": _direct_bwd_weight_template,
+    "epilogue_rows": _epilogue_rows_template,
+    "epilogue_cols": _epilogue_cols_template,
+    "unpack": _unpack_template,
+    "pack": _pack_template,
+}
+_USES_ACT = ("direct_fwd", "epilogue_rows", "epilogue_cols", "unpack")
+_cache = {}
+
+
+def name(which, dtype, backend, epi=None):
+    tag = f"_{epi.key}" if which in _USES_ACT else ""
+    return f"conv_{which}{tag}_{_jit.SUFFIX[np.dtype(dtype)]}_{backend}"
+
+
+def get(which, dtype, backend, epi=None):
+    dt = np.dtype(dtype)
+    key = (which, dt, backend, epi.name if which in _USES_ACT else None)
+    k = _cache.get(key)
+    if k is None:
+        bindings = {"T": dt.type}
+        if which in _USES_ACT:
+            bindings["ACT"] = act_scalar(epi, dt)
+        k = _cache[key] = _jit.instantiate(
+            TEMPLATES[which], name(which, dt, backend, epi), parallel=(backend == "parallel"), **bindings
+        )
+    return k
+
+
+def call(which, dtype, backend, *args, epi=None):
+    if backend == "parallel":
+        _threads.sync()
+    get(which, dtype, backend, epi)(*args)

@@ -1,0 +1,196 @@
+"""``conv1d``, ``conv2d``, ``conv3d``: ``F.conv{1,2,3}d`` + ``padding_mode`` + fused ``activation=``.
+
+One implementation for the three ranks (1-D and 2-D run the 3-D core with unit dims, see
+``_core``). Padding: int, tuple, ``"valid"`` (0) or ``"same"`` (stride 1 only; total padding
+``dilation*(k-1)`` per dim, the extra one on the right for even kernels, as PyTorch).
+``padding_mode`` ``"zeros"``, ``"reflect"``, ``"replicate"``, ``"circular"`` pads first (like
+``nn.Conv*d``), with ``fastops.pad`` for the non-zero modes.
+
+Backward: ``convNd.backward(grad_output, input, weight, bias=None, **same kwargs)`` ->
+``(grad_input, grad_weight, grad_bias or None)``. With an activation, the pre-activation output is
+recomputed (one extra forward) to form the gradient through the activation.
+"""
+import numpy as np
+
+from .. import _epilogue
+from .._op import op
+from .._validate import choice, grad_like
+from ..shape import pad as _pad
+from . import _core
+from ._params import arrays, groups_arg, pad3, to5, tuple_arg
+
+MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def prepare(op_name, k, input, weight, bias, stride, padding, dilation, groups, padding_mode, activation,
+            activation_param):
+    x, w, b, batched = arrays(op_name, k, input, weight, bias, "(out_channels, in_channels/groups, *kernel)")
+    stride = tuple_arg(op_name, "stride", stride, k, 1)
+    dilation = tuple_arg(op_name, "dilation", dilation, k, 1)
+    groups = groups_arg(op_name, groups)
+    padding_mode = choice(op_name, "padding_mode", padding_mode, MODES)
+    epi = _epilogue.parse(op_name, activation, activation_param)
+    N, C = x.shape[:2]
+    O = w.shape[0]
+    ks = w.shape[2:]
+    if C % groups:
+        raise ValueError(f"{op_name}: groups={groups} does not divide the input channels {C} (input shape {x.shape})")
+    if O % groups:
+        raise ValueError(
+            f"{op_name}: groups={groups} does not divide the output channels {O} (weight shape {w.shape})"
+        )
+    if w.shape[1] * groups != C:
+        raise ValueError(
+            f"{op_name}: channel mismatch: input has {C} channels (shape {x.shape}) but weight shape {w.shape} "
+            f"with groups={groups} expects {w.shape[1] * groups}"
+        )
+    if b is not None and b.shape[0] != O:
+        raise ValueError(f"{op_name}: argument 'bias' has shape {b.shape}, expected ({O},) (weight shape {w.shape})")
+    if any(s == 0 for s in ks):
+        raise ValueError(f"{op_name}: argument 'weight' has an empty kernel, shape {w.shape}")
+    if isinstance(padding, str):
+        padding = choice(op_name, "padding", padding, ("same", "valid"))
+        if padding == "valid":
+            pads = ((0, 0),) * k
+        else:
+            if any(s != 1 for s in stride):
+                raise ValueError(f"{op_name}: padding='same' is not supported for strided convolutions (stride {stride})")
+            pads = []
+            for kk, d in zip(ks, dilation):
+                tot = d * (kk - 1)
+                pads.append((tot // 2, tot - tot // 2))
+            pads = tuple(pads)
+    else:
+        p = tuple_arg(op_name, "padding", padding, k, 0)
+        pads = tuple((e, e) for e in p)
+    spatial = x.shape[2:]
+    if any(s == 0 for s in spatial):
+        raise ValueError(f"{op_name}: argument 'input' has an empty spatial dim, shape {x.shape}")
+    for L, (lo, hi), kk, d in zip(spatial, pads, ks, dilation):
+        if L + lo + hi < d * (kk - 1) + 1:
+            raise ValueError(
+                f"{op_name}: kernel size {tuple(ks)} (dilation {dilation}) is larger than the padded input "
+                f"(input shape {x.shape}, padding {tuple(pads)})"
+            )
+        if padding_mode == "reflect" and (lo >= L or hi >= L):
+            raise ValueError(f"{op_name}: reflect padding {tuple(pads)} must be < the input size (shape {x.shape})")
+        if padding_mode == "circular" and (lo > L or hi > L):
+            raise ValueError(f"{op_name}: circular padding {tuple(pads)} must be <= the input size (shape {x.shape})")
+    out_sp = tuple((L + lo + hi - d * (kk - 1) - 1) // s + 1
+                   for L, (lo, hi), kk, d, s in zip(spatial, pads, ks, dilation, stride))
+    return x, w, b, batched, stride, dilation, groups, padding_mode, epi, pads, out_sp
+
+
+def _torch_pad(pads):
+    flat = []
+    for lo, hi in reversed(pads):
+        flat.extend((lo, hi))
+    return tuple(flat)
+
+
+def pad_input(x, pads, mode):
+    if not any(lo or hi for lo, hi in pads):
+        return x
+    if mode == "zeros":
+        return np.pad(x, ((0, 0), (0, 0)) + tuple(pads))
+    return _pad(x, _torch_pad(pads), mode={"reflect": "reflect", "replicate": "replicate", "circular": "circular"}[mode])
+
+
+def unpad_grad(gxp, x, pads, mode):
+    if not any(lo or hi for lo, hi in pads):
+        return gxp
+    if mode == "zeros":
+        sl = (slice(None), slice(None)) + tuple(slice(lo, lo + L) for (lo, hi), L in zip(pads, x.shape[2:]))
+        return np.ascontiguousarray(gxp[sl])
+    return _pad.backward(gxp, x, _torch_pad(pads), mode=mode)[0]
+
+
+def _forward(op_name, k, input, weight, bias, stride, padding, dilation, groups, padding_mode, activation,
+             activation_param, identity=False):
+    x, w, b, batched, stride, dilation, groups, mode, epi, pads, out_sp = prepare(
+        op_name, k, input, weight, bias, stride, padding, dilation, groups, padding_mode, activation, activation_param)
+    if identity:
+        epi = _epilogue.parse(op_name, None)
+    xp = pad_input(x, pads, mode)
+    padded = xp is not x
+    out = _core.forward(to5(xp, k), to5(w, k), b, epi, pad3(stride, k, 1), pad3(dilation, k, 1), groups,
+                        pad3(out_sp, k, 1), padded)
+    out = out.reshape(out.shape[:2] + out_sp)
+    return out if batched else out[0]
+
+
+def _backward(op_name, k, grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
+              activation, activation_param):
+    x, w, b, batched, stride_, dilation_, groups_, mode, epi, pads, out_sp = prepare(
+        op_name, k, input, weight, bias, stride, padding, dilation, groups, padding_mode, activation, activation_param)
+    N, O = x.shape[0], w.shape[0]
+    oshape = ((N,) if batched else ()) + (O,) + out_sp
+    g = grad_like(op_name, grad_output, oshape, x.dtype)
+    g = g.reshape((N, O) + out_sp)
+    xp = pad_input(x, pads, mode)
+    padded = xp is not x
+    s3, d3, o3 = pad3(stride_, k, 1), pad3(dilation_, k, 1), pad3(out_sp, k, 1)
+    if not epi.identity:
+        pre = _core.forward(to5(xp, k), to5(w, k), b, _epilogue.parse(op_name, None), s3, d3, groups_, o3, padded)
+        g = _epilogue.grad(g, pre.reshape(g.shape), epi)
+    g5 = to5(np.ascontiguousarray(g), k)
+    gxp, gw = _core.backward(to5(xp, k), g5, to5(w, k), s3, d3, groups_, padded)
+    gx = unpad_grad(gxp.reshape(xp.shape), x, pads, mode)
+    gw = gw.reshape(w.shape)
+    gb = g.sum(axis=(0,) + tuple(range(2, 2 + k))) if b is not None else None
+    if not batched:
+        gx = gx[0]
+    return gx, gw, gb
+
+
+def _explain(op_name, k):
+    def fn(shape, dtype, weight_shape=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros",
+           activation=None, activation_param=None, **params):
+        if weight_shape is None:
+            raise ValueError(f"{op_name}.explain needs weight_shape=(out_channels, in_channels/groups, *kernel)")
+        x = np.empty(shape, dtype)
+        w = np.empty(weight_shape, dtype)
+        x, w, b, batched, stride, dilation, groups, mode, epi, pads, out_sp = prepare(
+            op_name, k, x, w, None, stride, padding, dilation, groups, padding_mode, activation, activation_param)
+        padded = any(lo or hi for lo, hi in pads)
+        d = _core.explain(dtype, x.shape[0], x.shape[1], w.shape[0], groups, pad3(w.shape[2:], k, 1),
+                          pad3(stride, k, 1), padded, pad3(out_sp, k, 1))
+        d["output_shape"] = ((x.shape[0],) if batched else ()) + (w.shape[0],) + out_sp
+        return d
+
+    return fn
+
+
+def _make(k):
+    name = f"conv{k}d"
+
+    def forward(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros",
+                activation=None, activation_param=None):
+        return _forward(name, k, input, weight, bias, stride, padding, dilation, groups, padding_mode, activation,
+                        activation_param)
+
+    forward.__name__ = forward.__qualname__ = name
+    forward.__doc__ = (
+        f"``F.conv{k}d(input, weight, bias, stride, padding, dilation, groups)`` with ``padding_mode`` and a fused\n"
+        f"    ``activation=``. input (N, C, *spatial) or unbatched (C, *spatial) with {k} spatial dims; weight\n"
+        f"    (O, C/groups, *kernel); bias (O,) or None. Result = activation(conv + bias).\n\n"
+        f"    Backward: ``{name}.backward(grad_output, input, weight, bias=None, **kwargs)`` ->\n"
+        f"    ``(grad_input, grad_weight, grad_bias or None)`` (pre-activation recomputed).\n"
+    )
+    o = op(forward)
+
+    @o.defbackward
+    def _(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros",
+          activation=None, activation_param=None):
+        return _backward(name, k, grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                         activation, activation_param)
+
+    o.defexplain(_explain(name, k))
+    return o
+
+
+conv1d = _make(1)
+conv2d = _make(2)
+conv3d = _make(3)
+
+__all__ = ["conv1d", "conv2d", "conv3d"]

@@ -1,0 +1,397 @@
+"""Op table: linear and convolution (OPS.md "Linear and convolution").
+
+References are independent NumPy code (a sum over kernel offsets of strided input slices, one
+einsum per group; the transposed conv scatters the same way), evaluated in float64 by the tests.
+Samples are tiny (CI compile time) but cover every parameter: odd sizes, batch 1, unbatched input,
+stride, kernel larger than stride, padding int/tuple/"same"/"valid" (even kernels: asymmetric),
+padding with dilation, groups / depthwise with multiplier, the four padding modes, output_padding,
+groups in the transposed conv, fused activations, both kernel paths (direct and im2col/1x1 GEMM).
+"""
+import itertools
+
+import numpy as np
+
+from . import ErrorCase, OpInfo, Sample, activation_ref, activation_torch, randn
+
+_NP_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
+
+
+def _tup(v, k):
+    return (v,) * k if isinstance(v, int) else tuple(v)
+
+
+# --- NumPy references ---------------------------------------------------------------------------
+
+
+def _conv_ref(k):
+    def ref(x, w, b=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", activation=None,
+            activation_param=None):
+        unb = x.ndim == k + 1
+        if unb:
+            x = x[None]
+        s, d = _tup(stride, k), _tup(dilation, k)
+        ks = w.shape[2:]
+        if padding == "valid":
+            pads = [(0, 0)] * k
+        elif padding == "same":
+            pads = [(di * (kk - 1) // 2, di * (kk - 1) - di * (kk - 1) // 2) for kk, di in zip(ks, d)]
+        else:
+            pads = [(p, p) for p in _tup(padding, k)]
+        xp = np.pad(x, [(0, 0), (0, 0)] + pads, mode=_NP_MODE[padding_mode])
+        N, C = x.shape[:2]
+        O = w.shape[0]
+        Cg, Og = C // groups, O // groups
+        osp = [(xp.shape[2 + i] - d[i] * (ks[i] - 1) - 1) // s[i] + 1 for i in range(k)]
+        out = np.zeros((N, O) + tuple(osp), x.dtype)
+        for idx in itertools.product(*(range(kk) for kk in ks)):
+            sl = tuple(slice(i * di, i * di + (o - 1) * si + 1, si) for i, di, o, si in zip(idx, d, osp, s))
+            patch = xp[(slice(None), slice(None)) + sl]
+            for g in range(groups):
+                wg = w[(slice(g * Og, (g + 1) * Og), slice(None)) + idx]
+                out[:, g * Og:(g + 1) * Og] += np.einsum("nc...,oc->no...", patch[:, g * Cg:(g + 1) * Cg], wg)
+        if b is not None:
+            out += b.reshape((1, O) + (1,) * k)
+        out = activation_ref(out, activation, activation_param)
+        return out[0] if unb else out
+
+    return ref
+
+
+def _conv_transpose_ref(k):
+    def ref(x, w, b=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, activation=None,
+            activation_param=None):
+        unb = x.ndim == k + 1
+        if unb:
+            x = x[None]
+        s, p, op_, d = _tup(stride, k), _tup(padding, k), _tup(output_padding, k), _tup(dilation, k)
+        N, Cin = x.shape[:2]
+        ks = w.shape[2:]
+        Og = w.shape[1]
+        O = Og * groups
+        Cg = Cin // groups
+        L = x.shape[2:]
+        full = [(L[i] - 1) * s[i] + d[i] * (ks[i] - 1) + 1 + op_[i] for i in range(k)]
+        buf = np.zeros((N, O) + tuple(full), x.dtype)
+        for idx in itertools.product(*(range(kk) for kk in ks)):
+            sl = tuple(slice(i * di, i * di + (li - 1) * si + 1, si) for i, di, li, si in zip(idx, d, L, s))
+            for g in range(groups):
+                wg = w[(slice(g * Cg, (g + 1) * Cg), slice(None)) + idx]
+                buf[(slice(None), slice(g * Og, (g + 1) * Og)) + sl] += np.einsum(
+                    "nc...,co->no...", x[:, g * Cg:(g + 1) * Cg], wg)
+        out = buf[(slice(None), slice(None)) + tuple(slice(pi, f - pi) for pi, f in zip(p, full))]
+        if b is not None:
+            out = out + b.reshape((1, O) + (1,) * k)
+        out = activation_ref(out, activation, activation_param)
+        return out[0] if unb else out
+
+    return ref
+
+
+def _linear_ref(x, w, b=None, activation=None, activation_param=None):
+    out = np.tensordot(x, w, axes=([-1], [1]))
+    if b is not None:
+        out = out + b
+    return activation_ref(out, activation, activation_param)
+
+
+def _separable_ref(x, dw, pw, b=None, stride=1, padding=0, dilation=1, activation=None, activation_param=None):
+    y = _conv_ref(2)(x, dw, None, stride, padding, dilation, groups=x.shape[-3])
+    return _conv_ref(2)(y, pw, b, activation=activation, activation_param=activation_param)
+
+
+# --- torch references ---------------------------------------------------------------------------
+
+
+def _conv_torch(k):
+    def fn(t, x, w, b=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", activation=None,
+           activation_param=None):
+        F = t.nn.functional
+        conv = getattr(F, f"conv{k}d")
+        if padding_mode != "zeros":
+            ks = w.shape[2:]
+            d = _tup(dilation, k)
+            if padding == "same":
+                pads = [(di * (kk - 1) // 2, di * (kk - 1) - di * (kk - 1) // 2) for kk, di in zip(ks, d)]
+            elif padding == "valid":
+                pads = [(0, 0)] * k
+            else:
+                pads = [(p, p) for p in _tup(padding, k)]
+            flat = [e for lo_hi in reversed(pads) for e in lo_hi]
+            unb = x.dim() == k + 1
+            xx = F.pad(x[None] if unb else x, flat, mode=padding_mode)
+            y = conv(xx, w, b, stride, 0, dilation, groups)
+            y = y[0] if unb else y
+        else:
+            y = conv(x, w, b, stride, padding, dilation, groups)
+        return activation_torch(t, y, activation, activation_param)
+
+    return fn
+
+
+def _conv_transpose_torch(k):
+    def fn(t, x, w, b=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1, activation=None,
+           activation_param=None):
+        y = getattr(t.nn.functional, f"conv_transpose{k}d")(x, w, b, stride, padding, output_padding, groups,
+                                                            dilation)
+        return activation_torch(t, y, activation, activation_param)
+
+    return fn
+
+
+def _linear_torch(t, x, w, b=None, activation=None, activation_param=None):
+    return activation_torch(t, t.nn.functional.linear(x, w, b), activation, activation_param)
+
+
+def _separable_torch(t, x, dw, pw, b=None, stride=1, padding=0, dilation=1, activation=None, activation_param=None):
+    F = t.nn.functional
+    y = F.conv2d(x, dw, None, stride, padding, dilation, groups=x.shape[-3])
+    return activation_torch(t, F.conv2d(y, pw, b), activation, activation_param)
+
+
+# --- samples ------------------------------------------------------------------------------------
+
+# (input shape, weight shape, has bias, kwargs); spatial dims given for k = 2 and adapted per k
+_CONV_CASES = {
+    1: [
+        ((2, 4, 9), (6, 4, 3), True, {}),
+        ((1, 3, 10), (5, 3, 4), False, {"padding": "same", "dilation": 2}),
+        ((3, 7), (4, 3, 2), True, {"stride": 2, "padding": 1, "padding_mode": "reflect"}),
+        ((2, 4, 8), (8, 1, 3), True, {"groups": 4, "padding": "same", "padding_mode": "circular", "activation": "tanh"}),
+        ((2, 6, 5), (4, 3, 1), False, {"groups": 2, "padding": "valid"}),
+    ],
+    2: [
+        ((2, 4, 7, 6), (6, 4, 3, 3), True, {}),
+        ((1, 3, 9, 8), (5, 3, 3, 2), False, {"stride": (2, 1), "padding": (2, 1), "dilation": (2, 3)}),
+        ((2, 4, 6, 7), (8, 1, 3, 3), True, {"groups": 4, "stride": 2, "padding": 1, "activation": "silu"}),
+        ((3, 5, 6), (6, 3, 2, 4), True, {"padding": "same", "padding_mode": "replicate"}),
+        ((2, 4, 5, 5), (6, 2, 3, 3), False, {"groups": 2, "padding": 2, "dilation": 2, "padding_mode": "reflect"}),
+        ((1, 4, 5, 6), (7, 4, 1, 1), True, {"activation": "leaky_relu", "activation_param": 0.2}),
+        ((2, 3, 4, 5), (20, 3, 2, 2), True, {"padding": 1, "padding_mode": "circular", "activation": "gelu"}),
+        ((1, 6, 5, 5), (6, 3, 3, 3), True, {"groups": 2, "stride": 3, "padding": "valid", "activation": "elu"}),
+    ],
+    3: [
+        ((1, 2, 4, 5, 6), (9, 2, 2, 3, 2), False, {"stride": (1, 2, 1), "padding": 1}),
+        ((2, 4, 3, 4, 5), (4, 1, 3, 3, 3), True, {"groups": 4, "padding": "same", "padding_mode": "replicate",
+                                                  "activation": "relu6"}),
+        ((3, 4, 4, 3), (10, 3, 2, 2, 2), True, {"dilation": (1, 2, 1), "padding": (1, 0, 1),
+                                                "padding_mode": "circular", "activation": "sigmoid"}),
+    ],
+}
+
+_CT_CASES = {
+    1: [
+        ((2, 4, 5), (4, 3, 3), True, {"stride": 2, "padding": 1, "output_padding": 1}),
+        ((3, 6), (3, 5, 2), False, {"dilation": 2, "output_padding": 1}),
+        ((1, 4, 4), (4, 2, 3), True, {"groups": 2, "stride": 3, "activation": "tanh"}),
+    ],
+    2: [
+        ((2, 4, 4, 5), (4, 6, 3, 3), True, {}),
+        ((1, 4, 3, 4), (4, 3, 4, 4), True, {"groups": 2, "stride": 2, "padding": 1, "activation": "relu"}),
+        ((2, 3, 3, 3), (3, 5, 3, 2), False, {"stride": (2, 3), "padding": (1, 0), "output_padding": (1, 2),
+                                            "dilation": (2, 1)}),
+        ((4, 4, 3), (4, 1, 2, 2), True, {"groups": 4, "stride": 2, "activation": "silu"}),
+    ],
+    3: [
+        ((1, 3, 3, 4, 3), (3, 5, 2, 2, 3), False, {"stride": 2, "padding": (0, 1, 1)}),
+        ((2, 4, 2, 3, 3), (4, 2, 3, 3, 2), True, {"groups": 2, "stride": (1, 2, 2), "output_padding": (0, 1, 0),
+                                                  "activation": "gelu"}),
+    ],
+}
+
+
+def _case_samples(cases, transposed):
+    def samples(rng, dtype):
+        out = []
+        for xs, ws, has_b, kw in cases:
+            x = randn(rng, xs, dtype)
+            w = randn(rng, ws, dtype, scale=0.5)
+            nb = ws[1] * kw.get("groups", 1) if transposed else ws[0]
+            b = randn(rng, (nb,), dtype) if has_b else None
+            out.append(Sample((x, w, b), dict(kw), f"{xs} w{ws}"))
+        return out
+
+    return samples
+
+
+def _conv_errors(k):
+    def errors():
+        sp = (5,) * k
+        x = np.ones((2, 4) + sp, np.float32)
+        w = np.ones((6, 4) + (3,) * k, np.float32)
+        return [
+            ErrorCase((x, np.ones((6, 3) + (3,) * k, np.float32), None), {}, ValueError, "channel mismatch"),
+            ErrorCase((x, np.ones((6, 2) + (3,) * k, np.float32), None), {"groups": 3}, ValueError, "groups"),
+            ErrorCase((x, np.ones((5, 2) + (3,) * k, np.float32), None), {"groups": 2}, ValueError, "groups"),
+            ErrorCase((x, w, None), {"stride": 0}, ValueError, "stride"),
+            ErrorCase((x, w, None), {"dilation": 0}, ValueError, "dilation"),
+            ErrorCase((x, w, None), {"padding": -1}, ValueError, "padding"),
+            ErrorCase((x, w, None), {"padding": "full"}, ValueError, "padding"),
+            ErrorCase((x, w, None), {"padding": "same", "stride": 2}, ValueError, "same"),
+            ErrorCase((x, np.ones((6, 4) + (7,) * k, np.float32), None), {}, ValueError, "larger than the padded"),
+            ErrorCase((x, np.ones((6, 4, 3), np.float32) if k != 1 else np.ones((6, 4), np.float32), None), {},
+                      ValueError, "weight"),
+            ErrorCase((np.ones((4,) + sp[:-1], np.float32) if k > 1 else np.ones((5,), np.float32), w, None), {},
+                      ValueError, "input"),
+            ErrorCase((x, w, np.ones(5, np.float32)), {}, ValueError, "bias"),
+            ErrorCase((x, w.astype(np.float64), None), {}, TypeError, "mixed"),
+            ErrorCase((x.astype(np.int32), w, None), {}, TypeError, "float32 or float64"),
+            ErrorCase((x, w, None), {"padding_mode": "mirror"}, ValueError, "padding_mode"),
+            ErrorCase((x, w, None), {"padding": 5, "padding_mode": "reflect"}, ValueError, "reflect"),
+            ErrorCase((x, w, None), {"activation": "softmax"}, ValueError, "activation"),
+            ErrorCase((x, w, None), {"stride": (1,) * (k + 1)}, TypeError, "stride"),
+        ]
+
+    return errors
+
+
+def _ct_errors(k):
+    def errors():
+        sp = (4,) * k
+        x = np.ones((2, 4) + sp, np.float32)
+        w = np.ones((4, 3) + (3,) * k, np.float32)
+        return [
+            ErrorCase((x, np.ones((3, 3) + (3,) * k, np.float32), None), {}, ValueError, "channel mismatch"),
+            ErrorCase((x, w, None), {"groups": 3}, ValueError, "groups"),
+            ErrorCase((x, w, None), {"stride": 0}, ValueError, "stride"),
+            ErrorCase((x, w, None), {"stride": 2, "output_padding": 2}, ValueError, "output_padding"),
+            ErrorCase((x, w, None), {"output_padding": 1}, ValueError, "output_padding"),
+            ErrorCase((x, w, None), {"padding": 6}, ValueError, "output size"),
+            ErrorCase((x, w, None), {"padding": "same"}, ValueError, "padding"),
+            ErrorCase((x, np.ones((4, 3), np.float32), None), {}, ValueError, "weight"),
+            ErrorCase((x, w, np.ones(4, np.float32)), {}, ValueError, "bias"),
+            ErrorCase((x.astype(np.int64), w, None), {}, TypeError, "float32 or float64"),
+        ]
+
+    return errors
+
+
+def _linear_samples(rng, dtype):
+    return [
+        Sample((randn(rng, (3, 5), dtype), randn(rng, (4, 5), dtype), randn(rng, (4,), dtype)), {}, "2d"),
+        Sample((randn(rng, (2, 3, 5), dtype), randn(rng, (6, 5), dtype), None), {"activation": "tanh"}, "3d"),
+        Sample((randn(rng, (5,), dtype), randn(rng, (3, 5), dtype), randn(rng, (3,), dtype)),
+               {"activation": "elu", "activation_param": 0.5}, "1d"),
+        Sample((randn(rng, (7, 9), dtype), randn(rng, (8, 9), dtype), randn(rng, (8,), dtype)),
+               {"activation": "gelu"}, "gelu"),
+    ]
+
+
+def _linear_errors():
+    x = np.ones((3, 5), np.float32)
+    w = np.ones((4, 5), np.float32)
+    return [
+        ErrorCase((x, np.ones((4, 6), np.float32), None), {}, ValueError, "features"),
+        ErrorCase((x, np.ones((4, 5, 1), np.float32), None), {}, ValueError, "weight"),
+        ErrorCase((x, w, np.ones(3, np.float32)), {}, ValueError, "bias"),
+        ErrorCase((x, w.astype(np.float64), None), {}, TypeError, "mixed"),
+        ErrorCase((x, w, None), {"activation": "relu", "activation_param": 0.1}, ValueError, "activation_param"),
+        ErrorCase((np.float32(1.0), w, None), {}, ValueError, "input"),
+    ]
+
+
+def _sep_samples(rng, dtype):
+    return [
+        Sample((randn(rng, (2, 3, 6, 7), dtype), randn(rng, (6, 1, 3, 3), dtype, 0.5), randn(rng, (5, 6, 1, 1), dtype, 0.5),
+                randn(rng, (5,), dtype)), {"padding": "same", "activation": "tanh"}, "m2 same"),
+        Sample((randn(rng, (4, 7, 5), dtype), randn(rng, (4, 1, 2, 3), dtype, 0.5), randn(rng, (3, 4, 1, 1), dtype, 0.5),
+                None), {"stride": 2, "padding": 1, "dilation": (1, 2)}, "unbatched"),
+    ]
+
+
+def _sep_errors():
+    x = np.ones((2, 3, 6, 6), np.float32)
+    dw = np.ones((6, 1, 3, 3), np.float32)
+    pw = np.ones((4, 6, 1, 1), np.float32)
+    return [
+        ErrorCase((x, np.ones((5, 1, 3, 3), np.float32), pw, None), {}, ValueError, "depthwise_weight"),
+        ErrorCase((x, dw, np.ones((4, 5, 1, 1), np.float32), None), {}, ValueError, "pointwise_weight"),
+        ErrorCase((x, dw, pw, None), {"stride": 0}, ValueError, "stride"),
+        ErrorCase((x, dw, pw, np.ones(3, np.float32)), {}, ValueError, "bias"),
+        ErrorCase((x[0, 0], dw, pw, None), {}, ValueError, "x"),
+    ]
+
+
+# --- benchmarks (the issue's list; flagship case per op in `bench`, the full list in
+# asv_benches/bench_conv.py) ----------------------------------------------------------------------
+
+
+def _bench(small, large):
+    def bench(rng, dtype, size):
+        xs, ws, bs, kw = small if size == "small" else large
+        return Sample((randn(rng, xs, dtype), randn(rng, ws, dtype, 0.1), randn(rng, bs, dtype) if bs else None), kw)
+
+    return bench
+
+
+_BENCH = {
+    "conv1d": ((2, 8, 32), (8, 8, 5), (8,), {"padding": 2}, (16, 128, 1024), (128, 128, 5), (128,), {"padding": 2}),
+    "conv2d": ((1, 8, 16, 16), (8, 8, 3, 3), (8,), {"padding": 1},
+               (8, 64, 56, 56), (64, 64, 3, 3), (64,), {"padding": 1}),
+    "conv3d": ((1, 4, 6, 8, 8), (4, 4, 3, 3, 3), (4,), {"padding": 1},
+               (2, 32, 16, 32, 32), (32, 32, 3, 3, 3), (32,), {"padding": 1}),
+    "conv_transpose1d": ((2, 8, 16), (8, 4, 4), (4,), {"stride": 2, "padding": 1},
+                         (16, 128, 512), (128, 64, 4), (64,), {"stride": 2, "padding": 1}),
+    "conv_transpose2d": ((1, 8, 8, 8), (8, 4, 4, 4), (4,), {"stride": 2, "padding": 1},
+                         (8, 64, 28, 28), (64, 32, 4, 4), (32,), {"stride": 2, "padding": 1}),
+    "conv_transpose3d": ((1, 4, 4, 4, 4), (4, 4, 2, 2, 2), (4,), {"stride": 2},
+                         (2, 32, 8, 16, 16), (32, 16, 2, 2, 2), (16,), {"stride": 2}),
+}
+
+
+def _b(name):
+    s = _BENCH[name]
+    return _bench(s[:4], s[4:])
+
+
+def _linear_bench(rng, dtype, size):
+    m, k, n = (8, 32, 32) if size == "small" else (256, 1024, 1024)
+    return Sample((randn(rng, (m, k), dtype), randn(rng, (n, k), dtype, 0.03), randn(rng, (n,), dtype)), {})
+
+
+def _sep_bench(rng, dtype, size):
+    N, C, H, O = (1, 8, 16, 8) if size == "small" else (8, 128, 56, 128)
+    return Sample((randn(rng, (N, C, H, H), dtype), randn(rng, (C, 1, 3, 3), dtype, 0.3),
+                   randn(rng, (O, C, 1, 1), dtype, 0.1), randn(rng, (O,), dtype)), {"padding": 1})
+
+
+_TOL = {np.float32: (2e-4, 2e-5), np.float64: (1e-10, 1e-12)}
+
+
+def _conv_info(k):
+    return OpInfo(
+        name=f"conv{k}d",
+        samples=_case_samples(_CONV_CASES[k], False),
+        ref=_conv_ref(k),
+        torch_ref=_conv_torch(k),
+        grad_args=(0, 1, 2),
+        errors=_conv_errors(k),
+        tol=_TOL,
+        bench=_b(f"conv{k}d"),
+    )
+
+
+def _ct_info(k):
+    return OpInfo(
+        name=f"conv_transpose{k}d",
+        samples=_case_samples(_CT_CASES[k], True),
+        ref=_conv_transpose_ref(k),
+        torch_ref=_conv_transpose_torch(k),
+        grad_args=(0, 1, 2),
+        errors=_ct_errors(k),
+        tol=_TOL,
+        bench=_b(f"conv_transpose{k}d"),
+    )
+
+
+TABLE = [
+    OpInfo(name="linear", samples=_linear_samples, ref=_linear_ref, torch_ref=_linear_torch, grad_args=(0, 1, 2),
+           errors=_linear_errors, tol=_TOL, bench=_linear_bench),
+    _conv_info(1),
+    _conv_info(2),
+    _conv_info(3),
+    _ct_info(1),
+    _ct_info(2),
+    _ct_info(3),
+    OpInfo(name="separable_conv2d", samples=_sep_samples, ref=_separable_ref, torch_ref=_separable_torch,
+           grad_args=(0, 1, 2, 3), errors=_sep_errors, tol=_TOL, bench=_sep_bench),
+]

@@ -1,0 +1,123 @@
+"""Convolution family: thread-count independence, dispatch decisions, path agreement, fusion.
+
+The generic table tests (tests/test_ops.py) cover forward/backward vs NumPy, torch and finite
+differences for every parameter; this file covers what is specific to the family."""
+import numpy as np
+import pytest
+
+import fastops
+from fastops import _dispatch, _threads
+
+# (op, input shape, weight shape, bias?, kwargs): each large enough to run the parallel kernels
+CASES = [
+    ("conv2d", (2, 8, 12, 11), (16, 8, 3, 3), True, {"padding": 1, "activation": "relu"}),  # im2col_gemm
+    ("conv2d", (2, 16, 21, 19), (32, 1, 3, 3), True, {"groups": 16, "stride": 2, "padding": 1}),  # direct
+    ("conv2d", (2, 16, 9, 10), (16, 16, 1, 1), False, {}),  # gemm_1x1
+    ("conv1d", (2, 16, 200), (8, 4, 5), True, {"groups": 4, "padding": "same", "padding_mode": "reflect"}),
+    ("conv_transpose2d", (2, 16, 7, 8), (16, 4, 4, 4), True, {"stride": 2, "padding": 1, "groups": 2}),
+    ("conv_transpose3d", (1, 8, 5, 6, 7), (8, 1, 3, 3, 3), False, {"groups": 8, "stride": 2}),
+]
+
+
+def _run(name, xs, ws, has_b, kw):
+    rng = np.random.default_rng(0)
+    f = getattr(fastops, name)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = rng.standard_normal(ws).astype(np.float32)
+    nb = ws[1] * kw.get("groups", 1) if "transpose" in name else ws[0]
+    b = rng.standard_normal(nb).astype(np.float32) if has_b else None
+    out = f(x, w, b, **kw)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    return [out] + [a for a in f.backward(g, x, w, b, **kw) if a is not None]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_bitwise_same_for_one_and_two_threads(case):
+    if _threads.max_threads() < 2:
+        pytest.skip("needs 2 threads")
+    name, xs, ws, _, kw = case
+    with fastops.threads(2):
+        d = getattr(fastops, name).explain(xs, "float32", weight_shape=ws, **kw)
+        assert d["backend"] == "parallel", d
+    res = []
+    for n in (1, 2, 2):
+        with fastops.threads(n):
+            res.append(_run(*case))
+    for a, b in zip(res[0], res[1]):
+        assert np.array_equal(a, b)
+    for a, b in zip(res[1], res[2]):
+        assert np.array_equal(a, b)
+
+
+def test_dispatch_picks_path_per_shape():
+    f32 = np.float32
+    cb = _dispatch.conv_backend
+    # 1x1, stride 1, unpadded: the input is the GEMM operand
+    assert cb(f32, 8, 256, 64, 1, (1, 1, 1), (1, 1, 1), False, (1, 56, 56), 2) == ("gemm_1x1", "parallel")
+    # padded or strided 1x1 needs im2col
+    assert cb(f32, 8, 256, 64, 1, (1, 1, 1), (1, 2, 2), False, (1, 28, 28), 2)[0] == "im2col_gemm"
+    assert cb(f32, 8, 64, 64, 1, (1, 3, 3), (1, 1, 1), True, (1, 56, 56), 2) == ("im2col_gemm", "parallel")
+    # depthwise (and small channel products per group): direct kernel
+    assert cb(f32, 8, 128, 128, 128, (1, 3, 3), (1, 1, 1), True, (1, 56, 56), 2) == ("direct", "parallel")
+    assert cb(f32, 8, 128, 256, 128, (1, 3, 3), (1, 1, 1), True, (1, 56, 56), 2)[0] == "direct"
+    # small problems or one thread: serial
+    assert cb(f32, 1, 2, 3, 1, (1, 1, 3), (1, 1, 1), False, (1, 1, 5), 2) == ("direct", "serial")
+    assert cb(f32, 8, 64, 64, 1, (1, 3, 3), (1, 1, 1), True, (1, 56, 56), 1)[1] == "serial"
+    with fastops.threads(1):
+        d = fastops.conv2d.explain((8, 128, 56, 56), "float32", weight_shape=(128, 1, 3, 3), groups=128, padding=1)
+        assert d["path"] == "direct" and d["backend"] == "serial" and d["output_shape"] == (8, 128, 56, 56)
+        d = fastops.conv_transpose2d.explain((8, 64, 28, 28), "float32", weight_shape=(64, 32, 4, 4), stride=2,
+                                             padding=1)
+        assert d["path"] == "im2col_gemm" and d["output_shape"] == (8, 32, 56, 56)
+
+
+def test_direct_and_gemm_paths_agree(monkeypatch):
+    """The same convolution through the direct kernel and through im2col + GEMM (threshold moved)."""
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 4, 7, 8))
+    w = rng.standard_normal((6, 2, 3, 2))
+    b = rng.standard_normal(6)
+    kw = {"groups": 2, "stride": (2, 1), "padding": 1, "dilation": (1, 2), "activation": "elu"}
+    g = rng.standard_normal(fastops.conv2d(x, w, b, **kw).shape)
+    res = {}
+    for limit in (0, 1000):
+        monkeypatch.setattr(_dispatch, "CONV_DIRECT_MAX_GROUP_CHANNELS", limit)
+        path = fastops.conv2d.explain(x.shape, "float64", weight_shape=w.shape, **kw)["path"]
+        res[path] = [fastops.conv2d(x, w, b, **kw)] + list(fastops.conv2d.backward(g, x, w, b, **kw))
+    assert set(res) == {"direct", "im2col_gemm"}
+    for a, c in zip(res["direct"], res["im2col_gemm"]):
+        np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
+
+
+def test_fused_activation_equals_unfused():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((2, 3, 6, 5)).astype(np.float32)
+    w = rng.standard_normal((8, 3, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    fused = fastops.conv2d(x, w, b, padding=1, activation="relu")
+    unfused = fastops.relu(fastops.conv2d(x, w, b, padding=1))
+    assert np.array_equal(fused, unfused)
+    y = fastops.linear(x.reshape(12, 15), rng.standard_normal((4, 15)).astype(np.float32), None,
+                       activation="leaky_relu", activation_param=0.3)
+    assert y.dtype == np.float32 and y.shape == (12, 4)
+
+
+def test_unbatched_and_bias_none():
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((3, 6, 5))
+    w = rng.standard_normal((4, 3, 2, 2))
+    out = fastops.conv2d(x, w, padding="same")
+    assert out.shape == (4, 6, 5)
+    np.testing.assert_allclose(out, fastops.conv2d(x[None], w, padding="same")[0])
+    gx, gw, gb = fastops.conv2d.backward(np.ones_like(out), x, w, padding="same")
+    assert gx.shape == x.shape and gw.shape == w.shape and gb is None
+    y = fastops.conv_transpose1d(rng.standard_normal((2, 5)), rng.standard_normal((2, 3, 3)), stride=2)
+    assert y.shape == (3, 11)
+
+
+def test_empty_batch():
+    x = np.zeros((0, 3, 5, 5), np.float32)
+    w = np.ones((4, 3, 3, 3), np.float32)
+    assert fastops.conv2d(x, w).shape == (0, 4, 3, 3)
+    gx, gw, _ = fastops.conv2d.backward(np.zeros((0, 4, 3, 3), np.float32), x, w)
+    assert gx.shape == x.shape and np.array_equal(gw, np.zeros_like(w))
