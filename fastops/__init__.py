@@ -73,6 +73,12 @@ from .pooling import (  # noqa: F401
     global_avg_pool2d,
 )
 
+# regularization
+from .regularization import (  # noqa: F401
+    dropout,
+    dropout2d,
+)
+
 
 def ops():
     """Names of all ops fastops provides, sorted."""
