@@ -73,6 +73,12 @@ from .pooling import (  # noqa: F401
     global_avg_pool2d,
 )
 
+# normalization (local response, L2)
+from .norm import (  # noqa: F401
+    l2_normalize,
+    local_response_norm,
+)
+
 # regularization
 from .regularization import (  # noqa: F401
     dropout,
