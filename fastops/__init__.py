@@ -111,6 +111,18 @@ from .conv import (  # noqa: F401
     separable_conv2d,
 )
 
+# normalization (local response, L2)
+from .norm import (  # noqa: F401
+    l2_normalize,
+    local_response_norm,
+)
+
+# regularization
+from .regularization import (  # noqa: F401
+    dropout,
+    dropout2d,
+)
+
 
 def ops():
     """Names of all ops fastops provides, sorted."""

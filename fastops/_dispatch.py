@@ -185,3 +185,25 @@ def conv_backend(dtype, batch, in_channels, out_channels, groups, kernel, stride
     if num_threads <= 1 or macs < CONV_PARALLEL_MIN_MACS or batch * max(in_channels, out_channels) < 2:
         return path, "serial"
     return path, "parallel"
+# ---------------------------------------------------------------------------------------------
+# normalization: local_response_norm, l2_normalize
+
+
+def lrn_backend(dtype, planes, size, window, num_threads):
+    """local_response_norm over ``planes`` = N*C output planes of ``size`` elements in all, with a
+    channel window of ``window``: parallel over planes above the "transcendental" threshold (each
+    element costs ``window`` adds, an exp and a log), serial below, or with a single plane. Each
+    plane is summed by one thread in a fixed order: the result does not depend on the answer."""
+    np.dtype(dtype)
+    if num_threads <= 1 or planes < 2 or size < PARALLEL_MIN_ELEMENTS["transcendental"]:
+        return "serial"
+    return "parallel"
+
+
+def l2_normalize_backend(dtype, units, size, num_threads):
+    """l2_normalize: ``units`` = (sample, spatial block) work units over ``size`` elements; parallel
+    over units above the "cheap" threshold (memory-bound: two reads and a write per element)."""
+    np.dtype(dtype)
+    if num_threads <= 1 or units < 2 or size < PARALLEL_MIN_ELEMENTS["cheap"]:
+        return "serial"
+    return "parallel"

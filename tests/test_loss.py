@@ -66,3 +66,19 @@ def test_cross_entropy_int32_targets_and_all_ignored():
     assert fastops.cross_entropy(x, t) == fastops.cross_entropy(x, t.astype(np.int64))
     out = fastops.cross_entropy(x, np.full(4, -100))
     assert np.isnan(out)  # 0 / 0, as in torch
+
+
+def test_broadcast_targets_follow_torch():
+    # mse/l1/smooth_l1/huber/kl_div broadcast input against target (torch warns, allows it);
+    # the binary cross entropies require equal shapes (torch raises)
+    x = np.arange(6, dtype=np.float64).reshape(2, 3)
+    y = np.array([0.5, 1.0, 4.0])
+    out = fastops.mse_loss(x, y, reduction="none")
+    np.testing.assert_array_equal(out, (x - y) ** 2)
+    gx, gy = fastops.mse_loss.backward(np.ones((2, 3)), x, y, reduction="none")
+    assert gx.shape == (2, 3) and gy.shape == (3,)
+    np.testing.assert_allclose(gy, (-2 * (x - y)).sum(axis=0))
+    with pytest.raises(ValueError, match="target"):
+        fastops.binary_cross_entropy_with_logits(x, y)
+    with pytest.raises(ValueError, match="broadcast"):
+        fastops.l1_loss(x, np.ones(2))

@@ -10,7 +10,7 @@ count for ``mean``, or one per element for ``none``).
 """
 import numpy as np
 
-from .. import _jit
+from .. import _jit, _reduce
 from .._elementwise import math_bindings
 from .._validate import choice, float_array, grad_like
 from ..activation._lanes import row_sum
@@ -55,8 +55,14 @@ def total(a):
 
 
 class Elementwise:
-    def __init__(self, name, f, df):
-        self.name, self.f, self.df = name, f, df
+    """``broadcast=True``: input and target broadcast against each other like torch's
+    ``mse_loss``/``l1_loss``/``smooth_l1_loss``/``huber_loss``/``kl_div`` (torch warns, fastops does
+    not); the loss is taken over the broadcast shape and each gradient is summed back to its
+    argument's shape (``_reduce.sum_to_shape``, deterministic). ``broadcast=False`` (the binary cross
+    entropies, as torch): the shapes must be equal."""
+
+    def __init__(self, name, f, df, broadcast=False):
+        self.name, self.f, self.df, self.broadcast = name, f, df, broadcast
         self._k = {}
 
     def kernel(self, which, dtype):
@@ -77,7 +83,16 @@ class Elementwise:
         x = float_array(op, "input", input)
         y = float_array(op, "target", target, x.dtype)
         if y.shape != x.shape:
-            raise ValueError(f"{op}: 'target' shape {y.shape} must match 'input' shape {x.shape}")
+            if not self.broadcast:
+                raise ValueError(f"{op}: 'target' shape {y.shape} must match 'input' shape {x.shape}")
+            try:
+                shape = np.broadcast_shapes(x.shape, y.shape)
+            except ValueError:
+                raise ValueError(
+                    f"{op}: 'target' shape {y.shape} does not broadcast with 'input' shape {x.shape}"
+                ) from None
+            x = np.ascontiguousarray(np.broadcast_to(x, shape))
+            y = np.ascontiguousarray(np.broadcast_to(y, shape))
         choice(op, "reduction", reduction, reductions)
         ws = []
         for nm, w in (("weight", weight), ("pos_weight", pos_weight)):
@@ -134,4 +149,9 @@ class Elementwise:
                 garr, gflat = False, x.reshape(-1)[:0]
             self.kernel("bwd", x.dtype)(x.reshape(-1), y.reshape(-1), wf, pf, gflat, gs, garr,
                                         dx.reshape(-1), dy.reshape(-1), T(a), hw, hp)
+        xs, ys = np.shape(input), np.shape(target)
+        if xs != x.shape:  # broadcast input: sum its gradient back to its shape
+            dx = np.array(_reduce.sum_to_shape(dx, xs), dtype=x.dtype)
+        if ys != x.shape:
+            dy = np.array(_reduce.sum_to_shape(dy, ys), dtype=x.dtype)
         return dx, dy

@@ -126,13 +126,13 @@ def _kl_df(x, y, w, pw, a):
     return -y, T(0)  # noqa: F821
 
 
-MSE = Elementwise("mse_loss", _mse_f, _mse_df)
-L1 = Elementwise("l1_loss", _l1_f, _l1_df)
-SL1 = Elementwise("smooth_l1_loss", _sl1_f, _sl1_df)
-HUBER = Elementwise("huber_loss", _huber_f, _huber_df)
+MSE = Elementwise("mse_loss", _mse_f, _mse_df, broadcast=True)
+L1 = Elementwise("l1_loss", _l1_f, _l1_df, broadcast=True)
+SL1 = Elementwise("smooth_l1_loss", _sl1_f, _sl1_df, broadcast=True)
+HUBER = Elementwise("huber_loss", _huber_f, _huber_df, broadcast=True)
 BCE = Elementwise("binary_cross_entropy", _bce_f, _bce_df)
 BCEL = Elementwise("binary_cross_entropy_with_logits", _bcel_f, _bcel_df)
-KL = Elementwise("kl_div", _kl_f, _kl_df)
+KL = Elementwise("kl_div", _kl_f, _kl_df, broadcast=True)
 
 
 @op

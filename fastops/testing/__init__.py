@@ -84,6 +84,8 @@ FAMILIES = (
     "roi",
     "conv_extra",
     "conv",
+    "norm_extra",
+    "regularization",
 )
 
 

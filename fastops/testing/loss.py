@@ -1,4 +1,6 @@
 """Op table: losses (OPS.md "Losses")."""
+import warnings
+
 import numpy as np
 
 from . import ErrorCase, OpInfo, Sample, away_from, randn
@@ -25,6 +27,11 @@ def _pair_samples(make_xy, kwargs_list=({},), shapes=SHAPES):
                     args = make_xy(rng, shape)
                     args = tuple(a.astype(dtype) if isinstance(a, np.ndarray) else a for a in args)
                     out.append(Sample(args, dict(kw, reduction=red), desc=str(shape)))
+                # input and target broadcast against each other (as torch allows for these losses)
+                x, y = make_xy(rng, (3, 5))[:2]
+                x, y = x.astype(dtype), y.astype(dtype)
+                for xb, yb in ((x, y[:1]), (x[:, :1], y), (x[0], y)):
+                    out.append(Sample((np.ascontiguousarray(xb), np.ascontiguousarray(yb)), dict(kw, reduction=red), "broadcast"))
         return out
 
     return samples
@@ -156,11 +163,20 @@ def _kl_samples(rng, dtype):
                 x = rng.standard_normal(shape)
                 y = rng.standard_normal(shape) if lt else rng.uniform(0.05, 1.0, shape)
                 out.append(Sample((x.astype(dtype), y.astype(dtype)), {"reduction": red, "log_target": lt}, str(shape)))
+            x = rng.standard_normal((3, 5)).astype(dtype)
+            y = (rng.standard_normal(5) if lt else rng.uniform(0.05, 1.0, 5)).astype(dtype)
+            out.append(Sample((x, y), {"reduction": red, "log_target": lt}, "broadcast target"))
+            out.append(Sample((np.ascontiguousarray(x[:1]), np.tile(y, (2, 1))), {"reduction": red, "log_target": lt}, "broadcast input"))
     return out
 
 
 def _f(name):
-    return lambda t, *a, **k: getattr(t.nn.functional, name)(*a, **k)
+    def ref(t, *a, **k):
+        with warnings.catch_warnings():  # torch warns when input and target broadcast
+            warnings.simplefilter("ignore", UserWarning)
+            return getattr(t.nn.functional, name)(*a, **k)
+
+    return ref
 
 
 def _bce_torch(t, x, y, w=None, **k):
