@@ -134,3 +134,17 @@ def plane_backend(dtype, planes, size, num_threads):
     if num_threads <= 1 or planes < 2 or size < PARALLEL_MIN_ELEMENTS["cheap"]:
         return "serial"
     return "parallel"
+
+
+# ---------------------------------------------------------------------------------------------
+# normalization (batch_norm, instance_norm, group_norm, layer_norm)
+
+
+def norm_backend(dtype, units, size, num_threads):
+    """Normalization kernels (over N*C planes, or chunks of layer_norm rows): memory-bound like a
+    "cheap" pointwise op, so serial below that threshold of elements touched, else parallel over
+    units. Each unit is handled by one thread in a fixed order: results do not depend on the answer."""
+    np.dtype(dtype)
+    if num_threads <= 1 or units < 2 or size < PARALLEL_MIN_ELEMENTS["cheap"]:
+        return "serial"
+    return "parallel"
