@@ -2,21 +2,18 @@
 
 The C channels of every sample are split into ``num_groups`` groups of ``C / num_groups``
 consecutive channels; each (sample, group) is normalised with its own mean and biased variance,
-then the per-channel affine is applied. Same kernels as batch_norm (``_stats``), with statistics
-groups of ``C / num_groups`` consecutive planes.
+then the per-channel affine is applied. Forward: one fused kernel (``_stats._grp_fwd_template``): a group's ``C/num_groups`` planes are
+contiguous, so one ``prange`` iteration computes its statistics and then normalises it while it is
+still in L1/L2. Backward: batch_norm's plane kernels with groups of ``C/num_groups`` planes.
 """
 import math
 
 import numpy as np
 
-from .. import _epilogue
 from .._op import op
 from .._validate import float_arrays, grad_like, int_scalar
 from . import _stats
 from .batch_norm import check_channel_param, common_scalars
-
-_IDENTITY = _epilogue.parse("group_norm", None)
-
 
 def _validate(input, num_groups, weight, bias, eps):
     name = "group_norm"
@@ -36,6 +33,10 @@ def _validate(input, num_groups, weight, bias, eps):
     return x, G, w, b, eps, N, C, math.prod(x.shape[2:])
 
 
+def _channel(v, C, T, fill):
+    return np.full(C, fill, T) if v is None else v
+
+
 @op
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     """``F.group_norm``: per (sample, group of C/num_groups channels) ``(x - mean) / sqrt(var + eps)``,
@@ -49,12 +50,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     T = x.dtype.type
     if x.size == 0:
         return np.empty(x.shape, x.dtype)
-    x2 = x.reshape(N * C, S)
-    groups = _stats.Groups("block", N, C, S, C // G)
-    mean, var, rstd = _stats.batch_stats(x2, groups, eps)
-    out = _stats.planes_forward(x2, groups, mean, rstd, _stats.per_channel(w, N, C, T, 1),
-                                _stats.per_channel(b, N, C, T, 0), _IDENTITY)
-    return out.reshape(x.shape)
+    out, _ = _stats.fused_group_forward(x, N, C, S, G, _channel(w, C, T, 1), _channel(b, C, T, 0), eps)
+    return out
 
 
 @group_norm.defbackward
@@ -65,12 +62,15 @@ def _(grad_output, input, num_groups, weight=None, bias=None, eps=1e-5):
     if x.size == 0:
         z = np.zeros(C, x.dtype)
         return (np.zeros(x.shape, x.dtype), None, None if w is None else z, None if b is None else z.copy())
+    # unfused backward (statistics, sums, grad_input: three plane kernels): a fused per-group
+    # backward kernel measured ~2x slower here (12 ms vs 5.7 ms serial, (16,256,28,28) f32)
     x2 = x.reshape(N * C, S)
     groups = _stats.Groups("block", N, C, S, C // G)
     mean, var, rstd = _stats.batch_stats(x2, groups, eps)
     gx, sums = _stats.planes_backward(x2, g.reshape(N * C, S), groups, mean, rstd,
                                       _stats.per_channel(w, N, C, T, 1), _stats.per_channel(b, N, C, T, 0),
-                                      _IDENTITY, True)
+                                      _stats.IDENTITY, True)
+    gx = gx.reshape(x.shape)
     ch = sums.reshape(N, C, 2).sum(axis=0)
     gw = None if w is None else np.ascontiguousarray(ch[:, 1])
     gb = None if b is None else np.ascontiguousarray(ch[:, 0])
@@ -79,4 +79,5 @@ def _(grad_output, input, num_groups, weight=None, bias=None, eps=1e-5):
 
 @group_norm.defexplain
 def _(shape, dtype, **params):
-    return _stats.explain("affine", dtype, shape[0] * shape[1], math.prod(shape), _IDENTITY)
+    G = params.get("num_groups", 1)
+    return _stats.explain("grp_fwd", dtype, shape[0] * G, math.prod(shape))

@@ -4,7 +4,8 @@
 variance; given running statistics are updated in place as PyTorch does (the batch average of the
 per-plane means and *unbiased* variances, blended with ``momentum``). ``use_input_stats=False``:
 the running statistics (required) normalise every sample, like batch_norm in eval mode.
-Same kernels as batch_norm (``_stats``), with one statistics group per plane.
+Forward with input statistics: group_norm's fused kernel with one group per plane; otherwise (and
+every backward) batch_norm's plane kernels.
 """
 import math
 
@@ -44,11 +45,8 @@ def _validate(input, running_mean, running_var, weight, bias, use_input_stats, m
     return x, rm, rv, w, b, bool(use_input_stats), momentum, eps, N, C, S
 
 
-def _stats_of(x2, rm, rv, use_input_stats, eps, N, C, S):
-    T = x2.dtype.type
-    if use_input_stats:
-        return _stats.Groups("plane", N, C, S), _stats.batch_stats(x2, _stats.Groups("plane", N, C, S), eps)
-    return _stats.Groups("channel", N, C, S), (rm, rv, T(1) / np.sqrt(rv + T(eps)))
+def _channel(v, C, T, fill):
+    return np.full(C, fill, T) if v is None else v
 
 
 @op
@@ -67,13 +65,17 @@ def instance_norm(input, running_mean=None, running_var=None, weight=None, bias=
     T = x.dtype.type
     if x.size == 0:
         return np.empty(x.shape, x.dtype)
+    if use:
+        out, st = _stats.fused_group_forward(x, N, C, S, C, _channel(w, C, T, 1), _channel(b, C, T, 0), eps)
+        if running_mean is not None:
+            update_running(running_mean, st[:, 0].reshape(N, C).mean(axis=0), momentum)
+            update_running(running_var, (st[:, 1] * T(S / (S - 1))).reshape(N, C).mean(axis=0), momentum)
+        return out
     x2 = x.reshape(N * C, S)
-    groups, (mean, var, rstd) = _stats_of(x2, rm, rv, use, eps, N, C, S)
-    out = _stats.planes_forward(x2, groups, mean, rstd, _stats.per_channel(w, N, C, T, 1),
+    groups = _stats.Groups("channel", N, C, S)
+    rstd = T(1) / np.sqrt(rv + T(eps))
+    out = _stats.planes_forward(x2, groups, rm, rstd, _stats.per_channel(w, N, C, T, 1),
                                 _stats.per_channel(b, N, C, T, 0), _IDENTITY)
-    if use and running_mean is not None:
-        update_running(running_mean, mean.reshape(N, C).mean(axis=0), momentum)
-        update_running(running_var, (var * T(S / (S - 1))).reshape(N, C).mean(axis=0), momentum)
     return out.reshape(x.shape)
 
 
@@ -88,10 +90,16 @@ def _(grad_output, input, running_mean=None, running_var=None, weight=None, bias
         z = np.zeros(C, x.dtype)
         return (np.zeros(x.shape, x.dtype), None, None, None if w is None else z, None if b is None else z.copy())
     x2 = x.reshape(N * C, S)
-    groups, (mean, var, rstd) = _stats_of(x2, rm, rv, use, eps, N, C, S)
+    if use:
+        groups = _stats.Groups("plane", N, C, S)
+        mean, var, rstd = _stats.batch_stats(x2, groups, eps)
+    else:
+        groups = _stats.Groups("channel", N, C, S)
+        mean, rstd = rm, T(1) / np.sqrt(rv + T(eps))
     gx, sums = _stats.planes_backward(x2, g.reshape(N * C, S), groups, mean, rstd,
                                       _stats.per_channel(w, N, C, T, 1), _stats.per_channel(b, N, C, T, 0),
                                       _IDENTITY, use)
+    gx = gx.reshape(x.shape)
     ch = sums.reshape(N, C, 2).sum(axis=0)
     gw = None if w is None else np.ascontiguousarray(ch[:, 1])
     gb = None if b is None else np.ascontiguousarray(ch[:, 0])
@@ -99,5 +107,7 @@ def _(grad_output, input, running_mean=None, running_var=None, weight=None, bias
 
 
 @instance_norm.defexplain
-def _(shape, dtype, **params):
+def _(shape, dtype, use_input_stats=True, **params):
+    if use_input_stats:
+        return _stats.explain("grp_fwd", dtype, shape[0] * shape[1], math.prod(shape))
     return _stats.explain("affine", dtype, shape[0] * shape[1], math.prod(shape), _IDENTITY)
