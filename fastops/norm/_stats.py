@@ -84,6 +84,28 @@ def dot_centered(a, b, c, m):
     return tot
 
 
+@inline
+def dot_c(a, c, m):
+    """``sum(a * (c - m))`` over two 1-D C-contiguous arrays of one length, fixed lane order."""
+    n = a.size
+    vl = nlanes(a)
+    nm = vsplat(a, -m)
+    z = vsplat(a, 0.0)
+    s0, s1 = z, z
+    w = 2 * vl
+    for t in range(n // w):
+        o = t * w
+        s0 = vadd(s0, vmul(vload(a, o), vadd(vload(c, o), nm)))
+        s1 = vadd(s1, vmul(vload(a, o + vl), vadd(vload(c, o + vl), nm)))
+    for t in range((n // w) * 2, n // vl):
+        o = t * vl
+        s0 = vadd(s0, vmul(vload(a, o), vadd(vload(c, o), nm)))
+    tot = hsum(vadd(s0, s1))
+    for i in range((n // vl) * vl, n):
+        tot += a[i] * (c[i] - m)
+    return tot
+
+
 # ---------------------------------------------------------------------------------------------
 # plane kernels (templates; ACT / DACT / T bound by instantiate)
 
@@ -182,6 +204,46 @@ def _grp_fwd_template(xg, w, bb, out, st, K, S, G, eps, inv_cnt):
                 os[i] = (xs[i] - mean) * sc + bi
 
 
+def _grp_bwd_template(xg, gg, w, gx, sums, K, S, G, eps, inv_cnt):
+    # per group: statistics, per-channel register-lane sums sum(g), sum(g * (x - mean)) straight
+    # from the rows, then grad_input = rstd * w * g - rstd^2 * B * (x - mean) - rstd * A
+    # (see planes_backward); the group's second and third reads come from L1/L2.
+    R = xg.shape[0]
+    for r in prange(R):
+        xr = xg[r]
+        gr = gg[r]
+        k0 = xr[0]
+        s, q = moments(xr, k0)
+        md = s * inv_cnt
+        var = q * inv_cnt - md * md
+        if var < T(0):  # noqa: F821
+            var = T(0)  # noqa: F821
+        mean = k0 + md
+        rstd = T(1) / np.sqrt(var + eps)  # noqa: F821
+        c0 = (r % G) * K
+        A = T(0)  # noqa: F821
+        B = T(0)  # noqa: F821
+        for k in range(K):
+            xs = xr[k * S : (k + 1) * S]
+            gs = gr[k * S : (k + 1) * S]
+            sg = row_sum(gs)
+            sgx = dot_c(gs, xs, mean) * rstd
+            sums[r * K + k, 0] = sg
+            sums[r * K + k, 1] = sgx
+            A += w[c0 + k] * sg
+            B += w[c0 + k] * sgx
+        ga = -rstd * (A * inv_cnt)
+        be = -(rstd * rstd) * (B * inv_cnt)
+        orow = gx[r]
+        for k in range(K):
+            al = w[c0 + k] * rstd
+            xs = xr[k * S : (k + 1) * S]
+            gs = gr[k * S : (k + 1) * S]
+            os = orow[k * S : (k + 1) * S]
+            for i in range(S):
+                os[i] = al * gs[i] + (xs[i] - mean) * be + ga
+
+
 # ---------------------------------------------------------------------------------------------
 # row kernels (layer_norm)
 
@@ -240,7 +302,8 @@ def _ln_bwd_template(x2, g2, w, gx2, pw, pb, eps, inv_l, chunk):
 
 _PLANE = {"moments": _moments_template, "affine": _affine_template, "gsums": _gsums_template,
           "ginput": _ginput_template}
-_ROWS = {"ln_fwd": _ln_fwd_template, "ln_bwd": _ln_bwd_template, "grp_fwd": _grp_fwd_template}
+_ROWS = {"ln_fwd": _ln_fwd_template, "ln_bwd": _ln_bwd_template, "grp_fwd": _grp_fwd_template,
+         "grp_bwd": _grp_bwd_template}
 _kernels = {}
 
 
@@ -438,3 +501,14 @@ def fused_group_forward(x, N, C, S, G, w_c, b_c, eps):
     run("grp_fwd", x.dtype, N * G, x.size, xg, w_c, b_c, out.reshape(N * G, K * S), st, K, S, G, T(eps),
         T(1.0 / (K * S)))
     return out, st
+
+
+def fused_group_backward(x, g, N, C, S, G, w_c, eps):
+    """``(grad_input, per-plane sums (N*C, 2) of (sum g, sum g * xhat))``, one fused pass per group."""
+    T = x.dtype.type
+    K = C // G
+    gx = np.empty(x.shape, x.dtype)
+    sums = np.empty((N * C, 2), x.dtype)
+    run("grp_bwd", x.dtype, N * G, 2 * x.size, x.reshape(N * G, K * S), g.reshape(N * G, K * S), w_c,
+        gx.reshape(N * G, K * S), sums, K, S, G, T(eps), T(1.0 / (K * S)))
+    return gx, sums

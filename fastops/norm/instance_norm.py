@@ -4,8 +4,8 @@
 variance; given running statistics are updated in place as PyTorch does (the batch average of the
 per-plane means and *unbiased* variances, blended with ``momentum``). ``use_input_stats=False``:
 the running statistics (required) normalise every sample, like batch_norm in eval mode.
-Forward with input statistics: group_norm's fused kernel with one group per plane; otherwise (and
-every backward) batch_norm's plane kernels.
+With input statistics: group_norm's fused kernels with one group per plane; with running
+statistics: batch_norm's eval-mode plane kernels.
 """
 import math
 
@@ -89,17 +89,16 @@ def _(grad_output, input, running_mean=None, running_var=None, weight=None, bias
     if x.size == 0:
         z = np.zeros(C, x.dtype)
         return (np.zeros(x.shape, x.dtype), None, None, None if w is None else z, None if b is None else z.copy())
-    x2 = x.reshape(N * C, S)
     if use:
-        groups = _stats.Groups("plane", N, C, S)
-        mean, var, rstd = _stats.batch_stats(x2, groups, eps)
+        gx, sums = _stats.fused_group_backward(x, g, N, C, S, C, _channel(w, C, T, 1), eps)
     else:
+        x2 = x.reshape(N * C, S)
         groups = _stats.Groups("channel", N, C, S)
-        mean, rstd = rm, T(1) / np.sqrt(rv + T(eps))
-    gx, sums = _stats.planes_backward(x2, g.reshape(N * C, S), groups, mean, rstd,
-                                      _stats.per_channel(w, N, C, T, 1), _stats.per_channel(b, N, C, T, 0),
-                                      _IDENTITY, use)
-    gx = gx.reshape(x.shape)
+        rstd = T(1) / np.sqrt(rv + T(eps))
+        gx, sums = _stats.planes_backward(x2, g.reshape(N * C, S), groups, rm, rstd,
+                                          _stats.per_channel(w, N, C, T, 1), _stats.per_channel(b, N, C, T, 0),
+                                          _IDENTITY, False)
+        gx = gx.reshape(x.shape)
     ch = sums.reshape(N, C, 2).sum(axis=0)
     gw = None if w is None else np.ascontiguousarray(ch[:, 1])
     gb = None if b is None else np.ascontiguousarray(ch[:, 0])
