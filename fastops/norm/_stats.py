@@ -328,19 +328,19 @@ def kernel(which, dtype, backend, epi=None):
     return k
 
 
-def backend(dtype, units, size):
-    return _dispatch.norm_backend(dtype, units, size, _threads.get_num_threads())
+def backend(dtype, units, size, which=""):
+    return _dispatch.norm_backend(dtype, units, size, _threads.get_num_threads(), which)
 
 
 def run(which, dtype, units, size, *args, epi=None):
-    be = backend(dtype, units, size)
+    be = backend(dtype, units, size, which)
     if be == "parallel":
         _threads.sync()
     kernel(which, dtype, be, epi)(*args)
 
 
 def explain(which, dtype, units, size, epi=None):
-    be = backend(dtype, units, size)
+    be = backend(dtype, units, size, which)
     return {
         "kernel": kernel_name(which, dtype, be, epi if epi is not None else _epilogue.parse("norm", None)),
         "backend": be,
