@@ -8,6 +8,9 @@ Two layouts:
   ``(P, 2)`` partial-sum array. The per-group statistics (a channel over the batch for batch_norm, a
   plane for instance_norm, ``C/G`` consecutive planes for group_norm) are then combined from the
   per-plane partials in NumPy, in plane order. Nothing depends on the thread count.
+* **groups** (group_norm, instance_norm with input statistics): a group's planes are contiguous,
+  so one ``prange`` iteration per (sample, group) computes the statistics and normalises (or, in
+  the backward, sums and computes grad_input) while the group is still in L1/L2.
 * **rows** (layer_norm): ``(R, L)`` rows, an element-wise affine of length ``L``; a unit is a fixed
   chunk of rows (chunk size a function of the shape only); the weight/bias gradients are summed per
   unit into the unit's own partial row, the partials combined in unit order.
