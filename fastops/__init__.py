@@ -55,6 +55,14 @@ from .loss import (  # noqa: F401
     triplet_margin_loss,
 )
 
+# normalization
+from .norm import (  # noqa: F401
+    batch_norm,
+    group_norm,
+    instance_norm,
+    layer_norm,
+)
+
 # shape and resampling
 from .shape import (  # noqa: F401
     affine_grid,

@@ -86,6 +86,7 @@ FAMILIES = (
     "conv",
     "norm_extra",
     "regularization",
+    "norm",
 )
 
 

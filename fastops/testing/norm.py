@@ -1,0 +1,306 @@
+"""Op table: normalization (OPS.md "Normalization"): batch_norm, layer_norm, group_norm, instance_norm.
+
+In training, batch_norm / instance_norm update given running statistics in place; the generic
+tests check that inputs are not modified, so the table's training samples pass ``None`` running
+statistics (allowed by PyTorch) and the in-place updates are checked against torch over several
+steps in tests/test_norm.py.
+"""
+import numpy as np
+
+from . import ErrorCase, OpInfo, Sample, activation_ref, activation_torch, randn
+
+_TOL = {np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)}
+_SPATIAL = {2: (), 3: (5,), 4: (3, 4), 5: (2, 3, 3)}
+
+
+def _bshape(rank, N=3, C=4):
+    return (N, C) + _SPATIAL[rank]
+
+
+def _param(rng, C, dtype, scale=1.0, shift=0.0):
+    return randn(rng, C if isinstance(C, tuple) else (C,), dtype, scale, shift)
+
+
+def _running(rng, C, dtype):
+    return randn(rng, (C,), dtype, 0.3), (rng.uniform(0.5, 2.0, C)).astype(dtype)
+
+
+def _norm_ref(x, axes, mean=None, var=None, eps=1e-5):
+    if mean is None:
+        mean = x.mean(axis=axes, keepdims=True)
+        var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    return (x - mean) / np.sqrt(var + eps)
+
+
+def _chan(v, ndim):
+    return v.reshape((1, -1) + (1,) * (ndim - 2))
+
+
+# --- batch_norm ------------------------------------------------------------------------------------
+
+
+def _bn_samples(rng, dtype):
+    out = []
+    for rank in (2, 3, 4, 5):
+        shape = _bshape(rank)
+        C = shape[1]
+        w, b = _param(rng, C, dtype, 0.5, 1.0), _param(rng, C, dtype)
+        rm, rv = _running(rng, C, dtype)
+        out.append(Sample((randn(rng, shape, dtype, 2.0, 0.5), None, None, w, b), {"training": True}, f"train r{rank}"))
+        out.append(Sample((randn(rng, shape, dtype), rm, rv, w, b), {"training": False}, f"eval r{rank}"))
+    C = 4
+    w, b = _param(rng, C, dtype, 0.5, 1.0), _param(rng, C, dtype)
+    rm, rv = _running(rng, C, dtype)
+    x = randn(rng, (3, C, 7), dtype)
+    out += [
+        Sample((x, None, None, None, None), {"training": True}, "no affine"),
+        Sample((x, None, None, w, None), {"training": True, "eps": 1e-3, "momentum": 0.3}, "weight only"),
+        Sample((x, rm, rv, None, b), {"eps": 0.1}, "eval bias only"),
+        Sample((x, None, None, w, b), {"training": True, "activation": "gelu"}, "gelu"),
+        Sample((x, None, None, w, b), {"training": True, "activation": "leaky_relu", "activation_param": 0.2}, "leaky"),
+        Sample((x, rm, rv, w, b), {"training": False, "activation": "elu", "activation_param": 0.7}, "eval elu"),
+        Sample((x, None, None, w, b), {"training": True, "activation": "relu"}, "relu"),
+        Sample((randn(rng, (4, 8, 48, 48), dtype, 1.0, 3.0), None, None, w.repeat(2), b.repeat(2)),
+               {"training": True}, "parallel"),
+        Sample((randn(rng, (2, 1000), dtype), None, None, None, None), {"training": True}, "N=2"),
+    ]
+    return out
+
+
+def _bn_ref(x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
+            activation=None, activation_param=None):
+    axes = (0,) + tuple(range(2, x.ndim))
+    if training:
+        y = _norm_ref(x, axes, eps=eps)
+    else:
+        y = _norm_ref(x, axes, _chan(running_mean, x.ndim), _chan(running_var, x.ndim), eps)
+    if weight is not None:
+        y = y * _chan(weight, x.ndim)
+    if bias is not None:
+        y = y + _chan(bias, x.ndim)
+    return activation_ref(y, activation, activation_param)
+
+
+def _bn_torch(t, x, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
+              activation=None, activation_param=None):
+    y = t.nn.functional.batch_norm(x, running_mean, running_var, weight, bias, training, momentum, eps)
+    return activation_torch(t, y, activation, activation_param)
+
+
+def _bn_errors():
+    x = np.ones((2, 3, 4), np.float32)
+    c3, c4 = np.ones(3, np.float32), np.ones(4, np.float32)
+    return [
+        ErrorCase((x, c4, c3), {}, ValueError, "running_mean"),
+        ErrorCase((x, c3, c4), {}, ValueError, "running_var"),
+        ErrorCase((x, c3, c3, c4), {}, ValueError, "weight"),
+        ErrorCase((x, c3, c3, c3, c4), {}, ValueError, "bias"),
+        ErrorCase((x, None, None), {"training": False}, ValueError, "eval"),
+        ErrorCase((x, c3, c3), {"eps": -1.0}, ValueError, "eps"),
+        ErrorCase((x, c3, c3), {"momentum": 1.5, "training": True}, ValueError, "momentum"),
+        ErrorCase((x, c3, c3), {"momentum": None, "training": True}, TypeError, "momentum"),
+        ErrorCase((x, c3, c3), {"activation": "swish"}, ValueError, "activation"),
+        ErrorCase((np.ones((1, 3), np.float32), None, None), {"training": True}, ValueError, "more than 1"),
+        ErrorCase((np.ones(3, np.float32), None, None), {"training": True}, ValueError, "input"),
+        ErrorCase((x, c3.astype(np.float64), c3), {}, TypeError, "running_mean"),
+        ErrorCase((x.astype(np.int32), c3, c3), {}, TypeError, "input"),
+        ErrorCase((x, c3, c3), {"training": 1}, TypeError, "training"),
+    ]
+
+
+def _bn_bench(rng, dtype, size):
+    shape = {"small": (4, 8, 16, 16), "large": (32, 64, 56, 56)}[size]
+    C = shape[1]
+    rm, rv = np.zeros(C, dtype), np.ones(C, dtype)
+    return Sample((randn(rng, shape, dtype), rm, rv, _param(rng, C, dtype), _param(rng, C, dtype)),
+                  {"training": True})
+
+
+# --- layer_norm ------------------------------------------------------------------------------------
+
+
+def _ln_samples(rng, dtype):
+    out = []
+    for shape, ns in [((3, 7), 7), ((2, 3, 10), (10,)), ((2, 3, 4, 5), (4, 5)), ((2, 2, 3, 4), (2, 3, 4)),
+                      ((5,), (5,)), ((64, 300), 300), ((512, 200), (200,))]:
+        k = 1 if isinstance(ns, int) else len(ns)
+        nsh = shape[len(shape) - k:]
+        x = randn(rng, shape, dtype, 1.5, 0.3)
+        out.append(Sample((x, ns, _param(rng, nsh, dtype, 0.5, 1.0), _param(rng, nsh, dtype)), {}, f"{shape} {ns}"))
+    x = randn(rng, (4, 6), dtype)
+    out += [
+        Sample((x, 6, None, None), {}, "no affine"),
+        Sample((x, 6, _param(rng, 6, dtype), None), {"eps": 0.1}, "weight only"),
+        Sample((x, (6,), None, _param(rng, 6, dtype)), {}, "bias only"),
+    ]
+    return out
+
+
+def _ln_ref(x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    k = 1 if isinstance(normalized_shape, int) else len(normalized_shape)
+    y = _norm_ref(x, tuple(range(x.ndim - k, x.ndim)), eps=eps)
+    if weight is not None:
+        y = y * weight
+    if bias is not None:
+        y = y + bias
+    return y
+
+
+def _ln_torch(t, x, normalized_shape, weight=None, bias=None, eps=1e-5):
+    ns = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    return t.nn.functional.layer_norm(x, ns, weight, bias, eps)
+
+
+def _ln_errors():
+    x = np.ones((2, 3, 4), np.float32)
+    return [
+        ErrorCase((x, 3), {}, ValueError, "normalized_shape"),
+        ErrorCase((x, (2, 3, 4, 1)), {}, ValueError, "normalized_shape"),
+        ErrorCase((x, ()), {}, TypeError, "normalized_shape"),
+        ErrorCase((x, 4.0), {}, TypeError, "normalized_shape"),
+        ErrorCase((x, 4, np.ones(3, np.float32)), {}, ValueError, "weight"),
+        ErrorCase((x, (3, 4), None, np.ones(4, np.float32)), {}, ValueError, "bias"),
+        ErrorCase((x, 4), {"eps": -1e-5}, ValueError, "eps"),
+        ErrorCase((x, 4, np.ones(4, np.float64)), {}, TypeError, "weight"),
+        ErrorCase((x.astype(np.int64), 4), {}, TypeError, "input"),
+    ]
+
+
+def _ln_bench(rng, dtype, size):
+    shape = {"small": (4, 16, 64), "large": (64, 512, 768)}[size]
+    L = shape[-1]
+    return Sample((randn(rng, shape, dtype), L, _param(rng, L, dtype), _param(rng, L, dtype)))
+
+
+# --- group_norm ------------------------------------------------------------------------------------
+
+
+def _gn_samples(rng, dtype):
+    out = []
+    for shape, G in [((2, 6), 3), ((2, 6, 5), 2), ((3, 4, 3, 4), 4), ((2, 6, 2, 3, 3), 1), ((2, 6, 5), 6),
+                     ((4, 16, 32, 32), 4)]:
+        C = shape[1]
+        x = randn(rng, shape, dtype, 2.0, -0.5)
+        out.append(Sample((x, G, _param(rng, C, dtype, 0.5, 1.0), _param(rng, C, dtype)), {}, f"{shape} G={G}"))
+    x = randn(rng, (2, 4, 5), dtype)
+    out += [
+        Sample((x, 2, None, None), {}, "no affine"),
+        Sample((x, 2, _param(rng, 4, dtype), None), {"eps": 0.01}, "weight only"),
+        Sample((x, 4, None, _param(rng, 4, dtype)), {}, "bias only"),
+    ]
+    return out
+
+
+def _gn_ref(x, num_groups, weight=None, bias=None, eps=1e-5):
+    N, C = x.shape[:2]
+    xg = x.reshape(N, num_groups, -1)
+    y = _norm_ref(xg, (2,), eps=eps).reshape(x.shape)
+    if weight is not None:
+        y = y * _chan(weight, x.ndim)
+    if bias is not None:
+        y = y + _chan(bias, x.ndim)
+    return y
+
+
+def _gn_torch(t, x, num_groups, weight=None, bias=None, eps=1e-5):
+    if weight is None and bias is not None:
+        # torch 2.13's native group_norm backward fails ("tensor does not have a device") with a
+        # bias and no weight: add the bias outside
+        y = t.nn.functional.group_norm(x, num_groups, None, None, eps)
+        return y + bias.reshape((1, -1) + (1,) * (x.ndim - 2))
+    return t.nn.functional.group_norm(x, num_groups, weight, bias, eps)
+
+
+def _gn_errors():
+    x = np.ones((2, 6, 4), np.float32)
+    return [
+        ErrorCase((x, 4), {}, ValueError, "num_groups"),
+        ErrorCase((x, 0), {}, ValueError, "num_groups"),
+        ErrorCase((x, 2.0), {}, TypeError, "num_groups"),
+        ErrorCase((x, 3, np.ones(3, np.float32)), {}, ValueError, "weight"),
+        ErrorCase((x, 3, None, np.ones(2, np.float32)), {}, ValueError, "bias"),
+        ErrorCase((x, 3), {"eps": -0.1}, ValueError, "eps"),
+        ErrorCase((np.ones(6, np.float32), 3), {}, ValueError, "input"),
+        ErrorCase((x.astype(np.int32), 3), {}, TypeError, "input"),
+    ]
+
+
+def _gn_bench(rng, dtype, size):
+    shape, G = {"small": ((2, 16, 8, 8), 4), "large": ((16, 256, 28, 28), 32)}[size]
+    C = shape[1]
+    return Sample((randn(rng, shape, dtype), G, _param(rng, C, dtype), _param(rng, C, dtype)))
+
+
+# --- instance_norm ---------------------------------------------------------------------------------
+
+
+def _in_samples(rng, dtype):
+    out = []
+    for rank in (3, 4, 5):
+        shape = _bshape(rank, 2, 3)
+        C = shape[1]
+        w, b = _param(rng, C, dtype, 0.5, 1.0), _param(rng, C, dtype)
+        rm, rv = _running(rng, C, dtype)
+        x = randn(rng, shape, dtype, 1.5, 0.5)
+        out.append(Sample((x, None, None, w, b), {}, f"r{rank}"))
+        out.append(Sample((x, rm, rv, w, b), {"use_input_stats": False}, f"running r{rank}"))
+    x = randn(rng, (2, 3, 6), dtype)
+    out += [
+        Sample((x, None, None, None, None), {"eps": 1e-3}, "no affine"),
+        Sample((x, None, None, _param(rng, 3, dtype), None), {}, "weight only"),
+        Sample((randn(rng, (4, 16, 32, 32), dtype), None, None, None, _param(rng, 16, dtype)), {}, "parallel"),
+    ]
+    return out
+
+
+def _in_ref(x, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True, momentum=0.1,
+            eps=1e-5):
+    if use_input_stats:
+        y = _norm_ref(x, tuple(range(2, x.ndim)), eps=eps)
+    else:
+        y = _norm_ref(x, None, _chan(running_mean, x.ndim), _chan(running_var, x.ndim), eps)
+    if weight is not None:
+        y = y * _chan(weight, x.ndim)
+    if bias is not None:
+        y = y + _chan(bias, x.ndim)
+    return y
+
+
+def _in_errors():
+    x = np.ones((2, 3, 4), np.float32)
+    c3, c4 = np.ones(3, np.float32), np.ones(4, np.float32)
+    return [
+        ErrorCase((x, c4, c3), {}, ValueError, "running_mean"),
+        ErrorCase((x, c3, c4), {}, ValueError, "running_var"),
+        ErrorCase((x, None, None, c4), {}, ValueError, "weight"),
+        ErrorCase((x, None, None, None, c4), {}, ValueError, "bias"),
+        ErrorCase((x, c3, None), {}, ValueError, "together"),
+        ErrorCase((x,), {"use_input_stats": False}, ValueError, "use_input_stats"),
+        ErrorCase((x,), {"momentum": -0.1}, ValueError, "momentum"),
+        ErrorCase((x,), {"eps": -0.1}, ValueError, "eps"),
+        ErrorCase((np.ones((2, 3), np.float32),), {}, ValueError, "input"),
+        ErrorCase((np.ones((2, 3, 1), np.float32),), {}, ValueError, "more than 1"),
+        ErrorCase((x.astype(np.float16),), {}, TypeError, "input"),
+    ]
+
+
+def _in_bench(rng, dtype, size):
+    shape = {"small": (2, 8, 16, 16), "large": (16, 64, 56, 56)}[size]
+    C = shape[1]
+    return Sample((randn(rng, shape, dtype), None, None, _param(rng, C, dtype), _param(rng, C, dtype)))
+
+
+TABLE = [
+    OpInfo(name="batch_norm", samples=_bn_samples, ref=_bn_ref, torch_ref=_bn_torch, grad_args=(0, 3, 4),
+           errors=_bn_errors, tol=_TOL, bench=_bn_bench),
+    OpInfo(name="layer_norm", samples=_ln_samples, ref=_ln_ref, torch_ref=_ln_torch, grad_args=(0, 2, 3),
+           errors=_ln_errors, tol=_TOL, bench=_ln_bench),
+    OpInfo(name="group_norm", samples=_gn_samples, ref=_gn_ref,
+           torch_ref=_gn_torch,
+           grad_args=(0, 2, 3), errors=_gn_errors, tol=_TOL, bench=_gn_bench),
+    OpInfo(name="instance_norm", samples=_in_samples, ref=_in_ref,
+           torch_ref=lambda t, x, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
+           momentum=0.1, eps=1e-5: t.nn.functional.instance_norm(
+               x, running_mean, running_var, weight, bias, use_input_stats, momentum, eps),
+           grad_args=(0, 3, 4), errors=_in_errors, tol=_TOL, bench=_in_bench),
+]
