@@ -5,6 +5,8 @@ from fastops import bench
 from ._common import pin_threads, table_ops
 
 FLAGSHIP = [op for op in ("relu", "sigmoid", "tanh", "gelu", "add", "softmax") if op in table_ops()]
+# pooling (issue 5): max_pool2d 3x3 s2 p1 and avg_pool2d 2x2 on (8, 64, 112, 112) float32
+FLAGSHIP += [op for op in ("max_pool2d", "avg_pool2d") if op in table_ops()]
 
 
 class Ratios:

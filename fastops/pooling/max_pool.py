@@ -45,8 +45,17 @@ def _forward(name, k, input, kernel_size, stride, padding, dilation, ceil_mode, 
     x, ks, st, pd, dl, out_shape = _prepare(
         name, k, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices
     )
-    out, idx = _run_forward(x, k, ks, st, pd, dl, out_shape)
-    return (out, idx) if return_indices else out
+    if return_indices:
+        return _run_forward(x, k, ks, st, pd, dl, out_shape)
+    out = np.empty(out_shape, x.dtype)
+    if out.size:
+        P = w.planes(x, k)
+        w.K.call(
+            "max_val", x.dtype, P, x.size,
+            x.reshape((P,) + w.to3(x.shape[-k:], 1)), out.reshape((P,) + w.to3(out_shape[-k:], 1)),
+            *w.to3(ks, 1), *w.to3(st, 1), *w.to3(pd, 0), *w.to3(dl, 1),
+        )
+    return out
 
 
 def check_indices(name, indices, shape, plane_size, arg="indices"):
@@ -71,12 +80,17 @@ def _backward(name, k, grad_output, input, kernel_size, stride, padding, dilatio
     )
     g = grad_like(name, grad_output, out_shape, x.dtype)
     L = int(np.prod(x.shape[-k:]))
-    if indices is None:
-        _, idx = _run_forward(x, k, ks, st, pd, dl, out_shape)
-    else:
-        idx = check_indices(name, indices, out_shape, L)
     gx = np.empty(x.shape, x.dtype)
     P = w.planes(x, k)
+    if indices is None:
+        if gx.size:
+            w.K.call(
+                "max_bwd", x.dtype, P, x.size,
+                g.reshape((P,) + w.to3(out_shape[-k:], 1)), x.reshape((P,) + w.to3(x.shape[-k:], 1)),
+                gx.reshape(P, L), *w.to3(ks, 1), *w.to3(st, 1), *w.to3(pd, 0), *w.to3(dl, 1),
+            )
+        return (gx,)
+    idx = check_indices(name, indices, out_shape, L)
     if gx.size:
         w.K.call("scatter", x.dtype, P, x.size, g.reshape(P, -1), idx.reshape(P, -1), gx.reshape(P, L))
     return (gx,)
@@ -86,7 +100,8 @@ def _explain(k):
     def fn(shape, dtype, **params):
         import math
 
-        return explain(w.K, "max_fwd", dtype, math.prod(shape[:-k]), math.prod(shape))
+        which = "max_fwd" if params.get("return_indices") else "max_val"
+        return explain(w.K, which, dtype, math.prod(shape[:-k]), math.prod(shape))
 
     return fn
 
