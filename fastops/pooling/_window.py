@@ -27,16 +27,18 @@ from ..shape._kernels import Kernels
 
 
 def _max_fwd_template(x4, out4, idx4, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
-    # Values first (the vectorized sweep of max_val), then per output element a scalar search for
-    # the first element in scan order equal to the maximum (early exit). Tracking the argmax inside
-    # the sweep (branch or select on an index row) cost 4.5-7.5 ns per window element against
-    # 1.0-1.7 ns for the value sweep (float32, measured on the shared 2-core machine); the search
-    # reads ~half a window per output, mostly from L1. Same result as PyTorch's
-    # ``(val > maxval) || isnan(val)`` scan: first maximum, or the last NaN when the max is NaN.
+    # Values first (the vectorized sweep of max_val), then a second sweep in reverse scan order
+    # that marks where the element equals the maximum, then one decode per output. Tracking the
+    # argmax inside the value sweep (branch or select on an index row) cost 4.5-7.5 ns per window
+    # element against 1.0-1.7 ns for the value sweep (float32, measured on the shared 2-core
+    # machine); a scalar early-exit search per output made the backward of max_pool2d 3x3 s2 on
+    # (8,64,112,112) ~0.86x torch. Same result as PyTorch's ``(val > maxval) || isnan(val)`` scan:
+    # the first maximum, or the last NaN when the maximum is NaN.
     P, OD, OH, OW = out4.shape
     D, H, W = x4.shape[1], x4.shape[2], x4.shape[3]
     for p in prange(P):
         xp = x4[p]
+        kpos = np.empty(OW, np.int32)
         for od in range(OD):
             d0 = od * sd - pd
             df = d0 if d0 >= 0 else d0 + ((-d0 + dd - 1) // dd) * dd
@@ -64,42 +66,52 @@ def _max_fwd_template(x4, out4, idx4, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh
                                 v = xrow[ow * sw + off]
                                 cur = orow[ow]
                                 orow[ow] = v if (v > cur or v != v) else cur
+                # argmax: sweep the offsets in reverse scan order writing the offset's number where
+                # the element equals the maximum, so the first one in scan order is left (a select
+                # of a broadcast constant into a float row, vectorized like the value sweep)
+                for ow in range(OW):
+                    kpos[ow] = -1
+                for a in range(kd - 1, -1, -1):
+                    d = d0 + a * dd
+                    if d < 0 or d >= D:
+                        continue
+                    for b in range(kh - 1, -1, -1):
+                        h = h0 + b * dh
+                        if h < 0 or h >= H:
+                            continue
+                        xrow = xp[d, h]
+                        for c in range(kw - 1, -1, -1):
+                            off = c * dw - pw
+                            lo = 0 if off >= 0 else (-off + sw - 1) // sw
+                            hi = min((W - 1 - off) // sw + 1, OW) if W - 1 - off >= 0 else 0
+                            code = np.int32((a * dd * H + b * dh) * W + c * dw)
+                            for ow in range(lo, hi):
+                                kp = kpos[ow]
+                                kpos[ow] = code if xrow[ow * sw + off] == orow[ow] else kp
+                rowbase = (d0 * H + h0) * W
                 for ow in range(OW):
                     w0 = ow * sw - pw
-                    wf = w0 if w0 >= 0 else w0 + ((-w0 + dw - 1) // dw) * dw
-                    mi = (df * H + hf) * W + wf  # PyTorch's initial index (empty window: kept)
                     mv = orow[ow]
-                    nan = mv != mv
-                    found = False
-                    for a in range(kd):
-                        d = d0 + a * dd
-                        if d < 0 or d >= D:
-                            continue
-                        for b in range(kh):
-                            h = h0 + b * dh
-                            if h < 0 or h >= H:
-                                continue
-                            xrow = xp[d, h]
-                            for c in range(kw):
-                                iw = w0 + c * dw
-                                if iw < 0 or iw >= W:
-                                    continue
-                                v = xrow[iw]
-                                if nan:
-                                    if v != v:
-                                        mi = (d * H + h) * W + iw  # keeps the last NaN
-                                elif v == mv:
-                                    mi = (d * H + h) * W + iw
-                                    found = True
-                                    break
-                            if found:
-                                break
-                        if found:
-                            break
-                    irow[ow] = mi
+                    kp = kpos[ow]  # offset from the window's origin (d0, h0, w0), or -1
+                    if mv != mv:  # NaN: PyTorch keeps the last NaN in scan order (rare: scalar scan)
+                        for a in range(kd):
+                            d = d0 + a * dd
+                            for b in range(kh):
+                                h = h0 + b * dh
+                                for c in range(kw):
+                                    iw = w0 + c * dw
+                                    if d >= 0 and d < D and h >= 0 and h < H and iw >= 0 and iw < W:
+                                        if xp[d, h, iw] != xp[d, h, iw]:
+                                            kp = np.int32((a * dd * H + b * dh) * W + c * dw)
+                    if kp >= 0:
+                        irow[ow] = rowbase + w0 + kp
+                    else:  # window without an element in range: PyTorch's initial index
+                        wf = w0 if w0 >= 0 else w0 + ((-w0 + dw - 1) // dw) * dw
+                        irow[ow] = (df * H + hf) * W + wf
+
 
 def _max_bwd_template(g4, x4, gx2, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
-    # Backward without saved indices: max_fwd's value sweep and argmax search, scattering the
+    # Backward without saved indices: max_fwd's value and argmax sweeps, scattering the
     # output gradient straight into the plane's own gradient (no int64 index array written and
     # read back, one kernel instead of two).
     P, OD, OH, OW = g4.shape
@@ -110,6 +122,7 @@ def _max_bwd_template(g4, x4, gx2, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, d
         for i in range(gp.shape[0]):
             gp[i] = T(0)  # noqa: F821
         orow = np.empty(OW, g4.dtype)
+        kpos = np.empty(OW, np.int32)
         for od in range(OD):
             d0 = od * sd - pd
             df = d0 if d0 >= 0 else d0 + ((-d0 + dd - 1) // dd) * dd
@@ -136,40 +149,45 @@ def _max_bwd_template(g4, x4, gx2, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, d
                                 v = xrow[ow * sw + off]
                                 cur = orow[ow]
                                 orow[ow] = v if (v > cur or v != v) else cur
+                # argmax: sweep the offsets in reverse scan order writing the offset's number where
+                # the element equals the maximum, so the first one in scan order is left (a select
+                # of a broadcast constant into a float row, vectorized like the value sweep)
+                for ow in range(OW):
+                    kpos[ow] = -1
+                for a in range(kd - 1, -1, -1):
+                    d = d0 + a * dd
+                    if d < 0 or d >= D:
+                        continue
+                    for b in range(kh - 1, -1, -1):
+                        h = h0 + b * dh
+                        if h < 0 or h >= H:
+                            continue
+                        xrow = xp[d, h]
+                        for c in range(kw - 1, -1, -1):
+                            off = c * dw - pw
+                            lo = 0 if off >= 0 else (-off + sw - 1) // sw
+                            hi = min((W - 1 - off) // sw + 1, OW) if W - 1 - off >= 0 else 0
+                            code = np.int32((a * dd * H + b * dh) * W + c * dw)
+                            for ow in range(lo, hi):
+                                kp = kpos[ow]
+                                kpos[ow] = code if xrow[ow * sw + off] == orow[ow] else kp
+                rowbase = (d0 * H + h0) * W
                 for ow in range(OW):
                     w0 = ow * sw - pw
-                    wf = w0 if w0 >= 0 else w0 + ((-w0 + dw - 1) // dw) * dw
-                    mi = (df * H + hf) * W + wf  # PyTorch's initial index (empty window: kept)
                     mv = orow[ow]
-                    nan = mv != mv
-                    found = False
-                    for a in range(kd):
-                        d = d0 + a * dd
-                        if d < 0 or d >= D:
-                            continue
-                        for b in range(kh):
-                            h = h0 + b * dh
-                            if h < 0 or h >= H:
-                                continue
-                            xrow = xp[d, h]
-                            for c in range(kw):
-                                iw = w0 + c * dw
-                                if iw < 0 or iw >= W:
-                                    continue
-                                v = xrow[iw]
-                                if nan:
-                                    if v != v:
-                                        mi = (d * H + h) * W + iw  # keeps the last NaN
-                                elif v == mv:
-                                    mi = (d * H + h) * W + iw
-                                    found = True
-                                    break
-                            if found:
-                                break
-                        if found:
-                            break
-                    if found or nan:
-                        gp[mi] += grow[ow]
+                    kp = kpos[ow]  # offset from the window's origin (d0, h0, w0), or -1
+                    if mv != mv:  # NaN: PyTorch keeps the last NaN in scan order (rare: scalar scan)
+                        for a in range(kd):
+                            d = d0 + a * dd
+                            for b in range(kh):
+                                h = h0 + b * dh
+                                for c in range(kw):
+                                    iw = w0 + c * dw
+                                    if d >= 0 and d < D and h >= 0 and h < H and iw >= 0 and iw < W:
+                                        if xp[d, h, iw] != xp[d, h, iw]:
+                                            kp = np.int32((a * dd * H + b * dh) * W + c * dw)
+                    if kp >= 0:
+                        gp[rowbase + w0 + kp] += grow[ow]
 
 
 def _max_val_template(x4, out4, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
