@@ -88,7 +88,8 @@ def test_nan_is_the_maximum():
 @pytest.mark.parametrize("data", ["random", "ties", "nan"])
 def test_adaptive_max_pool_indices_and_gradient_equal_torch(data):
     rng = np.random.default_rng(1)
-    for k, shape, osz in [(1, (2, 3, 7), 3), (1, (3, 5), 8), (2, (2, 2, 7, 9), (3, 4)), (2, (3, 5, 6), (4, None))]:
+    for k, shape, osz in [(1, (2, 3, 7), 3), (1, (3, 5), 8), (1, (2, 3, 8), 4), (2, (2, 2, 7, 9), (3, 4)),
+                          (2, (3, 5, 6), (4, None)), (2, (2, 2, 6, 8), (3, 2))]:
         x = rng.standard_normal(shape) if data != "ties" else _ties(rng, shape, np.float64)
         if data == "nan":
             x[rng.random(shape) < 0.3] = np.nan
@@ -170,6 +171,7 @@ THREAD_CASES = [
     ("max_pool3d", (2, 16, 12, 16, 16), {"kernel_size": 2, "ceil_mode": True, "padding": 1}),
     ("avg_pool2d", (4, 32, 24, 24), {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False}),
     ("adaptive_max_pool2d", (4, 32, 24, 24), {"output_size": (5, 7)}),
+    ("adaptive_max_pool1d", (8, 32, 300), {"output_size": 30}),
 ]
 
 
@@ -211,3 +213,11 @@ def test_explain_names_the_kernel():
     if _threads.max_threads() >= 2:
         with fastops.threads(2):
             assert fastops.avg_pool2d.explain((8, 64, 112, 112), "float32", kernel_size=2)["backend"] == "parallel"
+
+
+def test_adaptive_max_divisible_sizes_use_the_window_kernels():
+    with fastops.threads(1):
+        d = fastops.adaptive_max_pool2d.explain((2, 4, 56, 56), "float32", output_size=7)
+        assert d["kernel"] == "pool_max_val_f32_serial"
+        d = fastops.adaptive_max_pool2d.explain((2, 4, 10, 10), "float32", output_size=(3, 4))
+        assert d["kernel"] == "adaptive_max_fwd_f32_serial"
