@@ -12,8 +12,10 @@ Speed: the forward kernels loop "window offset outer, output column inner". For 
 loop over the input row ``x[d, h, ow*sw + c*dw - pw]``, the valid ``ow`` range computed once per
 offset (no per-element bounds test). The output row stays in L1 across the kh*kw sweeps. Per
 output element the offsets are still visited in PyTorch's scan order (d, then h, then w), so ties
-and NaNs select the same element as PyTorch. Measured (float32, (8,64,112,112), 3x3 s2 p1, 2
-threads): see asv_benches / the closing note of the pooling branch.
+and NaNs select the same element as PyTorch. Measured with ``python -m fastops bench`` (float32,
+2 threads, interleaved with torch 2.13 in one process, shared and noisy 2-core machine):
+max_pool2d 3x3 s2 p1 on (8,64,112,112) forward 3.1-3.9x torch, forward+backward 0.76-1.01x;
+avg_pool2d 2x2 forward 1.7-2.4x, forward+backward 1.8-2.5x.
 """
 import numbers
 
