@@ -4,7 +4,8 @@ from fastops import bench
 
 from ._common import pin_threads, table_ops
 
-FLAGSHIP = [op for op in ("relu", "sigmoid", "tanh", "gelu", "add", "softmax") if op in table_ops()]
+FLAGSHIP = [op for op in ("relu", "sigmoid", "tanh", "gelu", "add", "softmax", "scaled_dot_product_attention")
+            if op in table_ops()]
 
 
 class Ratios:

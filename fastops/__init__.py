@@ -73,6 +73,11 @@ from .pooling import (  # noqa: F401
     global_avg_pool2d,
 )
 
+# attention
+from .attention import (  # noqa: F401
+    scaled_dot_product_attention,
+)
+
 
 def ops():
     """Names of all ops fastops provides, sorted."""

@@ -74,10 +74,10 @@ def randn(rng, shape, dtype, scale=1.0, shift=0.0):
 
 
 def _all():
-    from . import activation, arithmetic, loss, pooling, shape  # noqa: F401
+    from . import activation, arithmetic, attention, loss, pooling, shape  # noqa: F401
 
     table = []
-    for mod in (activation, arithmetic, loss, shape, pooling):
+    for mod in (activation, arithmetic, loss, shape, pooling, attention):
         table.extend(mod.TABLE)
     return table
 
