@@ -44,13 +44,15 @@ def vstore(typingctx, arr, i, v):
 @inline
 def block_dot(mat, x, out):
     """``out[c] = sum_e x[e] * mat[e, c]`` for every column ``c`` of the 2-D C-contiguous ``mat``
-    (width a multiple of 4 lanes), summed in increasing ``e``. Four vectors of columns at a time
-    share each broadcast ``x[e]`` (4 independent add chains hide the add latency)."""
+    (width a multiple of 8 lanes), summed in increasing ``e``. Eight vectors of columns at a time
+    share each broadcast ``x[e]`` (8 independent add chains hide the add latency). Measured
+    (float32, 1 thread, 64 rows by a 64 x 128 block, best of 5, busy machine): 4 vectors at a time
+    65 GFLOP/s, 8 vectors 75."""
     R, W = mat.shape
     vl = nlanes(out)
-    for c0 in range(0, W, 4 * vl):
+    for c0 in range(0, W, 8 * vl):
         a0 = vsplat(out, 0.0)
-        a1, a2, a3 = a0, a0, a0
+        a1, a2, a3, a4, a5, a6, a7 = a0, a0, a0, a0, a0, a0, a0
         for e in range(R):
             xe = vsplat(out, x[e])
             row = mat[e]
@@ -58,10 +60,18 @@ def block_dot(mat, x, out):
             a1 = vadd(a1, vmul(xe, vload(row, c0 + vl)))
             a2 = vadd(a2, vmul(xe, vload(row, c0 + 2 * vl)))
             a3 = vadd(a3, vmul(xe, vload(row, c0 + 3 * vl)))
+            a4 = vadd(a4, vmul(xe, vload(row, c0 + 4 * vl)))
+            a5 = vadd(a5, vmul(xe, vload(row, c0 + 5 * vl)))
+            a6 = vadd(a6, vmul(xe, vload(row, c0 + 6 * vl)))
+            a7 = vadd(a7, vmul(xe, vload(row, c0 + 7 * vl)))
         vstore(out, c0, a0)
         vstore(out, c0 + vl, a1)
         vstore(out, c0 + 2 * vl, a2)
         vstore(out, c0 + 3 * vl, a3)
+        vstore(out, c0 + 4 * vl, a4)
+        vstore(out, c0 + 5 * vl, a5)
+        vstore(out, c0 + 6 * vl, a6)
+        vstore(out, c0 + 7 * vl, a7)
 
 
 @inline
