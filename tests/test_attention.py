@@ -118,3 +118,11 @@ def test_gqa_and_batch_broadcast_gradients_sum_over_shared_heads():
     np.testing.assert_allclose(got[0], full[0], rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(got[1], full[1].reshape(2, 2, 2, 6, 3).sum(2), rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(got[2], full[2].reshape(2, 2, 2, 6, 3).sum(2), rtol=1e-12, atol=1e-13)
+
+
+def test_empty_value_dim_and_empty_keys():
+    rng = np.random.default_rng(6)
+    q, k, v = _qkv(rng, (2, 4, 3), (2, 5, 3), (2, 5, 0), np.float64)
+    assert f(q, k, v).shape == (2, 4, 0)
+    gq, gk, gv, _ = f.backward(np.ones((2, 4, 0)), q, k, v)
+    assert np.all(gq == 0) and np.all(gk == 0) and gv.shape == (2, 5, 0)

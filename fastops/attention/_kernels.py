@@ -28,7 +28,7 @@ import numpy as np
 from numba import prange
 
 from ..activation._lanes import row_max, row_sum
-from ._vec import axpy, block_dot, rows_axpy
+from ._vec import block_dot, rows_axpy
 
 
 def _fwd_template(q3, k3, v3, kvidx, mask3, midx, has_mask, causal, scale, p, key, out3, lse2):
@@ -181,7 +181,12 @@ def _dq_template(q3, k3, v3, kvidx, mask3, midx, has_mask, causal, scale, p, key
 
 def _dkv_template(q3, k3, v3, inv_ptr, inv_b, mask3, midx, has_mask, causal, scale, p, key,
                   lse2, dd2, go3, dk3, dv3):
-    """dK, dV: one task per (key batch, block of BN keys); query batches and rows in fixed order."""
+    """dK, dV: one task per (key batch, block of BN keys); query batches and rows in fixed order.
+
+    The probabilities (dropped) and dS of a chunk of BM query rows are stored transposed (BN, BM),
+    then dV[c] += P^T[c] . dO[rows] and dK[c] += dS^T[c] . q[rows] run as register-accumulated
+    products over the chunk (``rows_axpy``) instead of one rank-1 row update per (row, key), which
+    reloaded and stored the accumulators for every query row."""
     B, L, E = q3.shape
     Bk, S, _ = k3.shape
     Ev = v3.shape[2]
@@ -196,6 +201,8 @@ def _dkv_template(q3, k3, v3, inv_ptr, inv_b, mask3, midx, has_mask, causal, sca
         s = np.zeros(BN, q3.dtype)  # noqa: F821
         dp = np.zeros(BN, q3.dtype)  # noqa: F821
         qs = np.empty(E, q3.dtype)
+        pt = np.zeros((BN, BM), q3.dtype)  # noqa: F821
+        dst = np.zeros((BN, BM), q3.dtype)  # noqa: F821
         ak = np.zeros((BN, E), q3.dtype)  # noqa: F821
         av = np.zeros((BN, Ev), q3.dtype)  # noqa: F821
         for c in range(n):
@@ -207,46 +214,57 @@ def _dkv_template(q3, k3, v3, inv_ptr, inv_b, mask3, midx, has_mask, causal, sca
                 vt[d, c] = vr[d]
         i_start = 0
         if causal:
-            i_start = j0  # rows i < j0 see none of these keys
+            i_start = min(j0, L)  # rows i < j0 see none of these keys
         for ib in range(inv_ptr[kb], inv_ptr[kb + 1]):
             b = inv_b[ib]
             mb = midx[b]
-            for i in range(i_start, L):
-                nv = n
-                if causal:
-                    nv = min(n, i - j0 + 1)
-                lse = lse2[b, i]
-                if lse == np.inf:
-                    continue
-                qr = q3[b, i]
-                for e in range(E):
-                    qs[e] = qr[e] * scale
-                block_dot(kt, qs, s)
-                gr = go3[b, i]
-                block_dot(vt, gr, dp)
-                if has_mask:
-                    mrw = mask3[mb, i, j0 : j0 + nv]
+            for i0 in range(i_start, L, BM):  # noqa: F821
+                mr = min(BM, L - i0)  # noqa: F821
+                for c in range(n):
+                    ptr = pt[c]
+                    dsr = dst[c]
+                    for r in range(BM):  # noqa: F821
+                        ptr[r] = T(0)  # noqa: F821
+                        dsr[r] = T(0)  # noqa: F821
+                for r in range(mr):
+                    i = i0 + r
+                    nv = n
+                    if causal:
+                        nv = min(n, i - j0 + 1)
+                    lse = lse2[b, i]
+                    if lse == np.inf:
+                        continue
+                    qr = q3[b, i]
+                    for e in range(E):
+                        qs[e] = qr[e] * scale
+                    block_dot(kt, qs, s)
+                    gr = go3[b, i]
+                    block_dot(vt, gr, dp)
+                    if has_mask:
+                        mrw = mask3[mb, i, j0 : j0 + nv]
+                        for c in range(nv):
+                            s[c] += mrw[c]
+                    di = dd2[b, i]
                     for c in range(nv):
-                        s[c] += mrw[c]
-                di = dd2[b, i]
-                for c in range(nv):
-                    s[c] = EXP(s[c] - lse)  # noqa: F821  (P)
-                if p > T(0):  # noqa: F821
-                    base = (np.int64(b) * L + i) * S + j0
-                    for c in range(nv):
-                        kc = keep if U(key, base + c) >= p else T(0)  # noqa: F821
-                        axpy(av[c], s[c] * kc, gr)  # the dropped P feeds dV
-                        dp[c] = dp[c] * kc
-                else:
-                    for c in range(nv):
-                        axpy(av[c], s[c], gr)
-                for c in range(nv):
-                    axpy(ak[c], s[c] * (dp[c] - di), qs)  # dS
+                        s[c] = EXP(s[c] - lse)  # noqa: F821  (P)
+                    if p > T(0):  # noqa: F821
+                        base = (np.int64(b) * L + i) * S + j0
+                        for c in range(nv):
+                            kc = keep if U(key, base + c) >= p else T(0)  # noqa: F821
+                            pt[c, r] = s[c] * kc  # the dropped P feeds dV
+                            dst[c, r] = s[c] * (dp[c] * kc - di)
+                    else:
+                        for c in range(nv):
+                            pt[c, r] = s[c]
+                            dst[c, r] = s[c] * (dp[c] - di)
+                for c in range(n):
+                    rows_axpy(av[c], pt[c], go3[b], i0, mr)
+                    rows_axpy(ak[c], dst[c], q3[b], i0, mr)
         for c in range(n):
             dkr = dk3[kb, j0 + c]
             akr = ak[c]
             for e in range(E):
-                dkr[e] = akr[e]
+                dkr[e] = akr[e] * scale
             dvr = dv3[kb, j0 + c]
             avr = av[c]
             for d in range(Ev):

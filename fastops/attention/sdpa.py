@@ -155,7 +155,7 @@ def _forward(P):
     out = np.empty((P.B, P.L, P.Ev), P.dtype)
     lse = np.empty((P.B, P.L), P.dtype)
     backend = _dispatch.attention_backend(P.dtype, P.B, P.L, P.S, P.E, P.Ev, _threads.get_num_threads())
-    if P.B * P.L * P.Ev and P.L:
+    if P.B and P.L:
         if P.S == 0:
             out[...] = 0
             lse[...] = np.inf
