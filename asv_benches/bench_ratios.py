@@ -4,7 +4,7 @@ from fastops import bench
 
 from ._common import pin_threads, table_ops
 
-FLAGSHIP_ALL = ("relu", "sigmoid", "tanh", "gelu", "add", "softmax", "cross_entropy", "roi_align", "interpolate", "grid_sample", "deform_conv2d", "correlation", "linear", "conv2d", "dropout", "batch_norm", "layer_norm", "group_norm", "max_pool2d", "avg_pool2d")
+FLAGSHIP_ALL = ("relu", "sigmoid", "tanh", "gelu", "add", "softmax", "cross_entropy", "roi_align", "interpolate", "grid_sample", "deform_conv2d", "correlation", "linear", "conv2d", "dropout", "batch_norm", "layer_norm", "group_norm", "max_pool2d", "avg_pool2d", "scaled_dot_product_attention")
 FLAGSHIP = [op for op in FLAGSHIP_ALL if op in table_ops()]
 
 

@@ -142,6 +142,11 @@ from .regularization import (  # noqa: F401
     dropout2d,
 )
 
+# attention
+from .attention import (  # noqa: F401
+    scaled_dot_product_attention,
+)
+
 
 def ops():
     """Names of all ops fastops provides, sorted."""

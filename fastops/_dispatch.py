@@ -227,3 +227,20 @@ def norm_backend(dtype, units, size, num_threads, kernel=""):
     if kernel == "grp_bwd" or num_threads <= 1 or units < 2 or size < PARALLEL_MIN_ELEMENTS["cheap"]:
         return "serial"
     return "parallel"
+
+
+# ---------------------------------------------------------------------------------------------
+# attention
+
+
+def attention_backend(dtype, batch, L, S, E, Ev, num_threads):
+    """``scaled_dot_product_attention``: serial when there is a single task (one batch entry and
+    at most one block of 64 query rows) or under ~2**15 multiply-adds (L * S * (E + Ev) per
+    batch entry; a parallel region costs ~2-3 us, about that much work), else parallel over
+    (batch, query blocks) in the forward and dQ pass and (key batch, key blocks) in the dK/dV pass.
+    The kernels give each task its own output rows, so the results do not depend on the answer."""
+    np.dtype(dtype)
+    tasks = batch * -(-L // 64)
+    if num_threads <= 1 or tasks < 2 or batch * L * S * (E + Ev) < (1 << 15):
+        return "serial"
+    return "parallel"

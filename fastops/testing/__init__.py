@@ -87,6 +87,7 @@ FAMILIES = (
     "norm_extra",
     "regularization",
     "norm",
+    "attention",
 )
 
 

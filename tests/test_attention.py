@@ -1,0 +1,128 @@
+"""scaled_dot_product_attention: thread-count independence, float-mask gradients, dropout, dispatch."""
+import numpy as np
+import pytest
+
+import fastops
+from fastops import _threads
+from fastops.testing.attention import sdpa_ref
+
+f = fastops.scaled_dot_product_attention
+
+
+def _qkv(rng, qs, ks, vs, dtype):
+    return [rng.standard_normal(s).astype(dtype) for s in (qs, ks, vs)]
+
+
+@pytest.mark.parametrize("kw", [{"is_causal": True}, {"mask": True}, {"dropout_p": 0.3, "seed": 5}],
+                         ids=["causal", "float-mask", "dropout"])
+def test_bitwise_same_for_one_and_two_threads(kw):
+    if _threads.max_threads() < 2:
+        pytest.skip("needs 2 threads")
+    rng = np.random.default_rng(0)
+    q, k, v = _qkv(rng, (2, 2, 70, 16), (2, 2, 130, 16), (2, 2, 130, 8), np.float32)
+    kw = dict(kw)
+    mask = rng.standard_normal((2, 1, 70, 130)).astype(np.float32) if kw.pop("mask", False) else None
+    assert f.explain(q.shape, "float32", key_shape=k.shape, value_shape=v.shape)["backend"] == "parallel"
+    g = rng.standard_normal((2, 2, 70, 8)).astype(np.float32)
+    res = []
+    for n in (1, 2):
+        with fastops.threads(n):
+            res.append((f(q, k, v, mask, **kw),) + f.backward(g, q, k, v, mask, **kw))
+    for a, b in zip(*res):
+        assert (a is None and b is None) or np.array_equal(a, b)
+
+
+def test_explain_serial_small_parallel_large():
+    with fastops.threads(min(2, _threads.max_threads())):
+        assert f.explain((1, 1, 8, 4))["backend"] == "serial"
+        d = f.explain((1, 8, 1024, 64), "float32")
+        assert d["kernel"].startswith("sdpa_fwd_f32")
+        if _threads.max_threads() >= 2:
+            assert d["backend"] == "parallel"
+
+
+@pytest.mark.parametrize("mshape", [(1, 6), (3, 1, 6), (2, 1, 4, 6), (2, 3, 4, 6)])
+def test_float_mask_gradient_matches_torch(mshape):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(1)
+    q, k, v = _qkv(rng, (2, 3, 4, 5), (2, 3, 6, 5), (2, 3, 6, 3), np.float64)
+    m = rng.standard_normal(mshape)
+    m[..., 1] = -np.inf  # masked positions get a zero gradient
+    g = rng.standard_normal((2, 3, 4, 3))
+    tq, tk, tv, tm = [torch.from_numpy(a.copy()).requires_grad_() for a in (q, k, v, m)]
+    out = torch.nn.functional.scaled_dot_product_attention(tq, tk, tv, attn_mask=tm)
+    out.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(f(q, k, v, m), out.detach().numpy(), rtol=1e-10, atol=1e-12)
+    grads = f.backward(g, q, k, v, m)
+    for got, t in zip(grads, (tq, tk, tv, tm)):
+        assert got.shape == t.shape
+        np.testing.assert_allclose(got, t.grad.numpy(), rtol=1e-9, atol=1e-11)
+    # boolean masks give no mask gradient
+    assert f.backward(g, q, k, v, m > 0)[3] is None
+
+
+def test_float_mask_gradient_finite_differences():
+    rng = np.random.default_rng(2)
+    q, k, v = _qkv(rng, (2, 5, 3), (2, 7, 3), (2, 7, 2), np.float64)
+    m = rng.standard_normal((1, 5, 7))
+    c = rng.standard_normal((2, 5, 2))
+    t = rng.standard_normal(m.shape)
+    eps = 1e-6
+    fd = np.sum((f(q, k, v, m + eps * t) - f(q, k, v, m - eps * t)) / (2 * eps) * c)
+    an = np.sum(f.backward(c, q, k, v, m)[3] * t)
+    assert abs(fd - an) <= 1e-7 * (1 + abs(an))
+
+
+def test_fully_masked_row_float_mask_gives_zero():
+    rng = np.random.default_rng(3)
+    q, k, v = _qkv(rng, (1, 4, 3), (1, 5, 3), (1, 5, 2), np.float32)
+    m = np.zeros((4, 5), np.float32)
+    m[2] = -np.inf
+    out = f(q, k, v, m)
+    assert np.all(out[0, 2] == 0) and np.all(np.isfinite(out))
+    gq, gk, gv, gm = f.backward(np.ones_like(out), q, k, v, m)
+    assert np.all(gq[0, 2] == 0) and np.all(gm[2] == 0) and all(np.all(np.isfinite(a)) for a in (gk, gv))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_dropout_matches_reference_and_gradients(dtype):
+    rng = np.random.default_rng(4)
+    q, k, v = _qkv(rng, (2, 2, 9, 4), (2, 2, 11, 4), (2, 2, 11, 3), dtype)
+    kw = dict(dropout_p=0.4, seed=123)
+    out = f(q, k, v, None, **kw)
+    ref = sdpa_ref(*(a.astype(np.float64) for a in (q, k, v)), None, **kw)
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
+    assert not np.allclose(out, f(q, k, v, None, dropout_p=0.4, seed=124))
+    assert np.all(f(q, k, v, None, dropout_p=1.0, seed=1) == 0)
+    if dtype == np.float64:  # finite differences: the mask is a function of the seed only
+        c = rng.standard_normal(out.shape)
+        grads = f.backward(c, q, k, v, None, **kw)
+        assert grads[3] is None
+        dirs = [rng.standard_normal(a.shape) for a in (q, k, v)]
+        eps = 1e-6
+        plus = f(*(a + eps * t for a, t in zip((q, k, v), dirs)), None, **kw)
+        minus = f(*(a - eps * t for a, t in zip((q, k, v), dirs)), None, **kw)
+        fd = np.sum((plus - minus) / (2 * eps) * c)
+        an = sum(np.sum(g * t) for g, t in zip(grads[:3], dirs))
+        assert abs(fd - an) <= 1e-7 * (1 + abs(an))
+
+
+def test_gqa_and_batch_broadcast_gradients_sum_over_shared_heads():
+    rng = np.random.default_rng(5)
+    q, k, v = _qkv(rng, (2, 4, 5, 3), (2, 2, 6, 3), (2, 2, 6, 3), np.float64)
+    g = rng.standard_normal((2, 4, 5, 3))
+    got = f.backward(g, q, k, v, None, enable_gqa=True)
+    kr, vr = np.repeat(k, 2, axis=1), np.repeat(v, 2, axis=1)
+    full = f.backward(g, q, kr, vr, None)
+    np.testing.assert_allclose(got[0], full[0], rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(got[1], full[1].reshape(2, 2, 2, 6, 3).sum(2), rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(got[2], full[2].reshape(2, 2, 2, 6, 3).sum(2), rtol=1e-12, atol=1e-13)
+
+
+def test_empty_value_dim_and_empty_keys():
+    rng = np.random.default_rng(6)
+    q, k, v = _qkv(rng, (2, 4, 3), (2, 5, 3), (2, 5, 0), np.float64)
+    assert f(q, k, v).shape == (2, 4, 0)
+    gq, gk, gv, _ = f.backward(np.ones((2, 4, 0)), q, k, v)
+    assert np.all(gq == 0) and np.all(gk == 0) and gv.shape == (2, 5, 0)
