@@ -18,6 +18,7 @@ count; fastops' own kernels are deterministic by construction (see ``_kernels``)
 gradient sums the per-sample GEMMs in sample order.
 """
 import math
+import threading
 
 import numpy as np
 
@@ -28,6 +29,33 @@ from . import _kernels as K
 def backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp):
     return _dispatch.conv_backend(dtype, N, C, O, groups, tuple(kernel), tuple(stride), bool(padded), tuple(out_sp),
                                   _threads.get_num_threads())
+
+
+# Per-thread reusable workspace for the big GEMM operands (im2col matrix, its gradient, the GEMM
+# result before unpacking). A fresh buffer over glibc's 32 MiB mmap threshold is page-faulted in on
+# every call: np.empty + fill of the 58 MB im2col matrix of the 8x64x56x56 3x3 conv took 17.5 ms vs
+# 2.5 ms for the same fill of a reused buffer (loaded 2-core machine), i.e. ~15 ms per big buffer
+# per call. Bound: at most WORKSPACE_MAX_BYTES (128 MiB) kept per thread and slot kind; a larger
+# request is allocated fresh and not kept. Thread-local, so concurrent callers never share it; no
+# result returned to the user ever aliases it.
+WORKSPACE_MAX_BYTES = 128 << 20
+_tls = threading.local()
+
+
+def _workspace(slot, shape, dtype):
+    """An uninitialized C-contiguous array of ``shape`` carved from this thread's buffer ``slot``."""
+    dt = np.dtype(dtype)
+    n = math.prod(shape)
+    nbytes = n * dt.itemsize
+    if nbytes > WORKSPACE_MAX_BYTES:
+        return np.empty(shape, dt)
+    bufs = getattr(_tls, "bufs", None)
+    if bufs is None:
+        bufs = _tls.bufs = {}
+    buf = bufs.get(slot)
+    if buf is None or buf.nbytes < nbytes:
+        buf = bufs[slot] = np.empty(nbytes, np.uint8)
+    return buf[:nbytes].view(dt).reshape(shape)
 
 
 def _ks(w):
@@ -49,12 +77,12 @@ def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True):
         return out
     L = math.prod(out_sp)
     cols = _cols(xp, w, stride, dilation, out_sp, path, be)
-    tmp = _gemm(w.reshape(O, -1), cols, groups)
+    tmp = _gemm(w.reshape(O, -1), cols, groups, out=_workspace("res", (O, cols.shape[1]), dt))
     K.call("unpack", dt, be, tmp, b, epi.a, epi.b, out.reshape(N, O, L), epi=epi)
     return out
 
 
-def _gemm(a, b, groups, trans_a=False, trans_b=False):
+def _gemm(a, b, groups, trans_a=False, trans_b=False, out=None):
     """Per-group products of row blocks: ``op(a_g) @ op(b_g)`` with a (G*Ma, Ka), b (G*Mb, Kb),
     ``op`` the optional transpose; the results stacked as rows. One 2-D GEMM without groups, one
     batched ``np.matmul`` over groups otherwise."""
@@ -66,8 +94,8 @@ def _gemm(a, b, groups, trans_a=False, trans_b=False):
     if trans_b:
         b3 = b3.transpose(0, 2, 1)
     if G == 1:
-        return np.matmul(a3[0], b3[0])
-    r = np.matmul(a3, b3)
+        return np.matmul(a3[0], b3[0], out=out)
+    r = np.matmul(a3, b3, out=None if out is None else out.reshape(G, -1, out.shape[-1]))
     return r.reshape(-1, r.shape[-1])
 
 
@@ -80,7 +108,7 @@ def _cols(xp, w, stride, dilation, out_sp, path, be):
     if path == "gemm_1x1" and N == 1:
         return xp.reshape(C, -1)
     KD, KH, KW = _ks(w)
-    cols = np.empty((C * KD * KH * KW, N * math.prod(out_sp)), xp.dtype)
+    cols = _workspace("cols", (C * KD * KH * KW, N * math.prod(out_sp)), xp.dtype)
     K.call("im2col", xp.dtype, be, xp, KD, KH, KW, *stride, *dilation, *out_sp, cols)
     return cols
 
@@ -89,7 +117,7 @@ def _pack(g, be):
     N, O = g.shape[:2]
     if N == 1:
         return g.reshape(O, -1)
-    tmp = np.empty((O, g.size // O), g.dtype)
+    tmp = _workspace("gpack", (O, g.size // O), g.dtype)
     K.call("pack", g.dtype, be, g.reshape(N, O, -1), tmp)
     return tmp
 
@@ -101,10 +129,12 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
     O = g.shape[1]
     dt = g.dtype
     out_sp = g.shape[2:]
-    gxp = np.zeros(xp.shape, dt) if need_data else None
-    gw = np.zeros(w.shape, dt) if need_weight else None
     if g.size == 0 or w.size == 0 or xp.size == 0:
-        return gxp, gw
+        return (np.zeros(xp.shape, dt) if need_data else None), (np.zeros(w.shape, dt) if need_weight else None)
+    # every kernel below writes all of gxp (col2im and direct_bwd_data zero each plane first, unpack
+    # writes every element) and all of gw: no np.zeros pass needed
+    gxp = np.empty(xp.shape, dt) if need_data else None
+    gw = np.empty(w.shape, dt) if need_weight else None
     path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp)
     if path == "direct":
         if need_data:
@@ -124,7 +154,8 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
         r = np.matmul(cols.reshape(G, -1, cols.shape[1]), g2.reshape(G, -1, g2.shape[1]).transpose(0, 2, 1))
         gw[...] = r.transpose(0, 2, 1).reshape(w.shape)
     if need_data:
-        gcols = _gemm(w2, g2, groups, trans_a=True)  # (C*K, N*L)
+        # into the "cols" workspace: the weight gradient above is done with the im2col matrix
+        gcols = _gemm(w2, g2, groups, trans_a=True, out=_workspace("cols", (C * KD * KH * KW, g2.shape[1]), dt))
         if path == "gemm_1x1":
             K.call("unpack", dt, be, gcols, np.zeros(C, dt), 0.0, 0.0, gxp.reshape(N, C, -1), epi=_IDENTITY)
         else:
