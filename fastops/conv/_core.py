@@ -58,6 +58,17 @@ def _workspace(slot, shape, dtype):
     return buf[:nbytes].view(dt).reshape(shape)
 
 
+# Backend of the memory-bound passes around the BLAS GEMM (im2col, col2im, pack, unpack + epilogue):
+# always serial. Measured (8x64x56x56 3x3, float32, 2 threads, loaded shared machine, median / min
+# of 7): unpack serial 0.5-0.7 / 0.3-0.55 ms vs parallel 0.1-24 / 0.1-20 ms; pack serial 0.45-0.65
+# vs parallel up to 28 ms; im2col serial 23 / 18.7 ms vs parallel 24 / 20 ms; col2im serial 28 /
+# 24.7 ms vs parallel 48 / 21 ms. One Zen 5 core streams these copies about as fast as two, and a
+# parallel region waits for its slowest thread: under load a descheduled thread stalls the pass for
+# a whole scheduler slice (the 16-28 ms outliers). The compute-bound direct kernels keep
+# conv_backend's choice.
+PASS_BACKEND = "serial"
+
+
 def _ks(w):
     return w.shape[2], w.shape[3], w.shape[4]
 
@@ -75,6 +86,7 @@ def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True):
     if path == "direct":
         K.call("direct_fwd", dt, be, xp, w, b, epi.a, epi.b, *stride, *dilation, out, epi=epi)
         return out
+    be = PASS_BACKEND
     L = math.prod(out_sp)
     cols = _cols(xp, w, stride, dilation, out_sp, path, be)
     tmp = _gemm(w.reshape(O, -1), cols, groups, out=_workspace("res", (O, cols.shape[1]), dt))
@@ -142,6 +154,7 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
         if need_weight:
             K.call("direct_bwd_weight", dt, be, xp, g, *stride, *dilation, gw)
         return gxp, gw
+    be = PASS_BACKEND
     KD, KH, KW = _ks(w)
     g2 = _pack(g, be)  # (O, N*L)
     w2 = w.reshape(O, -1)  # (O, Cg*K)
@@ -199,6 +212,7 @@ def explain(dtype, N, C, O, groups, kernel, stride, padded, out_sp, epi=None, wh
     return {
         "path": path,
         "backend": be,
+        "pass_backend": be if path == "direct" else PASS_BACKEND,
         "threads": _threads.get_num_threads(),
         "direct_max_group_channels": _dispatch.CONV_DIRECT_MAX_GROUP_CHANNELS,
         "parallel_min_macs": _dispatch.CONV_PARALLEL_MIN_MACS,
