@@ -13,6 +13,9 @@ Three functions, each dispatched by :func:`fastops._dispatch.conv_backend`:
 Paths: ``gemm_1x1`` (the input is already the GEMM operand), ``im2col_gemm`` (Numba im2col, then
 one BLAS GEMM per sample through ``np.matmul``; OpenBLAS sgemm ~220 GFLOP/s here, NUMBA_NOTES),
 ``direct`` (Numba direct kernel for small per-group channel products: depthwise and friends).
+The big GEMM operands live in a per-thread reusable workspace (``_workspace``: three slots, at
+most 128 MiB each kept, so at most 384 MiB per calling thread; ``release_workspace()`` frees it) and the memory-bound passes around BLAS run serial (``PASS_BACKEND``): the only parallel
+region of a GEMM path is the BLAS call itself.
 BLAS partitions a GEMM over M and N, never over K, so its results do not depend on its thread
 count; fastops' own kernels are deterministic by construction (see ``_kernels``). The weight
 gradient sums the per-sample GEMMs in sample order.
@@ -40,6 +43,11 @@ def backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp):
 # result returned to the user ever aliases it.
 WORKSPACE_MAX_BYTES = 128 << 20
 _tls = threading.local()
+
+
+def release_workspace():
+    """Free the calling thread's conv workspace (it is re-created on the next call)."""
+    _tls.bufs = {}
 
 
 def _workspace(slot, shape, dtype):
