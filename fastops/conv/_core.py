@@ -76,6 +76,17 @@ def _workspace(slot, shape, dtype):
 # conv_backend's choice.
 PASS_BACKEND = "serial"
 
+# Effect of the workspace + serial passes (issue 3 list, float32, 2 threads, torch_time/fastops_time,
+# base = the merged conv family before, new = after, interleaved in one process, 3 rounds, on the
+# shared 2-core machine at load ~6-7: noisy, single run), fwd | fwd+bwd:
+#   3x3 C64 56: 0.61->0.67 | 0.42->0.99     3x3 C128 28: 0.80->1.04 | 0.89->0.95
+#   3x3 C256 14: 0.60->0.68 | 1.02->1.08    1x1 256->64 56: 1.05->1.29 | 0.56->1.44
+#   7x7s2 3->64 224: 0.50->0.62 | 0.43->0.88  dw3x3 C128 56: 1.61->3.22 | 2.00->2.09
+#   3x3 dil2 C64 56: 0.40->0.70 | 0.42->0.76  convT 4x4s2 64->32: 0.94->1.76 | 0.66->0.90
+#   conv1d k5 C128 L1024: 0.76->0.85 | 0.75->0.96  conv3d C32: 0.47->0.66 | 0.26->0.63
+#   linear 256x1024->1024: 0.72->0.81 | 0.84->1.05
+#   geometric mean: fwd 0.71 -> 0.97, fwd+bwd 0.65 -> 1.01
+
 
 def _ks(w):
     return w.shape[2], w.shape[3], w.shape[4]
