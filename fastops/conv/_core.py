@@ -10,15 +10,19 @@ Three functions, each dispatched by :func:`fastops._dispatch.conv_backend`:
 * :func:`backward_data` (g, w) -> gradient w.r.t. the padded input (also conv_transpose's forward);
 * :func:`backward_weight` (xp, g) -> gradient w.r.t. the weight.
 
-Paths: ``gemm_1x1`` (the input is already the GEMM operand), ``im2col_gemm`` (Numba im2col, then
-one BLAS GEMM per sample through ``np.matmul``; OpenBLAS sgemm ~220 GFLOP/s here, NUMBA_NOTES),
-``direct`` (Numba direct kernel for small per-group channel products: depthwise and friends).
+Paths: ``gemm_1x1`` (the input is already the GEMM operand), ``im2col_gemm`` (Numba im2col of
+the whole batch, then one BLAS GEMM through ``np.matmul``; OpenBLAS sgemm ~220 GFLOP/s here,
+NUMBA_NOTES), ``direct`` (Numba direct kernel for small per-group channel products: depthwise and
+friends).
+
 The big GEMM operands live in a per-thread reusable workspace (``_workspace``: three slots, at
-most 128 MiB each kept, so at most 384 MiB per calling thread; ``release_workspace()`` frees it) and the memory-bound passes around BLAS run serial (``PASS_BACKEND``): the only parallel
-region of a GEMM path is the BLAS call itself.
+most 128 MiB each kept, so at most 384 MiB per calling thread; ``release_workspace()`` frees it)
+and the memory-bound passes around BLAS run serial (``PASS_BACKEND``): the only parallel region of
+a GEMM path is the BLAS call itself.
+
 BLAS partitions a GEMM over M and N, never over K, so its results do not depend on its thread
 count; fastops' own kernels are deterministic by construction (see ``_kernels``). The weight
-gradient sums the per-sample GEMMs in sample order.
+gradient is one GEMM whose K dim is batch x pixels, summed in a fixed order.
 """
 import math
 import threading
@@ -86,6 +90,9 @@ PASS_BACKEND = "serial"
 #   conv1d k5 C128 L1024: 0.76->0.85 | 0.75->0.96  conv3d C32: 0.47->0.66 | 0.26->0.63
 #   linear 256x1024->1024: 0.72->0.81 | 0.84->1.05
 #   geometric mean: fwd 0.71 -> 0.97, fwd+bwd 0.65 -> 1.01
+#   a second run (load ~6): geometric mean fwd 0.97 -> 1.13, fwd+bwd 0.90 -> 1.23. The depthwise case
+#   (direct path, code unchanged) read 1.61->3.22 in one run and 3.02->2.25 in the other: that is
+#   the noise level of single ratios; the fwd+bwd gains of the GEMM cases repeated in both runs.
 
 
 def _ks(w):
