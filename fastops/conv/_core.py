@@ -93,6 +93,11 @@ PASS_BACKEND = "serial"
 #   a second run (load ~6): geometric mean fwd 0.97 -> 1.13, fwd+bwd 0.90 -> 1.23. The depthwise case
 #   (direct path, code unchanged) read 1.61->3.22 in one run and 3.02->2.25 in the other: that is
 #   the noise level of single ratios; the fwd+bwd gains of the GEMM cases repeated in both runs.
+# Next step measured but not done: OpenBLAS is faster on the pixel-major ("cols^T") orientation:
+# (32 x 864) @ (864 x 32768) 72 ms vs (32768 x 864) @ (864 x 32) 40 ms; the data-gradient GEMM
+# 48 vs 32 ms (conv3d case); 40 vs 32 and 32 vs 24 ms for the 3x3 C64 case. Using it needs an
+# im2col / col2im on the transposed layout with cache-blocked (transposing) stores, or the GEMM
+# gain is eaten by strided scalar writes.
 
 
 def _ks(w):
