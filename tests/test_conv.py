@@ -121,3 +121,27 @@ def test_empty_batch():
     assert fastops.conv2d(x, w).shape == (0, 4, 3, 3)
     gx, gw, _ = fastops.conv2d.backward(np.zeros((0, 4, 3, 3), np.float32), x, w)
     assert gx.shape == x.shape and np.array_equal(gw, np.zeros_like(w))
+
+
+def test_workspace_reuse_gives_same_results():
+    """The per-thread GEMM workspace is reused across calls and shapes: results must not depend on
+    what an earlier call left in it, and no returned array may alias it."""
+    from fastops.conv import _core
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 6, 9, 8)).astype(np.float32)
+    w = rng.standard_normal((5, 6, 3, 3)).astype(np.float32)
+    g = rng.standard_normal((2, 5, 9, 8)).astype(np.float32)
+    _core.release_workspace()
+    y0 = fastops.conv2d(x, w, padding=1)
+    b0 = fastops.conv2d.backward(g, x, w, padding=1)
+    # a bigger call of another shape fills the workspace with other data
+    x2 = rng.standard_normal((3, 6, 11, 10)).astype(np.float32)
+    fastops.conv2d.backward(rng.standard_normal((3, 5, 9, 8)).astype(np.float32), x2, w)
+    y1 = fastops.conv2d(x, w, padding=1)
+    b1 = fastops.conv2d.backward(g, x, w, padding=1)
+    assert np.array_equal(y0, y1)
+    assert all(np.array_equal(p, q) for p, q in zip(b0[:2], b1[:2]))
+    y1_copy = y1.copy()
+    fastops.conv2d(x2, w)  # must not overwrite an earlier result
+    assert np.array_equal(y1, y1_copy)

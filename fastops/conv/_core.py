@@ -10,14 +10,22 @@ Three functions, each dispatched by :func:`fastops._dispatch.conv_backend`:
 * :func:`backward_data` (g, w) -> gradient w.r.t. the padded input (also conv_transpose's forward);
 * :func:`backward_weight` (xp, g) -> gradient w.r.t. the weight.
 
-Paths: ``gemm_1x1`` (the input is already the GEMM operand), ``im2col_gemm`` (Numba im2col, then
-one BLAS GEMM per sample through ``np.matmul``; OpenBLAS sgemm ~220 GFLOP/s here, NUMBA_NOTES),
-``direct`` (Numba direct kernel for small per-group channel products: depthwise and friends).
+Paths: ``gemm_1x1`` (the input is already the GEMM operand), ``im2col_gemm`` (Numba im2col of
+the whole batch, then one BLAS GEMM through ``np.matmul``; OpenBLAS sgemm ~220 GFLOP/s here,
+NUMBA_NOTES), ``direct`` (Numba direct kernel for small per-group channel products: depthwise and
+friends).
+
+The big GEMM operands live in a per-thread reusable workspace (``_workspace``: three slots, at
+most 128 MiB each kept, so at most 384 MiB per calling thread; ``release_workspace()`` frees it)
+and the memory-bound passes around BLAS run serial (``PASS_BACKEND``): the only parallel region of
+a GEMM path is the BLAS call itself.
+
 BLAS partitions a GEMM over M and N, never over K, so its results do not depend on its thread
 count; fastops' own kernels are deterministic by construction (see ``_kernels``). The weight
-gradient sums the per-sample GEMMs in sample order.
+gradient is one GEMM whose K dim is batch x pixels, summed in a fixed order.
 """
 import math
+import threading
 
 import numpy as np
 
@@ -28,6 +36,68 @@ from . import _kernels as K
 def backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp):
     return _dispatch.conv_backend(dtype, N, C, O, groups, tuple(kernel), tuple(stride), bool(padded), tuple(out_sp),
                                   _threads.get_num_threads())
+
+
+# Per-thread reusable workspace for the big GEMM operands (im2col matrix, its gradient, the GEMM
+# result before unpacking). A fresh buffer over glibc's 32 MiB mmap threshold is page-faulted in on
+# every call: np.empty + fill of the 58 MB im2col matrix of the 8x64x56x56 3x3 conv took 17.5 ms vs
+# 2.5 ms for the same fill of a reused buffer (loaded 2-core machine), i.e. ~15 ms per big buffer
+# per call. Bound: at most WORKSPACE_MAX_BYTES (128 MiB) kept per thread and slot kind; a larger
+# request is allocated fresh and not kept. Thread-local, so concurrent callers never share it; no
+# result returned to the user ever aliases it.
+WORKSPACE_MAX_BYTES = 128 << 20
+_tls = threading.local()
+
+
+def release_workspace():
+    """Free the calling thread's conv workspace (it is re-created on the next call)."""
+    _tls.bufs = {}
+
+
+def _workspace(slot, shape, dtype):
+    """An uninitialized C-contiguous array of ``shape`` carved from this thread's buffer ``slot``."""
+    dt = np.dtype(dtype)
+    n = math.prod(shape)
+    nbytes = n * dt.itemsize
+    if nbytes > WORKSPACE_MAX_BYTES:
+        return np.empty(shape, dt)
+    bufs = getattr(_tls, "bufs", None)
+    if bufs is None:
+        bufs = _tls.bufs = {}
+    buf = bufs.get(slot)
+    if buf is None or buf.nbytes < nbytes:
+        buf = bufs[slot] = np.empty(nbytes, np.uint8)
+    return buf[:nbytes].view(dt).reshape(shape)
+
+
+# Backend of the memory-bound passes around the BLAS GEMM (im2col, col2im, pack, unpack + epilogue):
+# always serial. Measured (8x64x56x56 3x3, float32, 2 threads, loaded shared machine, median / min
+# of 7): unpack serial 0.5-0.7 / 0.3-0.55 ms vs parallel 0.1-24 / 0.1-20 ms; pack serial 0.45-0.65
+# vs parallel up to 28 ms; im2col serial 23 / 18.7 ms vs parallel 24 / 20 ms; col2im serial 28 /
+# 24.7 ms vs parallel 48 / 21 ms. One Zen 5 core streams these copies about as fast as two, and a
+# parallel region waits for its slowest thread: under load a descheduled thread stalls the pass for
+# a whole scheduler slice (the 16-28 ms outliers). The compute-bound direct kernels keep
+# conv_backend's choice.
+PASS_BACKEND = "serial"
+
+# Effect of the workspace + serial passes (issue 3 list, float32, 2 threads, torch_time/fastops_time,
+# base = the merged conv family before, new = after, interleaved in one process, 3 rounds, on the
+# shared 2-core machine at load ~6-7: noisy, single run), fwd | fwd+bwd:
+#   3x3 C64 56: 0.61->0.67 | 0.42->0.99     3x3 C128 28: 0.80->1.04 | 0.89->0.95
+#   3x3 C256 14: 0.60->0.68 | 1.02->1.08    1x1 256->64 56: 1.05->1.29 | 0.56->1.44
+#   7x7s2 3->64 224: 0.50->0.62 | 0.43->0.88  dw3x3 C128 56: 1.61->3.22 | 2.00->2.09
+#   3x3 dil2 C64 56: 0.40->0.70 | 0.42->0.76  convT 4x4s2 64->32: 0.94->1.76 | 0.66->0.90
+#   conv1d k5 C128 L1024: 0.76->0.85 | 0.75->0.96  conv3d C32: 0.47->0.66 | 0.26->0.63
+#   linear 256x1024->1024: 0.72->0.81 | 0.84->1.05
+#   geometric mean: fwd 0.71 -> 0.97, fwd+bwd 0.65 -> 1.01
+#   a second run (load ~6): geometric mean fwd 0.97 -> 1.13, fwd+bwd 0.90 -> 1.23. The depthwise case
+#   (direct path, code unchanged) read 1.61->3.22 in one run and 3.02->2.25 in the other: that is
+#   the noise level of single ratios; the fwd+bwd gains of the GEMM cases repeated in both runs.
+# Next step measured but not done: OpenBLAS is faster on the pixel-major ("cols^T") orientation:
+# (32 x 864) @ (864 x 32768) 72 ms vs (32768 x 864) @ (864 x 32) 40 ms; the data-gradient GEMM
+# 48 vs 32 ms (conv3d case); 40 vs 32 and 32 vs 24 ms for the 3x3 C64 case. Using it needs an
+# im2col / col2im on the transposed layout with cache-blocked (transposing) stores, or the GEMM
+# gain is eaten by strided scalar writes.
 
 
 def _ks(w):
@@ -47,14 +117,15 @@ def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True):
     if path == "direct":
         K.call("direct_fwd", dt, be, xp, w, b, epi.a, epi.b, *stride, *dilation, out, epi=epi)
         return out
+    be = PASS_BACKEND
     L = math.prod(out_sp)
     cols = _cols(xp, w, stride, dilation, out_sp, path, be)
-    tmp = _gemm(w.reshape(O, -1), cols, groups)
+    tmp = _gemm(w.reshape(O, -1), cols, groups, out=_workspace("res", (O, cols.shape[1]), dt))
     K.call("unpack", dt, be, tmp, b, epi.a, epi.b, out.reshape(N, O, L), epi=epi)
     return out
 
 
-def _gemm(a, b, groups, trans_a=False, trans_b=False):
+def _gemm(a, b, groups, trans_a=False, trans_b=False, out=None):
     """Per-group products of row blocks: ``op(a_g) @ op(b_g)`` with a (G*Ma, Ka), b (G*Mb, Kb),
     ``op`` the optional transpose; the results stacked as rows. One 2-D GEMM without groups, one
     batched ``np.matmul`` over groups otherwise."""
@@ -66,8 +137,8 @@ def _gemm(a, b, groups, trans_a=False, trans_b=False):
     if trans_b:
         b3 = b3.transpose(0, 2, 1)
     if G == 1:
-        return np.matmul(a3[0], b3[0])
-    r = np.matmul(a3, b3)
+        return np.matmul(a3[0], b3[0], out=out)
+    r = np.matmul(a3, b3, out=None if out is None else out.reshape(G, -1, out.shape[-1]))
     return r.reshape(-1, r.shape[-1])
 
 
@@ -80,7 +151,7 @@ def _cols(xp, w, stride, dilation, out_sp, path, be):
     if path == "gemm_1x1" and N == 1:
         return xp.reshape(C, -1)
     KD, KH, KW = _ks(w)
-    cols = np.empty((C * KD * KH * KW, N * math.prod(out_sp)), xp.dtype)
+    cols = _workspace("cols", (C * KD * KH * KW, N * math.prod(out_sp)), xp.dtype)
     K.call("im2col", xp.dtype, be, xp, KD, KH, KW, *stride, *dilation, *out_sp, cols)
     return cols
 
@@ -89,7 +160,7 @@ def _pack(g, be):
     N, O = g.shape[:2]
     if N == 1:
         return g.reshape(O, -1)
-    tmp = np.empty((O, g.size // O), g.dtype)
+    tmp = _workspace("gpack", (O, g.size // O), g.dtype)
     K.call("pack", g.dtype, be, g.reshape(N, O, -1), tmp)
     return tmp
 
@@ -101,10 +172,12 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
     O = g.shape[1]
     dt = g.dtype
     out_sp = g.shape[2:]
-    gxp = np.zeros(xp.shape, dt) if need_data else None
-    gw = np.zeros(w.shape, dt) if need_weight else None
     if g.size == 0 or w.size == 0 or xp.size == 0:
-        return gxp, gw
+        return (np.zeros(xp.shape, dt) if need_data else None), (np.zeros(w.shape, dt) if need_weight else None)
+    # every kernel below writes all of gxp (col2im and direct_bwd_data zero each plane first, unpack
+    # writes every element) and all of gw: no np.zeros pass needed
+    gxp = np.empty(xp.shape, dt) if need_data else None
+    gw = np.empty(w.shape, dt) if need_weight else None
     path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp)
     if path == "direct":
         if need_data:
@@ -112,6 +185,7 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
         if need_weight:
             K.call("direct_bwd_weight", dt, be, xp, g, *stride, *dilation, gw)
         return gxp, gw
+    be = PASS_BACKEND
     KD, KH, KW = _ks(w)
     g2 = _pack(g, be)  # (O, N*L)
     w2 = w.reshape(O, -1)  # (O, Cg*K)
@@ -124,7 +198,8 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
         r = np.matmul(cols.reshape(G, -1, cols.shape[1]), g2.reshape(G, -1, g2.shape[1]).transpose(0, 2, 1))
         gw[...] = r.transpose(0, 2, 1).reshape(w.shape)
     if need_data:
-        gcols = _gemm(w2, g2, groups, trans_a=True)  # (C*K, N*L)
+        # into the "cols" workspace: the weight gradient above is done with the im2col matrix
+        gcols = _gemm(w2, g2, groups, trans_a=True, out=_workspace("cols", (C * KD * KH * KW, g2.shape[1]), dt))
         if path == "gemm_1x1":
             K.call("unpack", dt, be, gcols, np.zeros(C, dt), 0.0, 0.0, gxp.reshape(N, C, -1), epi=_IDENTITY)
         else:
@@ -168,6 +243,7 @@ def explain(dtype, N, C, O, groups, kernel, stride, padded, out_sp, epi=None, wh
     return {
         "path": path,
         "backend": be,
+        "pass_backend": be if path == "direct" else PASS_BACKEND,
         "threads": _threads.get_num_threads(),
         "direct_max_group_channels": _dispatch.CONV_DIRECT_MAX_GROUP_CHANNELS,
         "parallel_min_macs": _dispatch.CONV_PARALLEL_MIN_MACS,

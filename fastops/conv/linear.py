@@ -13,9 +13,10 @@ import math
 
 import numpy as np
 
-from .. import _dispatch, _epilogue, _threads
+from .. import _epilogue, _threads
 from .._op import op
 from .._validate import float_arrays, grad_like
+from . import _core
 from . import _kernels as K
 
 OP = "linear"
@@ -38,7 +39,10 @@ def _prepare(input, weight, bias, activation, activation_param):
 
 
 def _backend(dtype, rows, cols):
-    return _dispatch.plane_backend(dtype, rows, rows * cols, _threads.get_num_threads())
+    # The bias + activation pass after the BLAS GEMM is memory-bound: serial, like the conv passes
+    # (see _core.PASS_BACKEND: parallel regions stalled 16-28 ms on the loaded 2-core machine, a
+    # serial copy pass of this size takes well under a millisecond).
+    return _core.PASS_BACKEND
 
 
 def _pre_and_out(x, w, b, epi):
