@@ -16,7 +16,7 @@ NUMBA_NOTES), ``direct`` (Numba direct kernel for small per-group channel produc
 friends).
 
 The big GEMM operands live in a per-thread reusable workspace (``_workspace``: three slots, at
-most 128 MiB each kept, so at most 384 MiB per calling thread; ``release_workspace()`` frees it)
+most 64 MiB each kept, so at most 192 MiB per calling thread; ``release_workspace()`` frees it)
 and the memory-bound passes around BLAS run serial (``PASS_BACKEND``): the only parallel region of
 a GEMM path is the BLAS call itself.
 
@@ -42,10 +42,11 @@ def backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp):
 # result before unpacking). A fresh buffer over glibc's 32 MiB mmap threshold is page-faulted in on
 # every call: np.empty + fill of the 58 MB im2col matrix of the 8x64x56x56 3x3 conv took 17.5 ms vs
 # 2.5 ms for the same fill of a reused buffer (loaded 2-core machine), i.e. ~15 ms per big buffer
-# per call. Bound: at most WORKSPACE_MAX_BYTES (128 MiB) kept per thread and slot kind; a larger
+# per call. Bound: at most WORKSPACE_MAX_BYTES (64 MiB: the largest flagship im2col, 58 MB,
+# still fits) kept per thread and slot kind; a larger
 # request is allocated fresh and not kept. Thread-local, so concurrent callers never share it; no
 # result returned to the user ever aliases it.
-WORKSPACE_MAX_BYTES = 128 << 20
+WORKSPACE_MAX_BYTES = 64 << 20
 _tls = threading.local()
 
 
