@@ -13,8 +13,9 @@ def _qkv(rng, qs, ks, vs, dtype):
     return [rng.standard_normal(s).astype(dtype) for s in (qs, ks, vs)]
 
 
-@pytest.mark.parametrize("kw", [{"is_causal": True}, {"mask": True}, {"dropout_p": 0.3, "seed": 5}],
-                         ids=["causal", "float-mask", "dropout"])
+# one case (float mask + dropout): every variant compiles its own parallel kernels (~2 min of CI
+# each); the causal path shares the block loops checked here
+@pytest.mark.parametrize("kw", [{"mask": True, "dropout_p": 0.3, "seed": 5}], ids=["float-mask-dropout"])
 def test_bitwise_same_for_one_and_two_threads(kw):
     if _threads.max_threads() < 2:
         pytest.skip("needs 2 threads")
