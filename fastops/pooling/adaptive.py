@@ -178,6 +178,11 @@ def _adaptive_forward(name, k, input, output_size):
     out = np.empty(lead + osz, x.dtype)
     if out.size:
         P = math.prod(lead)
+        if all(o == 1 for o in osz):
+            # one bin per plane: the global kernel's lane-vectorized row sum (the bin loop's scalar
+            # running sum does not vectorize: (8,64,56,56) -> 1x1 took 0.86 ms, 0.25x torch)
+            _K.call("global_fwd", x.dtype, P, x.size, x.reshape(P, -1), out.reshape(P))
+            return out
         ins, outs, bins = _geometry(spatial, osz)
         _K.call("adaptive_fwd", x.dtype, P, x.size, x.reshape((P,) + ins), *bins, out.reshape((P,) + outs))
     return out
@@ -186,6 +191,11 @@ def _adaptive_forward(name, k, input, output_size):
 def _adaptive_backward(name, k, grad_output, input, output_size):
     x, lead, spatial, osz = _validate(name, k, input, output_size)
     g = grad_like(name, grad_output, lead + osz, x.dtype)
+    if g.size and all(o == 1 for o in osz):
+        gx = np.empty(x.shape, x.dtype)
+        P = math.prod(lead)
+        _K.call("global_bwd", x.dtype, P, x.size, g.reshape(P), gx.reshape(P, -1))
+        return (gx,)
     gx = np.zeros(x.shape, x.dtype)
     if g.size:
         P = math.prod(lead)
