@@ -63,7 +63,8 @@ def get_num_threads():
         return 1
     n = _num_threads if _num_threads is not None else numba.config.NUMBA_NUM_THREADS
     if n > 1:
-        _ensure_layer()
+        if _layer is None:  # hot path (every op call): no call once the layer is known
+            _ensure_layer()
         if _layer == "workqueue" and threading.current_thread() is not threading.main_thread():
             return 1
     return n

@@ -215,13 +215,14 @@ def kernel(name, dtype, backend, act=None):
     return k
 
 
+def backend(dtype, size):
+    """Serial or parallel for a per-step kernel touching ``size`` elements (gate math: transcendental)."""
+    return _dispatch.pointwise_backend(dtype, size, _threads.get_num_threads(), "transcendental")
+
+
 def run(name, dtype, size, *args, act=None):
     """Run kernel ``name`` on ``args``; ``size``: elements touched (chooses serial or parallel)."""
-    be = _dispatch.pointwise_backend(dtype, size, _threads.get_num_threads(), "transcendental")
+    be = backend(dtype, size)
     if be == "parallel":
         _threads.sync()
     kernel(name, dtype, be, act)(*args)
-
-
-def backend(dtype, size):
-    return _dispatch.pointwise_backend(dtype, size, _threads.get_num_threads(), "transcendental")
