@@ -11,8 +11,7 @@ statistics after 3 Adam steps within rtol 1e-7, atol 1e-9: the conv biases befor
 a zero true gradient (BN removes the mean), so their gradients are pure rounding noise, which Adam
 normalises (update ~ lr * noise / (sqrt(v) + eps)): observed differences ~1e-10 absolute.
 
-The whole module is one xdist group (``pytestmark``), so one cluster starts, shared by all tests
-through the module-scoped fixture.
+One cluster starts: the checks that need it run in one test (``test_on_local_cluster``).
 """
 import os
 
@@ -28,7 +27,9 @@ from dask.distributed import Client, LocalCluster  # noqa: E402
 import fastops  # noqa: E402
 import fastops.dask as fd  # noqa: E402
 
-# one xdist group: one worker runs the module, so one cluster starts (module-scoped fixture)
+# One xdist group, so that one worker runs the module. (With pytest 9.2 + pytest-xdist 3.8 the
+# group marks have no effect: xdist renames item._nodeid, pytest 9 reads item._id. So the cluster
+# checks are one test below: one cluster per run whatever the scheduling.)
 pytestmark = pytest.mark.xdist_group("fastops-dask")
 
 RTOL = 1e-12
@@ -45,6 +46,14 @@ def client():
         with Client(cluster) as c:
             c.run(_set_threads, 1)  # 2 single-threaded workers on a 2-core machine
             yield c
+
+
+CLUSTER_CHECKS = []
+
+
+def cluster_check(fn):
+    CLUSTER_CHECKS.append(fn)
+    return fn
 
 
 def _close(a, b, rtol=RTOL):
@@ -79,7 +88,8 @@ def _check(name, args, kw, batched, exact_grads, client, exact_forward=True):
         (_equal if j in exact_grads and r is not None else _close)(d, r)
 
 
-def test_workers_share_the_kernel_cache(client):
+@cluster_check
+def check_workers_share_the_kernel_cache(client, rng):
     from fastops import _config
 
     dirs = client.run(lambda: str(__import__("fastops._config", fromlist=["x"]).cache_dir()))
@@ -87,35 +97,41 @@ def test_workers_share_the_kernel_cache(client):
     assert all(v == os.environ.get("FASTOPS_CACHE_DIR") for v in client.run(lambda: os.environ.get("FASTOPS_CACHE_DIR")).values())
 
 
-def test_conv2d(client, rng):
+@cluster_check
+def check_conv2d(client, rng):
     x = rng.standard_normal((9, 3, 7, 6))
     w = rng.standard_normal((4, 3, 3, 3))
     b = rng.standard_normal(4)
     _check("conv2d", (x, w, b), {"padding": 1, "stride": (1, 2)}, {0}, {0}, client)
 
 
-def test_linear(client, rng):
+@cluster_check
+def check_linear(client, rng):
     _check("linear", (rng.standard_normal((9, 5)), rng.standard_normal((3, 5)), rng.standard_normal(3)),
            {}, {0}, set(), client, exact_forward=False)
 
 
-def test_max_pool2d(client, rng):
+@cluster_check
+def check_max_pool2d(client, rng):
     _check("max_pool2d", (rng.standard_normal((9, 2, 6, 7)),), {"kernel_size": 3, "stride": 2, "padding": 1},
            {0}, {0}, client)
 
 
-def test_layer_norm(client, rng):
+@cluster_check
+def check_layer_norm(client, rng):
     x = rng.standard_normal((9, 3, 4))
     _check("layer_norm", (x, (3, 4), rng.standard_normal((3, 4)), rng.standard_normal((3, 4))), {}, {0}, {0}, client)
 
 
-def test_batch_norm_eval(client, rng):
+@cluster_check
+def check_batch_norm_eval(client, rng):
     x = rng.standard_normal((9, 3, 4, 5))
     args = (x, rng.standard_normal(3), rng.uniform(0.5, 2, 3), rng.standard_normal(3), rng.standard_normal(3))
     _check("batch_norm", args, {"training": False, "activation": "relu"}, {0}, {0}, client)
 
 
-def test_batch_norm_train_global_stats_and_running_update(client, rng):
+@cluster_check
+def check_batch_norm_train_global_stats_and_running_update(client, rng):
     x = rng.standard_normal((9, 3, 4, 5)) * 2 + 1
     w, b = rng.standard_normal(3), rng.standard_normal(3)
     rm, rv = rng.standard_normal(3), rng.uniform(0.5, 2, 3)
@@ -133,8 +149,13 @@ def test_batch_norm_train_global_stats_and_running_update(client, rng):
         _close(d, r)
 
 
-@pytest.mark.parametrize("reduction", ["none", "mean", "sum"])
-def test_cross_entropy(client, rng, reduction):
+@cluster_check
+def check_cross_entropy(client, rng):
+    for reduction in ("none", "mean", "sum"):
+        _check_cross_entropy(rng, reduction)
+
+
+def _check_cross_entropy(rng, reduction):
     x = rng.standard_normal((9, 5))
     t = rng.integers(0, 5, 9)
     t[4] = -100  # ignored
@@ -149,7 +170,8 @@ def test_cross_entropy(client, rng, reduction):
     (_equal if reduction == "none" else _close)(got[0].compute(), ref[0])
 
 
-def test_roi_align_routes_boxes_to_their_block(client, rng):
+@cluster_check
+def check_roi_align_routes_boxes_to_their_block(client, rng):
     x = rng.standard_normal((9, 2, 8, 8))
     # unsorted batch indices, several boxes per image, one block (batch 5) without boxes
     boxes = np.array([[6, 0.5, 1, 6, 7], [0, 1, 1, 5, 3], [3, 0, 2, 3, 5], [0, 2, 2, 7, 7.5], [8, 1, 0, 4, 4],
@@ -164,7 +186,8 @@ def test_roi_align_routes_boxes_to_their_block(client, rng):
     _equal(gx.compute(), fastops.roi_align.backward(g, x, boxes, **kw)[0])
 
 
-def test_dropout_mask_equals_single_array(client, rng):
+@cluster_check
+def check_dropout_mask_equals_single_array(client, rng):
     x = rng.standard_normal((9, 3, 5))
     for name in ("dropout", "dropout2d"):
         op, dop = getattr(fastops, name), getattr(fd, name)
@@ -174,7 +197,15 @@ def test_dropout_mask_equals_single_array(client, rng):
                op.backward(g, x, 0.4, seed=123)[0])
 
 
-def test_chunking_along_a_non_batch_axis_raises_with_the_rechunk_call(client, rng):
+def test_import_fastops_does_not_import_dask():
+    import subprocess
+    import sys
+
+    code = "import sys, fastops; assert not any(m == 'dask' or m.startswith('dask.') for m in sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_chunking_along_a_non_batch_axis_raises_with_the_rechunk_call(rng):
     x = da.from_array(rng.standard_normal((9, 4, 6, 6)), chunks=(3, 2, 6, 6))
     with pytest.raises(ValueError, match=r"fastops\.dask\.conv2d: argument 'input'.*axis 1") as e:
         fd.conv2d(x, rng.standard_normal((2, 4, 3, 3)))
@@ -185,7 +216,7 @@ def test_chunking_along_a_non_batch_axis_raises_with_the_rechunk_call(client, rn
         fd.softmax(_chunked(rng.standard_normal((9, 3))), dim=0)
 
 
-def test_weights_are_one_graph_key_shared_by_all_blocks(client, rng):
+def test_weights_are_one_graph_key_shared_by_all_blocks(rng):
     x = _chunked(rng.standard_normal((9, 3, 5, 5)))
     w = rng.standard_normal((4, 3, 3, 3))
     y = fd.conv2d(x, w)
@@ -198,7 +229,8 @@ def test_weights_are_one_graph_key_shared_by_all_blocks(client, rng):
     assert len(wkeys) == 1 and wkeys.pop() in dict(y.dask)
 
 
-def test_tree_reduction_is_deterministic_across_schedulers(client, rng):
+@cluster_check
+def check_tree_reduction_is_deterministic_across_schedulers(client, rng):
     x = rng.standard_normal((9, 3, 5, 5))
     w = rng.standard_normal((4, 3, 3, 3))
     g = rng.standard_normal((9, 4, 3, 3))
@@ -208,8 +240,8 @@ def test_tree_reduction_is_deterministic_across_schedulers(client, rng):
     _equal(on_cluster[0], local[0])
 
 
-@pytest.mark.slow
-def test_data_parallel_cnn_training_matches_single_machine(client):
+@cluster_check
+def check_data_parallel_cnn_training_matches_single_machine(client, rng):
     from fastops import optim
     from fastops.dask import cnn as dcnn
     from fastops.examples import cnn_digits
@@ -232,3 +264,18 @@ def test_data_parallel_cnn_training_matches_single_machine(client):
         np.testing.assert_allclose(params["dask"][0][k], params["single"][0][k], rtol=1e-7, atol=1e-9, err_msg=k)
     for k in params["single"][1]:
         np.testing.assert_allclose(params["dask"][1][k], params["single"][1][k], rtol=1e-7, atol=1e-9, err_msg=k)
+
+
+@pytest.mark.slow
+def test_on_local_cluster(client):
+    """All cluster checks in one test (one cluster; see the xdist note at the top), each with a
+    fresh generator; a failure names the check."""
+    # the single-array references on 1 thread too: they run the serial kernels the (1-thread)
+    # workers run, so each kernel is compiled once and loaded from the shared cache by the others
+    # (results do not depend on the thread count)
+    for check in CLUSTER_CHECKS:
+        try:
+            with fastops.threads(1):
+                check(client, np.random.default_rng(1234))
+        except Exception as e:
+            raise AssertionError(f"{check.__name__}: {type(e).__name__}: {e}") from e
