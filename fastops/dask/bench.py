@@ -66,8 +66,8 @@ def run(batch=256, block=32, workers=2, reps=3, small_blocks=64, verbose=True):
         t_gather = _median_time(lambda: fd.conv2d(xd, w, b, padding=1).compute(), reps)
         out.update(conv2d_cluster_s=t_persist, conv2d_cluster_gather_s=t_gather)
         say(f"conv2d on LocalCluster ({workers} workers x 1 thread, blocks of {block}): {t_persist * 1e3:.0f} ms "
-            f"(output left on the workers; x{t_persist / t_single:.2f} the single process), "
-            f"{t_gather * 1e3:.0f} ms with the output gathered to the client (x{t_gather / t_single:.2f})")
+            f"(output left on the workers; {t_persist / t_single:.2f}x the one-process time), "
+            f"{t_gather * 1e3:.0f} ms with the output gathered to the client ({t_gather / t_single:.2f}x)")
         del xd
 
         xs = rng.standard_normal((small_blocks, 16, 8, 8)).astype(np.float32)
