@@ -18,11 +18,8 @@ validates every argument with fastops' own errors, and gives the output's shape 
 which gradients are ``None``, without computing anything on the cluster.
 """
 import inspect
-import math
 
 import numpy as np
-
-import dask.array as da
 
 import fastops
 from fastops._op import REGISTRY
@@ -329,8 +326,4 @@ LOSS_ROLES = {
 }
 
 
-def numel_after_batch(x):
-    return math.prod(x.shape[1:])
-
-
-__all__ = ["DaskOp", "DASK_OPS", "register", "LOSS_ROLES", "fastops"]
+__all__ = ["DaskOp", "DASK_OPS", "register", "LOSS_ROLES"]
