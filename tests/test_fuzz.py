@@ -399,7 +399,7 @@ def _batch_norm_invalid(case, which, k):
         case.args[1] = case.args[2] = None
     elif which == "one_value":
         case.kwargs["training"] = True
-        case.args[0] = x[:1].reshape((1, x.shape[1]))
+        case.args[0] = np.ascontiguousarray(x.reshape(x.shape[0], x.shape[1], -1)[:1, :, 0])  # (1, C)
         case.args[1] = case.args[2] = None
     elif which == "intdtype":
         case.args[0] = x.astype(np.int64)
@@ -620,3 +620,15 @@ def test_fuzz(name):
         if log:
             with open(log, "a") as f:
                 f.write(f"{name} valid={counts['valid']} invalid={counts['invalid']}\n")
+
+
+@pytest.mark.xfail(reason="known bug found by the fuzzer, left to the conv kernels' owner: conv_transpose with a 1-wide "
+                          "kernel and output_padding > 0 (stride 1, dilation 2) returns uninitialized memory in the "
+                          "output_padding region and misplaces values (2-D/3-D)", strict=False)
+@pytest.mark.parametrize("k", [1, 2, 3])
+def test_conv_transpose_output_padding_with_a_1_wide_kernel(k):
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((1, 1) + (2,) * k), rng.standard_normal((1, 1) + (1,) * k)
+    kw = {"stride": 1, "output_padding": 1, "dilation": 2}
+    np.testing.assert_allclose(getattr(fastops, f"conv_transpose{k}d")(x, w, **kw),
+                               REFS[f"conv_transpose{k}d"].ref(x, w, **kw), rtol=1e-12, atol=1e-14)
