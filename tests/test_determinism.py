@@ -7,7 +7,7 @@ NUMBA_NUM_THREADS are dropped), so the same test runs with e.g. 16 threads on a 
         python -m pytest -n 0 tests/test_determinism.py
 
 By default (CI) it covers the ops whose backward or forward reduces (batch/layer/group norm statistics,
-softmax, losses, the weight and bias gradients of conv/linear, broadcasting add) at their "small"
+softmax, a loss, the weight and bias gradients of conv/linear, broadcasting add) at their "small"
 benchmark shapes, large enough for the parallel kernels; ``FASTOPS_DETERMINISM_OPS=all`` (or a
 comma-separated list of names) covers every op of the table. The per-family tests (test_conv.py,
 test_shape_pooling.py, ...) hold the same property at 1 and 2 threads for their own cases.
@@ -23,7 +23,7 @@ from fastops.testing import table
 
 THREADS = sorted({n for n in (int(v) for v in os.environ.get("FASTOPS_TEST_THREADS", "1,2").split(",") if v.strip())
                   if 1 <= n <= _threads.max_threads()})
-DEFAULT_OPS = ("batch_norm", "group_norm", "softmax", "cross_entropy", "mse_loss",
+DEFAULT_OPS = ("batch_norm", "group_norm", "softmax", "mse_loss",
                "conv2d", "linear", "add")
 _sel = os.environ.get("FASTOPS_DETERMINISM_OPS", "")
 OPS = [i for i in table() if i.bench is not None and i.deterministic
