@@ -244,3 +244,64 @@ def test_two_processes_compiling_cold_into_one_cache(tmp_path):
     assert r.returncode == 0, r.stderr
     lines = r.stdout.splitlines()
     assert lines[0] == first[0][0] and lines[1] == "1"  # the third process loads the kernel from the cache
+
+
+def test_read_only_package_directory_uses_the_per_user_cache(tmp_path):
+    """fastops installed read-only (system site-packages): kernels are cached under
+    $XDG_CACHE_HOME/fastops (the per-user cache), nothing is written into the package."""
+    import shutil
+    import stat
+
+    site = tmp_path / "site"
+    shutil.copytree(os.path.join(ROOT, "fastops"), site / "fastops",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for d, _, fs in os.walk(site):
+        for f in fs:
+            os.chmod(os.path.join(d, f), stat.S_IRUSR | stat.S_IRGRP)
+        os.chmod(d, stat.S_IRUSR | stat.S_IXUSR)
+    try:
+        # (as root the directory stays writable; fastops must still not write into it)
+        xdg = tmp_path / "xdg"
+        env = dict(os.environ, PYTHONPATH=str(site), XDG_CACHE_HOME=str(xdg), PYTHONDONTWRITEBYTECODE="1")
+        env.pop("FASTOPS_CACHE_DIR", None)
+        code = ("import numpy as np, fastops; from fastops import _config\n"
+                "print(fastops.__file__); print(_config.cache_dir())\n"
+                "print(fastops.relu(np.array([-1.0, 2.0], np.float32)).tolist())")
+        r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300,
+                           cwd=tmp_path)  # (not the checkout: "-c" puts the working directory on sys.path)
+        assert r.returncode == 0, r.stderr
+        where, cache, out = r.stdout.splitlines()
+        assert where.startswith(str(site)) and cache.startswith(str(xdg / "fastops")) and out == "[0.0, 2.0]"
+        files = [f for _, _, fs in os.walk(xdg) for f in fs]
+        assert any(f.endswith(".nbi") for f in files) and any(f.endswith(".nbc") for f in files)
+        inside = [f for _, _, fs in os.walk(site) for f in fs if f.endswith((".nbi", ".nbc", ".pyc"))]
+        assert not inside, inside
+    finally:
+        for d, _, _ in os.walk(site):
+            os.chmod(d, stat.S_IRWXU)
+
+
+def test_cache_of_another_version_is_not_loaded(tmp_path):
+    """Kernels cached by another fastops version live in another directory (the version is part of
+    the cache path): a process of a different version compiles afresh instead of loading them."""
+    code = (
+        "import sys, numpy as np, fastops\n"
+        "from fastops import _config\n"
+        "if len(sys.argv) > 1: _config.__version__ = sys.argv[1]  # pretend to be another release\n"
+        "from fastops.activation.pointwise import RELU\n"
+        "print(fastops.relu(np.array([-1.0, 2.0], np.float32)).tolist(), _config.cache_dir())\n"
+        "print(sum(RELU.kernel('fwd', np.float32, 'serial').stats.cache_hits.values()))\n"
+    )
+    env = dict(os.environ, FASTOPS_CACHE_DIR=str(tmp_path))
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+
+    def run(*version):
+        r = subprocess.run([sys.executable, "-c", code, *version], env=env, capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr
+        first, hits = r.stdout.splitlines()
+        return first, int(hits)
+
+    run()  # fills the cache (test_cache_dir_env_and_reuse: the same version then loads it)
+    out3, hits3 = run("0.0.0+other")
+    assert hits3 == 0, "a kernel cached by another fastops version was loaded"
+    assert out3.startswith("[0.0, 2.0]") and "0.0.0+other" in out3 and fastops.__version__ not in out3.split()[-1]

@@ -133,3 +133,60 @@ def test_workqueue_layer_runs_parallel_kernels_from_the_main_thread_only():
     env = dict(os.environ, NUMBA_THREADING_LAYER="workqueue")
     r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0 and "ok" in r.stdout, r.stdout + r.stderr
+
+
+# the figure: 8 Python threads x 200 calls of conv2d, batch_norm, max_pool2d and softmax with
+# their backward, half on one shared input, half on their own. Every 40th call uses a (4, 16, 32, 32)
+# float32 input (65536 elements: the parallel kernels with 2 threads, parallel_min_elements), the
+# others a (2, 16, 8, 8) one (serial kernels): 200 parallel-size calls per thread cost about 25x more
+# CI time (measured 440 s on the loaded 2-core dev machine); FASTOPS_THREAD_BIG_EVERY=1 runs them all
+# at the parallel size.
+BIG = _RNG.standard_normal((4, 16, 32, 32)).astype(np.float32)
+SMALL = _RNG.standard_normal((2, 16, 8, 8)).astype(np.float32)
+W16 = (_RNG.standard_normal((8, 16, 3, 3)) * 0.1).astype(np.float32)
+THREADS, CALLS = 8, 200
+BIG_EVERY = int(os.environ.get("FASTOPS_THREAD_BIG_EVERY", "40"))
+
+
+def four_ops(img):
+    c = fastops.conv2d(img, W16, padding=1)
+    gc = fastops.conv2d.backward(c, img, W16, padding=1)
+    bn = fastops.batch_norm(img, None, None, BN_W, BN_B, training=True)
+    gbn = fastops.batch_norm.backward(bn, img, None, None, BN_W, BN_B, training=True)
+    m = fastops.max_pool2d(img, 3, 2, 1)
+    gm = fastops.max_pool2d.backward(m, img, 3, 2, 1)[0]
+    s = fastops.softmax(img, dim=1)
+    gs = fastops.softmax.backward(s, img, dim=1)[0]
+    return [c, gc[0], gc[1], bn, gbn[0], gbn[3], gbn[4], m, gm, s, gs]
+
+
+def test_eight_threads_200_calls_each_shared_and_separate_inputs():
+    if fastops.get_num_threads() > 1:
+        for name, kw in [("max_pool2d", dict(kernel_size=3, stride=2, padding=1)), ("batch_norm", dict(training=True)),
+                         ("softmax", dict(dim=1))]:
+            assert getattr(fastops, name).explain(BIG.shape, "float32", **kw)["backend"] == "parallel", name
+    # thread k: inputs shared by the even threads, its own for the odd ones
+    inputs = [(BIG, SMALL) if k % 2 == 0 else (BIG * np.float32(1 + k), SMALL * np.float32(1 + k)) for k in range(THREADS)]
+    with fastops.threads(1):  # reference: serial kernels, one Python thread
+        expect = [(four_ops(b), four_ops(s)) for b, s in inputs]
+    errors, done = [], [0] * THREADS
+
+    def worker(k):
+        try:
+            for i in range(CALLS):
+                big = i % BIG_EVERY == 0
+                if not _same(four_ops(inputs[k][0 if big else 1]), expect[k][0 if big else 1]):
+                    errors.append(f"thread {k} call {i}: result differs from the single-threaded one")
+                    return
+                done[k] += 1
+        except Exception as e:  # pragma: no cover
+            errors.append(f"thread {k}: {e!r}")
+
+    ths = [threading.Thread(target=worker, args=(k,), daemon=True) for k in range(THREADS)]
+    for t in ths:
+        t.start()
+    for t in ths:
+        t.join(timeout=300)
+    assert not any(t.is_alive() for t in ths), f"threads hung (calls done per thread: {done})"
+    assert not errors, errors
+    assert done == [CALLS] * THREADS

@@ -48,7 +48,8 @@ def _elu_f(v, a, b):
 
 
 def _elu_df(v, g, a, b):
-    return g if v > T(0) else g * a * EXP(v)  # noqa: F821
+    # NaN takes the positive branch (gradient g), as in PyTorch's elu_backward (x <= 0 ? ... : g)
+    return g * a * EXP(v) if v <= T(0) else g  # noqa: F821
 
 
 def _sigmoid_f(v, a, b):
@@ -121,7 +122,8 @@ def _hardsigmoid_df(v, g, a, b):
 
 
 def _hardswish_f(v, a, b):
-    return T(0) if v <= T(-3) else (v if v >= T(3) else v * (v + T(3)) * T(1.0 / 6.0))  # noqa: F821
+    # v * 0, not 0: -inf gives NaN and finite v <= -3 gives -0.0, as PyTorch's x * min(max(x + 3, 0), 6) / 6
+    return v * T(0) if v <= T(-3) else (v if v >= T(3) else v * (v + T(3)) * T(1.0 / 6.0))  # noqa: F821
 
 
 def _hardswish_df(v, g, a, b):

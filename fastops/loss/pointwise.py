@@ -43,10 +43,14 @@ def _sl1_f(x, y, w, pw, a):  # a = beta
 
 def _sl1_df(x, y, w, pw, a):
     d = x - y
-    ad = abs(d)
-    if ad < a:
+    # branch order of PyTorch's smooth_l1_backward: a NaN difference falls through to d / beta (NaN)
+    if d < -a:
+        s = T(-1)  # noqa: F821
+    elif d > a:
+        s = T(1)  # noqa: F821
+    elif a > T(0):  # noqa: F821
         s = d / a
-    else:
+    else:  # beta = 0: l1_loss
         s = T(1) if d > T(0) else (T(-1) if d < T(0) else T(0))  # noqa: F821
     return s, -s
 
