@@ -14,8 +14,9 @@ offset (no per-element bounds test). The output row stays in L1 across the kh*kw
 output element the offsets are still visited in PyTorch's scan order (d, then h, then w), so ties
 and NaNs select the same element as PyTorch. Measured with ``python -m fastops bench`` (float32,
 2 threads, interleaved with torch 2.13 in one process, shared and noisy 2-core machine):
-max_pool2d 3x3 s2 p1 on (8,64,112,112) forward 3.1-3.9x torch, forward+backward 0.76-1.01x;
-avg_pool2d 2x2 forward 1.7-2.4x, forward+backward 1.8-2.5x.
+max_pool2d 3x3 s2 p1 on (8,64,112,112) forward 3.1-3.9x torch, forward+backward 0.76-1.01x
+before the separable argmax of ``max_fwd``/``max_bwd`` (see there); avg_pool2d 2x2 forward
+1.7-2.4x, forward+backward 1.8-2.5x.
 """
 import numbers
 
@@ -144,7 +145,8 @@ def _max_fwd_template(x4, out4, idx4, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh
     # inside a 2-D window sweep (branch or select on an index row) cost 4.5-7.5 ns per window
     # element against 1.0-1.7 ns for max_val's value sweep; the former two-sweep version (values,
     # then a reverse-order sweep marking the maximum) ran 38 ms CPU for max_pool2d 3x3 s2 p1 on
-    # (8,64,112,112) f32 serial, max_val 14 ms. SEPARABLE_NOTE
+    # (8,64,112,112) f32 serial, max_val 14 ms; this one 15.7 ms (and max_bwd 41.7 -> 18.2 ms), CPU
+    # time medians of 9 interleaved rounds in one process on the shared machine.
     P, OD, OH, OW = out4.shape
     D, H, W = x4.shape[1], x4.shape[2], x4.shape[3]
     neg = -T(np.inf)  # noqa: F821
