@@ -179,8 +179,8 @@ def _max_bwd_template(g4, x4, gx2, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, d
         cur = np.empty(OW, x4.dtype)
         for od in range(OD):
             for oh in range(OH):
-                anyrow = _window_argmax(xp, hv, hi, done, cs0, cur, ks, neg, od, oh, kd, kh, kw, sd, sh, sw, pd, ph,
-                               pw, dd, dh, dw)
+                anyrow = _window_argmax(xp, hv, hi, done, cs0, cur, ks, neg, od, oh, kd, kh, kw, sd, sh, sw, pd,
+                                        ph, pw, dd, dh, dw)
                 if not anyrow:  # no element in range: nothing to scatter (as before: no saved index)
                     continue
                 grow = g4[p, od, oh]
@@ -193,7 +193,7 @@ def _max_bwd_template(g4, x4, gx2, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, d
 def _max_val_template(x4, out4, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
     # max_fwd without indices (forward with return_indices=False). Same offsets-outer sweep; the
     # update is a select on values only, which LLVM vectorizes: 1.0-1.7 ns vs 4.7 ns per window
-    # element for the argmax-tracking branch of max_fwd (float32 row of 56, stride 2, measured on
+    # element for an argmax-tracking branch in this sweep (float32 row of 56, stride 2, measured on
     # the shared 2-core machine; both an int32 index row and a branch-free select stayed >= 4.5 ns).
     P, OD, OH, OW = out4.shape
     D, H, W = x4.shape[1], x4.shape[2], x4.shape[3]
