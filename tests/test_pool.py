@@ -19,6 +19,7 @@ CASES = [
     (2, (2, 2, 7, 8), dict(kernel_size=3, stride=2, padding=1, ceil_mode=True)),
     (2, (2, 9, 8), dict(kernel_size=(3, 2), stride=(1, 2), padding=(1, 1), dilation=(2, 1))),
     (3, (1, 2, 5, 6, 5), dict(kernel_size=(2, 3, 2), stride=(2, 2, 1), padding=(1, 1, 0), ceil_mode=True)),
+    (2, (1, 2, 10, 11), dict(kernel_size=(2, 3), stride=3, padding=1, dilation=(3, 2), ceil_mode=True)),
 ]
 
 
@@ -36,7 +37,7 @@ def _torch_pool(k, x, g, **kw):
 
 @requires_torch
 @pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
-@pytest.mark.parametrize("data", ["random", "ties", "constant", "nan"])
+@pytest.mark.parametrize("data", ["random", "ties", "constant", "nan", "neginf"])
 def test_max_pool_values_indices_and_gradient_equal_torch(dtype, data):
     rng = np.random.default_rng(0)
     for k, shape, kw in CASES:
@@ -46,6 +47,9 @@ def test_max_pool_values_indices_and_gradient_equal_torch(dtype, data):
             x = _ties(rng, shape, dtype)
         elif data == "constant":
             x = np.full(shape, 1.5, dtype)
+        elif data == "neginf":  # windows whose every element is -inf keep PyTorch's initial index
+            x = rng.standard_normal(shape).astype(dtype)
+            x[rng.random(shape) < 0.7] = -np.inf
         else:
             x = rng.standard_normal(shape).astype(dtype)
             x[rng.random(shape) < 0.3] = np.nan

@@ -109,6 +109,20 @@ def dot_c(a, c, m):
     return tot
 
 
+@inline
+def row_stats(a, inv_cnt, eps, one):
+    """``(mean, biased var, 1/sqrt(var + eps))`` of a 1-D C-contiguous array from its sums shifted
+    by its first element (``moments``); ``inv_cnt`` = 1/a.size, ``one`` a 1 of the dtype (typed
+    constants: a literal would promote float32 to float64)."""
+    k = a[0]
+    s, q = moments(a, k)
+    md = s * inv_cnt
+    var = q * inv_cnt - md * md
+    if var < one - one:
+        var = one - one
+    return k + md, var, one / np.sqrt(var + eps)
+
+
 # ---------------------------------------------------------------------------------------------
 # plane kernels (templates; ACT / DACT / T bound by instantiate)
 
@@ -186,14 +200,7 @@ def _grp_fwd_template(xg, w, bb, out, st, K, S, G, eps, inv_cnt):
     R = xg.shape[0]
     for r in prange(R):
         xr = xg[r]
-        k0 = xr[0]
-        s, q = moments(xr, k0)
-        md = s * inv_cnt
-        var = q * inv_cnt - md * md
-        if var < T(0):  # noqa: F821
-            var = T(0)  # noqa: F821
-        mean = k0 + md
-        rstd = T(1) / np.sqrt(var + eps)  # noqa: F821
+        mean, var, rstd = row_stats(xr, inv_cnt, eps, T(1))  # noqa: F821
         st[r, 0] = mean
         st[r, 1] = var
         c0 = (r % G) * K
@@ -215,14 +222,7 @@ def _grp_bwd_template(xg, gg, w, gx, sums, K, S, G, eps, inv_cnt):
     for r in prange(R):
         xr = xg[r]
         gr = gg[r]
-        k0 = xr[0]
-        s, q = moments(xr, k0)
-        md = s * inv_cnt
-        var = q * inv_cnt - md * md
-        if var < T(0):  # noqa: F821
-            var = T(0)  # noqa: F821
-        mean = k0 + md
-        rstd = T(1) / np.sqrt(var + eps)  # noqa: F821
+        mean, var, rstd = row_stats(xr, inv_cnt, eps, T(1))  # noqa: F821
         c0 = (r % G) * K
         A = T(0)  # noqa: F821
         B = T(0)  # noqa: F821
@@ -256,14 +256,7 @@ def _ln_fwd_template(x2, w, bb, out2, eps, inv_l, chunk):
     for u in prange((R + chunk - 1) // chunk):
         for r in range(u * chunk, min(u * chunk + chunk, R)):
             xr = x2[r]
-            k = xr[0]
-            s, q = moments(xr, k)
-            md = s * inv_l
-            var = q * inv_l - md * md
-            if var < T(0):  # noqa: F821
-                var = T(0)  # noqa: F821
-            mean = k + md
-            rstd = T(1) / np.sqrt(var + eps)  # noqa: F821
+            mean, var, rstd = row_stats(xr, inv_l, eps, T(1))  # noqa: F821
             orow = out2[r]
             for i in range(L):
                 orow[i] = (xr[i] - mean) * rstd * w[i] + bb[i]
@@ -284,14 +277,7 @@ def _ln_bwd_template(x2, g2, w, gx2, pw, pb, eps, inv_l, chunk):
         for r in range(u * chunk, min(u * chunk + chunk, R)):
             xr = x2[r]
             gr = g2[r]
-            k = xr[0]
-            s, q = moments(xr, k)
-            md = s * inv_l
-            var = q * inv_l - md * md
-            if var < T(0):  # noqa: F821
-                var = T(0)  # noqa: F821
-            mean = k + md
-            rstd = T(1) / np.sqrt(var + eps)  # noqa: F821
+            mean, var, rstd = row_stats(xr, inv_l, eps, T(1))  # noqa: F821
             A = row_dot(gr, w) * inv_l
             B = dot_centered(gr, w, xr, mean) * (rstd * inv_l)
             orow = gx2[r]

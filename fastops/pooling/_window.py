@@ -14,188 +14,186 @@ offset (no per-element bounds test). The output row stays in L1 across the kh*kw
 output element the offsets are still visited in PyTorch's scan order (d, then h, then w), so ties
 and NaNs select the same element as PyTorch. Measured with ``python -m fastops bench`` (float32,
 2 threads, interleaved with torch 2.13 in one process, shared and noisy 2-core machine):
-max_pool2d 3x3 s2 p1 on (8,64,112,112) forward 3.1-3.9x torch, forward+backward 0.76-1.01x;
-avg_pool2d 2x2 forward 1.7-2.4x, forward+backward 1.8-2.5x.
+max_pool2d 3x3 s2 p1 on (8,64,112,112) forward 3.1-3.9x torch, forward+backward 0.76-1.01x
+before the separable argmax of ``max_fwd``/``max_bwd`` (see there); avg_pool2d 2x2 forward
+1.7-2.4x, forward+backward 1.8-2.5x.
 """
 import numbers
 
 import numpy as np
 from numba import prange
 
+from .._jit import inline
 from ..shape._kernels import Kernels
 
 
 # --- kernels ------------------------------------------------------------------------------------
 
 
+@inline
+def _hsweep(xrow, hvrow, hirow, cs0, neg, kw, sw, pw, dw, W, OW):
+    # Horizontal stage of the separable max/argmax: per output column ``ow`` the maximum of the
+    # input row over the window's columns and its column offset (``c * dw`` from the window start
+    # ``ow * sw - pw``), with PyTorch's update rule ``v > cur or isnan(v)`` in scan order. Stride 1
+    # and 2 get their own loops so the load stride is a constant LLVM vectorizes (interleaved loads).
+    for ow in range(OW):
+        hvrow[ow] = neg
+        hirow[ow] = cs0[ow]
+    for c in range(kw):
+        off = c * dw - pw
+        lo = 0 if off >= 0 else (-off + sw - 1) // sw
+        hi = min((W - 1 - off) // sw + 1, OW) if W - 1 - off >= 0 else 0
+        code = np.int32(c * dw)
+        n = hi - lo
+        if n <= 0:
+            continue
+        # slices indexed from 0 (see _elementwise.py): 14 ms vs 44 ms with ``xrow[np.uintp(2 * ow
+        # + off)]`` for this sweep over the 112 rows of 512 planes (3x3 s2 p1, f32, CPU time)
+        hvs = hvrow[lo:hi]
+        his = hirow[lo:hi]
+        if sw == 2:
+            xs = xrow[2 * lo + off : 2 * lo + off + 2 * n - 1]
+            for i in range(n):
+                v = xs[2 * i]
+                cur = hvs[i]
+                u = (v > cur) | (v != v)
+                hvs[i] = v if u else cur
+                his[i] = code if u else his[i]
+        elif sw == 1:
+            xs = xrow[lo + off : lo + off + n]
+            for i in range(n):
+                v = xs[i]
+                cur = hvs[i]
+                u = (v > cur) | (v != v)
+                hvs[i] = v if u else cur
+                his[i] = code if u else his[i]
+        else:
+            xs = xrow[lo * sw + off : lo * sw + off + (n - 1) * sw + 1]
+            for i in range(n):
+                v = xs[i * sw]
+                cur = hvs[i]
+                u = (v > cur) | (v != v)
+                hvs[i] = v if u else cur
+                his[i] = code if u else his[i]
+
+
+@inline
+def _window_argmax(xp, hv, hi, done, cs0, cur, ks, neg, od, oh, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
+    # Max and argmax of the windows of output row (od, oh) of one plane, separable: the rows'
+    # horizontal maxima (``_hsweep``, each input row computed once per plane, on first use, kept
+    # in ``hv``/``hi``), then a vertical select over the window's rows in scan order (d, then h),
+    # contiguous and vectorized. Same choice as PyTorch's scan over the whole window: with no NaN
+    # the first row holding the maximum, and in it the first column; else the last NaN. ``cur``
+    # gets the values, ``ks`` the position relative to the window's origin ``((d0 * H + h0) * W
+    # + ow * sw - pw``; one int32 select per row: a separate row and column select cost ~10% more);
+    # a window without an element in range keeps PyTorch's initial index (first in-range position
+    # after dilation). Returns whether any of the window's rows is in range.
+    D, H, W = xp.shape
+    OW = cur.shape[0]
+    d0 = od * sd - pd
+    df = d0 if d0 >= 0 else d0 + ((-d0 + dd - 1) // dd) * dd
+    h0 = oh * sh - ph
+    hf = h0 if h0 >= 0 else h0 + ((-h0 + dh - 1) // dh) * dh
+    rbase = d0 * H + h0
+    k0 = np.int32((df * H + hf - rbase) * W)
+    anyrow = False
+    for ow in range(OW):
+        cur[ow] = neg
+        ks[ow] = k0 + cs0[ow]
+    for a in range(kd):
+        d = d0 + a * dd
+        if d < 0 or d >= D:
+            continue
+        for b in range(kh):
+            h = h0 + b * dh
+            if h < 0 or h >= H:
+                continue
+            anyrow = True
+            r = d * H + h
+            hvrow = hv[r]
+            hirow = hi[r]
+            if done[r] == 0:
+                _hsweep(xp[d, h], hvrow, hirow, cs0, neg, kw, sw, pw, dw, W, OW)
+                done[r] = 1
+            rc = np.int32((r - rbase) * W)
+            for ow in range(OW):
+                v = hvrow[ow]
+                c0 = cur[ow]
+                u = (v > c0) | (v != v)
+                cur[ow] = v if u else c0
+                ks[ow] = (rc + hirow[ow]) if u else ks[ow]
+    return anyrow
+
+
+@inline
+def _plane_buffers(D, H, W, OW, kw, sw, pw, dw, dtype):
+    hv = np.empty((D * H, OW), dtype)
+    hi = np.empty((D * H, OW), np.int32)
+    done = np.zeros(D * H, np.uint8)
+    cs0 = np.empty(OW, np.int32)  # first in-range column offset of each window (PyTorch's start)
+    cv = np.empty(OW, np.uint8)  # the window has an in-range column
+    for ow in range(OW):
+        w0 = ow * sw - pw
+        wf = w0 if w0 >= 0 else w0 + ((-w0 + dw - 1) // dw) * dw
+        cs0[ow] = wf - w0
+        cv[ow] = 1 if (wf < W and wf <= w0 + (kw - 1) * dw) else 0
+    return hv, hi, done, cs0, cv, np.empty(OW, np.int32)
+
+
 def _max_fwd_template(x4, out4, idx4, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
-    # Values first (the vectorized sweep of max_val), then a second sweep in reverse scan order
-    # that marks where the element equals the maximum, then one decode per output. Tracking the
-    # argmax inside the value sweep (branch or select on an index row) cost 4.5-7.5 ns per window
-    # element against 1.0-1.7 ns for the value sweep (float32, measured on the shared 2-core
-    # machine); a scalar early-exit search per output made the backward of max_pool2d 3x3 s2 on
-    # (8,64,112,112) ~0.86x torch. Same result as PyTorch's ``(val > maxval) || isnan(val)`` scan:
-    # the first maximum, or the last NaN when the maximum is NaN.
+    # Values and indices (return_indices=True), separable (``_window_argmax``). Tracking the argmax
+    # inside a 2-D window sweep (branch or select on an index row) cost 4.5-7.5 ns per window
+    # element against 1.0-1.7 ns for max_val's value sweep; the former two-sweep version (values,
+    # then a reverse-order sweep marking the maximum) ran 38 ms CPU for max_pool2d 3x3 s2 p1 on
+    # (8,64,112,112) f32 serial, max_val 14 ms; this one 15.7 ms (and max_bwd 41.7 -> 18.2 ms), CPU
+    # time medians of 9 interleaved rounds in one process on the shared machine.
     P, OD, OH, OW = out4.shape
     D, H, W = x4.shape[1], x4.shape[2], x4.shape[3]
+    neg = -T(np.inf)  # noqa: F821
     for p in prange(P):
         xp = x4[p]
-        kpos = np.empty(OW, np.int32)
+        hv, hi, done, cs0, cv, ks = _plane_buffers(D, H, W, OW, kw, sw, pw, dw, x4.dtype)
         for od in range(OD):
-            d0 = od * sd - pd
-            df = d0 if d0 >= 0 else d0 + ((-d0 + dd - 1) // dd) * dd
             for oh in range(OH):
-                h0 = oh * sh - ph
-                hf = h0 if h0 >= 0 else h0 + ((-h0 + dh - 1) // dh) * dh
                 orow = out4[p, od, oh]
+                _window_argmax(xp, hv, hi, done, cs0, orow, ks, neg, od, oh, kd, kh, kw, sd, sh, sw, pd, ph,
+                               pw, dd, dh, dw)
                 irow = idx4[p, od, oh]
+                base = ((od * sd - pd) * H + oh * sh - ph) * W - pw
                 for ow in range(OW):
-                    orow[ow] = -T(np.inf)  # noqa: F821
-                for a in range(kd):
-                    d = d0 + a * dd
-                    if d < 0 or d >= D:
-                        continue
-                    for b in range(kh):
-                        h = h0 + b * dh
-                        if h < 0 or h >= H:
-                            continue
-                        xrow = xp[d, h]
-                        for c in range(kw):
-                            off = c * dw - pw
-                            lo = 0 if off >= 0 else (-off + sw - 1) // sw
-                            hi = min((W - 1 - off) // sw + 1, OW) if W - 1 - off >= 0 else 0
-                            for ow in range(lo, hi):
-                                v = xrow[ow * sw + off]
-                                cur = orow[ow]
-                                orow[ow] = v if (v > cur or v != v) else cur
-                # argmax: sweep the offsets in reverse scan order writing the offset's number where
-                # the element equals the maximum, so the first one in scan order is left (a select
-                # of a broadcast constant into a float row, vectorized like the value sweep)
-                for ow in range(OW):
-                    kpos[ow] = -1
-                for a in range(kd - 1, -1, -1):
-                    d = d0 + a * dd
-                    if d < 0 or d >= D:
-                        continue
-                    for b in range(kh - 1, -1, -1):
-                        h = h0 + b * dh
-                        if h < 0 or h >= H:
-                            continue
-                        xrow = xp[d, h]
-                        for c in range(kw - 1, -1, -1):
-                            off = c * dw - pw
-                            lo = 0 if off >= 0 else (-off + sw - 1) // sw
-                            hi = min((W - 1 - off) // sw + 1, OW) if W - 1 - off >= 0 else 0
-                            code = np.int32((a * dd * H + b * dh) * W + c * dw)
-                            for ow in range(lo, hi):
-                                kp = kpos[ow]
-                                kpos[ow] = code if xrow[ow * sw + off] == orow[ow] else kp
-                rowbase = (d0 * H + h0) * W
-                for ow in range(OW):
-                    w0 = ow * sw - pw
-                    mv = orow[ow]
-                    kp = kpos[ow]  # offset from the window's origin (d0, h0, w0), or -1
-                    if mv != mv:  # NaN: PyTorch keeps the last NaN in scan order (rare: scalar scan)
-                        for a in range(kd):
-                            d = d0 + a * dd
-                            for b in range(kh):
-                                h = h0 + b * dh
-                                for c in range(kw):
-                                    iw = w0 + c * dw
-                                    if d >= 0 and d < D and h >= 0 and h < H and iw >= 0 and iw < W:
-                                        if xp[d, h, iw] != xp[d, h, iw]:
-                                            kp = np.int32((a * dd * H + b * dh) * W + c * dw)
-                    if kp >= 0:
-                        irow[ow] = rowbase + w0 + kp
-                    else:  # window without an element in range: PyTorch's initial index
-                        wf = w0 if w0 >= 0 else w0 + ((-w0 + dw - 1) // dw) * dw
-                        irow[ow] = (df * H + hf) * W + wf
+                    irow[ow] = base + ow * sw + ks[ow]
 
 
 def _max_bwd_template(g4, x4, gx2, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
-    # Backward without saved indices: max_fwd's value and argmax sweeps, scattering the
-    # output gradient straight into the plane's own gradient (no int64 index array written and
-    # read back, one kernel instead of two).
+    # Backward without saved indices: max_fwd's separable argmax, scattering the output gradient
+    # straight into the plane's own gradient (no int64 index array written and read back).
     P, OD, OH, OW = g4.shape
     D, H, W = x4.shape[1], x4.shape[2], x4.shape[3]
+    neg = -T(np.inf)  # noqa: F821
     for p in prange(P):
         xp = x4[p]
         gp = gx2[p]
         for i in range(gp.shape[0]):
             gp[i] = T(0)  # noqa: F821
-        orow = np.empty(OW, g4.dtype)
-        kpos = np.empty(OW, np.int32)
+        hv, hi, done, cs0, cv, ks = _plane_buffers(D, H, W, OW, kw, sw, pw, dw, x4.dtype)
+        cur = np.empty(OW, x4.dtype)
         for od in range(OD):
-            d0 = od * sd - pd
-            df = d0 if d0 >= 0 else d0 + ((-d0 + dd - 1) // dd) * dd
             for oh in range(OH):
-                h0 = oh * sh - ph
-                hf = h0 if h0 >= 0 else h0 + ((-h0 + dh - 1) // dh) * dh
+                anyrow = _window_argmax(xp, hv, hi, done, cs0, cur, ks, neg, od, oh, kd, kh, kw, sd, sh, sw, pd,
+                                        ph, pw, dd, dh, dw)
+                if not anyrow:  # no element in range: nothing to scatter (as before: no saved index)
+                    continue
                 grow = g4[p, od, oh]
+                base = ((od * sd - pd) * H + oh * sh - ph) * W - pw
                 for ow in range(OW):
-                    orow[ow] = -T(np.inf)  # noqa: F821
-                for a in range(kd):
-                    d = d0 + a * dd
-                    if d < 0 or d >= D:
-                        continue
-                    for b in range(kh):
-                        h = h0 + b * dh
-                        if h < 0 or h >= H:
-                            continue
-                        xrow = xp[d, h]
-                        for c in range(kw):
-                            off = c * dw - pw
-                            lo = 0 if off >= 0 else (-off + sw - 1) // sw
-                            hi = min((W - 1 - off) // sw + 1, OW) if W - 1 - off >= 0 else 0
-                            for ow in range(lo, hi):
-                                v = xrow[ow * sw + off]
-                                cur = orow[ow]
-                                orow[ow] = v if (v > cur or v != v) else cur
-                # argmax: sweep the offsets in reverse scan order writing the offset's number where
-                # the element equals the maximum, so the first one in scan order is left (a select
-                # of a broadcast constant into a float row, vectorized like the value sweep)
-                for ow in range(OW):
-                    kpos[ow] = -1
-                for a in range(kd - 1, -1, -1):
-                    d = d0 + a * dd
-                    if d < 0 or d >= D:
-                        continue
-                    for b in range(kh - 1, -1, -1):
-                        h = h0 + b * dh
-                        if h < 0 or h >= H:
-                            continue
-                        xrow = xp[d, h]
-                        for c in range(kw - 1, -1, -1):
-                            off = c * dw - pw
-                            lo = 0 if off >= 0 else (-off + sw - 1) // sw
-                            hi = min((W - 1 - off) // sw + 1, OW) if W - 1 - off >= 0 else 0
-                            code = np.int32((a * dd * H + b * dh) * W + c * dw)
-                            for ow in range(lo, hi):
-                                kp = kpos[ow]
-                                kpos[ow] = code if xrow[ow * sw + off] == orow[ow] else kp
-                rowbase = (d0 * H + h0) * W
-                for ow in range(OW):
-                    w0 = ow * sw - pw
-                    mv = orow[ow]
-                    kp = kpos[ow]  # offset from the window's origin (d0, h0, w0), or -1
-                    if mv != mv:  # NaN: PyTorch keeps the last NaN in scan order (rare: scalar scan)
-                        for a in range(kd):
-                            d = d0 + a * dd
-                            for b in range(kh):
-                                h = h0 + b * dh
-                                for c in range(kw):
-                                    iw = w0 + c * dw
-                                    if d >= 0 and d < D and h >= 0 and h < H and iw >= 0 and iw < W:
-                                        if xp[d, h, iw] != xp[d, h, iw]:
-                                            kp = np.int32((a * dd * H + b * dh) * W + c * dw)
-                    if kp >= 0:
-                        gp[rowbase + w0 + kp] += grow[ow]
+                    if cv[ow]:
+                        gp[base + ow * sw + ks[ow]] += grow[ow]
 
 
 def _max_val_template(x4, out4, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
     # max_fwd without indices (forward with return_indices=False). Same offsets-outer sweep; the
     # update is a select on values only, which LLVM vectorizes: 1.0-1.7 ns vs 4.7 ns per window
-    # element for the argmax-tracking branch of max_fwd (float32 row of 56, stride 2, measured on
+    # element for an argmax-tracking branch in this sweep (float32 row of 56, stride 2, measured on
     # the shared 2-core machine; both an int32 index row and a branch-free select stayed >= 4.5 ns).
     P, OD, OH, OW = out4.shape
     D, H, W = x4.shape[1], x4.shape[2], x4.shape[3]
