@@ -49,3 +49,26 @@ def pytest_collection_modifyitems(config, items):
     # compiled (or loaded from the cache) once, not once per worker.
     for item in items:
         item.add_marker(pytest.mark.xdist_group(_family_of(item)))
+    _apply_xdist_groups(config, items)
+
+
+def _apply_xdist_groups(config, items):
+    """Make ``--dist loadgroup`` see the groups under pytest >= 9.
+
+    xdist 3.8 (on each worker) appends ``@group`` to ``item._nodeid``, but pytest 9 builds
+    ``item.nodeid`` from ``item._id``, so the controller never saw a group and spread every family
+    over all workers (checked: 6 tests of one group ran on gw0 and gw1 alike). Setting ``_id`` the
+    same way restores the grouping; a no-op where xdist's own suffix already shows up.
+    """
+    if not hasattr(config, "workerinput") or not config.getvalue("loadgroup"):
+        return
+    try:
+        from _pytest.nodeid import coerce_node_id
+    except ImportError:  # pytest < 9: xdist's own suffix works
+        return
+    for item in items:
+        if "@" in item.nodeid:
+            continue
+        names = {str(m.args[0] if m.args else m.kwargs.get("name", "default")) for m in item.iter_markers("xdist_group")}
+        if names:
+            item._id = coerce_node_id(f"{item.nodeid}@{'_'.join(sorted(names))}")

@@ -71,13 +71,26 @@ def _crop(a, padding, out_sp):
     return np.ascontiguousarray(a[sl])
 
 
+def _core_len(full, in_sp, stride, dilation, ks):
+    """Longest buffer the core maps back to the input length exactly (see ``_pre``)."""
+    return tuple(min(f, (L - 1) * s + d * (kk - 1) + s) for f, L, s, d, kk in zip(full, in_sp, stride, dilation, ks))
+
+
 def _pre(x, w, b, epi, k, stride, padding, dilation, groups, O, out_sp):
     N = x.shape[0]
     full = tuple(L + 2 * p for L, p in zip(out_sp, padding))
+    # The core derives the input length from the buffer length as (full - d*(k-1) - 1) // s + 1,
+    # which is the true input length only while output_padding < stride. PyTorch also allows
+    # stride <= output_padding < dilation: the last output_padding positions then receive no
+    # input at all, so the core runs on the buffer without them and they are appended as zeros.
+    core = _core_len(full, x.shape[2:], stride, dilation, w.shape[2:])
     padded = any(padding)
     s3, d3 = pad3(stride, k, 1), pad3(dilation, k, 1)
-    buf = _core.backward_data(to5(x, k), to5(w, k), s3, d3, groups, (N, O) + pad3(full, k, 1), padded)
-    out = _crop(buf.reshape((N, O) + full), padding, out_sp)
+    buf = _core.backward_data(to5(x, k), to5(w, k), s3, d3, groups, (N, O) + pad3(core, k, 1), padded)
+    buf = buf.reshape((N, O) + core)
+    if core != full:
+        buf = np.pad(buf, ((0, 0), (0, 0)) + tuple((0, f - c) for f, c in zip(full, core)))
+    out = _crop(buf, padding, out_sp)
     if out.size and (b is not None or not epi.identity):
         be = _core.PASS_BACKEND  # memory-bound pass: serial, see _core.PASS_BACKEND
         K.call("epilogue_rows", x.dtype, be, out.reshape(N, O, -1), b if b is not None else np.zeros(O, x.dtype),
@@ -106,6 +119,9 @@ def _backward(op_name, k, grad_output, input, weight, bias, stride, padding, out
         g = _epilogue.grad(g, pre, epi)
     padded = any(padding)
     gp = np.pad(g, ((0, 0), (0, 0)) + tuple((p, p) for p in padding)) if padded else np.ascontiguousarray(g)
+    core = _core_len(gp.shape[2:], x.shape[2:], stride, dilation, w.shape[2:])
+    if core != gp.shape[2:]:  # output_padding >= stride: the tail positions see no input (see _pre)
+        gp = np.ascontiguousarray(gp[(slice(None), slice(None)) + tuple(slice(0, c) for c in core)])
     s3, d3 = pad3(stride, k, 1), pad3(dilation, k, 1)
     gx = _core.forward(to5(gp, k), to5(w, k), None, _epilogue.parse(op_name, None), s3, d3, groups,
                        pad3(x.shape[2:], k, 1), padded).reshape(x.shape)

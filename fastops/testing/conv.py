@@ -182,6 +182,8 @@ _CT_CASES = {
     1: [
         ((2, 4, 5), (4, 3, 3), True, {"stride": 2, "padding": 1, "output_padding": 1}),
         ((3, 6), (3, 5, 2), False, {"dilation": 2, "output_padding": 1}),
+        # kernel 1 (the 1x1 GEMM path) with output_padding >= stride (allowed as it is < dilation)
+        ((2, 3, 4), (3, 2, 1), True, {"dilation": 2, "output_padding": 1}),
         ((1, 4, 4), (4, 2, 3), True, {"groups": 2, "stride": 3, "activation": "tanh"}),
     ],
     2: [
