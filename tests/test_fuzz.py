@@ -622,9 +622,8 @@ def test_fuzz(name):
                 f.write(f"{name} valid={counts['valid']} invalid={counts['invalid']}\n")
 
 
-@pytest.mark.xfail(reason="known bug found by the fuzzer, left to the conv kernels' owner: conv_transpose with a 1-wide "
-                          "kernel and output_padding > 0 (stride 1, dilation 2) returns uninitialized memory in the "
-                          "output_padding region and misplaces values (2-D/3-D)", strict=False)
+# Found by the fuzzer (fixed): a 1-wide kernel with stride <= output_padding < dilation read out of
+# bounds in the 1x1 GEMM path.
 @pytest.mark.parametrize("k", [1, 2, 3])
 def test_conv_transpose_output_padding_with_a_1_wide_kernel(k):
     rng = np.random.default_rng(0)

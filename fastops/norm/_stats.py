@@ -182,9 +182,15 @@ def _ginput_template(x2, g2, m, sc, bi, al, be, ga, gx2, a, b):
         gr = g2[p]
         orow = gx2[p]
         mp, sp, bp, ap, ep, cp = m[p], sc[p], bi[p], al[p], be[p], ga[p]
-        for i in range(S):
-            d = xr[i] - mp
-            orow[i] = ap * DACT(d * sp + bp, gr[i], a, b) + d * ep + cp  # noqa: F821
+        if ep == 0 and cp == 0:
+            # running statistics (eval): grad_input does not depend on x through the statistics,
+            # so a NaN/Inf in x must not reach it through (x - m) * 0 (PyTorch's is finite there)
+            for i in range(S):
+                orow[i] = ap * DACT((xr[i] - mp) * sp + bp, gr[i], a, b)  # noqa: F821
+        else:
+            for i in range(S):
+                d = xr[i] - mp
+                orow[i] = ap * DACT(d * sp + bp, gr[i], a, b) + d * ep + cp  # noqa: F821
 
 
 # ---------------------------------------------------------------------------------------------
@@ -358,11 +364,13 @@ def group_stats(part, shift_g, count, eps):
     """
     T = part.dtype.type
     inv = T(1.0 / count)
-    md = part[:, 0] * inv
-    var = part[:, 1] * inv - md * md
-    np.maximum(var, T(0), out=var)
-    mean = shift_g + md
-    rstd = T(1) / np.sqrt(var + T(eps))
+    # Inf/NaN inputs give NaN statistics, as in PyTorch: no RuntimeWarning for inf - inf
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        md = part[:, 0] * inv
+        var = part[:, 1] * inv - md * md
+        np.maximum(var, T(0), out=var)
+        mean = shift_g + md
+        rstd = T(1) / np.sqrt(var + T(eps))
     return mean, var, rstd
 
 
