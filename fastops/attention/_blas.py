@@ -14,8 +14,9 @@ holds complete rows, its softmax is exact in one pass (no online rescaling) and 
 recomputes the row max and sum from the same block (no saved logsumexp needed, nor the forward
 output: ``D_i = sum_j P_ij dP_ij`` is taken from the block itself).
 
-Forward per block: ``s = q_blk @ k^T``; kernel ``probs``: ``P = softmax(s * scale + mask)``
-(dropout applied, kept ones scaled by ``1 / (1 - p)``), in place; ``out[rows] = P @ v``.
+Forward per block: ``s = q_blk @ k^T``; kernel ``probs``: ``exp(s * scale + mask - max)`` (dropout
+applied, kept ones scaled by ``1 / (1 - p)``) in place and the rows' 1 / sum;
+``out[rows] = (s @ v) / sum``.
 Backward per block: ``s = q_blk @ k^T``, ``dp = dO_blk @ v^T``; kernel ``grads``: P (undropped),
 ``dS = P * (dP_dropped - D)`` times ``scale`` into ``dp`` (``dS`` itself into the mask gradient),
 the dropped P into ``s``; then ``dv += s^T @ dO_blk``, ``dq[rows] = dp @ k``,
@@ -47,8 +48,15 @@ def block_rows(L, S, itemsize):
     return min(bm, max(L, 1))
 
 
-def _probs_template(s, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p, key, lse):
-    """Rows of ``s`` (mr, n) in place -> probabilities (dropped); ``lse[r]`` their logsumexp."""
+def _probs_template(s, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p, key, lse, rinv):
+    """Rows of ``s`` (mr, n) in place -> unnormalised probabilities ``exp(x - max)`` (dropped:
+    times 0 or ``1 / (1 - p)``), ``rinv[r]`` the row's 1 / sum (the caller scales the output rows:
+    Ev multiplies per row instead of n), ``lse[r]`` its logsumexp.
+
+    Without a mask (and scale > 0) the scale is folded into the exponent, ``exp(s * scale -
+    max(s) * scale)``: three passes over the row (max, exp, sum) instead of five (scale, max, exp,
+    sum, normalise). Measured (float32, 1 thread, CPU time, a (256, 1024) block): 0.83 -> see the
+    commit message."""
     mr = s.shape[0]
     keep = T(0) if p >= T(1) else T(1) / (T(1) - p)  # noqa: F821
     for r in prange(mr):
@@ -58,31 +66,33 @@ def _probs_template(s, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p, ke
         if causal:
             nv = min(n, i + 1)
         sv = row[:nv]
-        if has_mask:
-            mrw = mask3[mb, i, :nv]
+        if has_mask or not scale > T(0):  # noqa: F821
+            if has_mask:
+                mrw = mask3[mb, i, :nv]
+                for c in range(nv):
+                    sv[c] = sv[c] * scale + mrw[c]
+            else:
+                for c in range(nv):
+                    sv[c] = sv[c] * scale
+            mx = row_max(sv)
+            if mx == -np.inf:  # fully masked row: output 0 (PyTorch's CPU result)
+                for c in range(n):
+                    row[c] = T(0)  # noqa: F821
+                lse[r] = np.inf
+                rinv[r] = T(0)  # noqa: F821
+                continue
             for c in range(nv):
-                sv[c] = sv[c] * scale + mrw[c]
+                sv[c] = EXP(sv[c] - mx)  # noqa: F821
         else:
+            mx = row_max(sv) * scale
             for c in range(nv):
-                sv[c] = sv[c] * scale
-        mx = row_max(sv)
-        if mx == -np.inf:  # fully masked row: output 0 (PyTorch's CPU result)
-            for c in range(n):
-                row[c] = T(0)  # noqa: F821
-            lse[r] = np.inf
-            continue
-        for c in range(nv):
-            sv[c] = EXP(sv[c] - mx)  # noqa: F821
+                sv[c] = EXP(sv[c] * scale - mx)  # noqa: F821
         tot = row_sum(sv)
-        inv = T(1) / tot  # noqa: F821
+        rinv[r] = T(1) / tot  # noqa: F821
         if p > T(0):  # noqa: F821
             base = (np.int64(b) * L + i) * S
-            kp = inv * keep
             for c in range(nv):
-                sv[c] = sv[c] * kp if U(key, base + c) >= p else T(0)  # noqa: F821
-        else:
-            for c in range(nv):
-                sv[c] = sv[c] * inv
+                sv[c] = sv[c] * keep if U(key, base + c) >= p else T(0)  # noqa: F821
         for c in range(nv, n):
             row[c] = T(0)  # noqa: F821
         lse[r] = mx + T(math.log(tot))  # noqa: F821
@@ -102,19 +112,25 @@ def _grads_template(s, dp, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p
             nv = min(n, i + 1)
         sv = row[:nv]
         dv = drow[:nv]
+        folded = not has_mask and scale > T(0)  # noqa: F821  (as in the forward kernel)
         if has_mask:
             mrw = mask3[mb, i, :nv]
             for c in range(nv):
                 sv[c] = sv[c] * scale + mrw[c]
-        else:
+        elif not folded:
             for c in range(nv):
                 sv[c] = sv[c] * scale
         mx = row_max(sv)
         if mx == -np.inf:  # fully masked row: zero gradients
             nv = 0
+        elif folded:
+            mx = mx * scale
+            for c in range(nv):
+                sv[c] = EXP(sv[c] * scale - mx)  # noqa: F821
         else:
             for c in range(nv):
                 sv[c] = EXP(sv[c] - mx)  # noqa: F821
+        if nv > 0:
             inv = T(1) / row_sum(sv)  # noqa: F821
             for c in range(nv):
                 sv[c] = sv[c] * inv  # P
@@ -290,6 +306,7 @@ def forward(P, nthreads):
 
     def work(next_task):
         buf = np.empty(bm * S, dt)
+        rinv = np.empty(bm, dt)
         while (t := next_task()) is not None:
             b, i0 = t // nqb, (t % nqb) * bm
             kb = P.kvidx[b]
@@ -298,8 +315,10 @@ def forward(P, nthreads):
             s = _block(buf, mr, n)
             np.matmul(P.q3[b, i0 : i0 + mr], kT3[kb, :, :n], out=s)
             probs(s, n, i0, b, L, S, P.mask3, P.midx[b], P.has_mask, P.causal, P.scale, P.p, P.key,
-                  lse[b, i0 : i0 + mr])
-            np.matmul(s, P.v3[kb, :n], out=out[b, i0 : i0 + mr])
+                  lse[b, i0 : i0 + mr], rinv)
+            o = out[b, i0 : i0 + mr]
+            np.matmul(s, P.v3[kb, :n], out=o)
+            np.multiply(o, rinv[:mr, None], out=o)
 
     _run(work, B * nqb, nthreads)
     return out, lse
