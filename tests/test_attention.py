@@ -35,11 +35,14 @@ def test_bitwise_same_for_one_and_two_threads(kw):
 
 def test_explain_serial_small_parallel_large():
     with fastops.threads(min(2, _threads.max_threads())):
-        assert f.explain((1, 1, 8, 4))["backend"] == "serial"
-        d = f.explain((1, 8, 1024, 64), "float32")
-        assert d["kernel"].startswith("sdpa_fwd_f32")
+        d = f.explain((1, 1, 8, 4))
+        assert d["path"] == "blocked" and d["backend"] == "serial"
         if _threads.max_threads() >= 2:
-            assert d["backend"] == "parallel"
+            assert f.explain((2, 2, 128, 16))["backend"] == "parallel"
+        d = f.explain((1, 8, 1024, 64), "float32")
+        assert d["path"] == "blas" and d["kernel"].startswith("sdpa_blas_probs_f32")
+        assert d["block_rows"] * 1024 * 4 <= 1 << 20  # one score block: at most 1 MiB
+        assert f.explain((1, 8, 128, 64), "float32", key_shape=(1, 8, 20000, 64))["path"] == "blocked"
 
 
 @pytest.mark.parametrize("mshape", [(1, 6), (3, 1, 6), (2, 1, 4, 6), (2, 3, 4, 6)])
@@ -127,3 +130,102 @@ def test_empty_value_dim_and_empty_keys():
     assert f(q, k, v).shape == (2, 4, 0)
     gq, gk, gv, _ = f.backward(np.ones((2, 4, 0)), q, k, v)
     assert np.all(gq == 0) and np.all(gk == 0) and gv.shape == (2, 5, 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# BLAS path (attention._blas): forced for tiny shapes, with score blocks of 16 rows (several blocks
+# and both backward chunks per batch entry)
+
+
+@pytest.fixture
+def blas_path(monkeypatch):
+    from fastops import _dispatch
+
+    monkeypatch.setattr(_dispatch, "ATTENTION_BLAS_MIN_WORK", 0)
+    monkeypatch.setattr(_dispatch, "ATTENTION_BLOCK_BYTES", 16 * 64 * 8)  # 16 rows of <= 64 keys
+    monkeypatch.setattr(_dispatch, "ATTENTION_MIN_ROWS", 16)
+
+
+_BLAS_CASES = {
+    "plain": ((2, 3, 40, 8), (2, 3, 50, 8), (2, 3, 50, 5), {}),
+    "causal-L>S": ((2, 2, 60, 8), (2, 2, 45, 8), (2, 2, 45, 8), {"is_causal": True, "scale": 0.3}),
+    "causal-L<S": ((1, 2, 33, 4), (1, 2, 64, 4), (1, 2, 64, 6), {"is_causal": True}),
+    "float-mask": ((2, 3, 40, 8), (2, 3, 50, 8), (2, 3, 50, 5), {"mask": (3, 40, 50)}),
+    "bool-mask": ((2, 3, 40, 8), (2, 3, 50, 8), (2, 3, 50, 5), {"bool_mask": (40, 50)}),
+    "gqa": ((2, 4, 40, 8), (2, 2, 50, 8), (2, 2, 50, 5), {"enable_gqa": True}),
+    "broadcast-kv": ((2, 4, 40, 8), (1, 4, 50, 8), (1, 4, 50, 5), {}),
+}
+
+
+@pytest.mark.parametrize("case", list(_BLAS_CASES))
+def test_blas_path_matches_torch(blas_path, case):
+    torch = pytest.importorskip("torch")
+    qs, ks, vs, kw = _BLAS_CASES[case]
+    kw = dict(kw)
+    rng = np.random.default_rng(7)
+    q, k, v = _qkv(rng, qs, ks, vs, np.float64)
+    m = None
+    if "mask" in kw:
+        m = rng.standard_normal(kw.pop("mask"))
+        m[:, 3] = -np.inf  # a fully masked row
+    if "bool_mask" in kw:
+        m = rng.random(kw.pop("bool_mask")) > 0.4
+    assert f.explain(qs, "float64", key_shape=ks, value_shape=vs)["path"] == "blas"
+    out = f(q, k, v, m, **kw)
+    g = rng.standard_normal(out.shape)
+    grads = f.backward(g, q, k, v, m, **kw)
+    t = [torch.from_numpy(a.copy()).requires_grad_() for a in (q, k, v)]
+    tm = None
+    if m is not None:
+        tm = torch.from_numpy(m.copy())
+        if m.dtype != bool:
+            tm.requires_grad_()
+    ref = torch.nn.functional.scaled_dot_product_attention(*t, attn_mask=tm, **kw)
+    ref.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(out, ref.detach().numpy(), rtol=1e-10, atol=1e-12)
+    for got, tt in zip(grads, t):
+        np.testing.assert_allclose(got, tt.grad.numpy(), rtol=1e-9, atol=1e-11)
+    if tm is not None and m.dtype != bool:
+        np.testing.assert_allclose(grads[3], tm.grad.numpy(), rtol=1e-9, atol=1e-11)
+    else:
+        assert grads[3] is None
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_blas_path_dropout_matches_blocked_kernels(monkeypatch, dtype):
+    from fastops import _dispatch
+
+    rng = np.random.default_rng(8)
+    q, k, v = _qkv(rng, (2, 2, 40, 8), (2, 2, 50, 8), (2, 2, 50, 5), dtype)
+    m = rng.standard_normal((40, 50)).astype(dtype)
+    g = rng.standard_normal((2, 2, 40, 5)).astype(dtype)
+    kw = dict(dropout_p=0.3, seed=11)
+    blocked = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
+    monkeypatch.setattr(_dispatch, "ATTENTION_BLAS_MIN_WORK", 0)
+    monkeypatch.setattr(_dispatch, "ATTENTION_BLOCK_BYTES", 16 * 64 * 8)
+    monkeypatch.setattr(_dispatch, "ATTENTION_MIN_ROWS", 16)
+    assert f.explain(q.shape, np.dtype(dtype).name, key_shape=k.shape, value_shape=v.shape)["path"] == "blas"
+    blas = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
+    tol = 2e-5 if dtype == np.float32 else 1e-12
+    for a, b in zip(blas, blocked):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+    # the dropout mask is the same function of the seed in both paths
+    assert np.array_equal(blas[0] == 0, blocked[0] == 0)
+
+
+def test_blas_path_bitwise_same_for_one_and_two_threads(blas_path):
+    if _threads.max_threads() < 2:
+        pytest.skip("needs 2 threads")
+    rng = np.random.default_rng(9)
+    q, k, v = _qkv(rng, (2, 2, 70, 16), (2, 2, 60, 16), (2, 2, 60, 8), np.float32)
+    m = rng.standard_normal((2, 1, 70, 60)).astype(np.float32)
+    g = rng.standard_normal((2, 2, 70, 8)).astype(np.float32)
+    for kw in ({"dropout_p": 0.3, "seed": 5}, {"is_causal": True}):
+        mask = None if kw.get("is_causal") else m
+        res = []
+        for n in (1, 2):
+            with fastops.threads(n):
+                assert f.explain(q.shape, "float32", key_shape=k.shape, value_shape=v.shape)["threads"] == n
+                res.append((f(q, k, v, mask, **kw),) + f.backward(g, q, k, v, mask, **kw))
+        for a, b in zip(*res):
+            assert (a is None and b is None) or np.array_equal(a, b)

@@ -1,8 +1,15 @@
 """``scaled_dot_product_attention`` (``torch.nn.functional.scaled_dot_product_attention``).
 
-Memory-efficient: the forward never holds more than one (BN,) row of scores per query row and one
-packed (E, BN) block of K^T per task (online softmax, FlashAttention-2); it saves the per-row
-logsumexp, from which the backward recomputes the probabilities block by block.
+Two paths (``_dispatch.attention_path``, reported by ``explain``):
+
+* "blas" (from ~2**21 multiply-adds per batch entry, keys up to 8192 float32): a block of query
+  rows x all keys (at most 1 MiB of scores) at a time, the block products in BLAS (np.matmul, one
+  BLAS thread per block, blocks spread over fastops' threads) and the softmax / its gradient in
+  fused Numba kernels (``_blas``); the backward recomputes each block's softmax from its scores.
+* "blocked": all-Numba online softmax (FlashAttention-2) for small problems and long key
+  sequences: never more than one (BN,) row of scores and one packed (E, BN) block of K^T per task;
+  it saves the per-row logsumexp, from which the backward recomputes the probabilities block by
+  block (``_kernels``).
 """
 import math
 
@@ -11,7 +18,7 @@ import numpy as np
 from .. import _dispatch, _jit, _math, _random, _threads
 from .._op import op
 from .._validate import float_array, float_arrays, grad_like, real_scalar
-from . import _kernels
+from . import _blas, _kernels
 
 OP = "scaled_dot_product_attention"
 
@@ -151,10 +158,23 @@ def _prepare(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_g
     return P
 
 
+def _path(P):
+    """``(path, backend)``: "blas" (``_dispatch.attention_path``) with the number of threads the
+    BLAS path spreads its blocks over, or "blocked" with the blocked kernels' backend."""
+    nt = _threads.get_num_threads()
+    path = _dispatch.attention_path(P.dtype, P.B, P.L, P.S, P.E, P.Ev, nt)
+    if path == "blas":
+        return path, nt
+    return path, _dispatch.attention_backend(P.dtype, P.B, P.L, P.S, P.E, P.Ev, nt)
+
+
 def _forward(P):
+    path, backend = _path(P)
+    if P.B and P.L and P.S and path == "blas":
+        out, lse = _blas.forward(P, backend)
+        return out, lse, backend
     out = np.empty((P.B, P.L, P.Ev), P.dtype)
     lse = np.empty((P.B, P.L), P.dtype)
-    backend = _dispatch.attention_backend(P.dtype, P.B, P.L, P.S, P.E, P.Ev, _threads.get_num_threads())
     if P.B and P.L:
         if P.S == 0:
             out[...] = 0
@@ -207,15 +227,19 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     A query row whose keys are all masked out gives 0 (PyTorch 2.13's CPU result, for boolean
     and ``-inf`` float masks alike), with zero gradients.
 
-    Kernel: blocked online softmax (never more than a (BN,) row of scores and a packed (E, BN)
-    block of K^T per task), parallel over (batch, blocks of BM query rows); see
-    ``fastops.attention._kernels``.
+    Kernels: large problems go through BLAS block products (a block of query rows x all keys, at
+    most 1 MiB of scores at a time; ``fastops.attention._blas``), small ones and long key
+    sequences through a blocked online softmax (never more than a (BN,) row of scores and a
+    packed (E, BN) block of K^T per task; ``fastops.attention._kernels``). ``explain`` names the
+    path.
 
     Backward: ``scaled_dot_product_attention.backward(grad_output, query, key, value, attn_mask,
     ...)`` -> ``(grad_query, grad_key, grad_value, grad_attn_mask)``; ``grad_attn_mask`` is None
-    for a boolean or absent mask (PyTorch gives a gradient for a float mask only). The backward
-    runs the forward again for the logsumexp, then FlashAttention-2's two passes: dQ (and dS for
-    a float mask) parallel over query blocks, dK and dV parallel over key blocks (deterministic).
+    for a boolean or absent mask (PyTorch gives a gradient for a float mask only). BLAS path: per
+    block of query rows, scores and dP = dO V^T in BLAS, softmax and dS in one fused kernel, then
+    dV += P^T dO, dQ = dS K, dK += dS^T Q (fixed-order accumulation). Blocked path: the forward
+    again for the logsumexp, then FlashAttention-2's two passes: dQ (and dS for a float mask)
+    parallel over query blocks, dK and dV parallel over key blocks. Both deterministic.
     """
     P = _prepare(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa, seed)
     out, _, _ = _forward(P)
@@ -239,14 +263,18 @@ def _(grad_output, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=F
       enable_gqa=False, seed=None):
     P = _prepare(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa, seed)
     g = grad_like(OP, grad_output, P.outb + (P.L, P.Ev), P.dtype)
-    out, lse, backend = _forward(P)
     go3 = g.reshape(P.B, P.L, P.Ev)
+    want_dm = P.mask_float
+    path, backend = _path(P)
+    if P.B and P.L and P.S and path == "blas":
+        dq3, dk3, dv3, dm3 = _blas.backward(P, np.ascontiguousarray(go3), backend, want_dm)
+        return _grads_out(P, dq3, dk3, dv3, dm3)
+    out, lse, backend = _forward(P)
     # D_i = rowsum(dO * O) (equals sum_j P_ij dP_ij also with dropout: O holds the dropped P)
     dd = np.einsum("bld,bld->bl", go3, out)
     dq3 = np.zeros((P.B, P.L, P.E), P.dtype)
     dk3 = np.zeros((P.Bk, P.S, P.E), P.dtype)
     dv3 = np.zeros((P.Bk, P.S, P.Ev), P.dtype)
-    want_dm = P.mask_float
     dm3 = np.zeros((P.B, P.L, P.S) if want_dm else (1, 1, 1), P.dtype)
     if P.B and P.L and P.S:
         if backend == "parallel":
@@ -261,11 +289,15 @@ def _(grad_output, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=F
         _kernel("dkv", P.dtype, backend)(
             P.q3, P.k3, P.v3, inv_ptr, inv_b, P.mask3, P.midx, P.has_mask, P.causal, P.scale, P.p, P.key,
             lse, dd, go3, dk3, dv3)
+    return _grads_out(P, dq3, dk3, dv3, dm3 if want_dm else None)
+
+
+def _grads_out(P, dq3, dk3, dv3, dm3):
     gq = _unbroadcast(dq3.reshape(P.outb + (P.L, P.E)), P.q.shape)
     gk = _unbroadcast(dk3.reshape(P.kvb + (P.S, P.E)), P.k.shape)
     gv = _unbroadcast(dv3.reshape(P.kvb + (P.S, P.Ev)), P.v.shape)
     gm = None
-    if want_dm:
+    if dm3 is not None:
         gm = _unbroadcast(dm3.reshape(P.outb + (P.L, P.S)), P.mask_shape)
     return gq, gk, gv, gm
 
@@ -277,6 +309,12 @@ def _(shape, dtype="float32", key_shape=None, value_shape=None, **params):
     ks = tuple(key_shape) if key_shape is not None else shape
     vs = tuple(value_shape) if value_shape is not None else ks
     B = math.prod(shape[:-2])
-    backend = _dispatch.attention_backend(dtype, B, shape[-2], ks[-2], shape[-1], vs[-1], _threads.get_num_threads())
-    return {"kernel": f"sdpa_fwd_{_jit.SUFFIX[np.dtype(dtype)]}_{backend}", "backend": backend,
+    L, S, E, Ev = shape[-2], ks[-2], shape[-1], vs[-1]
+    nt = _threads.get_num_threads()
+    sfx = _jit.SUFFIX[np.dtype(dtype)]
+    if _dispatch.attention_path(dtype, B, L, S, E, Ev, nt) == "blas":
+        return {"path": "blas", "kernel": f"sdpa_blas_probs_{sfx}_serial", "gemm": "numpy.matmul (BLAS, 1 thread each)",
+                "threads": nt, "block_rows": _blas.block_rows(L, S, np.dtype(dtype).itemsize), "block_keys": S}
+    backend = _dispatch.attention_backend(dtype, B, L, S, E, Ev, nt)
+    return {"path": "blocked", "kernel": f"sdpa_fwd_{sfx}_{backend}", "backend": backend,
             "block_rows": BM, "block_keys": BN}

@@ -1,0 +1,385 @@
+"""BLAS path of ``scaled_dot_product_attention``: block products through ``np.matmul`` (OpenBLAS),
+softmax and its gradient in small fused Numba kernels.
+
+Why: the all-Numba kernels (``_kernels``) reach ~75 GFLOP/s in their block products; OpenBLAS
+sgemm runs the same (256 x 64) @ (64 x 1024) and (256 x 1024) @ (1024 x 64) products at 70-100
+GFLOP/s on one thread and 110-170 on two (quiet moments of a loaded machine). With the products in
+BLAS, torch's (1,8,1024,1024,64) float32 forward went from 0.56x to the ratios in the README.
+
+Blocks: for each output batch entry ``b``, query rows are taken ``BM`` at a time against *all*
+(causal: all visible) keys: ``s = q[b, rows] @ k[kb]^T`` is a (BM, S) block of the score matrix,
+at most ``_dispatch.ATTENTION_BLOCK_BYTES`` (1 MiB: it stays in L2 between the GEMM, the softmax kernel and the next
+GEMM); the whole L x S matrix is never held (memory is O(BM * S), not O(L * S)). Since a block
+holds complete rows, its softmax is exact in one pass (no online rescaling) and the backward
+recomputes the row max and sum from the same block (no saved logsumexp needed, nor the forward
+output: ``D_i = sum_j P_ij dP_ij`` is taken from the block itself).
+
+Forward per block: ``s = q_blk @ k^T``; kernel ``probs``: ``exp(s * scale + mask - max)`` (dropout
+applied, kept ones scaled by ``1 / (1 - p)``) in place and the rows' 1 / sum;
+``out[rows] = (s @ v) / sum``.
+Backward per block: ``s = q_blk @ k^T``, ``dp = dO_blk @ v^T``; kernel ``grads``: P (undropped),
+``dS = P * (dP_dropped - D)`` times ``scale`` into ``dp`` (``dS`` itself into the mask gradient),
+the dropped P into ``s``; then ``dv += s^T @ dO_blk``, ``dq[rows] = dp @ k``,
+``dk += dp^T @ q_blk``. The accumulations into dk/dv run in a fixed order (batch entries, then
+row blocks, ascending) from Python, the kernels give each prange iteration its own row: results
+do not depend on fastops' thread count (OpenBLAS splits a GEMM's output, not its inner sum, so
+its results do not depend on its own thread count either; tested).
+"""
+import concurrent.futures
+import contextlib
+import ctypes
+import itertools
+import math
+import os
+import threading
+
+import numpy as np
+from numba import prange
+
+from .. import _dispatch, _jit, _math, _random
+from ..activation._lanes import row_dot, row_max, row_sum
+
+def block_rows(L, S, itemsize):
+    """Query rows per score block: as many as fit ``_dispatch.ATTENTION_BLOCK_BYTES`` (1 MiB; the
+    dispatch sends longer key sequences, S > 8192 float32, to the blocked Numba kernels), a multiple
+    of 16, at most L."""
+    bm = _dispatch.ATTENTION_BLOCK_BYTES // max(1, S * itemsize)
+    bm = max(16, (bm // 16) * 16)
+    return min(bm, max(L, 1))
+
+
+def _probs_template(s, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p, key, lse, rinv):
+    """Rows of ``s`` (mr, n) in place -> unnormalised probabilities ``exp(x - max)`` (dropped:
+    times 0 or ``1 / (1 - p)``), ``rinv[r]`` the row's 1 / sum (the caller scales the output rows:
+    Ev multiplies per row instead of n), ``lse[r]`` its logsumexp.
+
+    Without a mask (and scale > 0) the scale is folded into the exponent, ``exp(s * scale -
+    max(s) * scale)``: three passes over the row (max, exp, sum) instead of five (scale, max, exp,
+    sum, normalise). Measured (float32, 1 thread, CPU time, a (256, 1024) block, loaded
+    machine): 0.83 -> 0.66 ms."""
+    mr = s.shape[0]
+    keep = T(0) if p >= T(1) else T(1) / (T(1) - p)  # noqa: F821
+    for r in prange(mr):
+        i = i0 + r
+        row = s[r]
+        nv = n
+        if causal:
+            nv = min(n, i + 1)
+        sv = row[:nv]
+        if has_mask or not scale > T(0):  # noqa: F821
+            if has_mask:
+                mrw = mask3[mb, i, :nv]
+                for c in range(nv):
+                    sv[c] = sv[c] * scale + mrw[c]
+            else:
+                for c in range(nv):
+                    sv[c] = sv[c] * scale
+            mx = row_max(sv)
+            if mx == -np.inf:  # fully masked row: output 0 (PyTorch's CPU result)
+                for c in range(n):
+                    row[c] = T(0)  # noqa: F821
+                lse[r] = np.inf
+                rinv[r] = T(0)  # noqa: F821
+                continue
+            for c in range(nv):
+                sv[c] = EXP(sv[c] - mx)  # noqa: F821
+        else:
+            mx = row_max(sv) * scale
+            for c in range(nv):
+                sv[c] = EXP(sv[c] * scale - mx)  # noqa: F821
+        tot = row_sum(sv)
+        rinv[r] = T(1) / tot  # noqa: F821
+        if p > T(0):  # noqa: F821
+            base = (np.int64(b) * L + i) * S
+            for c in range(nv):
+                sv[c] = sv[c] * keep if U(key, base + c) >= p else T(0)  # noqa: F821
+        for c in range(nv, n):
+            row[c] = T(0)  # noqa: F821
+        lse[r] = mx + T(math.log(tot))  # noqa: F821
+
+
+def _grads_template(s, dp, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p, key, dm, want_dm):
+    """Rows of the score block ``s`` and of ``dp = dO v^T`` (mr, n), in place: ``s`` -> dropped P,
+    ``dp`` -> ``dS * scale``; ``dm[r, :n] = dS`` when ``want_dm``."""
+    mr = s.shape[0]
+    keep = T(0) if p >= T(1) else T(1) / (T(1) - p)  # noqa: F821
+    for r in prange(mr):
+        i = i0 + r
+        row = s[r]
+        drow = dp[r]
+        nv = n
+        if causal:
+            nv = min(n, i + 1)
+        sv = row[:nv]
+        dv = drow[:nv]
+        folded = not has_mask and scale > T(0)  # noqa: F821  (as in the forward kernel)
+        if has_mask:
+            mrw = mask3[mb, i, :nv]
+            for c in range(nv):
+                sv[c] = sv[c] * scale + mrw[c]
+        elif not folded:
+            for c in range(nv):
+                sv[c] = sv[c] * scale
+        mx = row_max(sv)
+        if mx == -np.inf:  # fully masked row: zero gradients
+            nv = 0
+        elif folded:
+            mx = mx * scale
+            for c in range(nv):
+                sv[c] = EXP(sv[c] * scale - mx)  # noqa: F821
+        else:
+            for c in range(nv):
+                sv[c] = EXP(sv[c] - mx)  # noqa: F821
+        if nv > 0:
+            inv = T(1) / row_sum(sv)  # noqa: F821
+            for c in range(nv):
+                sv[c] = sv[c] * inv  # P
+            if p > T(0):  # noqa: F821
+                base = (np.int64(b) * L + i) * S
+                for c in range(nv):
+                    dv[c] = dv[c] * keep if U(key, base + c) >= p else T(0)  # noqa: F821
+            di = row_dot(sv, dv)  # D_i = sum_j P_ij dP_ij (dropped dP)
+            if want_dm:
+                dmr = dm[r]
+                for c in range(nv):
+                    dmr[c] = sv[c] * (dv[c] - di)
+            for c in range(nv):
+                dv[c] = sv[c] * (dv[c] - di) * scale
+            if p > T(0):  # noqa: F821
+                base = (np.int64(b) * L + i) * S
+                for c in range(nv):
+                    sv[c] = sv[c] * keep if U(key, base + c) >= p else T(0)  # noqa: F821
+        for c in range(nv, n):
+            row[c] = T(0)  # noqa: F821
+            drow[c] = T(0)  # noqa: F821
+        if want_dm:
+            dmr = dm[r]
+            for c in range(nv, n):
+                dmr[c] = T(0)  # noqa: F821
+
+
+_cache = {}
+
+
+def _kernel(kind, dtype, backend):
+    dt = np.dtype(dtype)
+    k = (kind, dt, backend)
+    fn = _cache.get(k)
+    if fn is None:
+        tmpl = {"probs": _probs_template, "grads": _grads_template}[kind]
+        f32 = dt == np.float32
+        fn = _cache[k] = _jit.instantiate(
+            tmpl,
+            f"sdpa_blas_{kind}_{_jit.SUFFIX[dt]}_{backend}",
+            parallel=(backend == "parallel"),
+            T=_jit.scalar_type(dt),
+            EXP=_math.exp32 if f32 else _math.exp64,
+            U=_random.UNIFORM[dt],
+        )
+    return fn
+
+
+def _block(buf, mr, n):
+    """A C-contiguous (mr, n) view of the flat buffer (np.matmul writes it without a temporary)."""
+    return buf[: mr * n].reshape(mr, n)
+
+
+def _visible(P, i0, mr):
+    """Keys a block of query rows [i0, i0 + mr) can see: all, or (causal) those j < i0 + mr."""
+    return min(P.S, i0 + mr) if P.causal else P.S
+
+
+# ---------------------------------------------------------------------------------------------
+# Threads. OpenBLAS' own threads collapse when the cores are shared: a (256 x 64) @ (64 x 1024)
+# sgemm took a median 20-23 ms (best 2.9 ms) with its 2 threads on this 2-core machine under load
+# (load average 11), 0.5-0.66 ms with 1 thread (same moment). So, like torch's CPU flash attention,
+# the blocks are spread over fastops' threads (Python threads: np.matmul and the nogil Numba
+# kernels release the GIL), each block's GEMMs run single-threaded in BLAS, and the softmax
+# kernels are the serial ones. OpenBLAS' thread count is set to 1 for the duration of the op
+# (through its C API, found in the loaded library) and restored afterwards; with another BLAS
+# (no such symbol found) the blocks run in the calling thread with that BLAS' own threads.
+
+_pool = None
+_pool_size = 0
+_pool_lock = threading.Lock()
+_blas_set = _blas_get = None
+_blas_probe_done = False
+
+
+def _probe_blas():
+    global _blas_set, _blas_get, _blas_probe_done
+    _blas_probe_done = True
+    try:
+        with open("/proc/self/maps") as fh:
+            libs = sorted({ln.split()[-1] for ln in fh if "openblas" in ln.lower() and ".so" in ln})
+    except OSError:
+        libs = []
+    for path in libs:
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for pre in ("scipy_openblas", "openblas"):
+            for suf in ("64_", ""):
+                s, g = getattr(lib, f"{pre}_set_num_threads{suf}", None), getattr(lib, f"{pre}_get_num_threads{suf}", None)
+                if s is not None and g is not None:
+                    s.argtypes, s.restype, g.restype = [ctypes.c_int], None, ctypes.c_int
+                    _blas_set, _blas_get = s, g
+                    return
+
+
+@contextlib.contextmanager
+def _single_threaded_blas():
+    if not _blas_probe_done:
+        _probe_blas()
+    if _blas_set is None:
+        yield False
+        return
+    old = _blas_get()
+    if old != 1:
+        _blas_set(1)
+    try:
+        yield True
+    finally:
+        if old != 1:
+            _blas_set(old)
+
+
+def _reset_pool_after_fork():
+    global _pool, _pool_size, _pool_lock
+    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_reset_pool_after_fork)
+
+
+def _run(work, ntasks, nthreads):
+    """``work(next_task)`` in ``min(nthreads, ntasks)`` threads (the caller is one of them); each
+    takes tasks from the shared counter ``next_task()`` until it returns ``None``. Which thread runs
+    a task does not change any result (every task writes its own outputs)."""
+    global _pool, _pool_size
+    counter = itertools.count()
+
+    def next_task():
+        t = next(counter)  # atomic under the GIL
+        return t if t < ntasks else None
+
+    nw = min(nthreads, ntasks)
+    with _single_threaded_blas() as single:
+        if nw <= 1 or not single:
+            work(next_task)
+            return
+        with _pool_lock:
+            if _pool is None or _pool_size < nw - 1:
+                if _pool is not None:
+                    _pool.shutdown(wait=False)
+                _pool = concurrent.futures.ThreadPoolExecutor(nw - 1, thread_name_prefix="fastops-sdpa")
+                _pool_size = nw - 1
+            pool = _pool
+        futs = [pool.submit(work, next_task) for _ in range(nw - 1)]
+        err = None
+        try:
+            work(next_task)
+        except BaseException as e:  # noqa: BLE001  (wait for the helpers before raising)
+            err = e
+        for fu in futs:
+            try:
+                fu.result()
+            except BaseException as e:  # noqa: BLE001
+                err = err or e
+        if err is not None:
+            raise err
+
+
+def forward(P, nthreads):
+    """``(out (B, L, Ev), lse (B, L))`` through BLAS block products; tasks (b, block of rows)."""
+    B, L, S, Ev, dt = P.B, P.L, P.S, P.Ev, P.dtype
+    out = np.empty((B, L, Ev), dt)
+    lse = np.empty((B, L), dt)
+    bm = block_rows(L, S, dt.itemsize)
+    nqb = -(-L // bm)
+    probs = _kernel("probs", dt, "serial")
+    # K^T packed once per key batch: sgemm with a contiguous (E, S) B operand, 1 thread, loaded
+    # machine: (256 x 64) @ (64 x 1024) 0.43 ms vs 0.51 ms with the transposed view of K
+    kT3 = np.ascontiguousarray(P.k3.transpose(0, 2, 1))
+
+    def work(next_task):
+        buf = np.empty(bm * S, dt)
+        rinv = np.empty(bm, dt)
+        while (t := next_task()) is not None:
+            b, i0 = t // nqb, (t % nqb) * bm
+            kb = P.kvidx[b]
+            mr = min(bm, L - i0)
+            n = _visible(P, i0, mr)
+            s = _block(buf, mr, n)
+            np.matmul(P.q3[b, i0 : i0 + mr], kT3[kb, :, :n], out=s)
+            probs(s, n, i0, b, L, S, P.mask3, P.midx[b], P.has_mask, P.causal, P.scale, P.p, P.key,
+                  lse[b, i0 : i0 + mr], rinv)
+            o = out[b, i0 : i0 + mr]
+            np.matmul(s, P.v3[kb, :n], out=o)
+            np.multiply(o, rinv[:mr, None], out=o)
+
+    _run(work, B * nqb, nthreads)
+    return out, lse
+
+
+# The backward's row blocks of one batch entry go in NCHUNK fixed chunks (not one per thread, so
+# that the result does not depend on the thread count), each accumulating its own dk/dv partial.
+NCHUNK = 2
+
+
+def backward(P, go3, nthreads, want_dm):
+    """``(dq3, dk3, dv3, dm3)`` through BLAS block products (``dm3`` (B, L, S) or None); tasks
+    (b, chunk of row blocks), the chunks' dk/dv partials summed in a fixed order afterwards."""
+    B, L, S, E, Ev, dt = P.B, P.L, P.S, P.E, P.Ev, P.dtype
+    bm = block_rows(L, S, dt.itemsize)
+    nqb = -(-L // bm)
+    nch = min(NCHUNK, nqb)
+    dq3 = np.empty((B, L, E), dt)
+    dm3 = np.zeros((B, L, S), dt) if want_dm else None
+    dm_dummy = np.zeros((1, 1), dt)
+    dkp = np.zeros((B, nch, S, E), dt)
+    dvp = np.zeros((B, nch, S, Ev), dt)
+    grads = _kernel("grads", dt, "serial")
+    kT3 = np.ascontiguousarray(P.k3.transpose(0, 2, 1))  # packed once (see forward)
+    vT3 = np.ascontiguousarray(P.v3.transpose(0, 2, 1))
+
+    def work(next_task):
+        sbuf = np.empty(bm * S, dt)
+        pbuf = np.empty(bm * S, dt)
+        tk = np.empty((S, E), dt)
+        tv = np.empty((S, Ev), dt)
+        while (t := next_task()) is not None:
+            b, c = t // nch, t % nch
+            kb = P.kvidx[b]
+            kk = P.k3[kb]
+            dk, dv = dkp[b, c], dvp[b, c]
+            for blk in range(c * nqb // nch, (c + 1) * nqb // nch):
+                i0 = blk * bm
+                mr = min(bm, L - i0)
+                n = _visible(P, i0, mr)
+                s = _block(sbuf, mr, n)
+                dp = _block(pbuf, mr, n)
+                qb = P.q3[b, i0 : i0 + mr]
+                gb = go3[b, i0 : i0 + mr]
+                np.matmul(qb, kT3[kb, :, :n], out=s)
+                np.matmul(gb, vT3[kb, :, :n], out=dp)
+                dmb = dm3[b, i0 : i0 + mr] if want_dm else dm_dummy
+                grads(s, dp, n, i0, b, L, S, P.mask3, P.midx[b], P.has_mask, P.causal, P.scale, P.p, P.key,
+                      dmb, want_dm)
+                np.matmul(dp, kk[:n], out=dq3[b, i0 : i0 + mr])
+                np.matmul(s.T, gb, out=tv[:n])
+                dv[:n] += tv[:n]
+                np.matmul(dp.T, qb, out=tk[:n])
+                dk[:n] += tk[:n]
+
+    _run(work, B * nch, nthreads)
+    dk3 = np.zeros((P.Bk, S, E), dt)
+    dv3 = np.zeros((P.Bk, S, Ev), dt)
+    for b in range(B):  # fixed order: batch entries, then chunks
+        kb = P.kvidx[b]
+        for c in range(nch):
+            dk3[kb] += dkp[b, c]
+            dv3[kb] += dvp[b, c]
+    return dq3, dk3, dv3, dm3
