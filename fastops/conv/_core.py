@@ -11,7 +11,8 @@ Three functions, each dispatched by :func:`fastops._dispatch.conv_backend`:
 * :func:`backward_weight` (xp, g) -> gradient w.r.t. the weight.
 
 Paths: ``gemm_1x1`` (the input is already the GEMM operand), ``im2col_gemm`` (Numba im2col of
-the whole batch, then one BLAS GEMM through ``np.matmul``; OpenBLAS sgemm ~220 GFLOP/s here,
+a chunk of the batch, then one BLAS GEMM per chunk through ``np.matmul``; chunks sized by
+:func:`batch_chunk` so every temporary stays under ``WORKSPACE_MAX_BYTES`` whatever N is; OpenBLAS sgemm ~220 GFLOP/s here,
 NUMBA_NOTES), ``direct`` (Numba direct kernel for small per-group channel products: depthwise and
 friends).
 
@@ -120,10 +121,27 @@ def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True):
         return out
     be = PASS_BACKEND
     L = math.prod(out_sp)
-    cols = _cols(xp, w, stride, dilation, out_sp, path, be)
-    tmp = _gemm(w.reshape(O, -1), cols, groups, out=_workspace("res", (O, cols.shape[1]), dt))
-    K.call("unpack", dt, be, tmp, b, epi.a, epi.b, out.reshape(N, O, L), epi=epi)
+    KD, KH, KW = _ks(w)
+    nb = batch_chunk(N, dt.itemsize * L * max(C * KD * KH * KW, O))
+    for n0 in range(0, N, nb):
+        n1 = min(N, n0 + nb)
+        cols = _cols(xp[n0:n1], w, stride, dilation, out_sp, path, be)
+        tmp = _gemm(w.reshape(O, -1), cols, groups, out=_workspace("res", (O, cols.shape[1]), dt))
+        K.call("unpack", dt, be, tmp, b, epi.a, epi.b, out[n0:n1].reshape(n1 - n0, O, L), epi=epi)
     return out
+
+
+def batch_chunk(N, per_sample_bytes):
+    """Samples per chunk of the im2col / GEMM paths: the most whose largest temporary (im2col
+    matrix, GEMM result, packed output gradient: ``per_sample_bytes`` each per sample) fits in
+    ``WORKSPACE_MAX_BYTES``, at least 1. Bound: each of the three workspace slots holds at most
+    ``max(WORKSPACE_MAX_BYTES, per_sample_bytes)`` (64 MiB unless one sample's im2col is larger),
+    whatever N is; before, the whole batch was one im2col (a (256,64,56,56) 3x3 batch: 1.85 GB).
+    Depends on the shapes only: the chunking (and so the weight gradient's summation order) is
+    the same for any thread count. The issue's flagship cases all fit in one chunk except conv3d
+    3x3x3 C32 16x32x32 N=2 (113 MB im2col: two chunks of one sample, now reused workspace
+    instead of a fresh, page-faulted 113 MB buffer per call)."""
+    return max(1, min(N, WORKSPACE_MAX_BYTES // max(per_sample_bytes, 1)))
 
 
 def _gemm(a, b, groups, trans_a=False, trans_b=False, out=None):
@@ -144,8 +162,8 @@ def _gemm(a, b, groups, trans_a=False, trans_b=False, out=None):
 
 
 def _cols(xp, w, stride, dilation, out_sp, path, be):
-    """The im2col matrix (C*K, N*L) of the whole batch: with batch and pixels on the GEMM's N side
-    the GEMM is (O, C*K) @ (C*K, N*L), one call. Measured (8x64x56x56, 3x3, OpenBLAS, 2 threads,
+    """The im2col matrix (C*K, N*L) of the batch (chunk) ``xp``: with batch and pixels on the GEMM's
+    N side the GEMM is (O, C*K) @ (C*K, N*L), one call per chunk (see batch_chunk). Measured (8x64x56x56, 3x3, OpenBLAS, 2 threads,
     loaded machine): 164-225 ms as one GEMM vs 530-800 ms as 8 per-sample (64 x 576) @ (576 x 3136)
     GEMMs (OpenBLAS is slow with a 64-row A), torch.matmul 213-226 ms."""
     N, C = xp.shape[:2]
@@ -188,23 +206,36 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
         return gxp, gw
     be = PASS_BACKEND
     KD, KH, KW = _ks(w)
-    g2 = _pack(g, be)  # (O, N*L)
+    CK = C * KD * KH * KW
+    L = math.prod(out_sp)
     w2 = w.reshape(O, -1)  # (O, Cg*K)
+    G = groups
+    acc = None
+    nb = batch_chunk(N, dt.itemsize * L * max(CK, O))
+    for n0 in range(0, N, nb):
+        n1 = min(N, n0 + nb)
+        g2 = _pack(g[n0:n1], be)  # (O, nb*L)
+        if need_weight:
+            cols = _cols(xp[n0:n1], w, stride, dilation, out_sp, path, be)
+            # One GEMM per group and chunk with the chunk's pixels as its K dim (BLAS never splits
+            # K: deterministic; chunk partials added in chunk order, fixed by the shapes),
+            # computed as gw^T = cols @ g2^T: OpenBLAS took 1.9-2.6 s for g2 @ cols^T
+            # (64 x 25088 @ 25088 x 576, loaded machine) and 0.12-0.17 s for this form.
+            r = np.matmul(cols.reshape(G, -1, cols.shape[1]), g2.reshape(G, -1, g2.shape[1]).transpose(0, 2, 1))
+            if acc is None:
+                acc = r
+            else:
+                acc += r
+        if need_data:
+            # into the "cols" workspace: the weight gradient above is done with the im2col matrix
+            gcols = _gemm(w2, g2, groups, trans_a=True, out=_workspace("cols", (CK, g2.shape[1]), dt))
+            gxc = gxp[n0:n1]
+            if path == "gemm_1x1":
+                K.call("unpack", dt, be, gcols, np.zeros(C, dt), 0.0, 0.0, gxc.reshape(n1 - n0, C, -1), epi=_IDENTITY)
+            else:
+                K.call("col2im", dt, be, gcols, KD, KH, KW, *stride, *dilation, *out_sp, gxc)
     if need_weight:
-        cols = _cols(xp, w, stride, dilation, out_sp, path, be)
-        # One GEMM per group with the batch and pixels as its K dim (BLAS never splits K:
-        # deterministic), computed as gw^T = cols @ g2^T: OpenBLAS took 1.9-2.6 s for
-        # g2 @ cols^T (64 x 25088 @ 25088 x 576, loaded machine) and 0.12-0.17 s for this form.
-        G = groups
-        r = np.matmul(cols.reshape(G, -1, cols.shape[1]), g2.reshape(G, -1, g2.shape[1]).transpose(0, 2, 1))
-        gw[...] = r.transpose(0, 2, 1).reshape(w.shape)
-    if need_data:
-        # into the "cols" workspace: the weight gradient above is done with the im2col matrix
-        gcols = _gemm(w2, g2, groups, trans_a=True, out=_workspace("cols", (C * KD * KH * KW, g2.shape[1]), dt))
-        if path == "gemm_1x1":
-            K.call("unpack", dt, be, gcols, np.zeros(C, dt), 0.0, 0.0, gxp.reshape(N, C, -1), epi=_IDENTITY)
-        else:
-            K.call("col2im", dt, be, gcols, KD, KH, KW, *stride, *dilation, *out_sp, gxp)
+        gw[...] = acc.transpose(0, 2, 1).reshape(w.shape)
     return gxp, gw
 
 
