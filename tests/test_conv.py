@@ -145,3 +145,34 @@ def test_workspace_reuse_gives_same_results():
     y1_copy = y1.copy()
     fastops.conv2d(x2, w)  # must not overwrite an earlier result
     assert np.array_equal(y1, y1_copy)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_deform_conv2d_out_of_image_samples_ignore_nan_at_origin(dtype):
+    """Out-of-image bilinear corners contribute exactly 0 (torchvision skips them): a NaN at pixel
+    (0, 0) must not reach samples that do not use it, in the forward or any gradient. Samples at
+    y = oh - 3.5 (top rows outside, row -0.5 half inside) and x = ow + 1.25 (never column 0, the
+    right ones half or fully outside): every corner kind (invalid y, invalid x, both) occurs."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 2, 4, 4)).astype(dtype)
+    x[0, :, 0, 0] = np.nan
+    clean = x.copy()
+    clean[0, :, 0, 0] = 0
+    w = rng.standard_normal((3, 2, 1, 1)).astype(dtype)
+    b = rng.standard_normal(3).astype(dtype)
+    off = np.empty((1, 2, 4, 4), dtype)
+    off[0, 0] = -3.5
+    off[0, 1] = 1.25
+    mask = rng.uniform(0.5, 1.0, (1, 1, 4, 4)).astype(dtype)
+    g = rng.standard_normal((1, 3, 4, 4)).astype(dtype)
+    for m in (None, mask):
+        out = fastops.deform_conv2d(x, off, w, b, mask=m)
+        assert np.isfinite(out).all()
+        assert np.array_equal(out, fastops.deform_conv2d(clean, off, w, b, mask=m))
+        np.testing.assert_array_equal(out[0, :, :3], np.broadcast_to(b[:, None, None], (3, 3, 4)))  # all outside
+        grads = fastops.deform_conv2d.backward(g, x, off, w, b, mask=m)
+        ref = fastops.deform_conv2d.backward(g, clean, off, w, b, mask=m)
+        for a, r in zip(grads, ref):
+            if a is not None:
+                assert np.isfinite(a).all()
+                assert np.array_equal(a, r)
