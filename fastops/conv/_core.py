@@ -34,9 +34,9 @@ from .. import _dispatch, _epilogue, _threads
 from . import _kernels as K
 
 
-def backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp):
+def backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp, dilation=(1, 1, 1)):
     return _dispatch.conv_backend(dtype, N, C, O, groups, tuple(kernel), tuple(stride), bool(padded), tuple(out_sp),
-                                  _threads.get_num_threads())
+                                  _threads.get_num_threads(), dilation=tuple(dilation))
 
 
 # Per-thread reusable workspace for the big GEMM operands (im2col matrix, its gradient, the GEMM
@@ -115,9 +115,12 @@ def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True):
     if out.size == 0:
         return out
     b = bias if bias is not None else np.zeros(O, dt)
-    path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp)
+    path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation)
     if path == "direct":
         K.call("direct_fwd", dt, be, xp, w, b, epi.a, epi.b, *stride, *dilation, out, epi=epi)
+        return out
+    if path == "direct_blocked":
+        K.call("blocked_fwd", dt, be, xp, pack_weight_blocked(w), b, epi.a, epi.b, *stride, *dilation, out, epi=epi)
         return out
     be = PASS_BACKEND
     L = math.prod(out_sp)
@@ -129,6 +132,17 @@ def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True):
         tmp = _gemm(w.reshape(O, -1), cols, groups, out=_workspace("res", (O, cols.shape[1]), dt))
         K.call("unpack", dt, be, tmp, b, epi.a, epi.b, out[n0:n1].reshape(n1 - n0, O, L), epi=epi)
     return out
+
+
+def pack_weight_blocked(w):
+    """(O, C, KD, KH, KW) -> (ceil(O/NR), C, KD, KH, KW, NR), output channels innermost
+    (OIHW[NR o]), zero-padded to a multiple of NR: the weight layout of ``blocked_fwd``."""
+    NR = K.BLOCK_NR
+    O = w.shape[0]
+    OBn = -(-O // NR)
+    wp = np.zeros((OBn * NR,) + w.shape[1:], w.dtype)
+    wp[:O] = w
+    return np.ascontiguousarray(wp.reshape((OBn, NR) + w.shape[1:]).transpose(0, 2, 3, 4, 5, 1))
 
 
 def batch_chunk(N, per_sample_bytes):
@@ -197,7 +211,9 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
     # writes every element) and all of gw: no np.zeros pass needed
     gxp = np.empty(xp.shape, dt) if need_data else None
     gw = np.empty(w.shape, dt) if need_weight else None
-    path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp)
+    path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation)
+    if path == "direct_blocked":
+        path = "im2col_gemm"  # the blocked kernel is forward-only: its gradients run im2col + GEMM
     if path == "direct":
         if need_data:
             K.call("direct_bwd_data", dt, be, g, w, *stride, *dilation, gxp)
@@ -270,9 +286,13 @@ class _Shape:
 _IDENTITY = _epilogue.parse("conv", None)
 
 
-def explain(dtype, N, C, O, groups, kernel, stride, padded, out_sp, epi=None, which="fwd"):
-    path, be = backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp)
-    return {
+def explain(dtype, N, C, O, groups, kernel, stride, padded, out_sp, epi=None, which="fwd", dilation=(1, 1, 1)):
+    path, be = backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp, dilation)
+    if path == "direct_blocked" and which != "fwd":
+        path = "im2col_gemm"  # see backward
+    extra = {"block_out_channels": K.BLOCK_NR, "block_out_width": K.BLOCK_OWB,
+             "backward_path": "im2col_gemm"} if path == "direct_blocked" else {}
+    return {**extra,
         "path": path,
         "backend": be,
         "pass_backend": be if path == "direct" else PASS_BACKEND,

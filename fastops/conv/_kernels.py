@@ -182,6 +182,56 @@ def _direct_bwd_weight_template(xp, g, sd, sh, sw, dd, dh, dw, gw):
                         gw[o, cg, kd, kh, kw] = s
 
 
+def _blocked_fwd_template(xp, wp, bias, a, b, sd, sh, sw, dd, dh, dw, out):
+    """Cache- and register-blocked direct convolution (groups == 1), bias + activation fused.
+
+    ``wp`` (OBn, C, KD, KH, KW, NR): the weight packed OIHW[NR o] (NR output channels innermost,
+    zero-padded to a multiple of NR, see ``pack_weight_blocked``). One prange iteration owns one
+    (n, output-channel block, od, oh) output row and writes it alone (deterministic: every sum
+    runs over c, kd, kh, kw in that order whatever the thread count). The row is done in blocks
+    of OWB output pixels; the block's accumulators ``acc`` (OWB x NR) live in L1 (OWB*NR*4 bytes,
+    8 KB for f32 at the chosen sizes) while the whole C x K reduction streams through them: per
+    input pixel one broadcast scalar times the contiguous NR-wide weight vector (NR/16 AVX-512
+    FMAs in f32), the GEMM micro-kernel shape that NUMBA_NOTES measured at 135-255 GFLOP/s. The
+    input needs no packing (it is only read as broadcast scalars, any stride / dilation). The
+    epilogue ``ACT(acc + bias)`` is applied while the block is still in L1."""
+    N, O, OD, OH, OW = out.shape
+    C = xp.shape[1]
+    OBn, KD, KH, KW = wp.shape[0], wp.shape[2], wp.shape[3], wp.shape[4]
+    nwb = (OW + OWB - 1) // OWB  # noqa: F821
+    for p in prange(N * OBn * OD * OH):
+        oh = p % OH
+        t = p // OH
+        od = t % OD
+        t = t // OD
+        ob = t % OBn
+        n = t // OBn
+        no = min(NR, O - ob * NR)  # noqa: F821
+        acc = np.empty((OWB, NR), dtype=T)  # noqa: F821
+        for wb in range(nwb):
+            ow0 = wb * OWB  # noqa: F821
+            nw = min(OWB, OW - ow0)  # noqa: F821
+            for i in range(OWB):  # noqa: F821
+                for o in range(NR):  # noqa: F821
+                    acc[i, o] = T(0)  # noqa: F821
+            for c in range(C):
+                for kd in range(KD):
+                    for kh in range(KH):
+                        src = xp[n, c, od * sd + kd * dd, oh * sh + kh * dh]
+                        for kw in range(KW):
+                            wv = wp[ob, c, kd, kh, kw]
+                            base = ow0 * sw + kw * dw
+                            for i in range(nw):
+                                xv = src[base + i * sw]
+                                for o in range(NR):  # noqa: F821
+                                    acc[i, o] += xv * wv[o]
+            for o in range(no):
+                bv = bias[ob * NR + o]  # noqa: F821
+                orow = out[n, ob * NR + o, od, oh]  # noqa: F821
+                for i in range(nw):
+                    orow[ow0 + i] = ACT(acc[i, o] + bv, a, b)  # noqa: F821
+
+
 def _epilogue_rows_template(out, bias, a, b):
     """``out`` (R, M, L): ``out[r, m, :] = ACT(out[r, m, :] + bias[m])`` (conv: bias per channel)."""
     R, M, L = out.shape
@@ -232,6 +282,7 @@ TEMPLATES = {
     "im2col": _im2col_template,
     "col2im": _col2im_template,
     "direct_fwd": _direct_fwd_template,
+    "blocked_fwd": _blocked_fwd_template,
     "direct_bwd_data": _direct_bwd_data_template,
     "direct_bwd_weight": _direct_bwd_weight_template,
     "epilogue_rows": _epilogue_rows_template,
@@ -239,7 +290,17 @@ TEMPLATES = {
     "unpack": _unpack_template,
     "pack": _pack_template,
 }
-_USES_ACT = ("direct_fwd", "epilogue_rows", "epilogue_cols", "unpack")
+# Blocking of blocked_fwd: NR output channels per packed weight vector, OWB output pixels per
+# accumulator block (OWB x NR = 4 KB f32 / 8 KB f64 of L1). Measured (float32, 2 threads, shared
+# machine at load ~10: noisy, ms for 8x3x224x224 7x7 s2 -> 64 / 8x64x56x56 3x3 pad 1):
+# NR=16 OWB=28 830 / 718, NR=32 OWB=16 1022 / 840 (constant trip counts of 16 / 32 are fully
+# unrolled and the unrolled body is not SLP-vectorized: scalar code), NR=64 OWB=8 232 / 184,
+# NR=64 OWB=16 153-163 / 157-187, NR=64 OWB=28 206 / 205, NR=128 OWB=8/16 256-260 / 323-339
+# (O=64 padded to 128), vs im2col + OpenBLAS 196-215 / 130. Without FMA contraction (off on
+# purpose, _config) the vectorized body is 4 vmulps + 4 vaddps zmm per broadcast input pixel.
+BLOCK_NR = 64
+BLOCK_OWB = 16
+_USES_ACT = ("blocked_fwd", "direct_fwd", "epilogue_rows", "epilogue_cols", "unpack")
 _cache = {}
 
 
@@ -254,6 +315,8 @@ def get(which, dtype, backend, epi=None):
     k = _cache.get(key)
     if k is None:
         bindings = {"T": dt.type}
+        if which == "blocked_fwd":
+            bindings.update(NR=BLOCK_NR, OWB=BLOCK_OWB)
         if which in _USES_ACT:
             bindings["ACT"] = act_scalar(epi, dt)
         k = _cache[key] = _jit.instantiate(
