@@ -187,8 +187,9 @@ def conv_backend(dtype, batch, in_channels, out_channels, groups, kernel, stride
     ``path``: ``"gemm_1x1"`` (1x1 kernel, stride 1, no padding: the input already is the GEMM
     operand, one BLAS call per sample), ``"direct"`` (small per-group channel product, e.g.
     depthwise: the direct Numba kernel, bias + activation fused), ``"direct_blocked"`` (only if
-    CONV_BLOCKED_ENABLED; groups 1, >= CONV_BLOCKED_MIN_OUT_CHANNELS outputs, strided / dilated or a short reduction: the cache-
-    blocked direct forward kernel; its gradients run im2col + GEMM), else ``"im2col_gemm"`` (Numba
+    CONV_BLOCKED_ENABLED; groups 1, >= CONV_BLOCKED_MIN_OUT_CHANNELS outputs, strided / dilated
+    or a short reduction: the cache-blocked direct forward kernel; its gradients run im2col +
+    GEMM), else ``"im2col_gemm"`` (Numba
     im2col, BLAS GEMM, fused bias + activation pass). ``backend``: ``"serial"`` or ``"parallel"``
     for the Numba kernels of that path.
     """

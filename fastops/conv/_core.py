@@ -12,9 +12,11 @@ Three functions, each dispatched by :func:`fastops._dispatch.conv_backend`:
 
 Paths: ``gemm_1x1`` (the input is already the GEMM operand), ``im2col_gemm`` (Numba im2col of
 a chunk of the batch, then one BLAS GEMM per chunk through ``np.matmul``; chunks sized by
-:func:`batch_chunk` so every temporary stays under ``WORKSPACE_MAX_BYTES`` whatever N is; OpenBLAS sgemm ~220 GFLOP/s here,
-NUMBA_NOTES), ``direct`` (Numba direct kernel for small per-group channel products: depthwise and
-friends).
+:func:`batch_chunk` so every temporary stays under ``WORKSPACE_MAX_BYTES`` whatever N is;
+OpenBLAS sgemm ~220 GFLOP/s here, NUMBA_NOTES), ``direct`` (Numba direct kernel for small per-group channel products: depthwise and
+friends), ``direct_blocked`` (cache-blocked direct forward kernel, ``_kernels.blocked_fwd``;
+off by default, ``_dispatch.CONV_BLOCKED_ENABLED``: measured slower than im2col + OpenBLAS here;
+its gradients run im2col + GEMM).
 
 The big GEMM operands live in a per-thread reusable workspace (``_workspace``: three slots, at
 most 64 MiB each kept, so at most 192 MiB per calling thread; ``release_workspace()`` frees it)
@@ -177,7 +179,8 @@ def _gemm(a, b, groups, trans_a=False, trans_b=False, out=None):
 
 def _cols(xp, w, stride, dilation, out_sp, path, be):
     """The im2col matrix (C*K, N*L) of the batch (chunk) ``xp``: with batch and pixels on the GEMM's
-    N side the GEMM is (O, C*K) @ (C*K, N*L), one call per chunk (see batch_chunk). Measured (8x64x56x56, 3x3, OpenBLAS, 2 threads,
+    N side the GEMM is (O, C*K) @ (C*K, N*L), one call per chunk (see batch_chunk).
+    Measured (8x64x56x56, 3x3, OpenBLAS, 2 threads,
     loaded machine): 164-225 ms as one GEMM vs 530-800 ms as 8 per-sample (64 x 576) @ (576 x 3136)
     GEMMs (OpenBLAS is slow with a 64-row A), torch.matmul 213-226 ms."""
     N, C = xp.shape[:2]
