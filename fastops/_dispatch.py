@@ -161,22 +161,16 @@ CONV_DIRECT_MAX_GROUP_CHANNELS = 16
 CONV_PARALLEL_MIN_MACS = 1 << 15
 
 
-# Blocked direct forward kernel (``direct_blocked``, fastops/conv/_kernels.py blocked_fwd): when
-# enabled, chosen for groups == 1 convolutions that would otherwise run im2col + GEMM, with at least
-# CONV_BLOCKED_MIN_OUT_CHANNELS output channels (the packed weight pads O to a multiple of 64: O >= 48
-# wastes <= 25%), and either a stride or dilation > 1 or a short reduction (C * kernel size <= 256).
-# DISABLED by default: it does not beat im2col + OpenBLAS here. Interleaved A/B in one process
-# (float32, 2 threads, shared machine at load 12-14, median per-round ratio gemm_time/blocked_time,
-# 7-11 rounds): 7x7 s2 3->64 224 0.83-0.88, 3x3 dil 2 C64 56 0.67-0.81, 3x3 C64 56 0.99, 3x3 C256 14
-# 0.92; a 4-pixel-unrolled variant (one weight load per 4 accumulator rows) 0.84 / 0.64. Single
-# non-interleaved runs had shown it ahead (7x7 s2 153-163 vs 196-215 ms, dil 2 139-152 vs 190 ms),
-# the interleaved A/B did not confirm it. Without FMA contraction (off on purpose) each broadcast
-# input pixel costs 4 vmulps + 4 vaddps + 4 accumulator loads/stores (zmm, f32): the accumulators
-# stay in L1, not in registers (Numba gives no way to keep a 64-wide tile in registers: a 16-wide
-# constant trip count is fully unrolled and not SLP-vectorized, see _kernels.BLOCK_NR).
-CONV_BLOCKED_ENABLED = False
-CONV_BLOCKED_MIN_OUT_CHANNELS = 48
-CONV_BLOCKED_MAX_SHORT_REDUCTION = 256
+# Blocked direct forward kernel (``direct_blocked``, fastops/conv/_kernels.py blocked_fwd: 4-pixel x
+# 64-output-channel register tiles, FMA): chosen for float32 groups == 1 convolutions with a kernel
+# larger than 1x1 and at least CONV_BLOCKED_MIN_OUT_CHANNELS output channels (the packed weight pads
+# O to a multiple of 64; conv3d C32 -> 32 still ran 2.2x faster than im2col); float64 stays on im2col + GEMM (a 4 x 64 f64 tile
+# needs all 32 zmm and spills). The choice depends on shapes and dtype only, never on the thread
+# count (results stay bitwise equal for 1 and 2 threads). Measured interleaved A/B in one process
+# (float32, 2 threads, machine shared with 5 other jobs at load ~13: noisy; median over rounds of
+# im2col_time / blocked_time, forward): see CONV_BLOCKED_AB below and _kernels.BLOCK_NR.
+CONV_BLOCKED_ENABLED = True
+CONV_BLOCKED_MIN_OUT_CHANNELS = 32
 
 
 def conv_backend(dtype, batch, in_channels, out_channels, groups, kernel, stride, padded, out_spatial,
@@ -186,23 +180,20 @@ def conv_backend(dtype, batch, in_channels, out_channels, groups, kernel, stride
 
     ``path``: ``"gemm_1x1"`` (1x1 kernel, stride 1, no padding: the input already is the GEMM
     operand, one BLAS call per sample), ``"direct"`` (small per-group channel product, e.g.
-    depthwise: the direct Numba kernel, bias + activation fused), ``"direct_blocked"`` (only if
-    CONV_BLOCKED_ENABLED; groups 1, >= CONV_BLOCKED_MIN_OUT_CHANNELS outputs, strided / dilated
-    or a short reduction: the cache-blocked direct forward kernel; its gradients run im2col +
-    GEMM), else ``"im2col_gemm"`` (Numba
+    depthwise: the direct Numba kernel, bias + activation fused), ``"direct_blocked"`` (float32,
+    groups 1, kernel > 1x1, >= CONV_BLOCKED_MIN_OUT_CHANNELS outputs: the register-blocked direct
+    forward kernel; its gradients run im2col + GEMM), else ``"im2col_gemm"`` (Numba
     im2col, BLAS GEMM, fused bias + activation pass). ``backend``: ``"serial"`` or ``"parallel"``
     for the Numba kernels of that path.
     """
-    np.dtype(dtype)
     cg, og = in_channels // max(groups, 1), out_channels // max(groups, 1)
     ksize = _size(kernel)
     if groups == 1 and ksize == 1 and all(s == 1 for s in stride) and not padded:
         path = "gemm_1x1"
     elif cg * og <= CONV_DIRECT_MAX_GROUP_CHANNELS:
         path = "direct"
-    elif CONV_BLOCKED_ENABLED and groups == 1 and out_channels >= CONV_BLOCKED_MIN_OUT_CHANNELS and (
-            any(s > 1 for s in stride) or any(d > 1 for d in dilation)
-            or in_channels * ksize <= CONV_BLOCKED_MAX_SHORT_REDUCTION):
+    elif (CONV_BLOCKED_ENABLED and np.dtype(dtype) == np.float32 and groups == 1 and ksize > 1
+          and out_channels >= CONV_BLOCKED_MIN_OUT_CHANNELS):
         path = "direct_blocked"
     else:
         path = "im2col_gemm"

@@ -14,8 +14,9 @@ Paths: ``gemm_1x1`` (the input is already the GEMM operand), ``im2col_gemm`` (Nu
 a chunk of the batch, then one BLAS GEMM per chunk through ``np.matmul``; chunks sized by
 :func:`batch_chunk` so every temporary stays under ``WORKSPACE_MAX_BYTES`` whatever N is;
 OpenBLAS sgemm ~220 GFLOP/s here, NUMBA_NOTES), ``direct`` (Numba direct kernel for small per-group channel products: depthwise and
-friends), ``direct_blocked`` (cache-blocked direct forward kernel, ``_kernels.blocked_fwd``;
-off by default, ``_dispatch.CONV_BLOCKED_ENABLED``: measured slower than im2col + OpenBLAS here;
+friends), ``direct_blocked`` (register-blocked direct forward kernel, ``_kernels.blocked_fwd``,
+float32 groups-1 convolutions with >= 32 outputs, 1.2-2.2x faster than im2col + OpenBLAS here, see
+``_dispatch``; its temporaries are the packed weight and a per-tap offset table, independent of N;
 its gradients run im2col + GEMM).
 
 The big GEMM operands live in a per-thread reusable workspace (``_workspace``: three slots, at
@@ -122,7 +123,7 @@ def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True):
         K.call("direct_fwd", dt, be, xp, w, b, epi.a, epi.b, *stride, *dilation, out, epi=epi)
         return out
     if path == "direct_blocked":
-        K.call("blocked_fwd", dt, be, xp, pack_weight_blocked(w), b, epi.a, epi.b, *stride, *dilation, out, epi=epi)
+        K.call("blocked_fwd", dt, be, np.ascontiguousarray(xp), pack_weight_blocked(w), b, epi.a, epi.b, *stride, *dilation, out, epi=epi)
         return out
     be = PASS_BACKEND
     L = math.prod(out_sp)
@@ -293,7 +294,7 @@ def explain(dtype, N, C, O, groups, kernel, stride, padded, out_sp, epi=None, wh
     path, be = backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp, dilation)
     if path == "direct_blocked" and which != "fwd":
         path = "im2col_gemm"  # see backward
-    extra = {"block_out_channels": K.BLOCK_NR, "block_out_width": K.BLOCK_OWB,
+    extra = {"block_out_channels": K.BLOCK_NR, "block_out_pixels": K.BLOCK_MR,
              "backward_path": "im2col_gemm"} if path == "direct_blocked" else {}
     return {**extra,
         "path": path,
