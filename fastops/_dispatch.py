@@ -168,7 +168,10 @@ CONV_PARALLEL_MIN_MACS = 1 << 15
 # needs all 32 zmm and spills). The choice depends on shapes and dtype only, never on the thread
 # count (results stay bitwise equal for 1 and 2 threads). Measured interleaved A/B in one process
 # (float32, 2 threads, machine shared with 5 other jobs at load ~13: noisy; median over rounds of
-# im2col_time / blocked_time, forward): see CONV_BLOCKED_AB below and _kernels.BLOCK_NR.
+# im2col_time / blocked_time of fastops' forward incl. padding and weight packing, 5 rounds, min-max):
+# 7x7 s2 3->64 224 1.20 (1.09-1.53), 3x3 C64 56 1.37 (1.30-1.61), 3x3 dil 2 C64 56 1.55 (1.36-1.62),
+# 3x3 C128 28 1.45 (1.05-1.65), 3x3 C256 14 1.77 (1.58-1.93), conv1d k5 C128 1024 1.34 (1.11-1.47),
+# conv3d 3x3x3 C32 -> 32 16x32x32 2.16 (1.25-2.24). Kernel design measurements: _kernels.BLOCK_NR.
 CONV_BLOCKED_ENABLED = True
 CONV_BLOCKED_MIN_OUT_CHANNELS = 32
 
