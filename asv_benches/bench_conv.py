@@ -149,6 +149,29 @@ class ConvRatios:
     track_gflops.unit = "GFLOP/s"
 
 
+class ConvMemory:
+    """Peak memory of a large-batch 3x3 conv forward + backward (asv ``peakmem``): the im2col /
+    GEMM temporaries are processed in batch chunks of at most ``WORKSPACE_MAX_BYTES`` (64 MiB) per
+    workspace slot (fastops/conv/_core.py batch_chunk), so this stays near inputs + outputs +
+    3 x 64 MiB instead of growing with a whole-batch im2col (0.46 GB for this
+    case before the chunking)."""
+
+    timeout = 300
+
+    def setup(self):
+        pin_threads()
+        rng = np.random.default_rng(0)
+        self.x = rng.standard_normal((256, 64, 28, 28)).astype(np.float32)
+        self.w = (rng.standard_normal((64, 64, 3, 3)) * 0.05).astype(np.float32)
+        self.g = np.ones((256, 64, 28, 28), np.float32)
+
+    def peakmem_conv2d_3x3_c64_28_n256_fwd_bwd(self):
+        import fastops
+
+        fastops.conv2d(self.x, self.w, padding=1)
+        fastops.conv2d.backward(self.g, self.x, self.w, padding=1)
+
+
 def main(argv=None):
     import argparse
 

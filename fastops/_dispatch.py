@@ -161,24 +161,43 @@ CONV_DIRECT_MAX_GROUP_CHANNELS = 16
 CONV_PARALLEL_MIN_MACS = 1 << 15
 
 
+# Blocked direct forward kernel (``direct_blocked``, fastops/conv/_kernels.py blocked_fwd: 4-pixel x
+# 64-output-channel register tiles, FMA): chosen for float32 groups == 1 convolutions with a kernel
+# larger than 1x1 and at least CONV_BLOCKED_MIN_OUT_CHANNELS output channels (the packed weight pads
+# O to a multiple of 64; conv3d C32 -> 32 still ran 2.2x faster than im2col); float64 stays on im2col + GEMM (a 4 x 64 f64 tile
+# needs all 32 zmm and spills). The choice depends on shapes and dtype only, never on the thread
+# count (results stay bitwise equal for 1 and 2 threads). Measured interleaved A/B in one process
+# (float32, 2 threads, machine shared with 5 other jobs at load ~13: noisy; median over rounds of
+# im2col_time / blocked_time of fastops' forward incl. padding and weight packing, 5 rounds, min-max):
+# 7x7 s2 3->64 224 1.20 (1.09-1.53), 3x3 C64 56 1.37 (1.30-1.61), 3x3 dil 2 C64 56 1.55 (1.36-1.62),
+# 3x3 C128 28 1.45 (1.05-1.65), 3x3 C256 14 1.77 (1.58-1.93), conv1d k5 C128 1024 1.34 (1.11-1.47),
+# conv3d 3x3x3 C32 -> 32 16x32x32 2.16 (1.25-2.24). Kernel design measurements: _kernels.BLOCK_NR.
+CONV_BLOCKED_ENABLED = True
+CONV_BLOCKED_MIN_OUT_CHANNELS = 32
+
+
 def conv_backend(dtype, batch, in_channels, out_channels, groups, kernel, stride, padded, out_spatial,
-                 num_threads):
+                 num_threads, dilation=(1, 1, 1)):
     """Kernel choice of a convolution (also the data/weight gradients and conv_transpose, which
     run the same core): returns ``(path, backend)``.
 
     ``path``: ``"gemm_1x1"`` (1x1 kernel, stride 1, no padding: the input already is the GEMM
     operand, one BLAS call per sample), ``"direct"`` (small per-group channel product, e.g.
-    depthwise: the direct Numba kernel, bias + activation fused), else ``"im2col_gemm"`` (Numba
+    depthwise: the direct Numba kernel, bias + activation fused), ``"direct_blocked"`` (float32,
+    groups 1, kernel > 1x1, >= CONV_BLOCKED_MIN_OUT_CHANNELS outputs: the register-blocked direct
+    forward kernel; its gradients run im2col + GEMM), else ``"im2col_gemm"`` (Numba
     im2col, BLAS GEMM, fused bias + activation pass). ``backend``: ``"serial"`` or ``"parallel"``
     for the Numba kernels of that path.
     """
-    np.dtype(dtype)
     cg, og = in_channels // max(groups, 1), out_channels // max(groups, 1)
     ksize = _size(kernel)
     if groups == 1 and ksize == 1 and all(s == 1 for s in stride) and not padded:
         path = "gemm_1x1"
     elif cg * og <= CONV_DIRECT_MAX_GROUP_CHANNELS:
         path = "direct"
+    elif (CONV_BLOCKED_ENABLED and np.dtype(dtype) == np.float32 and groups == 1 and ksize > 1
+          and out_channels >= CONV_BLOCKED_MIN_OUT_CHANNELS):
+        path = "direct_blocked"
     else:
         path = "im2col_gemm"
     macs = batch * out_channels * cg * ksize * _size(out_spatial)

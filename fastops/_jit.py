@@ -82,11 +82,16 @@ def _attach_cache(disp):
     return disp
 
 
-def jit(fn=None, *, parallel=False):
-    """``numba.njit`` with fastops' options and on-disk cache. Compiles lazily at first call."""
+def jit(fn=None, *, parallel=False, fastmath=None):
+    """``numba.njit`` with fastops' options and on-disk cache. Compiles lazily at first call.
+    ``fastmath``: a kernel's own flag set instead of _config.FASTMATH (only where measured and
+    tested, e.g. FMA contraction in conv's blocked kernel)."""
 
     def deco(f):
-        disp = numba.njit(parallel=parallel, **_config.JIT_OPTIONS)(f)
+        opts = dict(_config.JIT_OPTIONS)
+        if fastmath is not None:
+            opts["fastmath"] = set(fastmath)
+        disp = numba.njit(parallel=parallel, **opts)(f)
         return _attach_cache(disp)
 
     return deco(fn) if fn is not None else deco
@@ -108,9 +113,9 @@ def clone(template, name, bindings):
     return fn
 
 
-def instantiate(template, name, *, parallel=False, **bindings):
+def instantiate(template, name, *, parallel=False, fastmath=None, **bindings):
     """Compile-on-first-call kernel from a loop template with ``bindings`` as its globals."""
-    return jit(clone(template, name, bindings), parallel=parallel)
+    return jit(clone(template, name, bindings), parallel=parallel, fastmath=fastmath)
 
 
 DTYPES = (np.float32, np.float64)

@@ -11,9 +11,13 @@ Three functions, each dispatched by :func:`fastops._dispatch.conv_backend`:
 * :func:`backward_weight` (xp, g) -> gradient w.r.t. the weight.
 
 Paths: ``gemm_1x1`` (the input is already the GEMM operand), ``im2col_gemm`` (Numba im2col of
-the whole batch, then one BLAS GEMM through ``np.matmul``; OpenBLAS sgemm ~220 GFLOP/s here,
-NUMBA_NOTES), ``direct`` (Numba direct kernel for small per-group channel products: depthwise and
-friends).
+a chunk of the batch, then one BLAS GEMM per chunk through ``np.matmul``; chunks sized by
+:func:`batch_chunk` so every temporary stays under ``WORKSPACE_MAX_BYTES`` whatever N is;
+OpenBLAS sgemm ~220 GFLOP/s here, NUMBA_NOTES), ``direct`` (Numba direct kernel for small per-group channel products: depthwise and
+friends), ``direct_blocked`` (register-blocked direct forward kernel, ``_kernels.blocked_fwd``,
+float32 groups-1 convolutions with >= 32 outputs, 1.2-2.2x faster than im2col + OpenBLAS here, see
+``_dispatch``; its temporaries are the packed weight and a per-tap offset table, independent of N;
+its gradients run im2col + GEMM).
 
 The big GEMM operands live in a per-thread reusable workspace (``_workspace``: three slots, at
 most 64 MiB each kept, so at most 192 MiB per calling thread; ``release_workspace()`` frees it)
@@ -33,9 +37,9 @@ from .. import _dispatch, _epilogue, _threads
 from . import _kernels as K
 
 
-def backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp):
+def backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp, dilation=(1, 1, 1)):
     return _dispatch.conv_backend(dtype, N, C, O, groups, tuple(kernel), tuple(stride), bool(padded), tuple(out_sp),
-                                  _threads.get_num_threads())
+                                  _threads.get_num_threads(), dilation=tuple(dilation))
 
 
 # Per-thread reusable workspace for the big GEMM operands (im2col matrix, its gradient, the GEMM
@@ -114,16 +118,47 @@ def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True):
     if out.size == 0:
         return out
     b = bias if bias is not None else np.zeros(O, dt)
-    path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp)
+    path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation)
     if path == "direct":
         K.call("direct_fwd", dt, be, xp, w, b, epi.a, epi.b, *stride, *dilation, out, epi=epi)
         return out
+    if path == "direct_blocked":
+        K.call("blocked_fwd", dt, be, np.ascontiguousarray(xp), pack_weight_blocked(w), b, epi.a, epi.b, *stride, *dilation, out, epi=epi)
+        return out
     be = PASS_BACKEND
     L = math.prod(out_sp)
-    cols = _cols(xp, w, stride, dilation, out_sp, path, be)
-    tmp = _gemm(w.reshape(O, -1), cols, groups, out=_workspace("res", (O, cols.shape[1]), dt))
-    K.call("unpack", dt, be, tmp, b, epi.a, epi.b, out.reshape(N, O, L), epi=epi)
+    KD, KH, KW = _ks(w)
+    nb = batch_chunk(N, dt.itemsize * L * max(C * KD * KH * KW, O))
+    for n0 in range(0, N, nb):
+        n1 = min(N, n0 + nb)
+        cols = _cols(xp[n0:n1], w, stride, dilation, out_sp, path, be)
+        tmp = _gemm(w.reshape(O, -1), cols, groups, out=_workspace("res", (O, cols.shape[1]), dt))
+        K.call("unpack", dt, be, tmp, b, epi.a, epi.b, out[n0:n1].reshape(n1 - n0, O, L), epi=epi)
     return out
+
+
+def pack_weight_blocked(w):
+    """(O, C, KD, KH, KW) -> (ceil(O/NR), C, KD, KH, KW, NR), output channels innermost
+    (OIHW[NR o]), zero-padded to a multiple of NR: the weight layout of ``blocked_fwd``."""
+    NR = K.BLOCK_NR
+    O = w.shape[0]
+    OBn = -(-O // NR)
+    wp = np.zeros((OBn * NR,) + w.shape[1:], w.dtype)
+    wp[:O] = w
+    return np.ascontiguousarray(wp.reshape((OBn, NR) + w.shape[1:]).transpose(0, 2, 3, 4, 5, 1))
+
+
+def batch_chunk(N, per_sample_bytes):
+    """Samples per chunk of the im2col / GEMM paths: the most whose largest temporary (im2col
+    matrix, GEMM result, packed output gradient: ``per_sample_bytes`` each per sample) fits in
+    ``WORKSPACE_MAX_BYTES``, at least 1. Bound: each of the three workspace slots holds at most
+    ``max(WORKSPACE_MAX_BYTES, per_sample_bytes)`` (64 MiB unless one sample's im2col is larger),
+    whatever N is; before, the whole batch was one im2col (a (256,64,56,56) 3x3 batch: 1.85 GB).
+    Depends on the shapes only: the chunking (and so the weight gradient's summation order) is
+    the same for any thread count. The issue's flagship cases all fit in one chunk except conv3d
+    3x3x3 C32 16x32x32 N=2 (113 MB im2col: two chunks of one sample, now reused workspace
+    instead of a fresh, page-faulted 113 MB buffer per call)."""
+    return max(1, min(N, WORKSPACE_MAX_BYTES // max(per_sample_bytes, 1)))
 
 
 def _gemm(a, b, groups, trans_a=False, trans_b=False, out=None):
@@ -144,8 +179,9 @@ def _gemm(a, b, groups, trans_a=False, trans_b=False, out=None):
 
 
 def _cols(xp, w, stride, dilation, out_sp, path, be):
-    """The im2col matrix (C*K, N*L) of the whole batch: with batch and pixels on the GEMM's N side
-    the GEMM is (O, C*K) @ (C*K, N*L), one call. Measured (8x64x56x56, 3x3, OpenBLAS, 2 threads,
+    """The im2col matrix (C*K, N*L) of the batch (chunk) ``xp``: with batch and pixels on the GEMM's
+    N side the GEMM is (O, C*K) @ (C*K, N*L), one call per chunk (see batch_chunk).
+    Measured (8x64x56x56, 3x3, OpenBLAS, 2 threads,
     loaded machine): 164-225 ms as one GEMM vs 530-800 ms as 8 per-sample (64 x 576) @ (576 x 3136)
     GEMMs (OpenBLAS is slow with a 64-row A), torch.matmul 213-226 ms."""
     N, C = xp.shape[:2]
@@ -179,7 +215,9 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
     # writes every element) and all of gw: no np.zeros pass needed
     gxp = np.empty(xp.shape, dt) if need_data else None
     gw = np.empty(w.shape, dt) if need_weight else None
-    path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp)
+    path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation)
+    if path == "direct_blocked":
+        path = "im2col_gemm"  # the blocked kernel is forward-only: its gradients run im2col + GEMM
     if path == "direct":
         if need_data:
             K.call("direct_bwd_data", dt, be, g, w, *stride, *dilation, gxp)
@@ -188,23 +226,36 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
         return gxp, gw
     be = PASS_BACKEND
     KD, KH, KW = _ks(w)
-    g2 = _pack(g, be)  # (O, N*L)
+    CK = C * KD * KH * KW
+    L = math.prod(out_sp)
     w2 = w.reshape(O, -1)  # (O, Cg*K)
+    G = groups
+    acc = None
+    nb = batch_chunk(N, dt.itemsize * L * max(CK, O))
+    for n0 in range(0, N, nb):
+        n1 = min(N, n0 + nb)
+        g2 = _pack(g[n0:n1], be)  # (O, nb*L)
+        if need_weight:
+            cols = _cols(xp[n0:n1], w, stride, dilation, out_sp, path, be)
+            # One GEMM per group and chunk with the chunk's pixels as its K dim (BLAS never splits
+            # K: deterministic; chunk partials added in chunk order, fixed by the shapes),
+            # computed as gw^T = cols @ g2^T: OpenBLAS took 1.9-2.6 s for g2 @ cols^T
+            # (64 x 25088 @ 25088 x 576, loaded machine) and 0.12-0.17 s for this form.
+            r = np.matmul(cols.reshape(G, -1, cols.shape[1]), g2.reshape(G, -1, g2.shape[1]).transpose(0, 2, 1))
+            if acc is None:
+                acc = r
+            else:
+                acc += r
+        if need_data:
+            # into the "cols" workspace: the weight gradient above is done with the im2col matrix
+            gcols = _gemm(w2, g2, groups, trans_a=True, out=_workspace("cols", (CK, g2.shape[1]), dt))
+            gxc = gxp[n0:n1]
+            if path == "gemm_1x1":
+                K.call("unpack", dt, be, gcols, np.zeros(C, dt), 0.0, 0.0, gxc.reshape(n1 - n0, C, -1), epi=_IDENTITY)
+            else:
+                K.call("col2im", dt, be, gcols, KD, KH, KW, *stride, *dilation, *out_sp, gxc)
     if need_weight:
-        cols = _cols(xp, w, stride, dilation, out_sp, path, be)
-        # One GEMM per group with the batch and pixels as its K dim (BLAS never splits K:
-        # deterministic), computed as gw^T = cols @ g2^T: OpenBLAS took 1.9-2.6 s for
-        # g2 @ cols^T (64 x 25088 @ 25088 x 576, loaded machine) and 0.12-0.17 s for this form.
-        G = groups
-        r = np.matmul(cols.reshape(G, -1, cols.shape[1]), g2.reshape(G, -1, g2.shape[1]).transpose(0, 2, 1))
-        gw[...] = r.transpose(0, 2, 1).reshape(w.shape)
-    if need_data:
-        # into the "cols" workspace: the weight gradient above is done with the im2col matrix
-        gcols = _gemm(w2, g2, groups, trans_a=True, out=_workspace("cols", (C * KD * KH * KW, g2.shape[1]), dt))
-        if path == "gemm_1x1":
-            K.call("unpack", dt, be, gcols, np.zeros(C, dt), 0.0, 0.0, gxp.reshape(N, C, -1), epi=_IDENTITY)
-        else:
-            K.call("col2im", dt, be, gcols, KD, KH, KW, *stride, *dilation, *out_sp, gxp)
+        gw[...] = acc.transpose(0, 2, 1).reshape(w.shape)
     return gxp, gw
 
 
@@ -239,9 +290,13 @@ class _Shape:
 _IDENTITY = _epilogue.parse("conv", None)
 
 
-def explain(dtype, N, C, O, groups, kernel, stride, padded, out_sp, epi=None, which="fwd"):
-    path, be = backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp)
-    return {
+def explain(dtype, N, C, O, groups, kernel, stride, padded, out_sp, epi=None, which="fwd", dilation=(1, 1, 1)):
+    path, be = backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp, dilation)
+    if path == "direct_blocked" and which != "fwd":
+        path = "im2col_gemm"  # see backward
+    extra = {"block_out_channels": K.BLOCK_NR, "block_out_pixels": K.BLOCK_MR,
+             "backward_path": "im2col_gemm"} if path == "direct_blocked" else {}
+    return {**extra,
         "path": path,
         "backend": be,
         "pass_backend": be if path == "direct" else PASS_BACKEND,

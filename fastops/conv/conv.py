@@ -154,7 +154,7 @@ def _explain(op_name, k):
             op_name, k, x, w, None, stride, padding, dilation, groups, padding_mode, activation, activation_param)
         padded = any(lo or hi for lo, hi in pads)
         d = _core.explain(dtype, x.shape[0], x.shape[1], w.shape[0], groups, pad3(w.shape[2:], k, 1),
-                          pad3(stride, k, 1), padded, pad3(out_sp, k, 1))
+                          pad3(stride, k, 1), padded, pad3(out_sp, k, 1), dilation=pad3(dilation, k, 1))
         d["output_shape"] = ((x.shape[0],) if batched else ()) + (w.shape[0],) + out_sp
         return d
 

@@ -142,7 +142,7 @@ def _explain(op_name, k):
             groups, dilation, activation, activation_param)
         # the forward runs the core's data-gradient path of the equivalent convolution
         d = _core.explain(dtype, x.shape[0], O, x.shape[1], groups, pad3(w.shape[2:], k, 1), pad3(stride, k, 1),
-                          any(padding), pad3(x.shape[2:], k, 1))
+                          any(padding), pad3(x.shape[2:], k, 1), which="bwd_data")
         d["output_shape"] = ((x.shape[0],) if batched else ()) + (O,) + out_sp
         return d
 

@@ -30,8 +30,9 @@ Implementation (deformable im2col, as torchvision, but deterministic):
    per (n, offset group, k): each iteration owns its two offset rows and mask row and sums over the
    channels of the group in order. grad_weight = grad_out (C_out, N*L) @ columns^T, grad_bias = sum.
 
-Deviation: an invalid corner is read as ``0 * input[n, c, 0, 0]`` rather than skipped, so a
-non-finite value at pixel (0, 0) of a plane can leak into out-of-image samples of that plane.
+Out-of-image corners index a zero sentinel appended to each input plane (and a dropped extra
+element of each input-gradient plane), so they contribute exactly 0 even next to a NaN/inf pixel,
+as in torchvision, with branch-free gathers.
 """
 import math
 import numbers
@@ -68,7 +69,7 @@ def _coords_template(off, msk, use_mask, KW, sh, sw, ph, pw, dh, dw, H, W, Wo, i
             x = T(ow * sw - pw + kj * dw) + ox[l]  # noqa: F821
             m = msk[n, g, k, l] if use_mask else T(1)  # noqa: F821
             for q in range(4):
-                ii[q, l] = 0
+                ii[q, l] = H * W  # the zero sentinel after the plane (see _padded)
                 ww[q, l] = T(0)  # noqa: F821
             if not (y <= T(-1) or y >= T(H) or x <= T(-1) or x >= T(W)):  # noqa: F821
                 fy = math.floor(y)
@@ -183,7 +184,7 @@ def _offset_grad_template(x3, off, msk, use_mask, gcols, KW, sh, sw, ph, pw, dh,
         kj = k % KW
         oy = off[n, g, k, 0]
         ox = off[n, g, k, 1]
-        ii = np.zeros((4, L), np.uint32)
+        ii = np.full((4, L), H * W, np.uint32)  # invalid corners read the zero sentinel
         A = np.zeros((4, L), T)  # noqa: F821  d(mask*value)/dy per corner
         B = np.zeros((4, L), T)  # noqa: F821  d(mask*value)/dx per corner
         V = np.zeros((4, L), T)  # noqa: F821  value (without mask) per corner
@@ -381,12 +382,24 @@ def _tables(x, off, m, geo):
     return idx, wts, off5, msk
 
 
-def _columns(x, idx, wts, geo):
+def _padded(x):
+    """(N, C, H*W + 1): the input planes, each followed by a 0 that every out-of-image corner
+    indexes (with weight 0). Reading such corners at index 0 instead let a NaN/inf at pixel (0, 0)
+    leak into out-of-image samples (0 * NaN = NaN); torchvision skips them. A sentinel keeps the
+    gathers branch-free; the extra copy is one memory-bound pass over the input."""
+    N, C = x.shape[:2]
+    x3 = np.empty((N, C, x.shape[2] * x.shape[3] + 1), x.dtype)
+    x3[:, :, :-1] = x.reshape(N, C, -1)
+    x3[:, :, -1] = 0
+    return x3
+
+
+def _columns(x3, idx, wts, geo):
     # (C*K, N, L) = (groups, C_in/groups*kh*kw, N*L): one GEMM per group over the whole batch
     N, C, K, L = geo["N"], geo["C"], geo["K"], geo["Ho"] * geo["Wo"]
-    cols = np.empty((C * K, N, L), x.dtype)
+    cols = np.empty((C * K, N, L), x3.dtype)
     OG = geo["OG"]
-    _run("im2col", x.dtype, N * OG * K, N * C * K * L * 4, x.reshape(N, C, -1), idx, wts, _LB, cols)
+    _run("im2col", x3.dtype, N * OG * K, N * C * K * L * 4, x3, idx, wts, _LB, cols)
     return cols
 
 
@@ -413,7 +426,7 @@ def deform_conv2d(input, offset, weight, bias=None, stride=1, padding=0, dilatio
     N, O, G, Ho, Wo = geo["N"], geo["O"], geo["G"], geo["Ho"], geo["Wo"]
     L = Ho * Wo
     idx, wts, _, _ = _tables(x, off, m, geo)
-    cols = _columns(x, idx, wts, geo)
+    cols = _columns(_padded(x), idx, wts, geo)
     # One GEMM per group with N*L columns: 2-3x faster here than np.matmul batched over N
     # (64x576 @ 576x3136 per image, K=576), measured on the 8x64x56x56 3x3 case.
     res = np.matmul(w.reshape(G, O // G, -1), cols.reshape(G, -1, N * L)).reshape(O, N, L).transpose(1, 0, 2)
@@ -434,7 +447,8 @@ def _(grad_output, input, offset, weight, bias=None, stride=1, padding=0, dilati
     gt = np.ascontiguousarray(g.reshape(N, O, L).transpose(1, 0, 2)).reshape(G, O // G, N * L)
     w3 = w.reshape(G, O // G, -1)
     idx, wts, off5, msk = _tables(x, off, m, geo)
-    cols = _columns(x, idx, wts, geo)
+    x3 = _padded(x)
+    cols = _columns(x3, idx, wts, geo)
     # single GEMMs over the whole batch (K = N*L for grad_weight, N = N*L for grad_columns): the
     # batched-over-N form measured 2-3x slower for grad_columns (K=64 per image). grad_weight is
     # computed transposed, columns (CgK, N*L) @ grad_out^T (N*L, Og): OpenBLAS took 750-900 ms for
@@ -442,16 +456,17 @@ def _(grad_output, input, offset, weight, bias=None, stride=1, padding=0, dilati
     gw = np.matmul(cols.reshape(G, -1, N * L), gt.transpose(0, 2, 1)).transpose(0, 2, 1)
     gw = np.ascontiguousarray(gw).reshape(w.shape)
     gcols = np.matmul(w3.transpose(0, 2, 1), gt).reshape(C * K, N, L)
-    gx = np.empty((N, C, geo["H"] * geo["W"]), x.dtype)
+    # one extra element per plane: the scatter target of out-of-image corners (weight 0), dropped
+    gx = np.empty((N, C, geo["H"] * geo["W"] + 1), x.dtype)
     _run("col2im", x.dtype, N * OG * -(-(C // OG) // _CB), N * C * K * L * 4, gcols, idx, wts, _CB, _LB, gx)
     goff = np.empty((N, OG, K, 2, L), x.dtype)
     gm = np.empty((N, OG, K, L), x.dtype)
-    _run("offset_grad", x.dtype, N * OG * K, N * C * K * L * 12, x.reshape(N, C, -1), off5, msk, m is not None,
+    _run("offset_grad", x.dtype, N * OG * K, N * C * K * L * 12, x3, off5, msk, m is not None,
          gcols, geo["kw"], geo["sh"], geo["sw"], geo["ph"], geo["pw"], geo["dh"], geo["dw"], geo["H"], geo["W"], Wo,
          _LB, goff, gm)
     gb = g.sum(axis=(0, 2, 3)) if b is not None else None
     return (
-        gx.reshape(x.shape),
+        np.ascontiguousarray(gx[:, :, :-1]).reshape(x.shape),
         goff.reshape(off.shape),
         gw,
         gb,
