@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from ._common import pin_threads
+from ._common import nonempty, pin_threads, selected, skip_placeholder
 
 # name: (op, input shape, weight shape, kwargs)
 CASES = {
@@ -120,12 +120,13 @@ def measure(name, rounds=5):
 
 
 class ConvRatios:
-    params = (list(CASES),)
+    params = (nonempty(c for c in CASES if selected(CASES[c][0])),)
     param_names = ["case"]
     timeout = 900
     unit = "ratio"
 
     def setup(self, name):
+        skip_placeholder(name)
         try:
             import torch  # noqa: F401
         except ImportError:

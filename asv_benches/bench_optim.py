@@ -1,7 +1,12 @@
 """Optimizer step over 10M float32 parameters (Adam), and its speed ratios vs torch and NumPy."""
 import numpy as np
 
-from ._common import pin_threads
+from ._common import pin_threads, selected
+
+
+def _skip_unless_selected():
+    if not selected("adam"):
+        raise NotImplementedError("FASTOPS_BENCH_OPS does not select adam")
 
 
 class AdamStep:
@@ -10,6 +15,7 @@ class AdamStep:
     def setup(self):
         from fastops import optim
 
+        _skip_unless_selected()
         pin_threads()
         rng = np.random.default_rng(0)
         self.p = rng.standard_normal(10_000_000).astype(np.float32)
@@ -28,6 +34,7 @@ class AdamRatios:
     def setup(self):
         from fastops.optim import bench
 
+        _skip_unless_selected()
         pin_threads()
         self.r = bench.run(size=10_000_000, rounds=7)["ratios"]
 

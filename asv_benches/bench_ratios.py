@@ -2,19 +2,20 @@
 is faster. ``track_vs_torch`` needs torch installed (else the benchmark is skipped)."""
 from fastops import bench
 
-from ._common import pin_threads, table_ops
+from ._common import nonempty, pin_threads, skip_placeholder, table_ops
 
 FLAGSHIP_ALL = ("relu", "sigmoid", "tanh", "gelu", "add", "softmax", "cross_entropy", "roi_align", "interpolate", "grid_sample", "deform_conv2d", "correlation", "linear", "conv2d", "dropout", "batch_norm", "layer_norm", "group_norm", "max_pool2d", "avg_pool2d", "scaled_dot_product_attention")
 FLAGSHIP = [op for op in FLAGSHIP_ALL if op in table_ops()]
 
 
 class Ratios:
-    params = (FLAGSHIP,)
+    params = (nonempty(FLAGSHIP),)
     param_names = ["op"]
     timeout = 600
     unit = "ratio"
 
     def setup(self, name):
+        skip_placeholder(name)
         pin_threads()
         self.row = bench.run(ops=[name], size="large", rounds=7, progress=False)[0]
 
