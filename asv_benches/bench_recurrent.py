@@ -71,24 +71,31 @@ class RecurrentRatios:
     params = (nonempty(k for k in ("lstm", "gru") if selected(k)),)
     param_names = ["kind"]
     timeout = 600
+    setup_cache_timeout = 1800
     unit = "ratio"
 
-    def setup(self, kind):
-        skip_placeholder(kind)
+    def setup_cache(self):
+        """Both layers measured once per asv run (shared by the two track_ methods)."""
         try:
             import torch  # noqa: F401
         except ImportError:
-            raise NotImplementedError("torch not installed")
+            return None
         from fastops import get_num_threads
         from fastops.recurrent import bench
 
         pin_threads()
-        self.r = bench.run(kind=kind, rounds=5, threads=get_num_threads())
+        return {k: bench.run(kind=k, rounds=5, threads=get_num_threads()) for k in self.params[0] if k in GATES}
 
-    def track_fwd_vs_torch(self, kind):
+    def setup(self, rows, kind):
+        skip_placeholder(kind)
+        if rows is None:
+            raise NotImplementedError("torch not installed")
+        self.r = rows[kind]
+
+    def track_fwd_vs_torch(self, rows, kind):
         return self.r["fwd_ratio"]
 
-    def track_fwdbwd_vs_torch(self, kind):
+    def track_fwdbwd_vs_torch(self, rows, kind):
         return self.r["fwdbwd_ratio"]
 
     track_fwd_vs_torch.unit = track_fwdbwd_vs_torch.unit = "ratio"
