@@ -1,15 +1,17 @@
-"""Forward and forward+backward time of every op in the table (the grid follows the table)."""
+"""Forward and forward+backward time of every op in the table (the grid follows the table; sizes,
+dtypes and op selection: see ``_common``)."""
 import numpy as np
 
-from ._common import DTYPES, as_list, pin_threads, sample, table_ops
+from ._common import DTYPES, SIZES, as_list, nonempty, pin_threads, sample, skip_placeholder, table_ops
 
 
 class Forward:
-    params = (table_ops(), ["small", "large"], DTYPES)
+    params = (nonempty(table_ops()), SIZES, DTYPES)
     param_names = ["op", "size", "dtype"]
     timeout = 300
 
     def setup(self, name, size, dtype):
+        skip_placeholder(name)
         pin_threads()
         self.info, self.s = sample(name, size, dtype)
         self.info.op(*self.s.args, **self.s.kwargs)  # compile / load from cache outside the timing
@@ -19,11 +21,12 @@ class Forward:
 
 
 class ForwardBackward:
-    params = (table_ops(), ["small", "large"], DTYPES)
+    params = (nonempty(table_ops()), SIZES, DTYPES)
     param_names = ["op", "size", "dtype"]
     timeout = 300
 
     def setup(self, name, size, dtype):
+        skip_placeholder(name)
         pin_threads()
         self.info, self.s = sample(name, size, dtype)
         if not self.info.grad_args:

@@ -63,3 +63,18 @@ class SmallCall:
 
     def time_numpy_maximum_100(self):
         np.maximum(self.x, 0)
+
+
+class Config:
+    """The settings every benchmark of this run used, recorded with the results."""
+
+    unit = "threads"
+
+    def track_threads(self):
+        """Thread count pinned for fastops and torch (``FASTOPS_BENCH_THREADS``, default 2)."""
+        import fastops
+
+        from ._common import pin_threads
+
+        pin_threads()
+        return fastops.get_num_threads()

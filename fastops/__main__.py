@@ -58,25 +58,64 @@ def _progress(items, desc):
         return items, False
 
 
+def _recurrent_case(name, dtype):
+    """A tiny call of a recurrent op (they are tested outside the op table): (args, grad_output)."""
+    import numpy as np
+
+    r = np.random.default_rng(0)
+    kind = name.split("_")[0]
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[kind] * 8
+    w = [r.standard_normal(s).astype(dtype) for s in ((G, 4), (G, 8), (G,), (G,))]
+    if name.endswith("_cell"):
+        x, h = r.standard_normal((2, 4)).astype(dtype), np.zeros((2, 8), dtype)
+        if kind == "lstm":
+            return (x, (h, h), *w), (np.ones_like(h), np.ones_like(h))
+        return (x, h, *w), np.ones_like(h)
+    x, h = r.standard_normal((3, 2, 4)).astype(dtype), np.zeros((1, 2, 8), dtype)
+    return (x, (h, h) if kind == "lstm" else h, w), (np.ones((3, 2, 8), dtype), None)
+
+
+def _unknown_ops(names):
+    import fastops
+
+    bad = [n for n in names or [] if n not in fastops.ops()]
+    if bad:
+        print(f"unknown op(s) {', '.join(bad)}; known: {', '.join(fastops.ops())}", file=sys.stderr)
+    return bad
+
+
 def cmd_warmup(args):
     import numpy as np
 
+    import fastops
     from fastops.testing import table
 
+    if _unknown_ops(args.ops):
+        return 2
     infos = [i for i in table() if not args.ops or i.name in args.ops]
+    tabled = {i.name for i in table()}
+    # ops tested outside the table (recurrent): a tiny call each, so their kernels compile too
+    extra = [n for n in fastops.ops() if n not in tabled and (not args.ops or n in args.ops)]
+    names = sorted({i.name for i in infos} | set(extra))
     t0 = time.perf_counter()
-    it, bar = _progress(infos, "warmup")
+    it, bar = _progress(infos + extra, "warmup")
     for k, info in enumerate(it):
         if not bar:
-            print(f"[{k + 1}/{len(infos)}] {info.name}", flush=True)
+            print(f"[{k + 1}/{len(infos) + len(extra)}] {getattr(info, 'name', info)}", flush=True)
         for dtype in (np.float32, np.float64):
+            if isinstance(info, str):
+                f = getattr(fastops, info)
+                fargs, g = _recurrent_case(info, dtype)
+                f(*fargs)
+                f.backward(g, *fargs)
+                continue
             for s in info.samples(np.random.default_rng(0), dtype):
                 out = info.op(*s.args, **s.kwargs)
                 if info.grad_args:
                     outs = list(out) if isinstance(out, (tuple, list)) else [out]
                     g = [np.ones_like(o) for o in outs]
                     info.op.backward(g if len(g) > 1 else g[0], *s.args, **s.kwargs)
-    print(f"compiled/loaded the kernels of {len(infos)} ops (float32, float64) in {time.perf_counter() - t0:.1f} s")
+    print(f"compiled/loaded the kernels of {len(names)} ops (float32, float64) in {time.perf_counter() - t0:.1f} s")
     return 0
 
 
@@ -116,6 +155,15 @@ def cmd_explain(args):
 def cmd_bench(args):
     from fastops import bench
 
+    from fastops.testing import table
+
+    if _unknown_ops(args.ops):
+        return 2
+    benched = {i.name for i in table() if i.bench is not None}
+    missing = [n for n in args.ops or [] if n not in benched]
+    if missing:
+        print(f"no benchmark sample in the op table for {', '.join(missing)} (recurrent layers: "
+              "python -m fastops.recurrent.bench; asv: asv_benches/bench_recurrent.py)", file=sys.stderr)
     size = "small" if args.size == "small" else "large"
     rounds = 3 if args.quick else args.rounds
     rows = bench.run(ops=args.ops, size=size, rounds=rounds, threads=args.threads, backward=not args.no_backward)

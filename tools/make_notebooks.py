@@ -1,4 +1,5 @@
-"""Generate notebooks/02_speed.ipynb and notebooks/03_training.ipynb (outputs stripped; CI executes them)."""
+"""Generate notebooks/01_quickstart.ipynb, 02_speed.ipynb and 03_training.ipynb (outputs stripped; CI
+executes them: tests/test_notebooks.py). Run from the repository root: ``python tools/make_notebooks.py``."""
 import nbformat as nbf
 
 QUICK = '''import os
@@ -10,7 +11,98 @@ def nb(cells):
     n = nbf.v4.new_notebook()
     n.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     n.cells = [nbf.v4.new_markdown_cell(c[1]) if c[0] == "md" else nbf.v4.new_code_cell(c[1]) for c in cells]
+    for k, c in enumerate(n.cells):
+        c.id = f"cell-{k:02d}"  # stable ids: regenerating leaves unchanged notebooks unchanged in git
     return n
+
+
+quickstart = nb([
+    ("md", "# fastops quickstart\n\n"
+           "fastops ops take and return NumPy arrays, with the names, arguments and semantics of "
+           "`torch.nn.functional`. Each op carries its backward pass. This notebook: replacing torch / NumPy code, "
+           "forward and backward, dtype dispatch, `explain`."),
+    ("md", "## Replacing `torch.nn.functional` code\n\n"
+           "Code written against `torch.nn.functional` keeps its calls: change the import and pass NumPy arrays. "
+           "When torch is installed the cell checks that both give the same result."),
+    ("code", '''import numpy as np
+import fastops as F          # was: import torch.nn.functional as F
+
+rng = np.random.default_rng(0)
+x = rng.standard_normal((2, 3, 16, 16)).astype(np.float32)
+w = (rng.standard_normal((8, 3, 3, 3)) * 0.1).astype(np.float32)
+b = np.zeros(8, np.float32)
+
+h = F.conv2d(x, w, b, padding=1)
+h = F.relu(F.batch_norm(h, None, None, training=True))
+h = F.max_pool2d(h, 2)
+logits = F.linear(h.reshape(2, -1), (rng.standard_normal((10, 8 * 8 * 8)) * 0.01).astype(np.float32))
+print(h.shape, logits.shape, logits.dtype)
+
+try:
+    import torch
+    import torch.nn.functional as TF
+    t = TF.max_pool2d(TF.relu(TF.batch_norm(TF.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b),
+                                                      padding=1), None, None, training=True)), 2)
+    print("max |fastops - torch| =", float(np.abs(h - t.numpy()).max()))
+except ImportError:
+    print("torch not installed: comparison skipped")'''),
+    ("md", "## Replacing hand-written NumPy code\n\n"
+           "A NumPy softmax allocates a temporary per step; the fastops op is one compiled loop (multi-threaded "
+           "above a size threshold) with the same result."),
+    ("code", '''import time
+
+def np_softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis, keepdims=True))
+    return e / e.sum(axis, keepdims=True)
+
+z = rng.standard_normal((512, 1000)).astype(np.float32)
+np.testing.assert_allclose(F.softmax(z, dim=-1), np_softmax(z), rtol=1e-5, atol=1e-7)
+
+def best(f, n=5):
+    ts = []
+    for _ in range(n):
+        t0 = time.perf_counter(); f(); ts.append(time.perf_counter() - t0)
+    return min(ts)
+
+t_np, t_fo = best(lambda: np_softmax(z)), best(lambda: F.softmax(z, dim=-1))
+print(f"NumPy {t_np * 1e3:.2f} ms, fastops {t_fo * 1e3:.2f} ms ({t_np / t_fo:.1f}x)")'''),
+    ("md", "## Forward and backward\n"
+           "`op.backward(grad_output, *forward_args, **forward_kwargs)` returns one gradient per array argument of "
+           "the forward (None where not differentiable)."),
+    ("code", '''x = rng.standard_normal((4, 8)).astype(np.float32)
+y = F.gelu(x)
+(gx,) = F.gelu.backward(np.ones_like(y), x)
+# check against a central finite difference in float64 along a random direction
+x64 = x.astype(np.float64); t = rng.standard_normal(x.shape); eps = 1e-6
+fd = np.sum((F.gelu(x64 + eps * t) - F.gelu(x64 - eps * t)) / (2 * eps))
+an = np.sum(F.gelu.backward(np.ones_like(x64), x64)[0] * t)
+print(fd, an)
+assert abs(fd - an) < 1e-6 * abs(an)
+
+# several array arguments, one gradient each (conv2d: input, weight, bias)
+xi = rng.standard_normal((2, 3, 16, 16)).astype(np.float32)
+gx, gw, gb = F.conv2d.backward(np.ones((2, 8, 16, 16), np.float32), xi, w, b, padding=1)
+print(gx.shape, gw.shape, gb.shape)'''),
+    ("md", "## dtype dispatch\n\n"
+           "float32 and float64 have their own compiled kernels: float32 stays float32 end to end (no float64 "
+           "temporaries), float64 computes in float64. Other dtypes are refused before any kernel runs, with "
+           "the op, the argument and the dtype in the message."),
+    ("code", '''for dt in ("float32", "float64"):
+    y = F.relu(np.ones((3, 5), dt))
+    print(dt, "->", y.dtype, F.relu.explain((3, 5), dt)["kernel"])
+try:
+    F.relu(np.arange(3))
+except TypeError as e:
+    print("TypeError:", e)'''),
+    ("md", "## explain: which kernel runs\n"
+           "Each call picks a kernel from dtype, size and thread count: a serial kernel for small inputs, a "
+           "parallel one above a measured threshold. `explain` shows the choice without running anything "
+           "(also on the command line: `python -m fastops explain relu --shape 1000000`)."),
+    ("code", '''print(F.relu.explain((100,), "float32"))
+print(F.relu.explain((1 << 22,), "float32"))
+with F.threads(1):
+    print(F.relu.explain((1 << 22,), "float64"))'''),
+])
 
 
 speed = nb([
@@ -99,7 +191,10 @@ with tempfile.TemporaryDirectory() as d:
 print(f"import fastops: {cold[0] * 1e3:.0f} ms")
 print(f"first gelu call, empty cache (compile): {cold[1] * 1e3:.0f} ms")
 print(f"first gelu call, cached kernel:        {cached[1] * 1e3:.0f} ms")
-print(f"warm call:                              {cached[2] * 1e6:.0f} us")'''),
+print(f"warm call:                              {cached[2] * 1e6:.0f} us")
+fig, ax = plt.subplots(figsize=(6, 2.5))
+ax.barh(["compile (empty cache)", "load (cached kernel)", "warm call"], [cold[1], cached[1], cached[2]])
+ax.set_xscale("log"); ax.set_xlabel("seconds (log)"); ax.invert_yaxis(); fig.tight_layout()'''),
 ])
 
 training = nb([
@@ -129,6 +224,7 @@ b.set_xlabel("epoch"); b.set_ylabel("test accuracy"); fig.tight_layout()'''),
 print(f"LSTM: test accuracy {s['test_accuracy']:.4f}, {s['seconds_per_epoch']:.2f} s per epoch")'''),
 ])
 
+nbf.write(quickstart, "notebooks/01_quickstart.ipynb")
 nbf.write(speed, "notebooks/02_speed.ipynb")
 nbf.write(training, "notebooks/03_training.ipynb")
 print("written")

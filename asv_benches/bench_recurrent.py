@@ -1,0 +1,101 @@
+"""Recurrent ops (tested in tests/test_recurrent.py, outside the op table): forward and
+forward+backward of every recurrent op at the recurrent issue's shape (batch 32, input 256, hidden
+512; sequences of 50 steps, one layer), float32, and the LSTM/GRU layers' ratios against torch
+(``fastops.recurrent.bench``, interleaved; > 1 means fastops is faster)."""
+import numpy as np
+
+from ._common import DTYPES, nonempty, pin_threads, selected, skip_placeholder
+
+OPS = [op for op in ("rnn_cell", "lstm_cell", "gru_cell", "rnn", "lstm", "gru") if selected(op)]
+T, B, I, H = 50, 32, 256, 512
+GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+def _case(name, dtype):
+    """(args, grad_output) of one recurrent op."""
+    rng = np.random.default_rng(0)
+    kind = name.split("_")[0]
+    G = GATES[kind] * H
+
+    def r(*shape):
+        return (rng.standard_normal(shape) * 0.05).astype(dtype)
+
+    w = [r(G, I), r(G, H), r(G), r(G)]
+    if name.endswith("_cell"):
+        x, h = r(B, I), r(B, H)
+        if kind == "lstm":
+            return (x, (h, r(B, H)), *w), (np.ones((B, H), dtype), np.ones((B, H), dtype))
+        return (x, h, *w), np.ones((B, H), dtype)
+    x, h = r(T, B, I), r(1, B, H)
+    g_out = np.ones((T, B, H), dtype)
+    if kind == "lstm":
+        return (x, (h, r(1, B, H)), w), (g_out, None)
+    return (x, h, w), (g_out, None)
+
+
+class RecurrentForward:
+    params = (nonempty(OPS), DTYPES)
+    param_names = ["op", "dtype"]
+    timeout = 300
+
+    def setup(self, name, dtype):
+        import fastops
+
+        skip_placeholder(name)
+        pin_threads()
+        self.f = getattr(fastops, name)
+        self.args, self.g = _case(name, np.dtype(dtype))
+        self.f(*self.args)  # compile / load from the cache outside the timing
+
+    def time_forward(self, name, dtype):
+        self.f(*self.args)
+
+
+class RecurrentForwardBackward:
+    params = (nonempty(OPS), DTYPES)
+    param_names = ["op", "dtype"]
+    timeout = 300
+
+    def setup(self, name, dtype):
+        RecurrentForward.setup(self, name, dtype)
+        self.f.backward(self.g, *self.args)
+
+    def time_forward_backward(self, name, dtype):
+        self.f(*self.args)
+        self.f.backward(self.g, *self.args)
+
+
+class RecurrentRatios:
+    """``fastops.recurrent.bench.run``: the issue's LSTM/GRU case against torch.nn.LSTM/GRU."""
+
+    params = (nonempty(k for k in ("lstm", "gru") if selected(k)),)
+    param_names = ["kind"]
+    timeout = 600
+    setup_cache_timeout = 1800
+    unit = "ratio"
+
+    def setup_cache(self):
+        """Both layers measured once per asv run (shared by the two track_ methods)."""
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            return None
+        from fastops import get_num_threads
+        from fastops.recurrent import bench
+
+        pin_threads()
+        return {k: bench.run(kind=k, rounds=5, threads=get_num_threads()) for k in self.params[0] if k in GATES}
+
+    def setup(self, rows, kind):
+        skip_placeholder(kind)
+        if rows is None:
+            raise NotImplementedError("torch not installed")
+        self.r = rows[kind]
+
+    def track_fwd_vs_torch(self, rows, kind):
+        return self.r["fwd_ratio"]
+
+    def track_fwdbwd_vs_torch(self, rows, kind):
+        return self.r["fwdbwd_ratio"]
+
+    track_fwd_vs_torch.unit = track_fwdbwd_vs_torch.unit = "ratio"
