@@ -45,40 +45,49 @@ def init_state(dtype=np.float32):
     return {"rm1": np.zeros(c1, dtype), "rv1": np.ones(c1, dtype), "rm2": np.zeros(c2, dtype), "rv2": np.ones(c2, dtype)}
 
 
-def forward(p, s, x, training, seed=0):
-    """Logits and the intermediate values the backward needs. x: (N, 1, 8, 8)."""
+def forward(p, s, x, training, seed=0, ops=fastops):
+    """Logits and the intermediate values the backward needs. x: (N, 1, 8, 8).
+
+    ``ops``: the namespace of the ops (``fastops``, or ``fastops.dask`` for the data-parallel
+    step of :mod:`fastops.dask.cnn`, which runs this same code on batch-chunked Dask arrays)."""
     t = {"x": x}
-    t["c1"] = fastops.conv2d(x, p["w1"], p["b1"], padding=1)
-    t["a1"] = fastops.batch_norm(t["c1"], s["rm1"], s["rv1"], p["g1"], p["be1"], training=training, activation="relu")
-    t["p1"] = fastops.max_pool2d(t["a1"], 2)
-    t["c2"] = fastops.conv2d(t["p1"], p["w2"], p["b2"], padding=1)
-    t["a2"] = fastops.batch_norm(t["c2"], s["rm2"], s["rv2"], p["g2"], p["be2"], training=training, activation="relu")
-    t["p2"] = fastops.max_pool2d(t["a2"], 2)
-    t["f"] = t["p2"].reshape(len(x), -1)
-    t["d"] = fastops.dropout(t["f"], 0.2, training=training, seed=seed)
-    return fastops.linear(t["d"], p["w3"], p["b3"]), t
+    t["c1"] = ops.conv2d(x, p["w1"], p["b1"], padding=1)
+    t["a1"] = ops.batch_norm(t["c1"], s["rm1"], s["rv1"], p["g1"], p["be1"], training=training, activation="relu")
+    t["p1"] = ops.max_pool2d(t["a1"], 2)
+    t["c2"] = ops.conv2d(t["p1"], p["w2"], p["b2"], padding=1)
+    t["a2"] = ops.batch_norm(t["c2"], s["rm2"], s["rv2"], p["g2"], p["be2"], training=training, activation="relu")
+    t["p2"] = ops.max_pool2d(t["a2"], 2)
+    t["f"] = ops.flatten(t["p2"], 1)
+    t["d"] = ops.dropout(t["f"], 0.2, training=training, seed=seed)
+    return ops.linear(t["d"], p["w3"], p["b3"]), t
+
+
+def gradients(p, s, x, y, logits, t, seed, ops=fastops):
+    """The loss and the gradient of every parameter (dict), by the chain rule written out."""
+    # the BN running stats are updated once, by the forward; the backward recomputes batch stats
+    loss = ops.cross_entropy(logits, y)
+    g = {}
+    gl = ops.cross_entropy.backward(np.asarray(1.0, logits.dtype), logits, y)[0]
+    gd, g["w3"], g["b3"] = ops.linear.backward(gl, t["d"], p["w3"], p["b3"])
+    gf = ops.dropout.backward(gd, t["f"], 0.2, True, False, seed)[0]
+    gp2 = gf.reshape(t["p2"].shape)
+    ga2 = ops.max_pool2d.backward(gp2, t["a2"], 2)[0]
+    gc2, _, _, g["g2"], g["be2"] = ops.batch_norm.backward(
+        ga2, t["c2"], s["rm2"], s["rv2"], p["g2"], p["be2"], training=True, activation="relu")
+    gp1, g["w2"], g["b2"] = ops.conv2d.backward(gc2, t["p1"], p["w2"], p["b2"], padding=1)
+    ga1 = ops.max_pool2d.backward(gp1, t["a1"], 2)[0]
+    gc1, _, _, g["g1"], g["be1"] = ops.batch_norm.backward(
+        ga1, t["c1"], s["rm1"], s["rv1"], p["g1"], p["be1"], training=True, activation="relu")
+    _, g["w1"], g["b1"] = ops.conv2d.backward(gc1, x, p["w1"], p["b1"], padding=1)
+    return loss, g
 
 
 def train_step(p, s, opt, x, y, seed):
     """One Adam step on a batch; returns the loss."""
-    # the BN running stats are updated once, by the forward; the backward recomputes batch stats
     logits, t = forward(p, s, x, True, seed)
-    loss = float(fastops.cross_entropy(logits, y))
-    g = {}
-    gl = fastops.cross_entropy.backward(np.asarray(1.0, logits.dtype), logits, y)[0]
-    gd, g["w3"], g["b3"] = fastops.linear.backward(gl, t["d"], p["w3"], p["b3"])
-    gf = fastops.dropout.backward(gd, t["f"], 0.2, True, False, seed)[0]
-    gp2 = gf.reshape(t["p2"].shape)
-    ga2 = fastops.max_pool2d.backward(gp2, t["a2"], 2)[0]
-    gc2, _, _, g["g2"], g["be2"] = fastops.batch_norm.backward(
-        ga2, t["c2"], s["rm2"], s["rv2"], p["g2"], p["be2"], training=True, activation="relu")
-    gp1, g["w2"], g["b2"] = fastops.conv2d.backward(gc2, t["p1"], p["w2"], p["b2"], padding=1)
-    ga1 = fastops.max_pool2d.backward(gp1, t["a1"], 2)[0]
-    gc1, _, _, g["g1"], g["be1"] = fastops.batch_norm.backward(
-        ga1, t["c1"], s["rm1"], s["rv1"], p["g1"], p["be1"], training=True, activation="relu")
-    _, g["w1"], g["b1"] = fastops.conv2d.backward(gc1, x, p["w1"], p["b1"], padding=1)
+    loss, g = gradients(p, s, x, y, logits, t, seed)
     opt.step([g[k] for k in p])
-    return loss
+    return float(loss)
 
 
 def accuracy(p, s, x, y):
