@@ -36,7 +36,8 @@ import threading
 import numpy as np
 from numba import prange
 
-from .. import _dispatch, _jit, _math, _random
+from .. import _dispatch
+from . import _kernels
 from ..activation._lanes import row_dot, row_max, row_sum
 
 def block_rows(L, S, itemsize):
@@ -162,20 +163,11 @@ _cache = {}
 
 
 def _kernel(kind, dtype, backend):
-    dt = np.dtype(dtype)
-    k = (kind, dt, backend)
+    k = (kind, np.dtype(dtype), backend)
     fn = _cache.get(k)
     if fn is None:
         tmpl = {"probs": _probs_template, "grads": _grads_template}[kind]
-        f32 = dt == np.float32
-        fn = _cache[k] = _jit.instantiate(
-            tmpl,
-            f"sdpa_blas_{kind}_{_jit.SUFFIX[dt]}_{backend}",
-            parallel=(backend == "parallel"),
-            T=_jit.scalar_type(dt),
-            EXP=_math.exp32 if f32 else _math.exp64,
-            U=_random.UNIFORM[dt],
-        )
+        fn = _cache[k] = _kernels.instantiate(tmpl, f"sdpa_blas_{kind}", dtype, backend)
     return fn
 
 

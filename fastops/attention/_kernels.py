@@ -27,6 +27,8 @@ import math
 import numpy as np
 from numba import prange
 
+from .. import _jit, _math, _random
+
 from ..activation._lanes import row_max, row_sum
 from ._vec import block_dot, rows_axpy
 
@@ -269,3 +271,18 @@ def _dkv_template(q3, k3, v3, inv_ptr, inv_b, mask3, midx, has_mask, causal, sca
             avr = av[c]
             for d in range(Ev):
                 dvr[d] = avr[d]
+
+
+def instantiate(template, name, dtype, backend, **extra):
+    """A compiled clone of an attention kernel template (blocked kernels here, BLAS-path kernels in
+    ``_blas``) with the bindings they share: T, EXP and the dropout generator U of ``dtype``."""
+    dt = np.dtype(dtype)
+    return _jit.instantiate(
+        template,
+        f"{name}_{_jit.SUFFIX[dt]}_{backend}",
+        parallel=(backend == "parallel"),
+        T=_jit.scalar_type(dt),
+        EXP=_math.exp32 if dt == np.float32 else _math.exp64,
+        U=_random.UNIFORM[dt],
+        **extra,
+    )

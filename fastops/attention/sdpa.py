@@ -15,7 +15,7 @@ import math
 
 import numpy as np
 
-from .. import _dispatch, _jit, _math, _random, _threads
+from .. import _dispatch, _jit, _random, _threads
 from .._op import op
 from .._validate import float_array, float_arrays, grad_like, real_scalar
 from . import _blas, _kernels
@@ -31,22 +31,11 @@ _kernels_cache = {}
 
 
 def _kernel(kind, dtype, backend):
-    dt = np.dtype(dtype)
-    k = (kind, dt, backend)
+    k = (kind, np.dtype(dtype), backend)
     fn = _kernels_cache.get(k)
     if fn is None:
         tmpl = {"fwd": _kernels._fwd_template, "dq": _kernels._dq_template, "dkv": _kernels._dkv_template}[kind]
-        f32 = dt == np.float32
-        fn = _kernels_cache[k] = _jit.instantiate(
-            tmpl,
-            f"sdpa_{kind}_{_jit.SUFFIX[dt]}_{backend}",
-            parallel=(backend == "parallel"),
-            T=_jit.scalar_type(dt),
-            EXP=_math.exp32 if f32 else _math.exp64,
-            U=_random.UNIFORM[dt],
-            BM=BM,
-            BN=BN,
-        )
+        fn = _kernels_cache[k] = _kernels.instantiate(tmpl, f"sdpa_{kind}", dtype, backend, BM=BM, BN=BN)
     return fn
 
 
