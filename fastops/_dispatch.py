@@ -274,8 +274,16 @@ ATTENTION_MIN_ROWS = 32
 ATTENTION_BLAS_MIN_WORK = 1 << 21
 
 
+TILE_NR = 64  # fastops._tile.NR: the tiled attention path needs E and Ev multiples of it
+
+
 def attention_path(dtype, batch, L, S, E, Ev, num_threads):
-    """``"blas"``: score blocks (query rows x all keys) through np.matmul, softmax in a fused Numba
+    """``"tiled"``: the "blas" blocks with the products in fastops' register-tiled micro-kernel, one
+    parallel Numba kernel per direction (``attention._tiled``), for float32 with E and Ev multiples
+    of 64 (its 4 x 64 register tile; float64 would spill). Measured (1, 8, 1024, 1024, 64) float32,
+    2 threads, quiet machine, the op alone: forward 23.2 -> 16.4-17.1 ms, backward 49.4 -> 39-41 ms
+    against the BLAS path (torch 16.8 / 45.8 ms).
+    ``"blas"``: score blocks (query rows x all keys) through np.matmul, softmax in a fused Numba
     kernel (``attention._blas``); ``"blocked"``: the all-Numba online-softmax kernels. BLAS from
     ~2**21 multiply-adds per batch entry (L * S * (E + Ev): each block costs a few Python-level calls,
     ~30-50 us), when ATTENTION_MIN_ROWS rows of keys fit the block budget (S <= 8192 float32);
@@ -285,4 +293,6 @@ def attention_path(dtype, batch, L, S, E, Ev, num_threads):
     dt = np.dtype(dtype)
     if L * S * (E + Ev) < ATTENTION_BLAS_MIN_WORK or S * dt.itemsize * ATTENTION_MIN_ROWS > ATTENTION_BLOCK_BYTES:
         return "blocked"
+    if dt == np.float32 and E > 0 and Ev > 0 and E % TILE_NR == 0 and Ev % TILE_NR == 0:
+        return "tiled"
     return "blas"

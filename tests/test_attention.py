@@ -40,8 +40,11 @@ def test_explain_serial_small_parallel_large():
         if _threads.max_threads() >= 2:
             assert f.explain((2, 2, 128, 16))["backend"] == "parallel"
         d = f.explain((1, 8, 1024, 64), "float32")
-        assert d["path"] == "blas" and d["kernel"].startswith("sdpa_blas_probs_f32")
+        assert d["path"] == "tiled" and d["kernel"].startswith("sdpa_tiled_fwd_f32")
         assert d["block_rows"] * 1024 * 4 <= 1 << 20  # one score block: at most 1 MiB
+        d = f.explain((1, 8, 1024, 48), "float32")  # E no multiple of 64
+        assert d["path"] == "blas" and d["kernel"].startswith("sdpa_blas_probs_f32")
+        assert f.explain((1, 8, 1024, 64), "float64")["path"] == "blas"
         assert f.explain((1, 8, 128, 64), "float32", key_shape=(1, 8, 20000, 64))["path"] == "blocked"
 
 
@@ -229,3 +232,134 @@ def test_blas_path_bitwise_same_for_one_and_two_threads(blas_path):
                 res.append((f(q, k, v, mask, **kw),) + f.backward(g, q, k, v, mask, **kw))
         for a, b in zip(*res):
             assert (a is None and b is None) or np.array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiled path (attention._tiled, float32 with E and Ev multiples of 64): forced for small shapes
+# with score blocks of 16 rows; checked against the float64 BLAS path of the same inputs (an
+# independent product code: np.matmul or the blocked kernels), against the float32 BLAS path with the same dropout mask,
+# against torch, and for 1 vs 2 threads.
+
+
+@pytest.fixture
+def tiled_path(monkeypatch):
+    from fastops import _dispatch
+
+    monkeypatch.setattr(_dispatch, "ATTENTION_BLAS_MIN_WORK", 0)
+    monkeypatch.setattr(_dispatch, "ATTENTION_BLOCK_BYTES", 16 * 128 * 4)  # 16 rows of <= 128 f32 keys
+    monkeypatch.setattr(_dispatch, "ATTENTION_MIN_ROWS", 16)
+
+
+_TILED_CASES = {
+    "plain-S-not-multiple-of-64": ((2, 2, 40, 64), (2, 2, 100, 64), (2, 2, 100, 64), {}),
+    "E128-Ev64-scale": ((1, 2, 37, 128), (1, 2, 70, 128), (1, 2, 70, 64), {"scale": 0.05}),
+    "causal-L>S": ((2, 1, 60, 64), (2, 1, 45, 64), (2, 1, 45, 128), {"is_causal": True}),
+    "causal-L<S": ((1, 2, 33, 64), (1, 2, 90, 64), (1, 2, 90, 64), {"is_causal": True}),
+    "float-mask": ((2, 2, 40, 64), (2, 2, 50, 64), (2, 2, 50, 64), {"mask": (2, 40, 50)}),
+    "bool-mask": ((2, 2, 40, 64), (2, 2, 50, 64), (2, 2, 50, 64), {"bool_mask": (40, 50)}),
+    "gqa": ((2, 4, 40, 64), (2, 2, 50, 64), (2, 2, 50, 64), {"enable_gqa": True}),
+    "broadcast-kv": ((2, 2, 40, 64), (1, 2, 50, 64), (1, 2, 50, 64), {}),
+}
+
+
+def _case_inputs(rng, case, dtype=np.float32):
+    qs, ks, vs, kw = _TILED_CASES[case]
+    kw = dict(kw)
+    q, k, v = _qkv(rng, qs, ks, vs, dtype)
+    m = None
+    if "mask" in kw:
+        m = rng.standard_normal(kw.pop("mask")).astype(dtype)
+        m[..., 3, :] = -np.inf  # a fully masked row
+    if "bool_mask" in kw:
+        m = rng.random(kw.pop("bool_mask")) > 0.4
+    return q, k, v, m, kw
+
+
+@pytest.mark.parametrize("case", list(_TILED_CASES))
+def test_tiled_path_matches_float64(tiled_path, case):
+    rng = np.random.default_rng(11)
+    q, k, v, m, kw = _case_inputs(rng, case)
+    assert f.explain(q.shape, "float32", key_shape=k.shape, value_shape=v.shape)["path"] == "tiled"
+    assert f.explain(q.shape, "float64", key_shape=k.shape, value_shape=v.shape)["path"] != "tiled"
+    out = f(q, k, v, m, **kw)
+    assert out.dtype == np.float32
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    grads = f.backward(g, q, k, v, m, **kw)
+    up = [a.astype(np.float64) for a in (q, k, v)]
+    m64 = m if m is None or m.dtype == bool else m.astype(np.float64)
+    ref = f(*up, m64, **kw)
+    np.testing.assert_allclose(out, ref, rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(out, sdpa_ref(*up, m64, **kw), rtol=2e-4, atol=2e-5)
+    refg = f.backward(g.astype(np.float64), *up, m64, **kw)
+    for got, want in zip(grads, refg):
+        if want is None:
+            assert got is None
+        else:
+            assert got.dtype == np.float32
+            np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-4 * max(1.0, np.abs(want).max()))
+
+
+@pytest.mark.parametrize("case", ["plain-S-not-multiple-of-64", "causal-L>S", "float-mask"])
+def test_tiled_path_matches_torch(tiled_path, case):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(12)
+    q, k, v, m, kw = _case_inputs(rng, case)
+    out = f(q, k, v, m, **kw)
+    g = rng.standard_normal(out.shape).astype(np.float32)
+    grads = f.backward(g, q, k, v, m, **kw)
+    t = [torch.from_numpy(a.copy()).requires_grad_() for a in (q, k, v)]
+    tm = None if m is None else torch.from_numpy(m.copy()).requires_grad_()
+    ref = torch.nn.functional.scaled_dot_product_attention(*t, attn_mask=tm, **kw)
+    ref.backward(torch.from_numpy(g))
+    np.testing.assert_allclose(out, ref.detach().numpy(), rtol=2e-4, atol=2e-5)
+    for got, tt in zip(grads, t + ([tm] if tm is not None else [])):
+        w = tt.grad.numpy()
+        np.testing.assert_allclose(got, w, rtol=1e-3, atol=1e-4 * max(1.0, np.abs(w).max()))
+
+
+def test_tiled_path_dropout_matches_blas_path(tiled_path, monkeypatch):
+    from fastops import _dispatch
+
+    rng = np.random.default_rng(13)
+    q, k, v = _qkv(rng, (2, 2, 40, 64), (2, 2, 70, 64), (2, 2, 70, 64), np.float32)
+    m = rng.standard_normal((40, 70)).astype(np.float32)
+    g = rng.standard_normal((2, 2, 40, 64)).astype(np.float32)
+    kw = dict(dropout_p=0.3, seed=11)
+    assert f.explain(q.shape, "float32", key_shape=k.shape, value_shape=v.shape)["path"] == "tiled"
+    tiled = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
+    monkeypatch.setattr(_dispatch, "TILE_NR", 7)  # E = 64 is no multiple of 7: the BLAS path
+    assert f.explain(q.shape, "float32", key_shape=k.shape, value_shape=v.shape)["path"] == "blas"
+    blas = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
+    for a, b in zip(tiled, blas):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * max(1.0, np.abs(b).max()))
+    assert np.array_equal(tiled[0] == 0, blas[0] == 0)  # the same dropout mask
+
+
+def test_tiled_path_bitwise_same_for_one_and_two_threads(tiled_path):
+    if _threads.max_threads() < 2:
+        pytest.skip("needs 2 threads")
+    rng = np.random.default_rng(14)
+    q, k, v = _qkv(rng, (2, 2, 70, 64), (2, 2, 90, 64), (2, 2, 90, 64), np.float32)
+    m = rng.standard_normal((2, 1, 70, 90)).astype(np.float32)
+    g = rng.standard_normal((2, 2, 70, 64)).astype(np.float32)
+    for kw in ({"dropout_p": 0.3, "seed": 5}, {"is_causal": True}):
+        mask = None if kw.get("is_causal") else m
+        res = []
+        for n in (1, 2):
+            with fastops.threads(n):
+                d = f.explain(q.shape, "float32", key_shape=k.shape, value_shape=v.shape)
+                assert d["path"] == "tiled" and d["backend"] == ("parallel" if n > 1 else "serial")
+                res.append((f(q, k, v, mask, **kw),) + f.backward(g, q, k, v, mask, **kw))
+        for a, b in zip(*res):
+            assert (a is None and b is None) or np.array_equal(a, b)
+
+
+def test_tiled_path_leaves_inputs_unmodified(tiled_path):
+    rng = np.random.default_rng(15)
+    q, k, v, m, kw = _case_inputs(rng, "float-mask")
+    g = rng.standard_normal((2, 2, 40, 64)).astype(np.float32)
+    before = [a.copy() for a in (q, k, v, m, g)]
+    f(q, k, v, m, **kw)
+    f.backward(g, q, k, v, m, **kw)
+    for a, b in zip((q, k, v, m, g), before):
+        assert np.array_equal(a, b)

@@ -1,7 +1,10 @@
 """``scaled_dot_product_attention`` (``torch.nn.functional.scaled_dot_product_attention``).
 
-Two paths (``_dispatch.attention_path``, reported by ``explain``):
+Three paths (``_dispatch.attention_path``, reported by ``explain``):
 
+* "tiled" (the "blas" sizes, float32 with E and Ev multiples of 64): the same blocks, their
+  products in fastops' register-tiled micro-kernel (``fastops._tile``) inside one parallel Numba
+  kernel per direction (``_tiled``).
 * "blas" (from ~2**21 multiply-adds per batch entry, keys up to 8192 float32): a block of query
   rows x all keys (at most 1 MiB of scores) at a time, the block products in BLAS (np.matmul, one
   BLAS thread per block, blocks spread over fastops' threads) and the softmax / its gradient in
@@ -15,10 +18,10 @@ import math
 
 import numpy as np
 
-from .. import _dispatch, _jit, _random, _threads
+from .. import _dispatch, _jit, _random, _threads, _tile
 from .._op import op
 from .._validate import float_array, float_arrays, grad_like, real_scalar
-from . import _blas, _kernels
+from . import _blas, _kernels, _tiled
 
 OP = "scaled_dot_product_attention"
 
@@ -154,13 +157,20 @@ def _path(P):
     path = _dispatch.attention_path(P.dtype, P.B, P.L, P.S, P.E, P.Ev, nt)
     if path == "blas":
         return path, nt
+    if path == "tiled":
+        return path, "parallel" if nt > 1 else "serial"
     return path, _dispatch.attention_backend(P.dtype, P.B, P.L, P.S, P.E, P.Ev, nt)
 
 
 def _forward(P):
     path, backend = _path(P)
-    if P.B and P.L and P.S and path == "blas":
-        out, lse = _blas.forward(P, backend)
+    if P.B and P.L and P.S and path in ("blas", "tiled"):
+        if path == "tiled":
+            if backend == "parallel":
+                _threads.sync()
+            out, lse = _tiled.forward(P, backend)
+        else:
+            out, lse = _blas.forward(P, backend)
         return out, lse, backend
     out = np.empty((P.B, P.L, P.Ev), P.dtype)
     lse = np.empty((P.B, P.L), P.dtype)
@@ -255,8 +265,13 @@ def _(grad_output, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=F
     go3 = g.reshape(P.B, P.L, P.Ev)
     want_dm = P.mask_float
     path, backend = _path(P)
-    if P.B and P.L and P.S and path == "blas":
-        dq3, dk3, dv3, dm3 = _blas.backward(P, np.ascontiguousarray(go3), backend, want_dm)
+    if P.B and P.L and P.S and path in ("blas", "tiled"):
+        if path == "tiled":
+            if backend == "parallel":
+                _threads.sync()
+            dq3, dk3, dv3, dm3 = _tiled.backward(P, np.ascontiguousarray(go3), backend, want_dm)
+        else:
+            dq3, dk3, dv3, dm3 = _blas.backward(P, np.ascontiguousarray(go3), backend, want_dm)
         return _grads_out(P, dq3, dk3, dv3, dm3)
     out, lse, backend = _forward(P)
     # D_i = rowsum(dO * O) (equals sum_j P_ij dP_ij also with dropout: O holds the dropped P)
@@ -301,7 +316,13 @@ def _(shape, dtype="float32", key_shape=None, value_shape=None, **params):
     L, S, E, Ev = shape[-2], ks[-2], shape[-1], vs[-1]
     nt = _threads.get_num_threads()
     sfx = _jit.SUFFIX[np.dtype(dtype)]
-    if _dispatch.attention_path(dtype, B, L, S, E, Ev, nt) == "blas":
+    path = _dispatch.attention_path(dtype, B, L, S, E, Ev, nt)
+    if path == "tiled":
+        backend = "parallel" if nt > 1 else "serial"
+        return {"path": "tiled", "kernel": f"sdpa_tiled_fwd_{sfx}_{backend}", "backend": backend,
+                "gemm": f"fastops._tile ({_tile.MR} x {_tile.NR} register tile)", "threads": nt,
+                "block_rows": _blas.block_rows(L, S, np.dtype(dtype).itemsize), "block_keys": S}
+    if path == "blas":
         return {"path": "blas", "kernel": f"sdpa_blas_probs_{sfx}_serial", "gemm": "numpy.matmul (BLAS, 1 thread each)",
                 "threads": nt, "block_rows": _blas.block_rows(L, S, np.dtype(dtype).itemsize), "block_keys": S}
     backend = _dispatch.attention_backend(dtype, B, L, S, E, Ev, nt)

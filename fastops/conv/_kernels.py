@@ -19,10 +19,9 @@ Speed notes (project machine, 2 cores Zen 5, float32):
 """
 import numpy as np
 from numba import carray, prange
-from numba.core import cgutils, types
-from numba.extending import intrinsic
 
-from .. import _config, _jit, _threads
+from .. import _jit, _threads, _tile
+from .._tile import stack_tile as _stack_tile
 from .._epilogue import act_scalar
 
 
@@ -184,20 +183,6 @@ def _direct_bwd_weight_template(xp, g, sd, sh, sw, dd, dh, dw, gw):
                         gw[o, cg, kd, kh, kw] = s
 
 
-@intrinsic
-def _stack_tile(typingctx, dtype):
-    """Pointer to a BLOCK_MR * BLOCK_NR scratch tile on the stack (an LLVM alloca in the entry
-    block of the compiled function, i.e. one per thread in a prange body). Unlike an ``np.empty``
-    tile (NRT heap memory that LLVM must assume may alias the input and weight arrays), a
-    non-escaping alloca lets LLVM keep the tile in registers across the reduction loop: this is what
-    turns the micro-kernel below into true register blocking (16 zmm accumulators, f32)."""
-    def impl(context, builder, signature, args):
-        ty = context.get_value_type(signature.return_type.dtype)
-        return cgutils.alloca_once(builder, ty, size=BLOCK_MR * BLOCK_NR)
-
-    return types.CPointer(dtype.dtype)(dtype), impl
-
-
 def _blocked_fwd_template(xp, wp, bias, a, b, sd, sh, sw, dd, dh, dw, out):
     """Register-blocked direct convolution (groups == 1), bias + activation fused.
 
@@ -208,7 +193,7 @@ def _blocked_fwd_template(xp, wp, bias, a, b, sd, sh, sw, dd, dh, dw, out):
     output row and writes it alone (deterministic: every sum runs over the taps in (c, kd, kh, kw)
     order whatever the thread count). The row is done in groups of MR = 4 output pixels (then single
     pixels for the remainder): the group's 4 x NR accumulators (16 zmm in f32) stay in registers
-    (stack tile, see ``_stack_tile``) through the whole C*K reduction; per tap 4 broadcast input
+    (stack tile, see ``fastops._tile``) through the whole C*K reduction; per tap 4 broadcast input
     pixels times one contiguous NR-wide weight vector = 16 FMAs for 4 weight loads. Bias +
     activation are applied while the tile is in registers, each output written once."""
     N, O, OD, OH, OW = out.shape
@@ -351,9 +336,9 @@ TEMPLATES = {
 # FMA contraction ("contract") is enabled for this kernel only (BLOCKED_FASTMATH): its vector loop
 # has the constant trip count NR (no scalar remainder whose rounding could differ from the vector
 # body), and the serial and parallel builds were checked bitwise equal (tests/test_conv.py).
-BLOCK_NR = 64
-BLOCK_MR = 4
-BLOCKED_FASTMATH = _config.FASTMATH | {"contract"}
+BLOCK_NR = _tile.NR  # 64
+BLOCK_MR = _tile.MR  # 4
+BLOCKED_FASTMATH = _tile.FASTMATH  # _config.FASTMATH | {"contract"}
 _USES_ACT = ("blocked_fwd", "direct_fwd", "epilogue_rows", "epilogue_cols", "unpack")
 _cache = {}
 

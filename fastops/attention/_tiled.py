@@ -1,0 +1,172 @@
+"""Tiled path of ``scaled_dot_product_attention``: the BLAS path's blocks (a block of query rows x
+all visible keys, the block's softmax exact in one pass), with the block products in fastops' own
+register-tiled micro-kernel (``fastops._tile``) instead of OpenBLAS, all in one parallel Numba
+kernel per direction (no Python thread pool, no per-block Python calls).
+
+Why: OpenBLAS runs attention's products (inner dimension E = 64 for Q K^T and dO V^T) at 62-89
+GFLOP/s on one thread here, and forward + backward stayed at 0.75x torch measured alone (torch's
+flash attention: 16.8 ms forward, 45.8 ms backward on (1, 8, 1024, 1024, 64) float32, 2 threads).
+
+For float32 with E and Ev multiples of ``_tile.NR`` (64): every B operand of the micro-kernel has
+64-lane contiguous rows: K^T and V^T packed (E, Sp) / (Ev, Sp) with the keys zero-padded to Sp (a
+multiple of 64), V, K, Q and dO as they are. Per task (forward: (b, block of query rows);
+backward: (b, fixed chunk of row blocks), the chunk's dK/dV partials summed afterwards in a fixed
+order, as in ``_blas``):
+
+forward   s = Q_blk K^T;  s -> exp(s * scale + mask - max) (dropout), 1 / sum;  O = (s V) / sum
+backward  s = Q_blk K^T,  dp = dO_blk V^T;  s -> P (dropped), dp -> dS * scale;
+          dQ_blk = dp K;  dV += s^T dO_blk;  dK += dp^T Q_blk
+
+The softmax and its gradient are ``_blas``'s kernels (serial builds, called per task). Results
+depend on the shapes only (block size is fixed by S and the dtype, each task writes its own rows or
+its own partial): bitwise identical for any thread count.
+"""
+import numpy as np
+from numba import prange
+
+from .. import _dispatch, _threads, _tile
+from . import _blas, _kernels
+
+NR = _tile.NR
+assert _dispatch.TILE_NR == NR
+
+
+def _fwd_template(q3, kTp, v3, kvidx, mask3, midx, has_mask, causal, scale, p, key, bm, nw, out3, lse2):
+    B, L, E = q3.shape
+    S, Ev = v3.shape[1], v3.shape[2]
+    Sp = kTp.shape[1] * NR  # noqa: F821
+    kTf = kTp.reshape(kTp.size)
+    vf = v3.reshape(v3.size)
+    of = out3.reshape(out3.size)
+    nqb = (L + bm - 1) // bm
+    ntask = B * nqb
+    for w in prange(nw):  # worker w takes tasks w, w + nw, ... with one score buffer
+        sbuf = np.empty(bm * Sp, q3.dtype)
+        rinv = np.empty(bm, q3.dtype)
+        for t in range(w, ntask, nw):
+            b = t // nqb
+            i0 = (t - b * nqb) * bm
+            mr = min(bm, L - i0)
+            kb = kvidx[b]
+            n = S
+            if causal:
+                n = min(S, i0 + mr)
+            n64 = (n + NR - 1) // NR * NR  # noqa: F821
+            s = sbuf[:mr * n64].reshape((mr, n64))
+            GEMM(q3[b, i0:i0 + mr], kTf, kb * E * Sp, NR, E * NR, n64, sbuf, 0, n64, 0, rinv)  # noqa: F821
+            PROBS(s, n, i0, b, L, S, mask3, midx[b], has_mask, causal, scale, p, key,  # noqa: F821
+                  lse2[b, i0:i0 + mr], rinv)
+            GEMM(s[:, :n], vf, kb * S * Ev, Ev, NR, Ev, of, (b * L + i0) * Ev, Ev, 2, rinv)  # noqa: F821
+
+
+def _bwd_template(q3, k3, kTp, vTp, go3, kvidx, mask3, midx, has_mask, causal, scale, p, key, bm, nch,
+                  dq3, dkp, dvp, dm3, want_dm):
+    B, L, E = q3.shape
+    S = k3.shape[1]
+    Ev = go3.shape[2]
+    Sp = kTp.shape[1] * NR  # noqa: F821
+    kTf = kTp.reshape(kTp.size)
+    vTf = vTp.reshape(vTp.size)
+    kf = k3.reshape(k3.size)
+    qf = q3.reshape(q3.size)
+    gf = go3.reshape(go3.size)
+    dqf = dq3.reshape(dq3.size)
+    dkf = dkp.reshape(dkp.size)
+    dvf = dvp.reshape(dvp.size)
+    nqb = (L + bm - 1) // bm
+    rs = np.empty(1, q3.dtype)
+    for t in prange(B * nch):
+        b = t // nch
+        c = t - b * nch
+        kb = kvidx[b]
+        sbuf = np.empty(bm * Sp, q3.dtype)
+        pbuf = np.empty(bm * Sp, q3.dtype)
+        pk = (b * nch + c) * S * E
+        pv = (b * nch + c) * S * Ev
+        for blk in range(c * nqb // nch, (c + 1) * nqb // nch):
+            i0 = blk * bm
+            mr = min(bm, L - i0)
+            n = S
+            if causal:
+                n = min(S, i0 + mr)
+            n64 = (n + NR - 1) // NR * NR  # noqa: F821
+            s = sbuf[:mr * n64].reshape((mr, n64))  # C-contiguous blocks (the row kernels need it)
+            dp = pbuf[:mr * n64].reshape((mr, n64))
+            qb = q3[b, i0:i0 + mr]
+            gb = go3[b, i0:i0 + mr]
+            GEMM(qb, kTf, kb * E * Sp, NR, E * NR, n64, sbuf, 0, n64, 0, rs)  # noqa: F821
+            GEMM(gb, vTf, kb * Ev * Sp, NR, Ev * NR, n64, pbuf, 0, n64, 0, rs)  # noqa: F821
+            bm_ = b if want_dm else 0
+            im_ = i0 if want_dm else 0
+            GRADS(s, dp, n, i0, b, L, S, mask3, midx[b], has_mask, causal, scale, p, key,  # noqa: F821
+                  dm3[bm_, im_:im_ + mr], want_dm)
+            GEMM(dp[:, :n], kf, kb * S * E, E, NR, E, dqf, (b * L + i0) * E, E, 0, rs)  # noqa: F821
+            GEMM(s[:, :n].T, gf, (b * L + i0) * Ev, Ev, NR, Ev, dvf, pv, Ev, 1, rs)  # noqa: F821
+            GEMM(dp[:, :n].T, qf, (b * L + i0) * E, E, NR, E, dkf, pk, E, 1, rs)  # noqa: F821
+
+
+_cache = {}
+
+
+def _kernel(kind, dtype, backend):
+    k = (kind, np.dtype(dtype), backend)
+    fn = _cache.get(k)
+    if fn is None:
+        if kind == "fwd":
+            tmpl, extra = _fwd_template, {"PROBS": _blas._kernel("probs", dtype, "serial")}
+        else:
+            tmpl, extra = _bwd_template, {"GRADS": _blas._kernel("grads", dtype, "serial")}
+        fn = _cache[k] = _kernels.instantiate(tmpl, f"sdpa_tiled_{kind}", dtype, backend,
+                                              GEMM=_tile.gemm(dtype), NR=NR, **extra)
+    return fn
+
+
+def _pack_t(x3, Sp):
+    """(Bk, S, D) -> (Bk, Sp / NR, D, NR): the transpose in NR-key panels (each a contiguous
+    (D, NR) block), keys zero-padded to Sp."""
+    Bk, S, D = x3.shape
+    out = np.zeros((Bk, Sp // NR, D, NR), x3.dtype)
+    xp = x3 if S == Sp else np.concatenate([x3, np.zeros((Bk, Sp - S, D), x3.dtype)], axis=1)
+    out[...] = xp.reshape(Bk, Sp // NR, NR, D).transpose(0, 1, 3, 2)
+    return out
+
+
+def block_rows(L, S, itemsize):
+    return _blas.block_rows(L, S, itemsize)
+
+
+def forward(P, backend):
+    B, L, S, Ev, dt = P.B, P.L, P.S, P.Ev, P.dtype
+    out = np.empty((B, L, Ev), dt)
+    lse = np.empty((B, L), dt)
+    Sp = -(-S // NR) * NR
+    kTp = _pack_t(P.k3, Sp)
+    bm = block_rows(L, S, dt.itemsize)
+    nw = _threads.get_num_threads() if backend == "parallel" else 1
+    _kernel("fwd", dt, backend)(P.q3, kTp, P.v3, P.kvidx, P.mask3, P.midx, P.has_mask, P.causal, P.scale,
+                                P.p, P.key, bm, min(nw, B * -(-L // bm)), out, lse)
+    return out, lse
+
+
+def backward(P, go3, backend, want_dm):
+    B, L, S, E, Ev, dt = P.B, P.L, P.S, P.E, P.Ev, P.dtype
+    bm = block_rows(L, S, dt.itemsize)
+    nqb = -(-L // bm)
+    nch = min(_blas.NCHUNK, nqb)
+    Sp = -(-S // NR) * NR
+    kTp = _pack_t(P.k3, Sp)
+    vTp = _pack_t(P.v3, Sp)
+    dq3 = np.empty((B, L, E), dt)
+    dm3 = np.zeros((B, L, S) if want_dm else (1, 1, 1), dt)
+    dkp = np.zeros((B, nch, S, E), dt)
+    dvp = np.zeros((B, nch, S, Ev), dt)
+    _kernel("bwd", dt, backend)(P.q3, P.k3, kTp, vTp, go3, P.kvidx, P.mask3, P.midx, P.has_mask, P.causal,
+                                P.scale, P.p, P.key, bm, nch, dq3, dkp, dvp, dm3, want_dm)
+    dk3 = np.zeros((P.Bk, S, E), dt)
+    dv3 = np.zeros((P.Bk, S, Ev), dt)
+    for b in range(B):  # fixed order: batch entries, then chunks
+        kb = P.kvidx[b]
+        for c in range(nch):
+            dk3[kb] += dkp[b, c]
+            dv3[kb] += dvp[b, c]
+    return dq3, dk3, dv3, (dm3 if want_dm else None)
