@@ -76,15 +76,22 @@ def _ce_idx_bwd_template(x2, t, w, hw, eps, ignore, g, gs, garr, dx):
             gi = g[r] if garr else gs
             wk = w[k] if hw else T(1)  # noqa: F821
             if LOGSM:  # noqa: F821
+                # softmax = exp(x - max) / sum: the exponentials of the max pass are reused (one
+                # exp per element, not two)
                 m = row_max(xs)
                 for c in range(C):
                     buf[c] = EXP(xs[c] - m)  # noqa: F821
-                lse = m + LOG(row_sum(buf))  # noqa: F821
+                se = row_sum(buf)
                 W = row_sum(w) if hw else T(C)  # noqa: F821
                 coef = (T(1) - eps) * wk + eps / T(C) * W  # noqa: F821
-                for c in range(C):
-                    wc = w[c] if hw else T(1)  # noqa: F821
-                    ds[c] = gi * (EXP(xs[c] - lse) * coef - eps / T(C) * wc)  # noqa: F821
+                fc = gi * coef / se
+                ge = gi * eps / T(C)  # noqa: F821
+                if hw:
+                    for c in range(C):
+                        ds[c] = buf[c] * fc - ge * w[c]
+                else:
+                    for c in range(C):
+                        ds[c] = buf[c] * fc - ge
             else:
                 for c in range(C):
                     ds[c] = T(0)  # noqa: F821
@@ -115,21 +122,24 @@ def _ce_prob_bwd_template(x2, y2, w, hw, eps, g, gs, garr, dx, dy):
     nb = (R + BLOCK - 1) // BLOCK
     for b in prange(nb):
         buf = np.empty(C, x2.dtype)
+        ebuf = np.empty(C, x2.dtype)
         for r in range(b * BLOCK, min(R, (b + 1) * BLOCK)):
             xs = x2[r]
             ys = y2[r]
             gi = g[r] if garr else gs
             m = row_max(xs)
             for c in range(C):
-                buf[c] = EXP(xs[c] - m)  # noqa: F821
-            lse = m + LOG(row_sum(buf))  # noqa: F821
+                ebuf[c] = EXP(xs[c] - m)  # noqa: F821
+            se = row_sum(ebuf)
+            lse = m + LOG(se)  # noqa: F821
             for c in range(C):
                 wc = w[c] if hw else T(1)  # noqa: F821
                 buf[c] = wc * ((T(1) - eps) * ys[c] + eps / T(C))  # noqa: F821
             s = row_sum(buf)
+            f = s / se  # softmax = exp(x - max) / sum (one exp per element)
             for c in range(C):
                 wc = w[c] if hw else T(1)  # noqa: F821
-                dx[r, c] = gi * (EXP(xs[c] - lse) * s - buf[c])  # noqa: F821
+                dx[r, c] = gi * (ebuf[c] * f - buf[c])  # noqa: F821
                 dy[r, c] = gi * (T(1) - eps) * wc * (lse - xs[c])  # noqa: F821
 
 
