@@ -83,6 +83,10 @@ def _bwd_template(q3, k3, kTp, vTp, go3, kvidx, mask3, midx, has_mask, causal, s
         pbuf = np.empty(bm * Sp, q3.dtype)
         pk = (b * nch + c) * S * E
         pv = (b * nch + c) * S * Ev
+        for i in range(S * E):  # the task's own partials (zeroed here, in parallel)
+            dkf[pk + i] = T(0)  # noqa: F821
+        for i in range(S * Ev):
+            dvf[pv + i] = T(0)  # noqa: F821
         for blk in range(c * nqb // nch, (c + 1) * nqb // nch):
             i0 = blk * bm
             mr = min(bm, L - i0)
@@ -105,6 +109,24 @@ def _bwd_template(q3, k3, kTp, vTp, go3, kvidx, mask3, midx, has_mask, causal, s
             GEMM(dp[:, :n].T, qf, (b * L + i0) * E, E, NR, E, dkf, pk, E, 1, rs)  # noqa: F821
 
 
+def _sum_template(part, kvidx, out):
+    """``out[kb] = sum of part[b, c]`` over the b with ``kvidx[b] == kb`` and the chunks c, added in
+    the order (b, c) ascending from 0 (fixed, whatever the thread count); parallel over rows."""
+    B, nch, S, D = part.shape
+    Bk = out.shape[0]
+    for j in prange(S):
+        for kb in range(Bk):
+            o = out[kb, j]
+            for d in range(D):
+                o[d] = T(0)  # noqa: F821
+        for b in range(B):
+            o = out[kvidx[b], j]
+            for c in range(nch):
+                r = part[b, c, j]
+                for d in range(D):
+                    o[d] += r[d]
+
+
 _cache = {}
 
 
@@ -114,6 +136,10 @@ def _kernel(kind, dtype, backend):
     if fn is None:
         if kind == "fwd":
             tmpl, extra = _fwd_template, {"PROBS": _blas._kernel("probs", dtype, "serial")}
+        elif kind == "sum":
+            tmpl, extra = _sum_template, {}
+        elif kind == "pack":
+            tmpl, extra = _pack_template, {}
         else:
             tmpl, extra = _bwd_template, {"GRADS": _blas._kernel("grads", dtype, "serial")}
         fn = _cache[k] = _kernels.instantiate(tmpl, f"sdpa_tiled_{kind}", dtype, backend,
@@ -121,13 +147,32 @@ def _kernel(kind, dtype, backend):
     return fn
 
 
-def _pack_t(x3, Sp):
+def _pack_template(x3, out):
     """(Bk, S, D) -> (Bk, Sp / NR, D, NR): the transpose in NR-key panels (each a contiguous
-    (D, NR) block), keys zero-padded to Sp."""
+    (D, NR) block), keys zero-padded to Sp; parallel over panels."""
     Bk, S, D = x3.shape
-    out = np.zeros((Bk, Sp // NR, D, NR), x3.dtype)
-    xp = x3 if S == Sp else np.concatenate([x3, np.zeros((Bk, Sp - S, D), x3.dtype)], axis=1)
-    out[...] = xp.reshape(Bk, Sp // NR, NR, D).transpose(0, 1, 3, 2)
+    npn = out.shape[1]
+    for t in prange(Bk * npn):
+        kb = t // npn
+        jp = t - kb * npn
+        j0 = jp * NR  # noqa: F821
+        nj = min(NR, S - j0)  # noqa: F821
+        panel = out[kb, jp]
+        for d in range(D):
+            pr = panel[d]
+            for o in range(nj, NR):  # noqa: F821
+                pr[o] = T(0)  # noqa: F821
+        xb = x3[kb]
+        for d in range(D):
+            pr = panel[d]
+            for o in range(nj):
+                pr[o] = xb[j0 + o, d]
+
+
+def _pack_t(x3, Sp, backend):
+    Bk, S, D = x3.shape
+    out = np.empty((Bk, Sp // NR, D, NR), x3.dtype)
+    _kernel("pack", x3.dtype, backend)(x3, out)
     return out
 
 
@@ -140,7 +185,7 @@ def forward(P, backend):
     out = np.empty((B, L, Ev), dt)
     lse = np.empty((B, L), dt)
     Sp = -(-S // NR) * NR
-    kTp = _pack_t(P.k3, Sp)
+    kTp = _pack_t(P.k3, Sp, backend)
     bm = block_rows(L, S, dt.itemsize)
     nw = _threads.get_num_threads() if backend == "parallel" else 1
     _kernel("fwd", dt, backend)(P.q3, kTp, P.v3, P.kvidx, P.mask3, P.midx, P.has_mask, P.causal, P.scale,
@@ -154,19 +199,17 @@ def backward(P, go3, backend, want_dm):
     nqb = -(-L // bm)
     nch = min(_blas.NCHUNK, nqb)
     Sp = -(-S // NR) * NR
-    kTp = _pack_t(P.k3, Sp)
-    vTp = _pack_t(P.v3, Sp)
+    kTp = _pack_t(P.k3, Sp, backend)
+    vTp = _pack_t(P.v3, Sp, backend)
     dq3 = np.empty((B, L, E), dt)
     dm3 = np.zeros((B, L, S) if want_dm else (1, 1, 1), dt)
-    dkp = np.zeros((B, nch, S, E), dt)
-    dvp = np.zeros((B, nch, S, Ev), dt)
+    dkp = np.empty((B, nch, S, E), dt)  # per-task partials, zeroed by their tasks
+    dvp = np.empty((B, nch, S, Ev), dt)
     _kernel("bwd", dt, backend)(P.q3, P.k3, kTp, vTp, go3, P.kvidx, P.mask3, P.midx, P.has_mask, P.causal,
                                 P.scale, P.p, P.key, bm, nch, dq3, dkp, dvp, dm3, want_dm)
-    dk3 = np.zeros((P.Bk, S, E), dt)
-    dv3 = np.zeros((P.Bk, S, Ev), dt)
-    for b in range(B):  # fixed order: batch entries, then chunks
-        kb = P.kvidx[b]
-        for c in range(nch):
-            dk3[kb] += dkp[b, c]
-            dv3[kb] += dvp[b, c]
+    dk3 = np.empty((P.Bk, S, E), dt)
+    dv3 = np.empty((P.Bk, S, Ev), dt)
+    kvidx = np.ascontiguousarray(P.kvidx, dtype=np.int64)
+    _kernel("sum", dt, backend)(dkp, kvidx, dk3)
+    _kernel("sum", dt, backend)(dvp, kvidx, dv3)
     return dq3, dk3, dv3, (dm3 if want_dm else None)
