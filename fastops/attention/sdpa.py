@@ -226,19 +226,21 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     A query row whose keys are all masked out gives 0 (PyTorch 2.13's CPU result, for boolean
     and ``-inf`` float masks alike), with zero gradients.
 
-    Kernels: large problems go through BLAS block products (a block of query rows x all keys, at
-    most 1 MiB of scores at a time; ``fastops.attention._blas``), small ones and long key
-    sequences through a blocked online softmax (never more than a (BN,) row of scores and a
-    packed (E, BN) block of K^T per task; ``fastops.attention._kernels``). ``explain`` names the
-    path.
+    Kernels: large problems go block by block (a block of query rows x all keys, at most 1 MiB of
+    scores at a time), the block products in fastops' register-tiled micro-kernel for float32 with
+    E and Ev multiples of 64 (``fastops.attention._tiled``), in BLAS otherwise
+    (``fastops.attention._blas``); small ones and long key sequences through a blocked online
+    softmax (never more than a (BN,) row of scores and a packed (E, BN) block of K^T per task;
+    ``fastops.attention._kernels``). ``explain`` names the path.
 
     Backward: ``scaled_dot_product_attention.backward(grad_output, query, key, value, attn_mask,
     ...)`` -> ``(grad_query, grad_key, grad_value, grad_attn_mask)``; ``grad_attn_mask`` is None
-    for a boolean or absent mask (PyTorch gives a gradient for a float mask only). BLAS path: per
-    block of query rows, scores and dP = dO V^T in BLAS, softmax and dS in one fused kernel, then
-    dV += P^T dO, dQ = dS K, dK += dS^T Q (fixed-order accumulation). Blocked path: the forward
-    again for the logsumexp, then FlashAttention-2's two passes: dQ (and dS for a float mask)
-    parallel over query blocks, dK and dV parallel over key blocks. Both deterministic.
+    for a boolean or absent mask (PyTorch gives a gradient for a float mask only). Tiled and BLAS
+    paths: per block of query rows, scores and dP = dO V^T as block products, softmax and dS in
+    one fused kernel, then dV += P^T dO, dQ = dS K, dK += dS^T Q (fixed-order accumulation).
+    Blocked path: the forward again for the logsumexp, then FlashAttention-2's two passes: dQ (and
+    dS for a float mask) parallel over query blocks, dK and dV parallel over key blocks. All
+    deterministic.
     """
     P = _prepare(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_gqa, seed)
     out, _, _ = _forward(P)
