@@ -8,8 +8,8 @@ GFLOP/s on one thread here, and forward + backward stayed at 0.75x torch measure
 flash attention: 16.8 ms forward, 45.8 ms backward on (1, 8, 1024, 1024, 64) float32, 2 threads).
 
 For float32 with E and Ev multiples of ``_tile.NR`` (64): every B operand of the micro-kernel has
-64-lane contiguous rows: K^T and V^T packed (E, Sp) / (Ev, Sp) with the keys zero-padded to Sp (a
-multiple of 64), V, K, Q and dO as they are. Per task (forward: (b, block of query rows);
+64-lane contiguous rows: K^T and V^T packed in 64-key panels ((Sp / 64, E, 64), keys zero-padded
+to Sp, a multiple of 64; a parallel kernel), V, K, Q and dO as they are. Per task (forward: (b, block of query rows);
 backward: (b, fixed chunk of row blocks), the chunk's dK/dV partials summed afterwards in a fixed
 order, as in ``_blas``):
 
@@ -17,7 +17,14 @@ forward   s = Q_blk K^T;  s -> exp(s * scale + mask - max) (dropout), 1 / sum;  
 backward  s = Q_blk K^T,  dp = dO_blk V^T;  s -> P (dropped), dp -> dS * scale;
           dQ_blk = dp K;  dV += s^T dO_blk;  dK += dp^T Q_blk
 
-The softmax and its gradient are ``_blas``'s kernels (serial builds, called per task). Results
+The softmax and its gradient are ``_blas``'s kernels (serial builds, called per task). The forward
+runs one prange iteration per thread (worker ``w`` takes tasks ``w, w + nw, ...`` with one score
+buffer); which worker runs a task changes no result.
+
+Measured ((1, 8, 1024, 1024, 64) float32, 2 threads, the op alone, ranges over a loaded machine):
+forward 22-23 -> 14-17 ms, backward 49-50 -> 40-46 ms against the BLAS path; against torch
+(``python -m fastops bench``, interleaved pairs) forward 1.00-1.09x, forward + backward 1.13x.
+Blocks of 256 KiB or 64 KiB of scores instead of 1 MiB: no faster, resp. 2x slower. Results
 depend on the shapes only (block size is fixed by S and the dtype, each task writes its own rows or
 its own partial): bitwise identical for any thread count.
 """
