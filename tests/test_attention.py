@@ -216,24 +216,6 @@ def test_blas_path_dropout_matches_blocked_kernels(monkeypatch, dtype):
     assert np.array_equal(blas[0] == 0, blocked[0] == 0)
 
 
-def test_blas_path_bitwise_same_for_one_and_two_threads(blas_path):
-    if _threads.max_threads() < 2:
-        pytest.skip("needs 2 threads")
-    rng = np.random.default_rng(9)
-    q, k, v = _qkv(rng, (2, 2, 70, 16), (2, 2, 60, 16), (2, 2, 60, 8), np.float32)
-    m = rng.standard_normal((2, 1, 70, 60)).astype(np.float32)
-    g = rng.standard_normal((2, 2, 70, 8)).astype(np.float32)
-    for kw in ({"dropout_p": 0.3, "seed": 5}, {"is_causal": True}):
-        mask = None if kw.get("is_causal") else m
-        res = []
-        for n in (1, 2):
-            with fastops.threads(n):
-                assert f.explain(q.shape, "float32", key_shape=k.shape, value_shape=v.shape)["threads"] == n
-                res.append((f(q, k, v, mask, **kw),) + f.backward(g, q, k, v, mask, **kw))
-        for a, b in zip(*res):
-            assert (a is None and b is None) or np.array_equal(a, b)
-
-
 # ---------------------------------------------------------------------------------------------
 # Tiled path (attention._tiled, float32 with E and Ev multiples of 64): forced for small shapes
 # with score blocks of 16 rows; checked against the float64 BLAS path of the same inputs (an
@@ -335,20 +317,24 @@ def test_tiled_path_dropout_matches_blas_path(tiled_path, monkeypatch):
     assert np.array_equal(tiled[0] == 0, blas[0] == 0)  # the same dropout mask
 
 
-def test_tiled_path_bitwise_same_for_one_and_two_threads(tiled_path):
+@pytest.mark.parametrize("path,E,Ev,S", [("blas", 16, 8, 60), ("tiled", 64, 64, 90)])
+def test_block_paths_bitwise_same_for_one_and_two_threads(request, path, E, Ev, S):
     if _threads.max_threads() < 2:
         pytest.skip("needs 2 threads")
+    request.getfixturevalue(f"{path}_path")
     rng = np.random.default_rng(14)
-    q, k, v = _qkv(rng, (2, 2, 70, 64), (2, 2, 90, 64), (2, 2, 90, 64), np.float32)
-    m = rng.standard_normal((2, 1, 70, 90)).astype(np.float32)
-    g = rng.standard_normal((2, 2, 70, 64)).astype(np.float32)
+    q, k, v = _qkv(rng, (2, 2, 70, E), (2, 2, S, E), (2, 2, S, Ev), np.float32)
+    m = rng.standard_normal((2, 1, 70, S)).astype(np.float32)
+    g = rng.standard_normal((2, 2, 70, Ev)).astype(np.float32)
     for kw in ({"dropout_p": 0.3, "seed": 5}, {"is_causal": True}):
         mask = None if kw.get("is_causal") else m
         res = []
         for n in (1, 2):
             with fastops.threads(n):
                 d = f.explain(q.shape, "float32", key_shape=k.shape, value_shape=v.shape)
-                assert d["path"] == "tiled" and d["backend"] == ("parallel" if n > 1 else "serial")
+                assert d["path"] == path and d["threads"] == n
+                if path == "tiled":
+                    assert d["backend"] == ("parallel" if n > 1 else "serial")
                 res.append((f(q, k, v, mask, **kw),) + f.backward(g, q, k, v, mask, **kw))
         for a, b in zip(*res):
             assert (a is None and b is None) or np.array_equal(a, b)
