@@ -280,9 +280,8 @@ TILE_NR = 64  # fastops._tile.NR: the tiled attention path needs E and Ev multip
 def attention_path(dtype, batch, L, S, E, Ev, num_threads):
     """``"tiled"``: the "blas" blocks with the products in fastops' register-tiled micro-kernel, one
     parallel Numba kernel per direction (``attention._tiled``), for float32 with E and Ev multiples
-    of 64 (its 4 x 64 register tile; float64 would spill). Measured (1, 8, 1024, 1024, 64) float32,
-    2 threads, quiet machine, the op alone: forward 23.2 -> 16.4-17.1 ms, backward 49.4 -> 39-41 ms
-    against the BLAS path (torch 16.8 / 45.8 ms).
+    of 64 (its 4 x 64 register tile; float64 would spill); measured against the BLAS path in
+    ``attention._tiled``.
     ``"blas"``: score blocks (query rows x all keys) through np.matmul, softmax in a fused Numba
     kernel (``attention._blas``); ``"blocked"``: the all-Numba online-softmax kernels. BLAS from
     ~2**21 multiply-adds per batch entry (L * S * (E + Ev): each block costs a few Python-level calls,

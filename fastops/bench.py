@@ -4,8 +4,8 @@ For each op of the table (``fastops.testing``) that has a benchmark sample, fast
 implementation (NumPy, then torch) run in turn, round after round, in one process, with the same
 thread count, and the medians are reported with the ratios ``numpy / fastops`` and ``torch /
 fastops`` (> 1: fastops is faster), each from its own interleaved pair; the fastops time shown is
-the one from the torch pair (the NumPy pair without torch). Interleaving matters on shared, noisy machines: the absolute times drift, the
-ratios much less. Compile time is kept out: every implementation runs once before timing.
+the one from the torch pair (the NumPy pair without torch). Interleaving matters on shared, noisy
+machines: the absolute times drift, the ratios much less. Compile time is kept out: every implementation runs once before timing.
 """
 import inspect
 import os

@@ -141,17 +141,20 @@ def _kernel(kind, dtype, backend):
     k = (kind, np.dtype(dtype), backend)
     fn = _cache.get(k)
     if fn is None:
+        extra = {}
         if kind == "fwd":
-            tmpl, extra = _fwd_template, {"PROBS": _blas._kernel("probs", dtype, "serial")}
-        elif kind == "sum":
-            tmpl, extra = _sum_template, {}
-        elif kind == "pack":
-            tmpl, extra = _pack_template, {}
-        else:
-            tmpl, extra = _bwd_template, {"GRADS": _blas._kernel("grads", dtype, "serial")}
-        fn = _cache[k] = _kernels.instantiate(tmpl, f"sdpa_tiled_{kind}", dtype, backend,
+            extra["PROBS"] = _blas._kernel("probs", dtype, "serial")
+        elif kind == "bwd":
+            extra["GRADS"] = _blas._kernel("grads", dtype, "serial")
+        fn = _cache[k] = _kernels.instantiate(_TEMPLATES[kind], f"sdpa_tiled_{kind}", dtype, backend,
                                               GEMM=_tile.gemm(dtype), NR=NR, **extra)
     return fn
+
+
+def backend(num_threads):
+    """The tiled kernels' build: parallel whenever fastops has more than one thread (the path is
+    only dispatched for problems of at least ``_dispatch.ATTENTION_BLAS_MIN_WORK``)."""
+    return "parallel" if num_threads > 1 else "serial"
 
 
 def _pack_template(x3, out):
@@ -176,24 +179,24 @@ def _pack_template(x3, out):
                 pr[o] = xb[j0 + o, d]
 
 
-def _pack_t(x3, Sp, backend):
+_TEMPLATES = {"fwd": _fwd_template, "bwd": _bwd_template, "sum": _sum_template, "pack": _pack_template}
+
+
+def _pack_t(x3, backend):
     Bk, S, D = x3.shape
-    out = np.empty((Bk, Sp // NR, D, NR), x3.dtype)
+    out = np.empty((Bk, -(-S // NR), D, NR), x3.dtype)
     _kernel("pack", x3.dtype, backend)(x3, out)
     return out
 
 
-def block_rows(L, S, itemsize):
-    return _blas.block_rows(L, S, itemsize)
-
-
 def forward(P, backend):
     B, L, S, Ev, dt = P.B, P.L, P.S, P.Ev, P.dtype
+    if backend == "parallel":
+        _threads.sync()
     out = np.empty((B, L, Ev), dt)
     lse = np.empty((B, L), dt)
-    Sp = -(-S // NR) * NR
-    kTp = _pack_t(P.k3, Sp, backend)
-    bm = block_rows(L, S, dt.itemsize)
+    kTp = _pack_t(P.k3, backend)
+    bm = _blas.block_rows(L, S, dt.itemsize)
     nw = _threads.get_num_threads() if backend == "parallel" else 1
     _kernel("fwd", dt, backend)(P.q3, kTp, P.v3, P.kvidx, P.mask3, P.midx, P.has_mask, P.causal, P.scale,
                                 P.p, P.key, bm, min(nw, B * -(-L // bm)), out, lse)
@@ -202,12 +205,12 @@ def forward(P, backend):
 
 def backward(P, go3, backend, want_dm):
     B, L, S, E, Ev, dt = P.B, P.L, P.S, P.E, P.Ev, P.dtype
-    bm = block_rows(L, S, dt.itemsize)
-    nqb = -(-L // bm)
-    nch = min(_blas.NCHUNK, nqb)
-    Sp = -(-S // NR) * NR
-    kTp = _pack_t(P.k3, Sp, backend)
-    vTp = _pack_t(P.v3, Sp, backend)
+    if backend == "parallel":
+        _threads.sync()
+    bm = _blas.block_rows(L, S, dt.itemsize)
+    nch = min(_blas.NCHUNK, -(-L // bm))
+    kTp = _pack_t(P.k3, backend)
+    vTp = _pack_t(P.v3, backend)
     dq3 = np.empty((B, L, E), dt)
     dm3 = np.zeros((B, L, S) if want_dm else (1, 1, 1), dt)
     dkp = np.empty((B, nch, S, E), dt)  # per-task partials, zeroed by their tasks

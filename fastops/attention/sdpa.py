@@ -158,19 +158,18 @@ def _path(P):
     if path == "blas":
         return path, nt
     if path == "tiled":
-        return path, "parallel" if nt > 1 else "serial"
+        return path, _tiled.backend(nt)
     return path, _dispatch.attention_backend(P.dtype, P.B, P.L, P.S, P.E, P.Ev, nt)
+
+
+# the paths that go block by block (query rows x all keys): same forward/backward interface
+_BLOCK_PATHS = {"tiled": _tiled, "blas": _blas}
 
 
 def _forward(P):
     path, backend = _path(P)
-    if P.B and P.L and P.S and path in ("blas", "tiled"):
-        if path == "tiled":
-            if backend == "parallel":
-                _threads.sync()
-            out, lse = _tiled.forward(P, backend)
-        else:
-            out, lse = _blas.forward(P, backend)
+    if P.B and P.L and P.S and path in _BLOCK_PATHS:
+        out, lse = _BLOCK_PATHS[path].forward(P, backend)
         return out, lse, backend
     out = np.empty((P.B, P.L, P.Ev), P.dtype)
     lse = np.empty((P.B, P.L), P.dtype)
@@ -267,13 +266,8 @@ def _(grad_output, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=F
     go3 = g.reshape(P.B, P.L, P.Ev)
     want_dm = P.mask_float
     path, backend = _path(P)
-    if P.B and P.L and P.S and path in ("blas", "tiled"):
-        if path == "tiled":
-            if backend == "parallel":
-                _threads.sync()
-            dq3, dk3, dv3, dm3 = _tiled.backward(P, np.ascontiguousarray(go3), backend, want_dm)
-        else:
-            dq3, dk3, dv3, dm3 = _blas.backward(P, np.ascontiguousarray(go3), backend, want_dm)
+    if P.B and P.L and P.S and path in _BLOCK_PATHS:
+        dq3, dk3, dv3, dm3 = _BLOCK_PATHS[path].backward(P, np.ascontiguousarray(go3), backend, want_dm)
         return _grads_out(P, dq3, dk3, dv3, dm3)
     out, lse, backend = _forward(P)
     # D_i = rowsum(dO * O) (equals sum_j P_ij dP_ij also with dropout: O holds the dropped P)
@@ -319,14 +313,14 @@ def _(shape, dtype="float32", key_shape=None, value_shape=None, **params):
     nt = _threads.get_num_threads()
     sfx = _jit.SUFFIX[np.dtype(dtype)]
     path = _dispatch.attention_path(dtype, B, L, S, E, Ev, nt)
+    blocks = {"threads": nt, "block_rows": _blas.block_rows(L, S, np.dtype(dtype).itemsize), "block_keys": S}
     if path == "tiled":
-        backend = "parallel" if nt > 1 else "serial"
+        backend = _tiled.backend(nt)
         return {"path": "tiled", "kernel": f"sdpa_tiled_fwd_{sfx}_{backend}", "backend": backend,
-                "gemm": f"fastops._tile ({_tile.MR} x {_tile.NR} register tile)", "threads": nt,
-                "block_rows": _blas.block_rows(L, S, np.dtype(dtype).itemsize), "block_keys": S}
+                "gemm": f"fastops._tile ({_tile.MR} x {_tile.NR} register tile)", **blocks}
     if path == "blas":
         return {"path": "blas", "kernel": f"sdpa_blas_probs_{sfx}_serial", "gemm": "numpy.matmul (BLAS, 1 thread each)",
-                "threads": nt, "block_rows": _blas.block_rows(L, S, np.dtype(dtype).itemsize), "block_keys": S}
+                **blocks}
     backend = _dispatch.attention_backend(dtype, B, L, S, E, Ev, nt)
     return {"path": "blocked", "kernel": f"sdpa_fwd_{sfx}_{backend}", "backend": backend,
             "block_rows": BM, "block_keys": BN}
