@@ -33,16 +33,22 @@ def selected(name):
     return not ONLY or name in ONLY
 
 
+def torch_or_none():
+    """torch when installed (the ratio benchmarks need it), else None."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
 def pin_threads():
     import fastops
 
     fastops.set_num_threads(min(THREADS, fastops._threads.max_threads()))
-    try:
-        import torch
-
+    torch = torch_or_none()
+    if torch is not None:
         torch.set_num_threads(fastops.get_num_threads())
-    except ImportError:
-        pass
 
 
 def table_ops():

@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 
-from ._common import nonempty, pin_threads, selected, skip_placeholder
+from ._common import nonempty, pin_threads, selected, skip_placeholder, torch_or_none
 
 # name: (op, input shape, weight shape, kwargs)
 CASES = {
@@ -128,9 +128,7 @@ class ConvRatios:
 
     def setup_cache(self):
         """Every case measured once per asv run (shared by the four track_ methods)."""
-        try:
-            import torch  # noqa: F401
-        except ImportError:
+        if torch_or_none() is None:
             return None
         pin_threads()
         return {c: measure(c, rounds=5) for c in self.params[0] if c in CASES}

@@ -4,7 +4,7 @@ forward+backward of every recurrent op at the recurrent issue's shape (batch 32,
 (``fastops.recurrent.bench``, interleaved; > 1 means fastops is faster)."""
 import numpy as np
 
-from ._common import DTYPES, nonempty, pin_threads, selected, skip_placeholder
+from ._common import DTYPES, nonempty, pin_threads, selected, skip_placeholder, torch_or_none
 
 OPS = [op for op in ("rnn_cell", "lstm_cell", "gru_cell", "rnn", "lstm", "gru") if selected(op)]
 T, B, I, H = 50, 32, 256, 512
@@ -76,9 +76,7 @@ class RecurrentRatios:
 
     def setup_cache(self):
         """Both layers measured once per asv run (shared by the two track_ methods)."""
-        try:
-            import torch  # noqa: F401
-        except ImportError:
+        if torch_or_none() is None:
             return None
         from fastops import get_num_threads
         from fastops.recurrent import bench
