@@ -15,12 +15,19 @@ of ``4 * VL`` remain, then whole vectors go to accumulator 0, the four accumulat
 the last ``n % VL`` elements are added in index order. ``max`` follows the same order and skips
 NaN (a NaN row then propagates through the exponentials of softmax instead).
 
+``vexp`` is an exponential on a whole ``Vec``, written as LLVM IR with explicit ``llvm.fma``
+calls: the same instructions for every lane of every vector, in the serial and the parallel build
+of a kernel alike (FMA *contraction*, which LLVM applies or not per code path, stays off; see
+``_config``). Rows whose length is not a multiple of the lane count end with a masked load and
+store (``vload_part``, ``vstore_part``), so every element of a row goes through the vector code.
+
 This is private to the activation family; a package-wide ``_reduce`` module can absorb it.
 """
 import numba
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.core.datamodel.models import PrimitiveModel
 from numba.extending import intrinsic, register_model
 
@@ -79,13 +86,7 @@ def vload(typingctx, arr, i):
     def codegen(context, builder, signature, args):
         a = context.make_array(signature.args[0])(context, builder, args[0])
         idx = context.cast(builder, args[1], signature.args[1], types.intp)
-        if numba.config.BOUNDSCHECK:
-            n = builder.extract_value(a.shape, 0)
-            end = builder.add(idx, context.get_constant(types.intp, vt.lanes))
-            below = builder.icmp_signed("<", idx, context.get_constant(types.intp, 0))
-            bad = builder.or_(below, builder.icmp_signed(">", end, n))
-            with builder.if_then(bad, likely=False):
-                context.call_conv.return_user_exc(builder, IndexError, ("vload: block out of bounds",))
+        _check_block(context, builder, a, idx, vt.lanes, "vload")
         ptr = builder.gep(a.data, [idx])
         vptr = builder.bitcast(ptr, context.get_value_type(vt).as_pointer())
         return builder.load(vptr, align=vt.dtype.bitwidth // 8)
@@ -120,6 +121,8 @@ def _lanewise(kind):
             x, y = args
             if kind == "add":
                 return builder.fadd(x, y)
+            if kind == "sub":
+                return builder.fsub(x, y)
             if kind == "mul":
                 return builder.fmul(x, y)
             # max: y if y > x else x (ordered compare: a NaN y is skipped)
@@ -131,8 +134,199 @@ def _lanewise(kind):
 
 
 vadd = _lanewise("add")
+vsub = _lanewise("sub")
 vmul = _lanewise("mul")
 vmax = _lanewise("max")
+
+
+def _check_block(context, builder, a, idx, lanes, what):
+    """With ``NUMBA_BOUNDSCHECK=1``: ``IndexError`` unless ``0 <= idx`` and ``idx + lanes <= size``
+    (``lanes=0``: unless ``0 <= idx <= size``)."""
+    if not numba.config.BOUNDSCHECK:
+        return
+    n = builder.extract_value(a.shape, 0)
+    end = builder.add(idx, context.get_constant(types.intp, lanes))
+    below = builder.icmp_signed("<", idx, context.get_constant(types.intp, 0))
+    bad = builder.or_(below, builder.icmp_signed(">", end, n))
+    with builder.if_then(bad, likely=False):
+        context.call_conv.return_user_exc(builder, IndexError, (f"{what}: block out of bounds",))
+
+
+@intrinsic
+def vstore(typingctx, arr, i, v):
+    """``arr[i : i + lanes] = v`` (unaligned store; ``arr`` 1-D C-contiguous)."""
+    if not (_contiguous_float_1d(arr) and isinstance(i, types.Integer) and isinstance(v, Vec)
+            and v.dtype == arr.dtype):
+        return None
+
+    def codegen(context, builder, signature, args):
+        a = context.make_array(signature.args[0])(context, builder, args[0])
+        idx = context.cast(builder, args[1], signature.args[1], types.intp)
+        _check_block(context, builder, a, idx, v.lanes, "vstore")
+        vptr = builder.bitcast(builder.gep(a.data, [idx]), context.get_value_type(v).as_pointer())
+        builder.store(args[2], vptr, align=v.dtype.bitwidth // 8)
+        return context.get_dummy_value()
+
+    return types.none(arr, i, v), codegen
+
+
+def _vname(vty):
+    """LLVM's overload suffix of a vector type (``v16f32``)."""
+    e = vty.element
+    kind = "f32" if isinstance(e, ir.FloatType) else "f64" if isinstance(e, ir.DoubleType) else f"i{e.width}"
+    return f"v{vty.count}{kind}"
+
+
+def _tail_mask(builder, lanes, avail):
+    """``<lanes x i1>``: lane ``k`` set iff ``k < avail`` (``avail`` an intp)."""
+    ity = avail.type
+    vty = ir.VectorType(ity, lanes)
+    ks = ir.Constant(vty, [ir.Constant(ity, k) for k in range(lanes)])
+    return builder.icmp_signed("<", ks, _splat(builder, avail, lanes))
+
+
+def _splat(builder, value, lanes):
+    v = builder.insert_element(ir.Constant(ir.VectorType(value.type, lanes), ir.Undefined), value, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, lanes), [ir.Constant(_I32, 0)] * lanes))
+
+
+@intrinsic
+def vload_part(typingctx, arr, i, fill):
+    """``arr[i:]`` (fewer than ``lanes`` elements) in the first lanes of a ``Vec``, ``fill`` in the
+    others: a masked load that touches no memory past the end of ``arr``. ``0 <= i <= arr.size``."""
+    if not (_contiguous_float_1d(arr) and isinstance(i, types.Integer) and isinstance(fill, (types.Float, types.Integer))):
+        return None
+    vt = Vec(arr.dtype)
+
+    def codegen(context, builder, signature, args):
+        a = context.make_array(signature.args[0])(context, builder, args[0])
+        idx = context.cast(builder, args[1], signature.args[1], types.intp)
+        _check_block(context, builder, a, idx, 0, "vload_part")
+        vty = context.get_value_type(vt)
+        mask = _tail_mask(builder, vt.lanes, builder.sub(builder.extract_value(a.shape, 0), idx))
+        fv = _splat(builder, context.cast(builder, args[2], signature.args[2], vt.dtype), vt.lanes)
+        ptr = builder.bitcast(builder.gep(a.data, [idx]), vty.as_pointer())
+        fnty = ir.FunctionType(vty, [vty.as_pointer(), _I32, mask.type, vty])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.masked.load.{_vname(vty)}.p0{_vname(vty)}")
+        return builder.call(fn, [ptr, ir.Constant(_I32, vt.dtype.bitwidth // 8), mask, fv])
+
+    return vt(arr, i, fill), codegen
+
+
+@intrinsic
+def vstore_part(typingctx, arr, i, v):
+    """``arr[i:] = `` the first ``arr.size - i`` lanes of ``v`` (masked store, the counterpart of
+    ``vload_part``). ``0 <= i <= arr.size``."""
+    if not (_contiguous_float_1d(arr) and isinstance(i, types.Integer) and isinstance(v, Vec)
+            and v.dtype == arr.dtype):
+        return None
+
+    def codegen(context, builder, signature, args):
+        a = context.make_array(signature.args[0])(context, builder, args[0])
+        idx = context.cast(builder, args[1], signature.args[1], types.intp)
+        _check_block(context, builder, a, idx, 0, "vstore_part")
+        vty = args[2].type
+        mask = _tail_mask(builder, v.lanes, builder.sub(builder.extract_value(a.shape, 0), idx))
+        ptr = builder.bitcast(builder.gep(a.data, [idx]), vty.as_pointer())
+        fnty = ir.FunctionType(ir.VoidType(), [vty, vty.as_pointer(), _I32, mask.type])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.masked.store.{_vname(vty)}.p0{_vname(vty)}")
+        builder.call(fn, [args[2], ptr, ir.Constant(_I32, v.dtype.bitwidth // 8), mask])
+        return context.get_dummy_value()
+
+    return types.none(arr, i, v), codegen
+
+
+@intrinsic
+def prefetch(typingctx, arr, i):
+    """Hint: bring the cache line of ``arr[i]`` into L1 (``llvm.prefetch``; never faults, no effect
+    on results). ``arr`` 1-D C-contiguous, ``0 <= i < arr.size``."""
+    if not (_contiguous_float_1d(arr) and isinstance(i, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        a = context.make_array(signature.args[0])(context, builder, args[0])
+        idx = context.cast(builder, args[1], signature.args[1], types.intp)
+        ptr = builder.bitcast(builder.gep(a.data, [idx]), ir.IntType(8).as_pointer())
+        fnty = ir.FunctionType(ir.VoidType(), [ptr.type, _I32, _I32, _I32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
+        # read, high temporal locality, data cache
+        builder.call(fn, [ptr, ir.Constant(_I32, 0), ir.Constant(_I32, 3), ir.Constant(_I32, 1)])
+        return context.get_dummy_value()
+
+    return types.none(arr, i), codegen
+
+
+# vexp constants. float32: Cephes expf (minimax polynomial of degree 5 for (exp(r) - 1 - r) / r^2 on
+# |r| <= ln2 / 2); float64: Cephes exp (Pade form). The same constants as ``_math.exp32``/``exp64``.
+_EXP_CONSTANTS = {
+    32: dict(lo=-87.33654, hi=88.72283, ln2_hi=0.693359375, ln2_lo=-2.12194440e-4, shift=23,
+             poly=(1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
+                   5.0000001201e-1)),
+    64: dict(lo=-708.3964185322641, hi=709.782712893384, ln2_hi=6.93145751953125e-1,
+             ln2_lo=1.42860682030941723212e-6, shift=52,
+             p=(1.26177193074810590878e-4, 3.02994407707441961300e-2, 9.99999999999999999910e-1),
+             q=(3.00198505138664455042e-6, 2.52448340349684104192e-3, 2.27265548208155028766e-1,
+                2.00000000000000000009e0)),
+}
+
+
+def _exp_ir(builder, x, bits):
+    """LLVM IR of ``exp`` on the float vector ``x`` (see ``vexp``)."""
+    vty = x.type
+    k = _EXP_CONSTANTS[bits]
+    ity = ir.VectorType(ir.IntType(bits), vty.count)
+
+    def c(v):
+        return ir.Constant(vty, [ir.Constant(vty.element, float(v))] * vty.count)
+
+    fma_fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.{_vname(vty)}")
+
+    def fma(a, b, d):
+        return builder.call(fma_fn, [a, b, d])
+
+    lo, hi = c(k["lo"]), c(k["hi"])
+    below = builder.fcmp_ordered("<", x, lo)
+    above = builder.fcmp_ordered(">", x, hi)
+    xc = builder.select(above, hi, builder.select(below, lo, x))  # NaN stays NaN
+    # n = round(x / ln2): adding 1.5 * 2^(mantissa bits) rounds to an integer held in the low bits
+    magic = c(1.5 * 2.0 ** k["shift"])
+    t = fma(xc, c(1.4426950408889634073599), magic)
+    n = builder.fsub(t, magic)
+    r = fma(n, c(-k["ln2_hi"]), xc)  # Cody-Waite: x - n * (ln2_hi + ln2_lo) in two steps
+    r = fma(n, c(-k["ln2_lo"]), r)
+    if bits == 32:
+        coeffs = k["poly"]
+        p = c(coeffs[0])
+        for a in coeffs[1:]:
+            p = fma(p, r, c(a))
+        e = builder.fadd(fma(p, builder.fmul(r, r), r), c(1.0))
+    else:
+        rr = builder.fmul(r, r)
+        pc, qc = k["p"], k["q"]
+        px = builder.fmul(r, fma(fma(c(pc[0]), rr, c(pc[1])), rr, c(pc[2])))
+        q = fma(fma(fma(c(qc[0]), rr, c(qc[1])), rr, c(qc[2])), rr, c(qc[3]))
+        e = builder.fadd(c(1.0), builder.fmul(c(2.0), builder.fdiv(px, builder.fsub(q, px))))
+    # 2^n from the low bits of t (bits(t) = bits(magic) + n, whose high bits shift out)
+    scale = builder.shl(builder.bitcast(t, ity), ir.Constant(ity, [ir.Constant(ity.element, k["shift"])] * vty.count))
+    y = builder.bitcast(builder.add(builder.bitcast(e, ity), scale), vty)
+    y = builder.select(above, c(np.inf), builder.select(below, c(0.0), y))
+    return builder.select(builder.fcmp_unordered("uno", x, x), x, y)
+
+
+@intrinsic
+def vexp(typingctx, v):
+    """``exp`` of every lane of the ``Vec`` ``v``, within 1 ulp (float32: measured < 1 ulp against
+    float64 NumPy; results below the smallest normal number flush to 0, overflow gives inf, NaN
+    gives NaN, as ``_math.exp32``/``exp64``). FMA throughout (explicit ``llvm.fma``), so a lane's
+    value may differ from the scalar ``_math`` version by an ulp; it never depends on the lane, the
+    position in the array or the code path."""
+    if not isinstance(v, Vec):
+        return None
+
+    def codegen(context, builder, signature, args):
+        return _exp_ir(builder, args[0], v.dtype.bitwidth)
+
+    return v(v), codegen
 
 
 def _lane_indices(first, count):
@@ -230,3 +424,50 @@ def row_max(a):
         v = a[i]
         m = v if v > m else m
     return m
+
+
+@inline
+def row_exp_sum(a, m, out, nxt):
+    """``out[i] = exp(a[i] - m)`` (``vexp``) for the 1-D C-contiguous ``a`` and ``out`` of one
+    length, and their sum in ``row_sum``'s lane order with the last ``n % lanes`` elements as one
+    masked vector (zeros in the unused lanes) added to accumulator 1. Meanwhile one cache line of
+    ``nxt`` (any 1-D C-contiguous array as long as ``a``, e.g. the next row) is prefetched per
+    vector: a row-wise kernel's next row then arrives while this one computes, instead of stalling
+    its first pass."""
+    n = a.size
+    vl = nlanes(a)
+    w = N_ACC * vl
+    mv = vsplat(a, m)
+    zero = vsplat(a, 0.0)
+    a0, a1, a2, a3 = zero, zero, zero, zero
+    for b in range(n // w):
+        o = b * w
+        prefetch(nxt, o)
+        prefetch(nxt, o + vl)
+        prefetch(nxt, o + 2 * vl)
+        prefetch(nxt, o + 3 * vl)
+        e0 = vexp(vsub(vload(a, o), mv))
+        e1 = vexp(vsub(vload(a, o + vl), mv))
+        e2 = vexp(vsub(vload(a, o + 2 * vl), mv))
+        e3 = vexp(vsub(vload(a, o + 3 * vl), mv))
+        vstore(out, o, e0)
+        vstore(out, o + vl, e1)
+        vstore(out, o + 2 * vl, e2)
+        vstore(out, o + 3 * vl, e3)
+        a0 = vadd(a0, e0)
+        a1 = vadd(a1, e1)
+        a2 = vadd(a2, e2)
+        a3 = vadd(a3, e3)
+    for b in range((n // w) * N_ACC, n // vl):
+        o = b * vl
+        prefetch(nxt, o)
+        e0 = vexp(vsub(vload(a, o), mv))
+        vstore(out, o, e0)
+        a0 = vadd(a0, e0)
+    o = (n // vl) * vl
+    if o < n:
+        prefetch(nxt, o)
+        e1 = vexp(vsub(vload_part(a, o, -np.inf), mv))  # exp(-inf - m) = 0 in the unused lanes
+        vstore_part(out, o, e1)
+        a1 = vadd(a1, e1)
+    return hsum(vadd(vadd(a0, a1), vadd(a2, a3)))

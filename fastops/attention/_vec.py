@@ -4,41 +4,12 @@ Why: the plain loops "for e: for c: s[c] += q[e] * kt[e, c]" did not vectorize h
 7.8 GFLOP/s float32, 1 thread, a 64x64 by 64x128 block product; 4 rows at a time 8.2; a
 16-wide local accumulator array 1.5): the arrays may alias (numba#3750) and the accumulator row
 is reloaded and stored for every e. These helpers use ``activation._lanes``' ``Vec`` (one
-AVX-512 register) with the accumulators as SSA values that LLVM keeps in registers, and a
-``vstore`` for the results. Products are rounded then added (no FMA, as the rest of fastops), and
-every sum runs in a fixed order: results do not depend on the thread count.
+AVX-512 register) with the accumulators as SSA values that LLVM keeps in registers, and
+``_lanes.vstore`` for the results. Products are rounded then added (no FMA, as the rest of
+fastops), and every sum runs in a fixed order: results do not depend on the thread count.
 """
-import numba
-from numba import types
-from numba.extending import intrinsic
-
 from .._jit import inline
-from ..activation._lanes import Vec, _contiguous_float_1d, nlanes, vadd, vload, vmul, vsplat
-
-
-@intrinsic
-def vstore(typingctx, arr, i, v):
-    """``arr[i : i + lanes] = v`` (unaligned store; ``arr`` 1-D C-contiguous)."""
-    if not (_contiguous_float_1d(arr) and isinstance(i, types.Integer) and isinstance(v, Vec)
-            and v.dtype == arr.dtype):
-        return None
-
-    def codegen(context, builder, signature, args):
-        a = context.make_array(signature.args[0])(context, builder, args[0])
-        idx = context.cast(builder, args[1], signature.args[1], types.intp)
-        if numba.config.BOUNDSCHECK:
-            n = builder.extract_value(a.shape, 0)
-            end = builder.add(idx, context.get_constant(types.intp, v.lanes))
-            below = builder.icmp_signed("<", idx, context.get_constant(types.intp, 0))
-            bad = builder.or_(below, builder.icmp_signed(">", end, n))
-            with builder.if_then(bad, likely=False):
-                context.call_conv.return_user_exc(builder, IndexError, ("vstore: block out of bounds",))
-        ptr = builder.gep(a.data, [idx])
-        vptr = builder.bitcast(ptr, context.get_value_type(v).as_pointer())
-        builder.store(args[2], vptr, align=v.dtype.bitwidth // 8)
-        return context.get_dummy_value()
-
-    return types.none(arr, i, v), codegen
+from ..activation._lanes import nlanes, vadd, vload, vmul, vsplat, vstore
 
 
 @inline
