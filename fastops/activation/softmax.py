@@ -29,7 +29,8 @@ from numba import prange
 from .. import _dispatch, _jit, _math, _threads
 from .._op import op
 from .._validate import FLOAT_DTYPES, dim as check_dim, float_array, grad_like
-from ._lanes import row_dot, row_exp_sum, row_max, row_sum
+from ._lanes import (nlanes, prefetch, row_dot, row_exp_sum, row_max, row_sum, vexp, vload, vload_part, vmul,
+                     vsplat, vstore, vstore_part, vsub)
 
 # Columns per task of the strided layout. Whole rows of the (D, inner) slice when inner is at most
 # STRIDED_MAX_WIDTH: the three passes then stream through memory in order. Measured (float32,
@@ -93,18 +94,36 @@ def _last_fwd_template(x2, out2):
 
 def _last_bwd_template(y2, g2, out2):
     R, L = y2.shape
+    vl = nlanes(y2[0]) if R > 0 else 1
     for r in prange(R):
         ys = y2[r]
         gs = g2[r]
         os = out2[r]
+        yn = y2[min(r + 1, R - 1)]  # the next rows, prefetched during the second pass
+        gn = g2[min(r + 1, R - 1)]
         if LOG:  # noqa: F821  (grad = g - exp(y) * sum(g))
-            s = row_sum(gs)
-            for i in range(L):
-                os[i] = gs[i] - EXP(ys[i]) * s  # noqa: F821
+            sv = vsplat(ys, row_sum(gs))
         else:  # grad = y * (g - sum(g * y))
-            s = row_dot(gs, ys)
-            for i in range(L):
-                os[i] = ys[i] * (gs[i] - s)
+            sv = vsplat(ys, row_dot(gs, ys))
+        nv = L // vl
+        for b in range(nv + (1 if nv * vl < L else 0)):
+            o = b * vl
+            prefetch(yn, o)
+            prefetch(gn, o)
+            if b < nv:
+                yv = vload(ys, o)
+                gv = vload(gs, o)
+            else:  # the tail: a masked load and store
+                yv = vload_part(ys, o, 0.0)
+                gv = vload_part(gs, o, 0.0)
+            if LOG:  # noqa: F821
+                v = vsub(gv, vmul(vexp(yv), sv))
+            else:
+                v = vmul(yv, vsub(gv, sv))
+            if b < nv:
+                vstore(os, o, v)
+            else:
+                vstore_part(os, o, v)
 
 
 def _strided_fwd_template(x3, out3, W):
