@@ -3,8 +3,9 @@
 Layout: the input ``(N, C)`` or ``(N, C, d1, ...)`` (or unbatched ``(C,)`` with a 0-d target) is
 viewed as rows of ``C`` class scores, one per position ``(n, d1, ...)`` (the spatial case is
 transposed to that row layout once). ``cross_entropy`` fuses the log-softmax into the loss: per
-row one max, one exp-sum (vectorized lane sums of ``_lanes``) and the gathered score; the
-log-probabilities are never stored. Backward recomputes the row's log-sum-exp.
+row one max, one exp-sum (``_lanes.row_exp_sum``: vector exponentials and lane sums, the next row
+prefetched meanwhile) and the gathered score; the log-probabilities are never stored. Backward
+recomputes the row's log-sum-exp.
 
 Reductions: per-row losses (and, with class indices, per-row target weights) are written to
 buffers and summed with ``row_sum`` serially (fixed order: the same bits for every thread count);
@@ -20,7 +21,7 @@ from .. import _dispatch, _jit, _threads
 from .._elementwise import math_bindings
 from .._op import op
 from .._validate import choice, float_array, grad_like, int_scalar, real_scalar
-from ..activation._lanes import row_dot, row_max, row_sum
+from ..activation._lanes import row_dot, row_exp_sum, row_max, row_sum
 from ._common import REDUCTIONS, total
 
 BLOCK = 64  # rows per parallel work unit (each unit owns one scratch row)
@@ -43,9 +44,7 @@ def _ce_idx_fwd_template(x2, t, w, hw, eps, ignore, loss, wt):
             xs = x2[r]
             if LOGSM:  # noqa: F821
                 m = row_max(xs)
-                for c in range(C):
-                    buf[c] = EXP(xs[c] - m)  # noqa: F821
-                lse = m + LOG(row_sum(buf))  # noqa: F821
+                lse = m + LOG(row_exp_sum(xs, m, buf, x2[min(r + 1, R - 1)]))  # noqa: F821
             else:
                 lse = T(0)  # noqa: F821
             wk = w[k] if hw else T(1)  # noqa: F821
@@ -79,9 +78,7 @@ def _ce_idx_bwd_template(x2, t, w, hw, eps, ignore, g, gs, garr, dx):
                 # softmax = exp(x - max) / sum: the exponentials of the max pass are reused (one
                 # exp per element, not two)
                 m = row_max(xs)
-                for c in range(C):
-                    buf[c] = EXP(xs[c] - m)  # noqa: F821
-                se = row_sum(buf)
+                se = row_exp_sum(xs, m, buf, x2[min(r + 1, R - 1)])
                 W = row_sum(w) if hw else T(C)  # noqa: F821
                 coef = (T(1) - eps) * wk + eps / T(C) * W  # noqa: F821
                 fc = gi * coef / se
@@ -107,9 +104,7 @@ def _ce_prob_fwd_template(x2, y2, w, hw, eps, loss):
             xs = x2[r]
             ys = y2[r]
             m = row_max(xs)
-            for c in range(C):
-                buf[c] = EXP(xs[c] - m)  # noqa: F821
-            lse = m + LOG(row_sum(buf))  # noqa: F821
+            lse = m + LOG(row_exp_sum(xs, m, buf, x2[min(r + 1, R - 1)]))  # noqa: F821
             for c in range(C):
                 wc = w[c] if hw else T(1)  # noqa: F821
                 yc = (T(1) - eps) * ys[c] + eps / T(C)  # noqa: F821
@@ -128,9 +123,7 @@ def _ce_prob_bwd_template(x2, y2, w, hw, eps, g, gs, garr, dx, dy):
             ys = y2[r]
             gi = g[r] if garr else gs
             m = row_max(xs)
-            for c in range(C):
-                ebuf[c] = EXP(xs[c] - m)  # noqa: F821
-            se = row_sum(ebuf)
+            se = row_exp_sum(xs, m, ebuf, x2[min(r + 1, R - 1)])
             lse = m + LOG(se)  # noqa: F821
             for c in range(C):
                 wc = w[c] if hw else T(1)  # noqa: F821
@@ -163,7 +156,7 @@ def _kernel(which, logsm, dtype, shape):
         b = math_bindings(dt)
         name = f"{'cross_entropy' if logsm else 'nll_loss'}_{which}_{_jit.SUFFIX[dt]}_{be}"
         k = _K[key] = _jit.instantiate(_TEMPLATES[which], name, parallel=(be == "parallel"), LOGSM=logsm, BLOCK=BLOCK,
-                                       row_max=row_max, row_sum=row_sum, row_dot=row_dot, **b)
+                                       row_max=row_max, row_sum=row_sum, row_dot=row_dot, row_exp_sum=row_exp_sum, **b)
     if be == "parallel":
         _threads.sync()  # the caller runs the kernel next
     return k
