@@ -480,9 +480,9 @@ def _vec_kernels():
             if n % vl:
                 lanes.vstore_part(o, (n // vl) * vl, lanes.vexp(lanes.vload_part(a, (n // vl) * vl, 0.0)))
 
-    def exp_sum_rows(x, m, out, sums):
+    def exp_sum_rows(x, scale, m, out, sums):
         for r in range(x.shape[0]):
-            sums[r] = lanes.row_exp_sum(x[r], m[r], out[r], x[(r + 1) % x.shape[0]])
+            sums[r] = lanes.row_exp_sum(x[r], scale, m[r], out[r], x[(r + 1) % x.shape[0]])
 
     def part(a, i, fill, out):
         lanes.vstore_part(out, i, lanes.vload_part(a, i, fill))
@@ -525,18 +525,23 @@ def test_vexp_against_float64_numpy(rng, dtype):
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("n", [0, 1, 7, 8, 15, 16, 17, 63, 64, 65, 1001])
-def test_row_exp_sum_order_and_values(rng, dtype, n):
-    """row_exp_sum stores vexp(a - m) and sums in the documented order: checked bitwise against a
-    NumPy emulation built on the stored values."""
+@pytest.mark.parametrize("scale", [1.0, 0.125, 0.3])
+def test_row_exp_sum_order_and_values(rng, dtype, n, scale):
+    """row_exp_sum stores vexp(a * scale - m) and sums in the documented order: checked bitwise
+    against a NumPy emulation built on the stored values."""
     vl = 64 // np.dtype(dtype).itemsize
     x = (rng.standard_normal((3, n)) * 6).astype(dtype)
-    m = x.max(axis=1) if n else np.zeros(3, dtype)
+    m = (x.max(axis=1) * dtype(scale)).astype(dtype) if n else np.zeros(3, dtype)
     out = np.empty_like(x)
     sums = np.empty(3, dtype)
-    _vec("exp_sum")(x, m, out, sums)
+    _vec("exp_sum")(x, scale, m, out, sums)
     e_ref = np.empty_like(x)
-    _vec("exp")((x - m[:, None]).astype(dtype), e_ref)
+    _vec("exp")((x * dtype(scale)).astype(dtype) - m[:, None], e_ref)
     np.testing.assert_array_equal(out, e_ref)
+    if n:  # in place (out is a), as the attention kernels call it
+        xi = x.copy()
+        _vec("exp_sum")(xi, scale, m, xi, np.empty_like(sums))
+        np.testing.assert_array_equal(xi, out)
     for r in range(3):
         a = out[r]
         acc = np.zeros((4, vl), dtype)

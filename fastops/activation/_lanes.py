@@ -237,6 +237,20 @@ def vstore_part(typingctx, arr, i, v):
 
 
 @intrinsic
+def vmask_tail(typingctx, v, count):
+    """``v`` with the lanes from ``count`` on set to 0 (those a ``vload_part`` filled)."""
+    if not (isinstance(v, Vec) and isinstance(count, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        cnt = context.cast(builder, args[1], signature.args[1], types.intp)
+        zero = ir.Constant(args[0].type, [ir.Constant(args[0].type.element, 0.0)] * v.lanes)
+        return builder.select(_tail_mask(builder, v.lanes, cnt), args[0], zero)
+
+    return v(v, count), codegen
+
+
+@intrinsic
 def prefetch(typingctx, arr, i):
     """Hint: bring the cache line of ``arr[i]`` into L1 (``llvm.prefetch``; never faults, no effect
     on results). ``arr`` 1-D C-contiguous, ``0 <= i < arr.size``."""
@@ -427,17 +441,19 @@ def row_max(a):
 
 
 @inline
-def row_exp_sum(a, m, out, nxt):
-    """``out[i] = exp(a[i] - m)`` (``vexp``) for the 1-D C-contiguous ``a`` and ``out`` of one
-    length, and their sum in ``row_sum``'s lane order with the last ``n % lanes`` elements as one
-    masked vector (zeros in the unused lanes) added to accumulator 1. Meanwhile one cache line of
-    ``nxt`` (any 1-D C-contiguous array as long as ``a``, e.g. the next row) is prefetched per
-    vector: a row-wise kernel's next row then arrives while this one computes, instead of stalling
-    its first pass."""
+def row_exp_sum(a, scale, m, out, nxt):
+    """``out[i] = exp(a[i] * scale - m)`` (rounded product, then ``vexp``) for the 1-D C-contiguous
+    ``a`` and ``out`` of one length (``out`` may be ``a``), and their sum in ``row_sum``'s lane
+    order with the last ``n % lanes`` elements as one masked vector (zeros in the unused lanes)
+    added to accumulator 1. ``scale=1`` costs nothing (LLVM drops the multiplication by one).
+    Meanwhile one cache line of ``nxt`` (a 1-D C-contiguous array at least as long as ``a``, e.g.
+    the next row) is prefetched per vector: a row-wise kernel's next row then arrives while this
+    one computes, instead of stalling its first pass."""
     n = a.size
     vl = nlanes(a)
     w = N_ACC * vl
     mv = vsplat(a, m)
+    sc = vsplat(a, scale)
     zero = vsplat(a, 0.0)
     a0, a1, a2, a3 = zero, zero, zero, zero
     for b in range(n // w):
@@ -446,10 +462,10 @@ def row_exp_sum(a, m, out, nxt):
         prefetch(nxt, o + vl)
         prefetch(nxt, o + 2 * vl)
         prefetch(nxt, o + 3 * vl)
-        e0 = vexp(vsub(vload(a, o), mv))
-        e1 = vexp(vsub(vload(a, o + vl), mv))
-        e2 = vexp(vsub(vload(a, o + 2 * vl), mv))
-        e3 = vexp(vsub(vload(a, o + 3 * vl), mv))
+        e0 = vexp(vsub(vmul(vload(a, o), sc), mv))
+        e1 = vexp(vsub(vmul(vload(a, o + vl), sc), mv))
+        e2 = vexp(vsub(vmul(vload(a, o + 2 * vl), sc), mv))
+        e3 = vexp(vsub(vmul(vload(a, o + 3 * vl), sc), mv))
         vstore(out, o, e0)
         vstore(out, o + vl, e1)
         vstore(out, o + 2 * vl, e2)
@@ -461,13 +477,14 @@ def row_exp_sum(a, m, out, nxt):
     for b in range((n // w) * N_ACC, n // vl):
         o = b * vl
         prefetch(nxt, o)
-        e0 = vexp(vsub(vload(a, o), mv))
+        e0 = vexp(vsub(vmul(vload(a, o), sc), mv))
         vstore(out, o, e0)
         a0 = vadd(a0, e0)
     o = (n // vl) * vl
     if o < n:
         prefetch(nxt, o)
-        e1 = vexp(vsub(vload_part(a, o, -np.inf), mv))  # exp(-inf - m) = 0 in the unused lanes
+        e1 = vexp(vsub(vmul(vload_part(a, o, 0.0), sc), mv))
+        e1 = vmask_tail(e1, n - o)  # zeros in the unused lanes
         vstore_part(out, o, e1)
         a1 = vadd(a1, e1)
     return hsum(vadd(vadd(a0, a1), vadd(a2, a3)))

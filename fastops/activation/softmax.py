@@ -81,7 +81,7 @@ def _last_fwd_template(x2, out2):
         xs = x2[r]
         os = out2[r]
         m = row_max(xs)
-        s = row_exp_sum(xs, m, os, x2[min(r + 1, R - 1)])  # os[i] = exp(xs[i] - m); next row prefetched
+        s = row_exp_sum(xs, T(1), m, os, x2[min(r + 1, R - 1)])  # os[i] = exp(xs[i] - m); next row prefetched
         if LOG:  # noqa: F821
             ls = T(math.log(s))  # noqa: F821  (one log per row)
             for i in range(L):

@@ -38,7 +38,7 @@ from numba import prange
 
 from .. import _dispatch
 from . import _kernels
-from ..activation._lanes import row_dot, row_max, row_sum
+from ..activation._lanes import row_dot, row_exp_sum, row_max, row_sum
 
 def block_rows(L, S, itemsize):
     """Query rows per score block: as many as fit ``_dispatch.ATTENTION_BLOCK_BYTES`` (1 MiB; the
@@ -82,13 +82,10 @@ def _probs_template(s, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p, ke
                 lse[r] = np.inf
                 rinv[r] = T(0)  # noqa: F821
                 continue
-            for c in range(nv):
-                sv[c] = EXP(sv[c] - mx)  # noqa: F821
+            tot = row_exp_sum(sv, T(1), mx, sv, s[min(r + 1, mr - 1)])  # noqa: F821
         else:
             mx = row_max(sv) * scale
-            for c in range(nv):
-                sv[c] = EXP(sv[c] * scale - mx)  # noqa: F821
-        tot = row_sum(sv)
+            tot = row_exp_sum(sv, scale, mx, sv, s[min(r + 1, mr - 1)])
         rinv[r] = T(1) / tot  # noqa: F821
         if p > T(0):  # noqa: F821
             base = (np.int64(b) * L + i) * S
@@ -124,15 +121,12 @@ def _grads_template(s, dp, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p
         mx = row_max(sv)
         if mx == -np.inf:  # fully masked row: zero gradients
             nv = 0
-        elif folded:
-            mx = mx * scale
-            for c in range(nv):
-                sv[c] = EXP(sv[c] * scale - mx)  # noqa: F821
-        else:
-            for c in range(nv):
-                sv[c] = EXP(sv[c] - mx)  # noqa: F821
-        if nv > 0:
-            inv = T(1) / row_sum(sv)  # noqa: F821
+        if nv > 0:  # the forward's exponentials and sum, recomputed bit for bit
+            if folded:
+                tot = row_exp_sum(sv, scale, mx * scale, sv, s[min(r + 1, mr - 1)])
+            else:
+                tot = row_exp_sum(sv, T(1), mx, sv, s[min(r + 1, mr - 1)])  # noqa: F821
+            inv = T(1) / tot  # noqa: F821
             for c in range(nv):
                 sv[c] = sv[c] * inv  # P
             if p > T(0):  # noqa: F821

@@ -44,7 +44,7 @@ def _ce_idx_fwd_template(x2, t, w, hw, eps, ignore, loss, wt):
             xs = x2[r]
             if LOGSM:  # noqa: F821
                 m = row_max(xs)
-                lse = m + LOG(row_exp_sum(xs, m, buf, x2[min(r + 1, R - 1)]))  # noqa: F821
+                lse = m + LOG(row_exp_sum(xs, T(1), m, buf, x2[min(r + 1, R - 1)]))  # noqa: F821
             else:
                 lse = T(0)  # noqa: F821
             wk = w[k] if hw else T(1)  # noqa: F821
@@ -78,7 +78,7 @@ def _ce_idx_bwd_template(x2, t, w, hw, eps, ignore, g, gs, garr, dx):
                 # softmax = exp(x - max) / sum: the exponentials of the max pass are reused (one
                 # exp per element, not two)
                 m = row_max(xs)
-                se = row_exp_sum(xs, m, buf, x2[min(r + 1, R - 1)])
+                se = row_exp_sum(xs, T(1), m, buf, x2[min(r + 1, R - 1)])
                 W = row_sum(w) if hw else T(C)  # noqa: F821
                 coef = (T(1) - eps) * wk + eps / T(C) * W  # noqa: F821
                 fc = gi * coef / se
@@ -104,7 +104,7 @@ def _ce_prob_fwd_template(x2, y2, w, hw, eps, loss):
             xs = x2[r]
             ys = y2[r]
             m = row_max(xs)
-            lse = m + LOG(row_exp_sum(xs, m, buf, x2[min(r + 1, R - 1)]))  # noqa: F821
+            lse = m + LOG(row_exp_sum(xs, T(1), m, buf, x2[min(r + 1, R - 1)]))  # noqa: F821
             for c in range(C):
                 wc = w[c] if hw else T(1)  # noqa: F821
                 yc = (T(1) - eps) * ys[c] + eps / T(C)  # noqa: F821
@@ -123,7 +123,7 @@ def _ce_prob_bwd_template(x2, y2, w, hw, eps, g, gs, garr, dx, dy):
             ys = y2[r]
             gi = g[r] if garr else gs
             m = row_max(xs)
-            se = row_exp_sum(xs, m, ebuf, x2[min(r + 1, R - 1)])
+            se = row_exp_sum(xs, T(1), m, ebuf, x2[min(r + 1, R - 1)])
             lse = m + LOG(se)  # noqa: F821
             for c in range(C):
                 wc = w[c] if hw else T(1)  # noqa: F821
