@@ -343,6 +343,22 @@ def vexp(typingctx, v):
     return v(v), codegen
 
 
+@intrinsic
+def vfma(typingctx, a, b, c):
+    """``a * b + c`` lane by lane with one rounding (``llvm.fma``), for kernels that use FMA on
+    purpose (register-tiled products, ``_tile``): an explicit call, not a contraction LLVM may or
+    may not make depending on the code path."""
+    if not (isinstance(a, Vec) and a == b and a == c):
+        return None
+
+    def codegen(context, builder, signature, args):
+        vty = args[0].type
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.{_vname(vty)}")
+        return builder.call(fn, list(args))
+
+    return a(a, b, c), codegen
+
+
 def _lane_indices(first, count):
     return ir.Constant(ir.VectorType(_I32, count), [ir.Constant(_I32, first + k) for k in range(count)])
 
