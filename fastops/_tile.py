@@ -50,6 +50,12 @@ def stack_tile(typingctx, dtype):
 
 
 @inline
+def _fma_row(x, b0, b1, b2, b3, a0, a1, a2, a3):
+    """One tile row's update for one k: ``a_j += x * b_j`` (explicit FMAs)."""
+    return vfma(x, b0, a0), vfma(x, b1, a1), vfma(x, b2, a2), vfma(x, b3, a3)
+
+
+@inline
 def _put(C, cb, vl, a0, a1, a2, a3, mode, f):
     """Row epilogue: ``C[cb : cb + 4 * vl]`` = (mode 0) / += (mode 1) / = ``f`` * (mode 2) the row's
     four accumulator vectors."""
@@ -91,26 +97,10 @@ def gemm_template(A, B, boff, ldb, pstride, ncol, C, coff, ldc, mode, rs):
                 b1 = vload(B, bb + vl)
                 b2 = vload(B, bb + 2 * vl)
                 b3 = vload(B, bb + 3 * vl)
-                x = vsplat(B, A[i0, k])
-                c00 = vfma(x, b0, c00)
-                c01 = vfma(x, b1, c01)
-                c02 = vfma(x, b2, c02)
-                c03 = vfma(x, b3, c03)
-                x = vsplat(B, A[i0 + 1, k])
-                c10 = vfma(x, b0, c10)
-                c11 = vfma(x, b1, c11)
-                c12 = vfma(x, b2, c12)
-                c13 = vfma(x, b3, c13)
-                x = vsplat(B, A[i0 + 2, k])
-                c20 = vfma(x, b0, c20)
-                c21 = vfma(x, b1, c21)
-                c22 = vfma(x, b2, c22)
-                c23 = vfma(x, b3, c23)
-                x = vsplat(B, A[i0 + 3, k])
-                c30 = vfma(x, b0, c30)
-                c31 = vfma(x, b1, c31)
-                c32 = vfma(x, b2, c32)
-                c33 = vfma(x, b3, c33)
+                c00, c01, c02, c03 = _fma_row(vsplat(B, A[i0, k]), b0, b1, b2, b3, c00, c01, c02, c03)
+                c10, c11, c12, c13 = _fma_row(vsplat(B, A[i0 + 1, k]), b0, b1, b2, b3, c10, c11, c12, c13)
+                c20, c21, c22, c23 = _fma_row(vsplat(B, A[i0 + 2, k]), b0, b1, b2, b3, c20, c21, c22, c23)
+                c30, c31, c32, c33 = _fma_row(vsplat(B, A[i0 + 3, k]), b0, b1, b2, b3, c30, c31, c32, c33)
             cb = coff + i0 * ldc + j0
             _put(C, cb, vl, c00, c01, c02, c03, mode, rs[i0] if mode == 2 else T(1))  # noqa: F821
             _put(C, cb + ldc, vl, c10, c11, c12, c13, mode, rs[i0 + 1] if mode == 2 else T(1))  # noqa: F821
@@ -120,11 +110,8 @@ def gemm_template(A, B, boff, ldb, pstride, ncol, C, coff, ldc, mode, rs):
             c00, c01, c02, c03 = z, z, z, z
             for k in range(K):
                 bb = pb + k * ldb
-                x = vsplat(B, A[i, k])
-                c00 = vfma(x, vload(B, bb), c00)
-                c01 = vfma(x, vload(B, bb + vl), c01)
-                c02 = vfma(x, vload(B, bb + 2 * vl), c02)
-                c03 = vfma(x, vload(B, bb + 3 * vl), c03)
+                c00, c01, c02, c03 = _fma_row(vsplat(B, A[i, k]), vload(B, bb), vload(B, bb + vl), vload(B, bb + 2 * vl),
+                                              vload(B, bb + 3 * vl), c00, c01, c02, c03)
             _put(C, coff + i * ldc + j0, vl, c00, c01, c02, c03, mode, rs[i] if mode == 2 else T(1))  # noqa: F821
 
 

@@ -433,6 +433,30 @@ def test_nan_inf_like_torch(name, dtype, layout, pad):
 # ------------------------------------------------------------------ lanes
 
 
+def _lane_sum_reference(a, vl, masked_tail):
+    """NumPy emulation of ``_lanes``' summation order: blocks of 4 vectors into 4 accumulators, then
+    whole vectors into accumulator 0, the tail either as a masked vector into accumulator 1
+    (``row_exp_sum``) or added after the lanes in index order (``row_sum``)."""
+    n = a.size
+    acc = np.zeros((4, vl), a.dtype)
+    nb = n // (4 * vl)
+    for b in range(nb):
+        acc += a[b * 4 * vl : (b + 1) * 4 * vl].reshape(4, vl)
+    for b in range(nb * 4, n // vl):
+        acc[0] += a[b * vl : (b + 1) * vl]
+    t = n - (n // vl) * vl
+    if masked_tail and t:
+        acc[1, :t] += a[n - t :]
+    v = (acc[0] + acc[1]) + (acc[2] + acc[3])
+    while v.size > 1:
+        v = v[: v.size // 2] + v[v.size // 2 :]
+    s = v[0]
+    if not masked_tail:
+        for i in range(n - t, n):
+            s = s + a[i]
+    return s
+
+
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_lane_sum_order(dtype):
     """row_sum adds in the documented order: verified bitwise against a NumPy emulation."""
@@ -450,20 +474,7 @@ def test_lane_sum_order(dtype):
         out = np.empty(2, dtype)
         kern(x, out)
         for r in range(2):
-            a = x[r]
-            acc = np.zeros((4, vl), dtype)
-            nb = n // (4 * vl)
-            for b in range(nb):
-                acc += a[b * 4 * vl : (b + 1) * 4 * vl].reshape(4, vl)
-            for b in range(nb * 4, n // vl):
-                acc[0] += a[b * vl : (b + 1) * vl]
-            v = (acc[0] + acc[1]) + (acc[2] + acc[3])
-            while v.size > 1:
-                v = v[: v.size // 2] + v[v.size // 2 :]
-            s = v[0]
-            for i in range((n // vl) * vl, n):
-                s = s + a[i]
-            assert out[r] == s
+            assert out[r] == _lane_sum_reference(x[r], vl, masked_tail=False)
 
 
 def _vec_kernels():
@@ -543,20 +554,7 @@ def test_row_exp_sum_order_and_values(rng, dtype, n, scale):
         _vec("exp_sum")(xi, scale, m, xi, np.empty_like(sums))
         np.testing.assert_array_equal(xi, out)
     for r in range(3):
-        a = out[r]
-        acc = np.zeros((4, vl), dtype)
-        nb = n // (4 * vl)
-        for b in range(nb):
-            acc += a[b * 4 * vl : (b + 1) * 4 * vl].reshape(4, vl)
-        for b in range(nb * 4, n // vl):
-            acc[0] += a[b * vl : (b + 1) * vl]
-        t = n - (n // vl) * vl
-        if t:
-            acc[1, :t] += a[n - t :]
-        v = (acc[0] + acc[1]) + (acc[2] + acc[3])
-        while v.size > 1:
-            v = v[: v.size // 2] + v[v.size // 2 :]
-        assert sums[r] == v[0]
+        assert sums[r] == _lane_sum_reference(out[r], vl, masked_tail=True)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])

@@ -349,3 +349,50 @@ def test_tiled_path_leaves_inputs_unmodified(tiled_path):
     f.backward(g, q, k, v, m, **kw)
     for a, b in zip((q, k, v, m, g), before):
         assert np.array_equal(a, b)
+
+
+# ---------------------------------------------------------------------------------------------
+# The micro-kernel itself (fastops._tile.gemm): every mode, row-major and packed B, a transposed A,
+# M not a multiple of 4, offsets into larger flat buffers; against float64 NumPy and, summed in
+# increasing k with one rounding per FMA, exactly reproducible.
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2])
+@pytest.mark.parametrize("M,K,ncol,packed,transposed", [(4, 64, 64, False, False), (7, 33, 128, True, False),
+                                                        (13, 5, 192, False, True), (1, 1, 64, True, True)])
+def test_tile_gemm_against_numpy(mode, M, K, ncol, packed, transposed):
+    from fastops import _tile
+
+    rng = np.random.default_rng(M * 1000 + K)
+    Am = rng.standard_normal((M, K)).astype(np.float32)
+    A = np.ascontiguousarray(Am.T).T if transposed else Am
+    Bm = rng.standard_normal((K, ncol)).astype(np.float32)
+    NR = _tile.NR
+    boff, coff, ldc = 5, 3, ncol + 16
+    if packed:  # (ncol / NR) panels of (K, NR)
+        flat = np.concatenate([Bm[:, j:j + NR].ravel() for j in range(0, ncol, NR)])
+        ldb, pstride = NR, K * NR
+    else:
+        flat, ldb, pstride = Bm.ravel(), ncol, NR
+    B = np.concatenate([np.full(boff, np.nan, np.float32), flat, np.full(7, np.nan, np.float32)])
+    C0 = rng.standard_normal(coff + M * ldc + 9).astype(np.float32)
+    rs = rng.random(M).astype(np.float32) + 0.5
+    C = C0.copy()
+    _tile.gemm(np.float32)(A, B, boff, ldb, pstride, ncol, C, coff, ldc, mode, rs)
+    prod = Am.astype(np.float64) @ Bm.astype(np.float64)
+    view = lambda c: c[coff:coff + M * ldc].reshape(M, ldc)[:, :ncol]  # noqa: E731
+    want = {0: prod, 1: view(C0).astype(np.float64) + prod, 2: prod * rs[:, None]}[mode]
+    np.testing.assert_allclose(view(C), want, rtol=1e-5, atol=1e-5 * np.sqrt(K))
+    untouched = np.ones(C.size, bool)
+    view(untouched)[:] = False
+    np.testing.assert_array_equal(C[untouched], C0[untouched])  # nothing written outside the tiles
+    C2 = C0.copy()
+    _tile.gemm(np.float32)(A, B, boff, ldb, pstride, ncol, C2, coff, ldc, mode, rs)
+    np.testing.assert_array_equal(C2, C)
+
+
+def test_tile_gemm_is_float32_only():
+    from fastops import _tile
+
+    with pytest.raises(TypeError, match="float32 only"):
+        _tile.gemm(np.float64)

@@ -84,8 +84,7 @@ def vload(typingctx, arr, i):
     vt = Vec(arr.dtype)
 
     def codegen(context, builder, signature, args):
-        a = context.make_array(signature.args[0])(context, builder, args[0])
-        idx = context.cast(builder, args[1], signature.args[1], types.intp)
+        a, idx = _array_and_index(context, builder, signature, args)
         _check_block(context, builder, a, idx, vt.lanes, "vload")
         ptr = builder.gep(a.data, [idx])
         vptr = builder.bitcast(ptr, context.get_value_type(vt).as_pointer())
@@ -152,16 +151,24 @@ def _check_block(context, builder, a, idx, lanes, what):
         context.call_conv.return_user_exc(builder, IndexError, (f"{what}: block out of bounds",))
 
 
+def _store_types_ok(arr, i, v):
+    return _contiguous_float_1d(arr) and isinstance(i, types.Integer) and isinstance(v, Vec) and v.dtype == arr.dtype
+
+
+def _array_and_index(context, builder, signature, args):
+    """The array struct of argument 0 and argument 1 as an intp (the intrinsics' common prelude)."""
+    a = context.make_array(signature.args[0])(context, builder, args[0])
+    return a, context.cast(builder, args[1], signature.args[1], types.intp)
+
+
 @intrinsic
 def vstore(typingctx, arr, i, v):
     """``arr[i : i + lanes] = v`` (unaligned store; ``arr`` 1-D C-contiguous)."""
-    if not (_contiguous_float_1d(arr) and isinstance(i, types.Integer) and isinstance(v, Vec)
-            and v.dtype == arr.dtype):
+    if not _store_types_ok(arr, i, v):
         return None
 
     def codegen(context, builder, signature, args):
-        a = context.make_array(signature.args[0])(context, builder, args[0])
-        idx = context.cast(builder, args[1], signature.args[1], types.intp)
+        a, idx = _array_and_index(context, builder, signature, args)
         _check_block(context, builder, a, idx, v.lanes, "vstore")
         vptr = builder.bitcast(builder.gep(a.data, [idx]), context.get_value_type(v).as_pointer())
         builder.store(args[2], vptr, align=v.dtype.bitwidth // 8)
@@ -199,8 +206,7 @@ def vload_part(typingctx, arr, i, fill):
     vt = Vec(arr.dtype)
 
     def codegen(context, builder, signature, args):
-        a = context.make_array(signature.args[0])(context, builder, args[0])
-        idx = context.cast(builder, args[1], signature.args[1], types.intp)
+        a, idx = _array_and_index(context, builder, signature, args)
         _check_block(context, builder, a, idx, 0, "vload_part")
         vty = context.get_value_type(vt)
         mask = _tail_mask(builder, vt.lanes, builder.sub(builder.extract_value(a.shape, 0), idx))
@@ -217,13 +223,11 @@ def vload_part(typingctx, arr, i, fill):
 def vstore_part(typingctx, arr, i, v):
     """``arr[i:] = `` the first ``arr.size - i`` lanes of ``v`` (masked store, the counterpart of
     ``vload_part``). ``0 <= i <= arr.size``."""
-    if not (_contiguous_float_1d(arr) and isinstance(i, types.Integer) and isinstance(v, Vec)
-            and v.dtype == arr.dtype):
+    if not _store_types_ok(arr, i, v):
         return None
 
     def codegen(context, builder, signature, args):
-        a = context.make_array(signature.args[0])(context, builder, args[0])
-        idx = context.cast(builder, args[1], signature.args[1], types.intp)
+        a, idx = _array_and_index(context, builder, signature, args)
         _check_block(context, builder, a, idx, 0, "vstore_part")
         vty = args[2].type
         mask = _tail_mask(builder, v.lanes, builder.sub(builder.extract_value(a.shape, 0), idx))
@@ -258,8 +262,7 @@ def prefetch(typingctx, arr, i):
         return None
 
     def codegen(context, builder, signature, args):
-        a = context.make_array(signature.args[0])(context, builder, args[0])
-        idx = context.cast(builder, args[1], signature.args[1], types.intp)
+        a, idx = _array_and_index(context, builder, signature, args)
         ptr = builder.bitcast(builder.gep(a.data, [idx]), ir.IntType(8).as_pointer())
         fnty = ir.FunctionType(ir.VoidType(), [ptr.type, _I32, _I32, _I32])
         fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0i8")
