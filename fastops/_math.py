@@ -69,24 +69,46 @@ def _f64_as_i64(typingctx, x):
 # (float32) or 1024 (float64) although e * 2**n does not.
 
 
+# Cephes constants of exp (also read by ``activation._lanes.vexp``, the explicit-vector version):
+# the range kept normal (below LO the result flushes to 0, above HI it is inf), ln 2 split in two
+# for the Cody-Waite reduction (x - n * LN2[0] - n * LN2[1]), and the float32 minimax polynomial of
+# degree 5 for (exp(r) - 1 - r) / r^2 on |r| <= ln2 / 2, or the float64 Pade form's P and Q.
+LOG2E = 1.4426950408889634073599
+EXP32_RANGE = (-87.33654, 88.72283)
+EXP32_LN2 = (0.693359375, -2.12194440e-4)
+EXP32_POLY = (1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1, 5.0000001201e-1)
+EXP64_RANGE = (-708.3964185322641, 709.782712893384)
+EXP64_LN2 = (6.93145751953125e-1, 1.42860682030941723212e-6)
+EXP64_P = (1.26177193074810590878e-4, 3.02994407707441961300e-2, 9.99999999999999999910e-1)
+EXP64_Q = (3.00198505138664455042e-6, 2.52448340349684104192e-3, 2.27265548208155028766e-1, 2.00000000000000000009e0)
+
+
+@inline
+def _exp32_reduced(r):
+    """exp(r) for the reduced argument |r| <= ln2 / 2 (float32 polynomial)."""
+    p = f32(EXP32_POLY[0])
+    p = p * r + f32(EXP32_POLY[1])
+    p = p * r + f32(EXP32_POLY[2])
+    p = p * r + f32(EXP32_POLY[3])
+    p = p * r + f32(EXP32_POLY[4])
+    p = p * r + f32(EXP32_POLY[5])
+    return p * (r * r) + r + f32(1.0)
+
+
 @inline
 def exp32(x):
     # clamp so that 2**n stays a normal number; the edges are fixed by the selects at the end
-    xc = min(max(x, f32(-87.33654)), f32(88.72283))
-    n = np.floor(xc * f32(1.44269504088896341) + f32(0.5))
-    r = xc - n * f32(0.693359375)
-    r = r - n * f32(-2.12194440e-4)
-    p = f32(1.9875691500e-4)
-    p = p * r + f32(1.3981999507e-3)
-    p = p * r + f32(8.3334519073e-3)
-    p = p * r + f32(4.1665795894e-2)
-    p = p * r + f32(1.6666665459e-1)
-    p = p * r + f32(5.0000001201e-1)
-    e = p * (r * r) + r + f32(1.0)
+    lo = f32(EXP32_RANGE[0])
+    hi = f32(EXP32_RANGE[1])
+    xc = min(max(x, lo), hi)
+    n = np.floor(xc * f32(LOG2E) + f32(0.5))
+    r = xc - n * f32(EXP32_LN2[0])
+    r = r - n * f32(EXP32_LN2[1])
+    e = _exp32_reduced(r)
     y = _i32_as_f32(_f32_as_i32(e) + (np.int32(n) << np.int32(23)))
-    y = np.float32(np.inf) if x > f32(88.72283) else y
+    y = np.float32(np.inf) if x > hi else y
     # results below the smallest normal float32 (x < -87.34) flush to 0 (libm would give subnormals)
-    y = f32(0.0) if x < f32(-87.33654) else y
+    y = f32(0.0) if x < lo else y
     return y if x == x else x
 
 
@@ -94,34 +116,30 @@ def exp32(x):
 def exp32_hilo(hi, lo):
     """exp(hi + lo) for a large, exactly known ``hi`` and a small ``lo`` (no rounding of hi + lo).
     No range handling: callers keep hi + lo within [-87, 0]."""
-    n = np.floor((hi + lo) * f32(1.44269504088896341) + f32(0.5))
-    r = (hi - n * f32(0.693359375)) + lo
-    r = r - n * f32(-2.12194440e-4)
-    p = f32(1.9875691500e-4)
-    p = p * r + f32(1.3981999507e-3)
-    p = p * r + f32(8.3334519073e-3)
-    p = p * r + f32(4.1665795894e-2)
-    p = p * r + f32(1.6666665459e-1)
-    p = p * r + f32(5.0000001201e-1)
-    e = p * (r * r) + r + f32(1.0)
+    n = np.floor((hi + lo) * f32(LOG2E) + f32(0.5))
+    r = (hi - n * f32(EXP32_LN2[0])) + lo
+    r = r - n * f32(EXP32_LN2[1])
+    e = _exp32_reduced(r)
     return _i32_as_f32(_f32_as_i32(e) + (np.int32(n) << np.int32(23)))
 
 
 @inline
 def exp64(x):
-    xc = min(max(x, -708.3964185322641), 709.782712893384)
-    n = np.floor(xc * 1.4426950408889634073599 + 0.5)
-    r = xc - n * 6.93145751953125e-1
-    r = r - n * 1.42860682030941723212e-6
+    lo = EXP64_RANGE[0]
+    hi = EXP64_RANGE[1]
+    xc = min(max(x, lo), hi)
+    n = np.floor(xc * LOG2E + 0.5)
+    r = xc - n * EXP64_LN2[0]
+    r = r - n * EXP64_LN2[1]
     rr = r * r
-    px = r * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr + 9.99999999999999999910e-1)
-    q = ((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr + 2.27265548208155028766e-1) * rr
-    q = q + 2.00000000000000000009e0
+    px = r * ((EXP64_P[0] * rr + EXP64_P[1]) * rr + EXP64_P[2])
+    q = ((EXP64_Q[0] * rr + EXP64_Q[1]) * rr + EXP64_Q[2]) * rr
+    q = q + EXP64_Q[3]
     e = 1.0 + 2.0 * (px / (q - px))
     y = _i64_as_f64(_f64_as_i64(e) + (np.int64(n) << np.int64(52)))
-    y = np.inf if x > 709.782712893384 else y
+    y = np.inf if x > hi else y
     # results below the smallest normal float64 flush to 0, as in exp32
-    y = 0.0 if x < -708.3964185322641 else y
+    y = 0.0 if x < lo else y
     return y if x == x else x
 
 

@@ -31,6 +31,7 @@ from numba.core import cgutils
 from numba.core.datamodel.models import PrimitiveModel
 from numba.extending import intrinsic, register_model
 
+from .. import _math
 from .._jit import inline
 
 VECTOR_BYTES = 64  # one AVX-512 register; narrower machines split it (LLVM legalizes the type)
@@ -58,6 +59,29 @@ _I32 = ir.IntType(32)
 
 def _contiguous_float_1d(arr):
     return isinstance(arr, types.Array) and arr.ndim == 1 and arr.layout == "C" and isinstance(arr.dtype, types.Float)
+
+
+def _splat(builder, value, lanes):
+    """A ``<lanes x type(value)>`` vector with every lane ``value`` (insert + shuffle)."""
+    v = builder.insert_element(ir.Constant(ir.VectorType(value.type, lanes), ir.Undefined), value, ir.Constant(_I32, 0))
+    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, lanes), [ir.Constant(_I32, 0)] * lanes))
+
+
+def _vconst(vty, value):
+    """The constant float vector of type ``vty`` with every lane ``value``."""
+    return ir.Constant(vty, [ir.Constant(vty.element, float(value))] * vty.count)
+
+
+def _vname(vty):
+    """LLVM's overload suffix of a vector type (``v16f32``)."""
+    e = vty.element
+    kind = "f32" if isinstance(e, ir.FloatType) else "f64" if isinstance(e, ir.DoubleType) else f"i{e.width}"
+    return f"v{vty.count}{kind}"
+
+
+def _fma_fn(builder, vty):
+    """``llvm.fma`` on the float vector type ``vty`` (declared in the module once)."""
+    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.{_vname(vty)}")
 
 
 @intrinsic
@@ -101,11 +125,7 @@ def vsplat(typingctx, arr, x):
     vt = Vec(arr.dtype)
 
     def codegen(context, builder, signature, args):
-        val = context.cast(builder, args[1], signature.args[1], vt.dtype)
-        v = ir.Constant(context.get_value_type(vt), ir.Undefined)
-        for k in range(vt.lanes):
-            v = builder.insert_element(v, val, ir.Constant(_I32, k))
-        return v
+        return _splat(builder, context.cast(builder, args[1], signature.args[1], vt.dtype), vt.lanes)
 
     return vt(arr, x), codegen
 
@@ -177,24 +197,12 @@ def vstore(typingctx, arr, i, v):
     return types.none(arr, i, v), codegen
 
 
-def _vname(vty):
-    """LLVM's overload suffix of a vector type (``v16f32``)."""
-    e = vty.element
-    kind = "f32" if isinstance(e, ir.FloatType) else "f64" if isinstance(e, ir.DoubleType) else f"i{e.width}"
-    return f"v{vty.count}{kind}"
-
-
 def _tail_mask(builder, lanes, avail):
     """``<lanes x i1>``: lane ``k`` set iff ``k < avail`` (``avail`` an intp)."""
     ity = avail.type
     vty = ir.VectorType(ity, lanes)
     ks = ir.Constant(vty, [ir.Constant(ity, k) for k in range(lanes)])
     return builder.icmp_signed("<", ks, _splat(builder, avail, lanes))
-
-
-def _splat(builder, value, lanes):
-    v = builder.insert_element(ir.Constant(ir.VectorType(value.type, lanes), ir.Undefined), value, ir.Constant(_I32, 0))
-    return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, lanes), [ir.Constant(_I32, 0)] * lanes))
 
 
 @intrinsic
@@ -248,8 +256,7 @@ def vmask_tail(typingctx, v, count):
 
     def codegen(context, builder, signature, args):
         cnt = context.cast(builder, args[1], signature.args[1], types.intp)
-        zero = ir.Constant(args[0].type, [ir.Constant(args[0].type.element, 0.0)] * v.lanes)
-        return builder.select(_tail_mask(builder, v.lanes, cnt), args[0], zero)
+        return builder.select(_tail_mask(builder, v.lanes, cnt), args[0], _vconst(args[0].type, 0.0))
 
     return v(v, count), codegen
 
@@ -273,17 +280,10 @@ def prefetch(typingctx, arr, i):
     return types.none(arr, i), codegen
 
 
-# vexp constants. float32: Cephes expf (minimax polynomial of degree 5 for (exp(r) - 1 - r) / r^2 on
-# |r| <= ln2 / 2); float64: Cephes exp (Pade form). The same constants as ``_math.exp32``/``exp64``.
+# vexp's constants: those of the scalar ``_math.exp32``/``exp64`` (one table)
 _EXP_CONSTANTS = {
-    32: dict(lo=-87.33654, hi=88.72283, ln2_hi=0.693359375, ln2_lo=-2.12194440e-4, shift=23,
-             poly=(1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2, 1.6666665459e-1,
-                   5.0000001201e-1)),
-    64: dict(lo=-708.3964185322641, hi=709.782712893384, ln2_hi=6.93145751953125e-1,
-             ln2_lo=1.42860682030941723212e-6, shift=52,
-             p=(1.26177193074810590878e-4, 3.02994407707441961300e-2, 9.99999999999999999910e-1),
-             q=(3.00198505138664455042e-6, 2.52448340349684104192e-3, 2.27265548208155028766e-1,
-                2.00000000000000000009e0)),
+    32: dict(range=_math.EXP32_RANGE, ln2=_math.EXP32_LN2, shift=23, poly=_math.EXP32_POLY),
+    64: dict(range=_math.EXP64_RANGE, ln2=_math.EXP64_LN2, shift=52, p=_math.EXP64_P, q=_math.EXP64_Q),
 }
 
 
@@ -292,25 +292,24 @@ def _exp_ir(builder, x, bits):
     vty = x.type
     k = _EXP_CONSTANTS[bits]
     ity = ir.VectorType(ir.IntType(bits), vty.count)
+    fma_fn = _fma_fn(builder, vty)
 
     def c(v):
-        return ir.Constant(vty, [ir.Constant(vty.element, float(v))] * vty.count)
-
-    fma_fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.{_vname(vty)}")
+        return _vconst(vty, v)
 
     def fma(a, b, d):
         return builder.call(fma_fn, [a, b, d])
 
-    lo, hi = c(k["lo"]), c(k["hi"])
+    lo, hi = c(k["range"][0]), c(k["range"][1])
     below = builder.fcmp_ordered("<", x, lo)
     above = builder.fcmp_ordered(">", x, hi)
     xc = builder.select(above, hi, builder.select(below, lo, x))  # NaN stays NaN
     # n = round(x / ln2): adding 1.5 * 2^(mantissa bits) rounds to an integer held in the low bits
     magic = c(1.5 * 2.0 ** k["shift"])
-    t = fma(xc, c(1.4426950408889634073599), magic)
+    t = fma(xc, c(_math.LOG2E), magic)
     n = builder.fsub(t, magic)
-    r = fma(n, c(-k["ln2_hi"]), xc)  # Cody-Waite: x - n * (ln2_hi + ln2_lo) in two steps
-    r = fma(n, c(-k["ln2_lo"]), r)
+    r = fma(n, c(-k["ln2"][0]), xc)  # Cody-Waite: x - n * (ln2_hi + ln2_lo) in two steps
+    r = fma(n, c(-k["ln2"][1]), r)
     if bits == 32:
         coeffs = k["poly"]
         p = c(coeffs[0])
@@ -332,9 +331,10 @@ def _exp_ir(builder, x, bits):
 
 @intrinsic
 def vexp(typingctx, v):
-    """``exp`` of every lane of the ``Vec`` ``v``, within 1 ulp (float32: measured < 1 ulp against
-    float64 NumPy; results below the smallest normal number flush to 0, overflow gives inf, NaN
-    gives NaN, as ``_math.exp32``/``exp64``). FMA throughout (explicit ``llvm.fma``), so a lane's
+    """``exp`` of every lane of the ``Vec`` ``v`` (against float64 NumPy: < 1 ulp for float32, at
+    most 2 ulp for float64, tests/test_activation_extra.py; results below the smallest normal
+    number flush to 0, overflow gives inf, NaN gives NaN, as ``_math.exp32``/``exp64``, whose
+    constants it uses). FMA throughout (explicit ``llvm.fma``), so a lane's
     value may differ from the scalar ``_math`` version by an ulp; it never depends on the lane, the
     position in the array or the code path."""
     if not isinstance(v, Vec):
@@ -355,9 +355,7 @@ def vfma(typingctx, a, b, c):
         return None
 
     def codegen(context, builder, signature, args):
-        vty = args[0].type
-        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.{_vname(vty)}")
-        return builder.call(fn, list(args))
+        return builder.call(_fma_fn(builder, args[0].type), list(args))
 
     return a(a, b, c), codegen
 

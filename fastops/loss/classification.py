@@ -27,7 +27,7 @@ from ._common import REDUCTIONS, total
 BLOCK = 64  # rows per parallel work unit (each unit owns one scratch row)
 
 # ---------------------------------------------------------------------------------------------
-# kernels (T, EXP, LOG bound per dtype)
+# kernels (T, LOG bound per dtype; the exponentials through _lanes.row_exp_sum)
 
 
 def _ce_idx_fwd_template(x2, t, w, hw, eps, ignore, loss, wt):
