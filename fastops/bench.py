@@ -144,11 +144,13 @@ def _bench_one(info, s, rounds, torch, backward, n):
 
             def b_torch():
                 ta = [
-                    t.detach().requires_grad_(i in info.grad_args) if isinstance(t, torch.Tensor) else t
+                    t.detach().requires_grad_(i in info.grad_args and t.is_floating_point())
+                    if isinstance(t, torch.Tensor) else t
                     for i, t in enumerate(targs)
                 ]
                 o = _as_list(info.torch_ref(torch, *ta, **s.kwargs))
-                diff = [ta[i] for i in info.grad_args if i < len(ta) and isinstance(ta[i], torch.Tensor)]
+                diff = [ta[i] for i in info.grad_args if i < len(ta) and isinstance(ta[i], torch.Tensor)
+                        and ta[i].requires_grad]
                 torch.autograd.grad(o, diff, tg)
 
         b_fast()

@@ -577,3 +577,28 @@ def test_masked_tail_bounds_checked():
         _vec("part")(a, 6, 0.0, a.copy())
     with pytest.raises(IndexError):
         _vec("part")(a, -1, 0.0, a.copy())
+
+
+# ---------------------------------------------------------------- hardsigmoid float64 precision
+
+def test_hardsigmoid_float64_gradient_is_exact():
+    """float64 hardsigmoid backward is g / 6 to the last bit or so (a float32 1/6 would be off by
+    3e-8 relative); the forward is x / 6 + 1/2 likewise."""
+    rng = np.random.default_rng(5)
+    x = rng.uniform(-2.9, 2.9, 4096)
+    g = rng.standard_normal(4096)
+    (gx,) = fastops.hardsigmoid.backward(g, x)
+    np.testing.assert_allclose(gx, g / 6, rtol=1e-15, atol=0)
+    np.testing.assert_allclose(fastops.hardsigmoid(x), x / 6 + 0.5, rtol=0, atol=1e-15)  # values in [0, 1]
+    assert not np.allclose(gx, g * np.float64(np.float32(1 / 6)), rtol=1e-9, atol=0)
+
+
+@requires_torch
+def test_torch_hardsigmoid_float64_gradient_uses_a_float32_constant():
+    """Why the op table's torch comparison of hardsigmoid allows 1e-7 in float64: ATen multiplies by
+    1.0f / 6.0f in every dtype. If a torch release fixes this, the allowance can go."""
+    rng = np.random.default_rng(6)
+    x = torch.from_numpy(rng.uniform(-2.9, 2.9, 256)).requires_grad_(True)
+    g = rng.standard_normal(256)
+    torch.nn.functional.hardsigmoid(x).backward(torch.from_numpy(g))
+    assert np.array_equal(x.grad.numpy(), g * np.float64(np.float32(1 / 6)))

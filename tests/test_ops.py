@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fastops
-from fastops.testing import table, to_float64
+from fastops.testing import grad_entries, table, to_float64
 
 from .conftest import requires_torch, torch
 
@@ -72,14 +72,14 @@ def test_backward_matches_finite_differences(info):
             continue
         cots = [rng.standard_normal(o.shape) for o in outs]
         grads = info.op.backward(cots if len(cots) > 1 else cots[0], *args, **s.kwargs)
-        # one entry per array parameter: at least one per positional argument (deform_conv2d's mask,
-        # an array parameter after the hyper-parameters, is passed by keyword and adds a trailing entry)
-        assert isinstance(grads, tuple) and len(grads) >= len(args), f"{info.name}: backward returns one entry per argument"
+        assert isinstance(grads, tuple), f"{info.name}: backward returns a tuple"  # arity: test_backward_contract
+        entry = grad_entries(args)
         dirs = {}
         for i in info.grad_args:
-            if isinstance(args[i], np.ndarray) and args[i].size:
+            if isinstance(args[i], np.ndarray) and args[i].size and args[i].dtype.kind == "f":  # not a bool mask
                 dirs[i] = rng.standard_normal(args[i].shape)
-                assert grads[i] is not None and grads[i].shape == args[i].shape and grads[i].dtype == np.float64
+                gi = grads[entry[i]]
+                assert gi is not None and gi.shape == args[i].shape and gi.dtype == np.float64
         if not dirs:
             continue
 
@@ -91,8 +91,8 @@ def test_backward_matches_finite_differences(info):
 
         plus, minus = shifted(1), shifted(-1)
         fd = sum(np.sum((p - m) / (2 * eps) * c) for p, m, c in zip(plus, minus, cots))
-        an = sum(np.sum(grads[i] * t) for i, t in dirs.items())
-        scale = sum(np.sum(np.abs(grads[i] * t)) for i, t in dirs.items()) + 1e-12
+        an = sum(np.sum(grads[entry[i]] * t) for i, t in dirs.items())
+        scale = sum(np.sum(np.abs(grads[entry[i]] * t)) for i, t in dirs.items()) + 1e-12
         assert abs(fd - an) <= 1e-6 * scale + 1e-9, f"{info.name} {s}: finite difference {fd} vs backward {an}"
 
 
@@ -101,16 +101,15 @@ def test_backward_matches_finite_differences(info):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("info", [i for i in TABLE if i.torch_ref], ids=[i.name for i in TABLE if i.torch_ref])
 def test_forward_and_backward_match_torch(info, dtype):
-    rtol, atol = _tol(info, dtype)
-    if dtype == np.float64:
-        # ATen computes some float64 kernels with float constants (hardsigmoid's 1.0f / 6.0f): against
-        # torch, float64 agreement is checked to 1e-7; the NumPy reference and finite differences hold
-        # fastops' float64 to the table's tolerance.
-        rtol, atol = max(rtol, 1e-7), max(atol, 1e-9)
+    # float64 to the table's float64 tolerance: a float32 constant or intermediate in a float64
+    # kernel (~1e-8 relative) fails here, forward and backward. Where torch's own float64 kernel is
+    # less precise, the entry's ``torch_tol`` says so (and the NumPy reference holds fastops).
+    rtol, atol = info.torch_tol.get(dtype, _tol(info, dtype))
     rng = np.random.default_rng(3)
     for s in _samples(info, dtype):
         targs = [
-            torch.from_numpy(a.copy()).requires_grad_(i in info.grad_args) if isinstance(a, np.ndarray) else a
+            torch.from_numpy(a.copy()).requires_grad_(i in info.grad_args and a.dtype.kind == "f")
+            if isinstance(a, np.ndarray) else a
             for i, a in enumerate(s.args)
         ]
         tout = _as_list(info.torch_ref(torch, *targs, **s.kwargs))
@@ -119,17 +118,17 @@ def test_forward_and_backward_match_torch(info, dtype):
         if sum(o.size for o in out) == 0:
             continue
         cots = [rng.standard_normal(o.shape).astype(dtype) for o in out]
-        diff = [targs[i] for i in info.grad_args if isinstance(targs[i], torch.Tensor)]
+        diff = [targs[i] for i in info.grad_args if isinstance(targs[i], torch.Tensor) and targs[i].requires_grad]
         tgrads = torch.autograd.grad(tout, diff, [torch.from_numpy(c) for c in cots], allow_unused=True)
         grads = info.op.backward(cots if len(cots) > 1 else cots[0], *s.args, **s.kwargs)
-        k = 0
+        k, entry = 0, grad_entries(s.args)
         for i in info.grad_args:
-            if isinstance(targs[i], torch.Tensor):
+            if isinstance(targs[i], torch.Tensor) and targs[i].requires_grad:
                 tg = tgrads[k]
                 k += 1
                 expect = np.zeros(s.args[i].shape) if tg is None else tg.numpy()
-                assert grads[i].dtype == dtype
-                _assert_close(grads[i], expect, rtol * 10, atol * 10, f"{info.name} {s}: grad of arg {i} vs torch")
+                assert grads[entry[i]].dtype == dtype
+                _assert_close(grads[entry[i]], expect, rtol * 10, atol * 10, f"{info.name} {s}: grad of arg {i} vs torch")
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -188,6 +187,45 @@ def test_bad_inputs_raise(info):
         with pytest.raises(case.exc, match=case.match) as e:
             info.op(*case.args, **case.kwargs)
         assert short in str(e.value), f"{info.name}: error message does not name the op: {e.value}"
+
+
+@pytest.mark.parametrize("info", TABLE, ids=IDS)
+def test_backward_contract(info):
+    """``backward`` returns one entry per *array* parameter of the forward's signature, in signature
+    order (hyper-parameters have none, even when passed positionally); an entry is ``None`` exactly
+    when its argument is ``None`` (absent) or not differentiable, else an array of the argument's
+    shape and dtype. The array parameters are those that receive an array, or a positional ``None``,
+    in some sample of the op."""
+    sig = inspect.signature(info.op)
+    names = list(sig.parameters)
+    varargs = any(p.kind is p.VAR_POSITIONAL for p in sig.parameters.values())  # eltwise(*xs)
+    samples = _samples(info, np.float64) + _samples(info, np.float32)
+    arrays = set()
+    for s in samples:
+        if not varargs:
+            arrays |= {names[i] for i, a in enumerate(s.args) if a is None or isinstance(a, np.ndarray)}
+        arrays |= {k for k, v in s.kwargs.items() if isinstance(v, np.ndarray)}
+    for s in samples:
+        outs = _as_list(info.op(*s.args, **s.kwargs))
+        cots = [np.ones(o.shape, o.dtype) for o in outs]
+        grads = info.op.backward(cots if len(cots) > 1 else cots[0], *s.args, **s.kwargs)
+        assert isinstance(grads, tuple), f"{info.name}: backward returns {type(grads).__name__}, not a tuple"
+        if varargs:
+            entries = [(a, i in info.grad_args) for i, a in enumerate(s.args)]
+        else:
+            bound = sig.bind(*s.args, **s.kwargs)
+            bound.apply_defaults()
+            entries = [(bound.arguments[n], names.index(n) in info.grad_args if names.index(n) < len(s.args)
+                        else n in info.grad_kwargs) for n in names if n in arrays]
+        assert len(grads) == len(entries), \
+            f"{info.name} {s}: backward gives {len(grads)} entries for {len(entries)} array parameters"
+        for k, ((value, differentiable), g) in enumerate(zip(entries, grads)):
+            differentiable = differentiable and isinstance(value, np.ndarray) and value.dtype.kind == "f"
+            if not differentiable:  # None, a Python scalar operand, a bool mask, integer indices
+                assert g is None, f"{info.name} {s}: entry {k} must be None (argument absent, a scalar or not differentiable)"
+            else:
+                assert isinstance(g, np.ndarray) and g.shape == value.shape and g.dtype == value.dtype, \
+                    f"{info.name} {s}: entry {k}: {type(g).__name__} {getattr(g, 'shape', '')} for {value.shape} {value.dtype}"
 
 
 @pytest.mark.parametrize("info", [i for i in TABLE if i.grad_args], ids=[i.name for i in TABLE if i.grad_args])

@@ -245,7 +245,7 @@ def _(grad_output, *xs, op="sum", coeffs=None):
         if be == "parallel":
             _threads.sync()
         kernel(op_ + "_grad", dtype, be)(tuple(a.reshape(-1) for a in arrays), g.reshape(-1), grads.reshape(k, -1))
-    return tuple(grads[i] for i in range(k))
+    return tuple(grads[i, ...] for i in range(k))  # [i, ...]: a 0-d array for 0-d inputs, not a scalar
 
 
 @eltwise.defexplain

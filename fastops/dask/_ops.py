@@ -143,11 +143,9 @@ class DaskOp:
         gkey = (lambda i: g_.block_key(g, i)) if grad_scale is None else (lambda i: g_.weight_key(g))
         dsk = {(bname, i): (fn, gkey(i)) + tuple(self._args(arrs, roles, i)) for i in range(g_.nblocks(x))}
         src = g_.array(bname, dsk, [g, *arrs.values()], ((1,) * g_.nblocks(x),), object)
-        # one gradient per array parameter; a few ops (layer_norm, group_norm, ...) also give a
-        # None for their positional hyper-parameters: then the entries follow the signature
-        names = list(self.roles) if len(grads1) == len(self.roles) else list(self.signature.parameters)[:len(grads1)]
+        # one gradient per array parameter, in signature order: the roles' order
         out = []
-        for j, (p, gr1) in enumerate(zip(names, grads1)):
+        for j, (p, gr1) in enumerate(zip(self.roles, grads1)):
             if gr1 is None or p not in arrs:
                 out.append(None)
             elif roles[p] == "B":

@@ -210,15 +210,15 @@ def _(grad_output, input, target, weight=None, reduction="mean"):
 @op
 def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean", pos_weight=None):
     """``F.binary_cross_entropy_with_logits`` (stable for large |input|); ``weight`` and
-    ``pos_weight`` broadcast to the input. Backward: ``(grad_input, grad_target, None)`` (one entry per
-    positional array argument; ``pos_weight`` is keyword-only in practice)
-    (no gradient for ``weight``/``pos_weight``)."""
+    ``pos_weight`` broadcast to the input. Backward: ``(grad_input, grad_target, None, None)``, one
+    entry per array parameter in signature order (``weight`` and ``pos_weight`` are not
+    differentiated)."""
     return BCEL.forward(input, target, weight, pos_weight, reduction=reduction)
 
 
 @binary_cross_entropy_with_logits.defbackward
 def _(grad_output, input, target, weight=None, reduction="mean", pos_weight=None):
-    return BCEL.backward(grad_output, input, target, weight, pos_weight, reduction=reduction) + (None,)
+    return BCEL.backward(grad_output, input, target, weight, pos_weight, reduction=reduction) + (None, None)
 
 
 _KL_RED = REDUCTIONS + ("batchmean",)

@@ -43,8 +43,8 @@ def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):
     then ``* weight + bias`` per channel (``weight``, ``bias``: (C,) or None).
 
     Backward: ``group_norm.backward(grad_output, input, num_groups, weight, bias, eps=...)`` ->
-    ``(grad_input, None, grad_weight, grad_bias)``: one entry per positional parameter, ``None`` for
-    the integer ``num_groups`` (as a ``torch.autograd.Function`` would), and for an absent weight/bias.
+    ``(grad_input, grad_weight, grad_bias)``: one entry per array parameter, in signature order (the
+    integer ``num_groups`` has none); ``None`` for an absent weight/bias.
     """
     x, G, w, b, eps, N, C, S = _validate(input, num_groups, weight, bias, eps)
     T = x.dtype.type
@@ -61,7 +61,7 @@ def _(grad_output, input, num_groups, weight=None, bias=None, eps=1e-5):
     T = x.dtype.type
     if x.size == 0:
         z = np.zeros(C, x.dtype)
-        return (np.zeros(x.shape, x.dtype), None, None if w is None else z, None if b is None else z.copy())
+        return np.zeros(x.shape, x.dtype), None if w is None else z, None if b is None else z.copy()
     # fused per group (statistics, sums, grad_input in one prange iteration; the group's later reads
     # come from L1/L2). Serial, f32, (16,256,28,28), best of 20 on a loaded machine: 2.97 ms vs
     # 5.7 ms for the three plane kernels (statistics, sums, grad_input); a first fused version that
@@ -70,7 +70,7 @@ def _(grad_output, input, num_groups, weight=None, bias=None, eps=1e-5):
     ch = sums.reshape(N, C, 2).sum(axis=0)
     gw = None if w is None else np.ascontiguousarray(ch[:, 1])
     gb = None if b is None else np.ascontiguousarray(ch[:, 0])
-    return gx.reshape(x.shape), None, gw, gb
+    return gx.reshape(x.shape), gw, gb
 
 
 @group_norm.defexplain

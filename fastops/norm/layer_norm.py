@@ -62,8 +62,8 @@ def layer_norm(input, normalized_shape, weight=None, bias=None, eps=1e-5):
     ``normalized_shape`` dims (an int or a tuple); ``weight``, ``bias`` of that shape, or None.
 
     Backward: ``layer_norm.backward(grad_output, input, normalized_shape, weight, bias, eps=...)``
-    -> ``(grad_input, None, grad_weight, grad_bias)``: one entry per positional parameter, ``None``
-    for ``normalized_shape`` (as a ``torch.autograd.Function`` would), and for an absent weight/bias.
+    -> ``(grad_input, grad_weight, grad_bias)``: one entry per array parameter, in signature order
+    (``normalized_shape`` is not an array and has none); ``None`` for an absent weight/bias.
     """
     x, ns, w, b, eps, R, L = _validate(input, normalized_shape, weight, bias, eps)
     T = x.dtype.type
@@ -85,7 +85,7 @@ def _(grad_output, input, normalized_shape, weight=None, bias=None, eps=1e-5):
     if x.size == 0:
         gx[...] = 0
         z = np.zeros(ns, x.dtype)
-        return gx, None, None if w is None else z, None if b is None else z.copy()
+        return gx, None if w is None else z, None if b is None else z.copy()
     wr, _ = _affine_rows(w, None, L, T)
     chunk = _stats.row_chunk(R, L)
     U = -(-R // chunk)
@@ -95,7 +95,7 @@ def _(grad_output, input, normalized_shape, weight=None, bias=None, eps=1e-5):
                T(eps), T(1.0 / L), chunk)
     gw = None if w is None else pw.sum(axis=0).reshape(ns)
     gb = None if b is None else pb.sum(axis=0).reshape(ns)
-    return gx, None, gw, gb
+    return gx, gw, gb
 
 
 @layer_norm.defexplain

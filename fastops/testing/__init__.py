@@ -6,8 +6,10 @@ NumPy baseline of the benchmarks), the PyTorch equivalent (tests only, where tor
 which arguments are differentiable, which inputs must raise, tolerances and benchmark shapes.
 
 Conventions for samples: array parameters of the op are passed positionally, in signature order
-(``None`` for an absent optional array), everything else by keyword. ``op.backward(grad_output,
-*args, **kwargs)`` then returns one entry per positional argument.
+(``None`` for an absent optional array), everything else by keyword (except a hyper-parameter
+that stands before an array parameter in the signature, like ``layer_norm``'s ``normalized_shape``). ``op.backward(grad_output,
+*args, **kwargs)`` then returns one entry per array parameter (:func:`grad_entries` maps positions to
+entries).
 """
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -41,8 +43,11 @@ class OpInfo:
     ref: Callable  # NumPy reference: ref(*args, **kwargs), dtype-preserving, also the NumPy baseline
     torch_ref: Optional[Callable] = None  # (torch, *tensors, **kwargs) -> tensor | tuple
     grad_args: tuple = (0,)  # positions of differentiable arguments
+    grad_kwargs: tuple = ()  # names of differentiable array parameters passed by keyword
     errors: Callable = lambda: []  # () -> list[ErrorCase]
     tol: dict = field(default_factory=lambda: {np.float32: (2e-5, 2e-6), np.float64: (1e-10, 1e-12)})
+    # against torch only, where torch itself is less precise than ``tol`` (a reason per entry)
+    torch_tol: dict = field(default_factory=dict)
     bench: Optional[Callable] = None  # (rng, dtype, "small"|"large") -> Sample
     bench_sizes: tuple = ("small", "large")
     deterministic: bool = True
@@ -113,6 +118,18 @@ def get(name):
 
 
 __all__ = ["Sample", "ErrorCase", "OpInfo", "away_from", "randn", "table", "get"]
+
+
+def grad_entries(args):
+    """``{position: index}``: where each positional argument's gradient stands in ``op.backward``'s
+    result. The backward returns one entry per *array* parameter, in signature order (``None`` for an
+    absent optional array, i.e. a positional ``None``); a hyper-parameter passed positionally
+    (``layer_norm``'s ``normalized_shape``, ``group_norm``'s ``num_groups``) has no entry."""
+    out = {}
+    for i, a in enumerate(args):
+        if a is None or isinstance(a, np.ndarray):
+            out[i] = len(out)
+    return out
 
 
 def to_float64(value: Any):

@@ -110,7 +110,8 @@ def _bench(rng, dtype, size):
 TABLE = [
     OpInfo(
         name="scaled_dot_product_attention", samples=_samples, ref=sdpa_ref, torch_ref=sdpa_torch,
-        grad_args=(0, 1, 2), errors=_errors, bench=_bench,
+        grad_args=(0, 1, 2, 3),  # a float attn_mask is differentiable (as in torch); a bool one is not
+        errors=_errors, bench=_bench,
         tol={np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)},
     ),
 ]

@@ -270,6 +270,7 @@ TABLE = [
         ref=deform_conv2d_ref,
         torch_ref=deform_conv2d_torch,
         grad_args=(0, 1, 2, 3),
+        grad_kwargs=("mask",),
         errors=_deform_errors,
         tol={np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)},
         bench=_deform_bench,
