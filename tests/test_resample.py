@@ -113,7 +113,7 @@ def test_grid_sample_identity_grid_reproduces_input():
             np.testing.assert_allclose(y, x, atol=1e-12)
 
 
-def test_grid_sample_non_finite_and_huge_coordinates_read_nothing():
+def test_grid_sample_infinite_and_huge_coordinates_read_nothing():
     rng = np.random.default_rng(7)
     x = rng.standard_normal((1, 2, 4, 5)).astype(np.float32)
     grid = np.array([[[[np.nan, 0.0], [np.inf, 0.0], [-np.inf, 0.5], [1e30, -1e30], [0.0, np.nan]]]], np.float32)
@@ -122,8 +122,9 @@ def test_grid_sample_non_finite_and_huge_coordinates_read_nothing():
             y = fastops.grid_sample(x, grid, mode=mode, padding_mode=padding)
             gx, gg = fastops.grid_sample.backward(np.ones_like(y), x, grid, mode=mode, padding_mode=padding)
             assert y.shape == (1, 2, 1, 5) and gx.shape == x.shape and gg.shape == grid.shape
+            assert np.isnan(y[..., [0, 4]]).all() and np.isfinite(gx).all()  # NaN: see below
             if padding == "zeros":
-                assert not np.any(y)
+                assert not np.any(y[..., 1:4])
 
 
 def test_grid_sample_nearest_has_zero_grid_gradient():
@@ -177,3 +178,101 @@ def test_interpolate_forward_matches_torch_where_torch_backward_is_not_its_adjoi
         expect = np.array([np.sum(fastops.interpolate(e.reshape(shape), **kw) * go)
                            for e in np.eye(x.size)]).reshape(shape)
         np.testing.assert_allclose(gx, expect, rtol=1e-12, atol=1e-12)
+
+
+# --- non-finite values (the special-values issue) -------------------------------------------------
+
+
+def _oob_grid(dtype, k=2):
+    """Points whose taps (bicubic's 4x4 included) are all outside the input (x beyond the right
+    edge, or above the top), and one whose taps are all inside and miss element [0, 0]."""
+    far = [[1.9] + [0.1] * (k - 1), [0.2, -1.8] + [0.0] * (k - 2), [3.0] * k, [0.3] * k]
+    shape = (1,) * (k - 1) + (1, len(far), k)
+    return np.array(far, dtype).reshape(shape)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
+def test_grid_sample_zeros_padding_out_of_bounds_taps_ignore_non_finite_input(mode, dtype):
+    """An out-of-bounds tap contributes nothing: a NaN/inf at x[..., 0, 0] (the element an
+    out-of-bounds tap used to read, times a zero weight) leaves every output that does not read it
+    finite and equal to the result with a finite value there (and to PyTorch's)."""
+    rng = np.random.default_rng(11)
+    grid = _oob_grid(dtype)
+    for bad in (np.nan, np.inf, -np.inf):
+        x = rng.standard_normal((2, 3, 6, 7)).astype(dtype)
+        clean = x.copy()
+        x[:, :, 0, 0] = bad
+        g2 = np.concatenate([grid, grid])
+        y = fastops.grid_sample(x, g2, mode=mode, padding_mode="zeros")
+        assert np.isfinite(y).all(), (bad, y)
+        np.testing.assert_array_equal(y, fastops.grid_sample(clean, g2, mode=mode, padding_mode="zeros"))
+        np.testing.assert_allclose(y[..., :3], 0.0)
+        go = rng.standard_normal(y.shape).astype(dtype)
+        gx, gg = fastops.grid_sample.backward(go, x, g2, mode=mode, padding_mode="zeros")
+        cgx, cgg = fastops.grid_sample.backward(go, clean, g2, mode=mode, padding_mode="zeros")
+        assert np.isfinite(gx).all() and np.isfinite(gg).all()
+        np.testing.assert_array_equal(gx, cgx)
+        np.testing.assert_array_equal(gg, cgg)
+        if torch is not None:
+            tx = torch.from_numpy(x).requires_grad_(True)
+            tg = torch.from_numpy(g2).requires_grad_(True)
+            ty = torch.nn.functional.grid_sample(tx, tg, mode=mode, padding_mode="zeros", align_corners=False)
+            tgx, tgg = torch.autograd.grad(ty, (tx, tg), torch.from_numpy(go))
+            tol = ref._TOL[dtype]
+            np.testing.assert_allclose(y, ty.detach().numpy(), rtol=tol[0], atol=tol[1])
+            np.testing.assert_allclose(gx, tgx.numpy(), rtol=tol[0], atol=tol[1])
+            np.testing.assert_allclose(gg, tgg.numpy(), rtol=tol[0], atol=tol[1])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
+def test_grid_sample_non_finite_grad_output_at_out_of_bounds_points(mode, dtype):
+    """A grad_output of inf/NaN at a point that reads nothing adds nothing to grad_input."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((1, 2, 6, 7)).astype(dtype)
+    grid = _oob_grid(dtype)
+    go = rng.standard_normal((1, 2, 1, 4)).astype(dtype)
+    clean = go.copy()
+    go[0, 0, 0, 0], go[0, 1, 0, 1] = np.inf, np.nan
+    gx, _ = fastops.grid_sample.backward(go, x, grid, mode=mode)
+    cgx, _ = fastops.grid_sample.backward(clean, x, grid, mode=mode)
+    np.testing.assert_array_equal(gx, cgx)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padding", ["zeros", "border", "reflection"])
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
+def test_grid_sample_nan_coordinate_gives_nan(mode, padding, dtype):
+    """A NaN grid coordinate (either component) samples an undefined location: NaN in every channel
+    (as PyTorch's bilinear-zeros and bicubic kernels give). It adds nothing to grad_input; its
+    grad_grid follows PyTorch's (bilinear: NaN in the other component's slot, the NaN component's
+    own slot 0; bicubic: NaN in both; nearest: 0). The other points are unaffected."""
+    rng = np.random.default_rng(13)
+    x = rng.standard_normal((1, 2, 4, 5)).astype(dtype)
+    grid = np.array([[[[np.nan, 0.1], [0.1, np.nan], [np.nan, np.nan], [0.3, -0.2]]]], dtype)
+    kw = {"mode": mode, "padding_mode": padding}
+    y = fastops.grid_sample(x, grid, **kw)
+    assert np.isnan(y[..., :3]).all() and np.isfinite(y[..., 3]).all()
+    np.testing.assert_array_equal(y[..., 3:], fastops.grid_sample(x, grid[:, :, 3:], **kw))
+    go = rng.standard_normal(y.shape).astype(dtype)
+    gx, gg = fastops.grid_sample.backward(go, x, grid, **kw)
+    gx1, gg1 = fastops.grid_sample.backward(go[..., 3:], x, grid[:, :, 3:], **kw)
+    np.testing.assert_array_equal(gx, gx1)
+    np.testing.assert_array_equal(gg[:, :, 3:], gg1)
+    nan = {"bilinear": [[0, 1], [1, 0], [1, 1]], "bicubic": [[1, 1]] * 3, "nearest": [[0, 0]] * 3}[mode]
+    np.testing.assert_array_equal(np.isnan(gg[0, 0, :3]), np.array(nan, bool))
+    assert not np.any(gg[0, 0, :3][~np.isnan(gg[0, 0, :3])])
+    # PyTorch's CPU kernels: NaN for bilinear with zeros padding and for bicubic (grad_input too
+    # with zeros padding); bilinear with border/reflection crashes (segfault) on a NaN coordinate,
+    # nearest returns 0 (zeros) or a clipped pixel: not compared
+    if torch is not None and (mode == "bicubic" or (mode, padding) == ("bilinear", "zeros")):
+        tx = torch.from_numpy(x).requires_grad_(True)
+        tg = torch.from_numpy(grid).requires_grad_(True)
+        ty = torch.nn.functional.grid_sample(tx, tg, align_corners=False, **kw)
+        tgx, tgg = torch.autograd.grad(ty, (tx, tg), torch.from_numpy(go))
+        tol = ref._TOL[dtype]
+        np.testing.assert_allclose(y, ty.detach().numpy(), rtol=tol[0], atol=tol[1])
+        np.testing.assert_allclose(gg, tgg.numpy(), rtol=tol[0], atol=tol[1])
+        if padding == "zeros":
+            np.testing.assert_allclose(gx, tgx.numpy(), rtol=tol[0], atol=tol[1])
