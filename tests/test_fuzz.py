@@ -329,8 +329,8 @@ _INTERP_BAD = ["both", "neither", "size0", "bad_mode", "align_nearest", "rank", 
 
 
 def _grid_sample_case(data):
-    mode = data.draw(st.sampled_from(["bilinear", "nearest", "bicubic"]), label="mode")
-    k = 2  # 5-D (volumetric) grid_sample is not implemented in fastops (ValueError): 4-D only
+    k = data.draw(st.sampled_from([2, 3]), label="spatial rank")  # 4-D or 5-D (volumetric) input
+    mode = data.draw(st.sampled_from(["bilinear", "nearest", "bicubic"] if k == 2 else ["bilinear", "nearest"]), label="mode")
     n = data.draw(st.integers(1, 2))
     x = _arr(data, (n, data.draw(st.integers(1, 2)), *[data.draw(st.integers(1, 5), label="in size") for _ in range(k)]))
     g = _arr(data, (n, *[data.draw(st.integers(1, 4), label="out size") for _ in range(k)], k), -1.3, 1.3)
@@ -362,11 +362,15 @@ def _grid_sample_invalid(case, which, k):
         case.args[0] = x.astype(np.int64)
     elif which == "mixed_dtype":
         case.args[1] = g.astype(np.float32)
+    elif which == "grid_other_rank":  # a 4-D grid for 5-D input, a 5-D one for 4-D input
+        k = x.ndim - 2
+        case.args[1] = np.zeros((x.shape[0],) + (2,) * (5 - k) + (5 - k,))
     case.bad = which
     return case
 
 
-_GS_BAD = ["batch", "last_dim", "rank", "bad_mode", "bad_padding", "bicubic_5d", "intdtype", "mixed_dtype"]
+_GS_BAD = ["batch", "last_dim", "rank", "bad_mode", "bad_padding", "bicubic_5d", "intdtype", "mixed_dtype",
+           "grid_other_rank"]
 
 
 # ------------------------------------------------------------------ norms and loss

@@ -3,7 +3,8 @@
 The NumPy references are written independently of the kernels: ``interpolate`` builds a dense
 (out, in) interpolation matrix per resized dim from PyTorch's coordinate rules (restated here) and
 applies them with ``tensordot``; ``grid_sample`` loops over output pixels in Python, reading the
-taps of each pixel for all channels at once. Both run in float64.
+taps of each pixel for all channels at once (5-D: the 8 trilinear corners, or the nearest voxel).
+Both run in float64.
 """
 import itertools
 import math
@@ -231,6 +232,8 @@ def _pad(v, n, padding, align):
 
 
 def _gs_ref(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False):
+    if x.ndim == 5:
+        return _gs_ref3(x, grid, mode, padding_mode, align_corners)
     N, C, H, W = x.shape
     Ho, Wo = grid.shape[1:3]
     out = np.zeros((N, C, Ho, Wo))
@@ -265,6 +268,36 @@ def _gs_ref(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return out.astype(x.dtype)
 
 
+def _gs_ref3(x, grid, mode, padding_mode, align_corners):
+    """5-D input: trilinear ("bilinear") or nearest, grid (N, D', H', W', 3) of (x, y, z)."""
+    N, C = x.shape[:2]
+    sp = x.shape[2:]  # D, H, W
+    osp = grid.shape[1:4]
+    out = np.zeros((N, C) + osp)
+
+    def val(n, p):  # p = (z, y, x)
+        if all(0 <= i < L for i, L in zip(p, sp)):
+            return x[(n, slice(None)) + tuple(p)].astype(np.float64)
+        return np.zeros(C)
+
+    for n, *o in itertools.product(range(N), *[range(L) for L in osp]):
+        # grid component j (x, y, z) indexes input dim 2 - j (W, H, D)
+        pos = [_pad(_unnorm(float(grid[(n, *o, 2 - d)]), sp[d], align_corners), sp[d], padding_mode, align_corners)
+               for d in range(3)]
+        if mode == "nearest":
+            out[(n, slice(None), *o)] = val(n, [int(np.rint(v)) for v in pos])
+            continue
+        lo = [math.floor(v) for v in pos]
+        acc = np.zeros(C)
+        for bits in itertools.product((0, 1), repeat=3):
+            wgt = 1.0
+            for v, l, b in zip(pos, lo, bits):
+                wgt *= (v - l) if b else (1 - (v - l))
+            acc += wgt * val(n, [l + b for l, b in zip(lo, bits)])
+        out[(n, slice(None), *o)] = acc
+    return out.astype(x.dtype)
+
+
 def _coords(rng, n, count, align, lo=-3.0, hi=None):
     """Normalized coordinates whose pixel positions keep their fractional part in [0.1, 0.4] or
     [0.6, 0.9]: away from the kinks of bilinear/clipping/reflection (integers, and -0.5 / n - 0.5)
@@ -285,6 +318,13 @@ def _gs_grid(rng, N, Ho, Wo, H, W, align, dtype, inside=False):
     return np.stack([gx, gy], -1).reshape(N, Ho, Wo, 2).astype(dtype)
 
 
+def _gs_grid3(rng, N, out, sp, align, dtype):
+    """A 5-D grid (N, *out, 3) for input spatial size sp = (D, H, W): components (x, y, z)."""
+    count = N * int(np.prod(out))
+    comps = [_coords(rng, n, count, align, -3.0, n + 2.0) for n in reversed(sp)]
+    return np.stack(comps, -1).reshape((N,) + tuple(out) + (3,)).astype(dtype)
+
+
 def _gs_samples(rng, dtype):
     out = []
     for mode in ("bilinear", "nearest", "bicubic"):
@@ -295,18 +335,36 @@ def _gs_samples(rng, dtype):
                 out.append(Sample((x, g), {"mode": mode, "padding_mode": pad, "align_corners": al}, f"{mode} {pad} {al}"))
     out.append(Sample((randn(rng, (1, 2, 4, 5), dtype), _gs_grid(rng, 1, 6, 7, 4, 5, False, dtype, inside=True)), {}, "defaults, upsampling grid"))
     out.append(Sample((randn(rng, (1, 1, 1, 1), dtype), _gs_grid(rng, 1, 2, 3, 1, 1, True, dtype)), {"align_corners": True}, "1x1 input"))
+    # 5-D (volumetric): trilinear ("bilinear") and nearest
+    for mode in ("bilinear", "nearest"):
+        for pad in ("zeros", "border", "reflection"):
+            for al in (False, True):
+                x = randn(rng, (2, 2, 3, 4, 5), dtype)
+                g = _gs_grid3(rng, 2, (2, 3, 4), (3, 4, 5), al, dtype)
+                out.append(Sample((x, g), {"mode": mode, "padding_mode": pad, "align_corners": al}, f"5d {mode} {pad} {al}"))
+    out.append(Sample((randn(rng, (1, 2, 1, 1, 1), dtype), _gs_grid3(rng, 1, (2, 1, 3), (1, 1, 1), True, dtype)),
+                      {"align_corners": True}, "5d 1x1x1 input"))
     return out
 
 
 def _gs_errors():
     x = np.ones((2, 3, 4, 5), np.float32)
     g = np.zeros((2, 3, 3, 2), np.float32)
+    x5 = np.ones((2, 3, 4, 4, 4), np.float32)
+    g5 = np.zeros((2, 2, 3, 3, 3), np.float32)
     return [
-        ErrorCase((x, np.zeros((2, 3, 3, 3), np.float32)), {}, ValueError, "grid"),
-        ErrorCase((x, np.zeros((1, 3, 3, 2), np.float32)), {}, ValueError, "grid"),
-        ErrorCase((x, np.zeros((2, 9, 2), np.float32)), {}, ValueError, "grid"),
-        ErrorCase((np.ones((2, 3, 4), np.float32), g), {}, ValueError, "input"),
-        ErrorCase((np.ones((2, 3, 4, 4, 4), np.float32), g), {}, ValueError, "input"),
+        ErrorCase((x, np.zeros((2, 3, 3, 3), np.float32)), {}, ValueError, "argument 'grid'"),
+        ErrorCase((x, np.zeros((1, 3, 3, 2), np.float32)), {}, ValueError, "argument 'grid'"),
+        ErrorCase((x, np.zeros((2, 9, 2), np.float32)), {}, ValueError, "argument 'grid'"),
+        ErrorCase((np.ones((2, 3, 4), np.float32), g), {}, ValueError, "argument 'input'"),
+        # 5-D: grid (N, D', H', W', 3)
+        ErrorCase((x5, g), {}, ValueError, "argument 'grid'"),
+        ErrorCase((x5, np.zeros((2, 2, 3, 3, 2), np.float32)), {}, ValueError, "argument 'grid'"),
+        ErrorCase((x5, np.zeros((1, 2, 3, 3, 3), np.float32)), {}, ValueError, "argument 'grid'"),
+        ErrorCase((x5, g5), {"mode": "bicubic"}, ValueError, "argument 'mode' 'bicubic' supports only 4-D"),
+        ErrorCase((x, g5), {}, ValueError, "argument 'grid'"),
+        ErrorCase((np.ones((2, 3, 4, 4, 4, 4), np.float32), g), {}, ValueError, "argument 'input'"),
+        ErrorCase((np.ones((2, 3, 0, 4, 4), np.float32), g5), {}, ValueError, "argument 'input' has an empty"),
         ErrorCase((x, g), {"mode": "area"}, ValueError, "mode"),
         ErrorCase((x, g), {"padding_mode": "wrap"}, ValueError, "padding_mode"),
         ErrorCase((x, g.astype(np.float64)), {}, TypeError, "mixed"),
