@@ -49,11 +49,11 @@ def cmd_info(args):
     return 0
 
 
-def _progress(items, desc):
+def _progress(items, desc, total=None):
     try:
         from tqdm import tqdm
 
-        return tqdm(items, desc=desc, unit="op"), True
+        return tqdm(items, desc=desc, unit="op", total=total), True
     except ImportError:
         return items, False
 
@@ -84,38 +84,108 @@ def _unknown_ops(names):
     return bad
 
 
-def cmd_warmup(args):
+# Ops whose kernels take longest to compile cold (per-kernel compile times of a cold warmup, numba
+# 0.68, 2 cores: the attention kernels ~80 s of ~490 s in all, then max pooling, the norms, conv):
+# handed to the workers first, so that no long op starts last and leaves the other workers idle.
+_WARMUP_FIRST = ("scaled_dot_product_attention", "max_pool2d", "group_norm", "layer_norm", "batch_norm",
+                 "deform_conv2d", "correlation", "grid_sample", "conv2d", "max_pool3d", "instance_norm",
+                 "l2_normalize", "gru", "lstm", "roi_align")
+
+
+def _warm(name):
+    """Compile (or load) one op's kernels, float32 and float64, through the calls of its samples
+    (recurrent ops: a tiny call each). Returns the seconds it took."""
     import numpy as np
 
     import fastops
     from fastops.testing import table
 
-    if _unknown_ops(args.ops):
-        return 2
-    infos = [i for i in table() if not args.ops or i.name in args.ops]
-    tabled = {i.name for i in table()}
-    # ops tested outside the table (recurrent): a tiny call each, so their kernels compile too
-    extra = [n for n in fastops.ops() if n not in tabled and (not args.ops or n in args.ops)]
-    names = sorted({i.name for i in infos} | set(extra))
     t0 = time.perf_counter()
-    it, bar = _progress(infos + extra, "warmup")
-    for k, info in enumerate(it):
-        if not bar:
-            print(f"[{k + 1}/{len(infos) + len(extra)}] {getattr(info, 'name', info)}", flush=True)
-        for dtype in (np.float32, np.float64):
-            if isinstance(info, str):
-                f = getattr(fastops, info)
-                fargs, g = _recurrent_case(info, dtype)
-                f(*fargs)
-                f.backward(g, *fargs)
-                continue
+    infos = [i for i in table() if i.name == name]
+    for dtype in (np.float32, np.float64):
+        if not infos:
+            f = getattr(fastops, name)
+            fargs, g = _recurrent_case(name, dtype)
+            f(*fargs)
+            f.backward(g, *fargs)
+            continue
+        for info in infos:
             for s in info.samples(np.random.default_rng(0), dtype):
                 out = info.op(*s.args, **s.kwargs)
                 if info.grad_args:
                     outs = list(out) if isinstance(out, (tuple, list)) else [out]
                     g = [np.ones_like(o) for o in outs]
                     info.op.backward(g if len(g) > 1 else g[0], *s.args, **s.kwargs)
-    print(f"compiled/loaded the kernels of {len(names)} ops (float32, float64) in {time.perf_counter() - t0:.1f} s")
+    return time.perf_counter() - t0
+
+
+def _cache_status():
+    """The kernel cache directory and what it holds, for the first line of warmup and bench."""
+    from fastops import _config
+
+    cache = _config.cache_dir()
+    if cache is None:
+        return None, "cache disabled: every process compiles its kernels again"
+    try:
+        n = sum(1 for e in os.scandir(cache) if e.name.endswith(".nbi"))
+    except OSError:
+        n = 0
+    held = "empty" if n == 0 else f"holds {n} kernels"
+    return cache, f"cache {cache} ({held}; kernels are stored there once compiled and load in milliseconds afterwards)"
+
+
+def _default_jobs():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def cmd_warmup(args):
+    import fastops
+
+    if _unknown_ops(args.ops):
+        return 2
+    names = [n for n in fastops.ops() if not args.ops or n in args.ops]
+    names.sort(key=lambda n: _WARMUP_FIRST.index(n) if n in _WARMUP_FIRST else len(_WARMUP_FIRST))
+    jobs = max(1, min(args.jobs or _default_jobs(), len(names)))
+    cache, status = _cache_status()
+    if cache is None:  # nothing to share between processes: compile here
+        jobs = 1
+    print(f"warmup: compiling (or loading) the kernels of {len(names)} ops, float32 and float64, in "
+          f"{jobs} process{'es' if jobs > 1 else ''}; {status}", flush=True)
+    t0 = time.perf_counter()
+    times = {}
+    if jobs == 1:
+        it, bar = _progress(names, "warmup")
+        for k, name in enumerate(it):
+            if not bar:
+                print(f"[{k + 1}/{len(names)}] {name}", flush=True)
+            times[name] = _warm(name)
+    else:
+        # Worker processes compile into the shared on-disk cache (one op per task, so the kernels of
+        # an op are written by one process), then this process loads every op from it: the cache
+        # holds everything, whatever the order the workers finished in. spawn: the omp threading
+        # layer is not fork-safe.
+        import concurrent.futures as cf
+        import multiprocessing
+
+        from fastops.__main__ import _warm as warm  # picklable by module name (this file runs as __main__)
+
+        with cf.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(warm, n): n for n in names}
+            it, bar = _progress(cf.as_completed(futures), "warmup", total=len(names))
+            for k, fut in enumerate(it):
+                times[futures[fut]] = fut.result()
+                if not bar:
+                    print(f"[{k + 1}/{len(names)}] {futures[fut]}", flush=True)
+        t1 = time.perf_counter()
+        for name in names:
+            _warm(name)
+        print(f"loaded every kernel from the cache in this process in {time.perf_counter() - t1:.1f} s")
+    slow = sorted(times, key=times.get, reverse=True)[:5]
+    print(f"compiled/loaded the kernels of {len(names)} ops (float32, float64) in {time.perf_counter() - t0:.1f} s; "
+          "slowest: " + ", ".join(f"{n} {times[n]:.1f} s" for n in slow))
     return 0
 
 
@@ -166,6 +236,12 @@ def cmd_bench(args):
               "python -m fastops.recurrent.bench; asv: asv_benches/bench_recurrent.py)", file=sys.stderr)
     size = "small" if args.size == "small" else "large"
     rounds = 3 if args.quick else args.rounds
+    n_ops = len({i.name for i in table() if i.bench is not None and (not args.ops or i.name in args.ops)})
+    _, status = _cache_status()
+    # the first line says where a cold first run spends its time (stderr: --json keeps stdout clean)
+    print(f"bench: {n_ops} ops; each op's kernels compile on its first call (numba, ~0.3-1 s per kernel, "
+          f"minutes for the whole catalog in a fresh environment; `python -m fastops warmup` compiles them "
+          f"in parallel processes first); {status}", file=sys.stderr, flush=True)
     rows = bench.run(ops=args.ops, size=size, rounds=rounds, threads=args.threads, backward=not args.no_backward)
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -184,6 +260,7 @@ def main(argv=None):
 
     s = sub.add_parser("warmup", help="compile (or load from the cache) every kernel, both dtypes")
     s.add_argument("--ops", nargs="*", help="only these ops")
+    s.add_argument("--jobs", type=int, help="compiling processes (default: the usable cores)")
     s.set_defaults(func=cmd_warmup)
 
     s = sub.add_parser("explain", help="which kernel an op picks for a shape")

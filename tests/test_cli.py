@@ -28,9 +28,31 @@ def test_warmup_shows_progress_and_covers_recurrent_ops():
         assert "[2/2]" in r.stdout
 
 
+def _cached_files(d):
+    return sorted(f for _, _, fs in os.walk(d) for f in fs if f.endswith((".nbi", ".nbc")))
+
+
+def test_parallel_warmup_fills_the_cache_like_a_serial_one(tmp_path, monkeypatch):
+    """``warmup --jobs 2`` compiles in worker processes into the shared cache: afterwards the cache
+    holds the same kernel files as after a one-process warmup, and the first line says where."""
+    ops = ("relu", "add", "rnn_cell")
+    got = {}
+    for jobs in (2, 1):
+        d = tmp_path / f"jobs{jobs}"
+        monkeypatch.setenv("FASTOPS_CACHE_DIR", str(d))
+        r = _cli("warmup", "--jobs", str(jobs), "--ops", *ops)
+        assert r.returncode == 0, r.stderr
+        first = r.stdout.splitlines()[0]
+        assert f"{len(ops)} ops" in first and f"in {jobs} process" in first and str(d) in first and "empty" in first
+        got[jobs] = _cached_files(d)
+    assert got[2] and got[2] == got[1]
+
+
 def test_bench_table():
     r = _cli("bench", "--quick", "--size", "small", "--ops", "relu", "--no-backward", "--threads", "1")
     assert r.returncode == 0, r.stderr
+    first = r.stderr.splitlines()[0]  # what a cold first run spends its time on, and where the cache is
+    assert first.startswith("bench: 1 ops") and "compile" in first and "cache" in first
     lines = r.stdout.splitlines()
     assert "vs numpy" in lines[0] and "vs torch" in lines[0]
     assert any(line.startswith("relu [") for line in lines)
