@@ -191,3 +191,64 @@ def test_nan_inf_pattern(name):
     for i, (a, b) in enumerate(zip(gr, tg)):
         fin = np.isfinite(b)
         np.testing.assert_allclose(a[fin], b[fin], rtol=1e-7, atol=1e-12, err_msg=f"{name} grad {i}")
+
+
+# ---------------------------------------------------------------- scaled_dot_product_attention
+# NaN or Inf in query or key: the scores q . k of that query row (query) or of every row of the head
+# (key) hold NaN or +-Inf, and softmax over them is NaN (an Inf score gives inf - inf). Every path
+# (blocked Numba kernels, BLAS, tiled) and both directions are compared with the mathematically
+# defined result, softmax(q k^T * scale + mask) v and its gradients computed in float64 NumPy:
+# torch's math path agrees (NaN for those rows), but its fused CPU kernel may return 0 for a query
+# row of NaN, so the reference here is the formula itself.
+
+
+def _sdpa_ref(q, k, v, m, scale, go):
+    q, k, v, go = (a.astype(np.float64) for a in (q, k, v, go))
+    with np.errstate(all="ignore"):
+        s = q @ np.swapaxes(k, -1, -2) * scale + (0 if m is None else m)
+        e = np.exp(s - np.max(s, -1, keepdims=True))
+        p = e / e.sum(-1, keepdims=True)
+        dp = go @ np.swapaxes(v, -1, -2)
+        ds = p * (dp - (p * dp).sum(-1, keepdims=True))
+        return p @ v, ds @ k * scale, np.swapaxes(ds, -1, -2) @ q * scale, np.swapaxes(p, -1, -2) @ go
+
+
+def _sdpa_path(monkeypatch, path):
+    from fastops import _dispatch
+
+    if path == "blocked":
+        monkeypatch.setattr(_dispatch, "ATTENTION_BLAS_MIN_WORK", 1 << 62)
+    else:  # the tests' settings of test_attention.py: score blocks of 16 rows
+        monkeypatch.setattr(_dispatch, "ATTENTION_BLAS_MIN_WORK", 0)
+        monkeypatch.setattr(_dispatch, "ATTENTION_BLOCK_BYTES", 16 * (128 * 4 if path == "tiled" else 64 * 8))
+        monkeypatch.setattr(_dispatch, "ATTENTION_MIN_ROWS", 16)
+
+
+@pytest.mark.parametrize("mask", [False, True])
+@pytest.mark.parametrize("where,value", [("key", N), ("key", P), ("query", N), ("query", P)])
+@pytest.mark.parametrize("path,dtype", [("blocked", np.float32), ("blocked", np.float64), ("blas", np.float32),
+                                        ("blas", np.float64), ("tiled", np.float32)])
+def test_sdpa_nan_inf(monkeypatch, path, dtype, where, value, mask):
+    _sdpa_path(monkeypatch, path)
+    f = fastops.scaled_dot_product_attention
+    E = 64 if path == "tiled" else 4
+    rng = np.random.default_rng(3)
+    q, k, v, go = (rng.standard_normal(s).astype(dtype) for s in ((1, 2, 40, E), (1, 2, 50, E), (1, 2, 50, E), (1, 2, 40, E)))
+    m = rng.standard_normal((40, 50)).astype(dtype) if mask else None
+    (q if where == "query" else k)[0, 0, 3, 1] = value
+    assert f.explain(q.shape, np.dtype(dtype).name, key_shape=k.shape, value_shape=v.shape)["path"] == path
+    with np.errstate(all="ignore"):  # BLAS warns about the NaN it multiplies
+        got = (f(q, k, v, m),) + tuple(f.backward(go, q, k, v, m)[:3])
+    ref = _sdpa_ref(q, k, v, m, 1 / np.sqrt(E), go)
+    tol = 2e-4 if dtype == np.float32 else 1e-9
+    for name, a, b in zip(("out", "dq", "dk", "dv"), got, ref):
+        assert _pattern(a) == _pattern(b), f"{name}: fastops {_pattern(a)} vs math {_pattern(b)}"
+        fin = np.isfinite(b)
+        np.testing.assert_allclose(a[fin], b[fin], rtol=tol, atol=tol, err_msg=name)
+    if where == "key" and np.isnan(value):  # NaN in key[0, 0, 3]: every query row of head 0 NaN
+        assert np.isnan(got[0][0, 0]).any(axis=-1).all() and np.isfinite(got[0][0, 1]).all()
+    if torch is not None and where == "key":  # torch agrees here (every path of it)
+        t = torch.nn.functional.scaled_dot_product_attention(*(torch.from_numpy(a) for a in (q, k, v)),
+                                                             attn_mask=None if m is None else torch.from_numpy(m))
+        assert _pattern(t.numpy()) == _pattern(got[0])
+
