@@ -107,6 +107,20 @@ case("conv1d", "conv1d", (np.array([[[1.0, N, 2.0, 3.0, P, 1.0, 0.0]]]), np.arra
      (0, 1, 2))
 
 
+# ---------------------------------------------------------------- triplet_margin_loss
+# rows: NaN in anchor, positive, negative; +Inf in anchor (inf - inf: NaN); +Inf in negative (loss 0,
+# but torch's gradient 0 * (inf / inf) is NaN)
+TA = np.arange(15, dtype=np.float64).reshape(5, 3) / 5
+TP, TN = TA + 0.1, TA - 0.2
+TA[0, 0], TP[1, 1], TN[2, 2], TA[3, 0], TN[4, 1] = N, N, N, P, P
+for _sw in (False, True):
+    for _red in ("none", "mean"):
+        case(f"loss.triplet_margin_loss{'.swap' if _sw else ''}{'.mean' if _red == 'mean' else ''}", "triplet_margin_loss",
+             (TA, TP, TN), {"swap": _sw, "reduction": _red},
+             lambda t, a, p, n, sw=_sw, red=_red: t.nn.functional.triplet_margin_loss(a, p, n, swap=sw, reduction=red),
+             (0, 1, 2))
+
+
 
 # The expected patterns: PyTorch 2.x's (checked against torch below when it is installed)
 EXPECTED.update({
@@ -147,6 +161,10 @@ EXPECTED.update({
     'conv2d': ['NN...NN...........++...++NN...NN...........N+...++NN...NN...........++...++', '..................................................', 'NN.NN........++.++NN.NN........++.++NN.NN........++.++'],
     'conv2d.nan_weight': ['NNNNNNNNN..................', '...............................NNN..NNN..NNN......', '......................................................'],
     'conv1d': ['NNN+++.NNNN-+.', '.......', 'NNNNNN', '..'],
+    'loss.triplet_margin_loss': ['NNNN.', 'NNNNNNNNNN...N.', 'NNNNNN...N.....', 'NNN...NNNN...N.'],
+    'loss.triplet_margin_loss.mean': ['N', 'NNNNNNNNNN...N.', 'NNNNNN...N.....', 'NNN...NNNN...N.'],
+    'loss.triplet_margin_loss.swap': ['NNN+.', 'NNNNNNNNNN...N.', 'NNNNNNNNNN...N.', 'NNNNNNNNNN...N.'],
+    'loss.triplet_margin_loss.swap.mean': ['N', 'NNNNNNNNNN...N.', 'NNNNNNNNNN...N.', 'NNNNNNNNNN...N.'],
 })
 
 # Known deviation (not fixed here: fastops/norm/_stats.py planes_backward is shared by the norms and
