@@ -121,6 +121,20 @@ for _sw in (False, True):
              (0, 1, 2))
 
 
+# ---------------------------------------------------------------- binary_cross_entropy_with_logits, infinite targets
+# PyTorch: (1 - y) x - w_log * log_sigmoid(x), w_log = 1 without pos_weight (so +-inf targets give
+# +-inf, not 0 * inf), (pos_weight - 1) y + 1 with it
+BIX = np.array([-2.0, 0.0, 3.0, -2.0, 0.0, 3.0, P, M, 1.0])
+BIY = np.array([P, P, P, M, M, M, P, P, 0.5])
+case("loss.binary_cross_entropy_with_logits.inf_target", "binary_cross_entropy_with_logits", (BIX, BIY),
+     {"reduction": "none"}, lambda t, x, y: t.nn.functional.binary_cross_entropy_with_logits(x, y, reduction="none"),
+     (0, 1))
+case("loss.binary_cross_entropy_with_logits.inf_target.pos_weight", "binary_cross_entropy_with_logits", (BIX, BIY),
+     {"reduction": "none", "pos_weight": np.full(9, 2.0)},
+     lambda t, x, y: t.nn.functional.binary_cross_entropy_with_logits(x, y, reduction="none",
+                                                                      pos_weight=t.full((9,), 2.0, dtype=t.float64)),
+     (0, 1))
+
 
 # The expected patterns: PyTorch 2.x's (checked against torch below when it is installed)
 EXPECTED.update({
@@ -161,6 +175,8 @@ EXPECTED.update({
     'conv2d': ['NN...NN...........++...++NN...NN...........N+...++NN...NN...........++...++', '..................................................', 'NN.NN........++.++NN.NN........++.++NN.NN........++.++'],
     'conv2d.nan_weight': ['NNNNNNNNN..................', '...............................NNN..NNN..NNN......', '......................................................'],
     'conv1d': ['NNN+++.NNNN-+.', '.......', 'NNNNNN', '..'],
+    'loss.binary_cross_entropy_with_logits.inf_target': ['+N--N+-+.', '---+++--.', '......-+.'],
+    'loss.binary_cross_entropy_with_logits.inf_target.pos_weight': ['+NN-NNN+.', 'NNNNNNNN.', '......-+.'],
     'loss.triplet_margin_loss': ['NNNN.', 'NNNNNNNNNN...N.', 'NNNNNN...N.....', 'NNN...NNNN...N.'],
     'loss.triplet_margin_loss.mean': ['N', 'NNNNNNNNNN...N.', 'NNNNNN...N.....', 'NNN...NNNN...N.'],
     'loss.triplet_margin_loss.swap': ['NNN+.', 'NNNNNNNNNN...N.', 'NNNNNNNNNN...N.', 'NNNNNNNNNN...N.'],

@@ -92,23 +92,31 @@ def _softplus_neg(x):  # log(1 + exp(-x)), stable
     return LOG1P(EXP(-abs(x))) + m  # noqa: F821
 
 
-def _bcel_f(x, y, w, pw, a):
-    lw = (pw - T(1)) * y + T(1)  # noqa: F821
+def _bcel_f(x, y, w, pw, a):  # a = 1.0 when pos_weight is given (else pw is 1 and unused)
+    # without pos_weight the log weight is exactly 1 (as PyTorch): (pw - 1) * y would be 0 * inf = NaN
+    # for an infinite target, where torch's (1 - y) * x - log_sigmoid(x) gives +-inf
+    lw = (pw - T(1)) * y + T(1) if a != T(0) else T(1)  # noqa: F821
     m = -x if x < T(0) else T(0)  # noqa: F821
     sp = LOG1P(EXP(-abs(x))) + m  # noqa: F821
     return w * ((T(1) - y) * x + lw * sp)  # noqa: F821
 
 
 def _bcel_df(x, y, w, pw, a):
-    lw = (pw - T(1)) * y + T(1)  # noqa: F821
     if x >= T(0):  # noqa: F821
         e = EXP(-x)  # noqa: F821
         sneg = e / (T(1) + e)  # sigmoid(-x)  # noqa: F821
     else:
         sneg = T(1) / (T(1) + EXP(x))  # noqa: F821
+    lg = LOG1P(EXP(-abs(x)))  # noqa: F821
     m = -x if x < T(0) else T(0)  # noqa: F821
-    sp = LOG1P(EXP(-abs(x))) + m  # noqa: F821
-    return w * ((T(1) - y) - lw * sneg), w * (-x + (pw - T(1)) * sp)  # noqa: F821
+    if a == T(0):  # no pos_weight: sigmoid(x) - y and -x (PyTorch's formulas)
+        return w * ((T(1) - y) - sneg), -w * x
+    # PyTorch's formulas with pos_weight (they differ from the ones above only for infinite
+    # targets or logits): (pw y + 1 - y) sigmoid(x) - pw y, and pw softplus(-x) - softplus(x)
+    tp = pw * y
+    sig = T(1) - sneg if x >= T(0) else EXP(x) * sneg  # noqa: F821
+    mp = x if x > T(0) else T(0)  # noqa: F821
+    return w * ((tp + T(1) - y) * sig - tp), w * (pw * (lg + m) - (lg + mp))  # noqa: F821
 
 
 def _kl_f(x, y, w, pw, a):  # a = log_target (1.0 / 0.0)
@@ -213,12 +221,13 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     ``pos_weight`` broadcast to the input. Backward: ``(grad_input, grad_target, None)`` (one entry per
     positional array argument; ``pos_weight`` is keyword-only in practice)
     (no gradient for ``weight``/``pos_weight``)."""
-    return BCEL.forward(input, target, weight, pos_weight, reduction=reduction)
+    return BCEL.forward(input, target, weight, pos_weight, reduction=reduction, a=float(pos_weight is not None))
 
 
 @binary_cross_entropy_with_logits.defbackward
 def _(grad_output, input, target, weight=None, reduction="mean", pos_weight=None):
-    return BCEL.backward(grad_output, input, target, weight, pos_weight, reduction=reduction) + (None,)
+    return BCEL.backward(grad_output, input, target, weight, pos_weight, reduction=reduction,
+                         a=float(pos_weight is not None)) + (None,)
 
 
 _KL_RED = REDUCTIONS + ("batchmean",)
