@@ -135,6 +135,21 @@ case("loss.binary_cross_entropy_with_logits.inf_target.pos_weight", "binary_cros
                                                                       pos_weight=t.full((9,), 2.0, dtype=t.float64)),
      (0, 1))
 
+# ---------------------------------------------------------------- rnn_cell with relu: relu keeps NaN
+RX = np.arange(12, dtype=np.float64).reshape(3, 4) / 12 - 0.3
+RH = np.arange(15, dtype=np.float64).reshape(3, 5) / 15 - 0.4
+RWI = np.linspace(-1, 1, 20).reshape(5, 4)
+RWH = np.linspace(1, -1, 25).reshape(5, 5)
+RX[0, 1], RH[1, 2] = N, N
+RWH2 = RWH.copy()
+RWH2[3, 0] = N  # hidden unit 3 of every sample
+_rnn_relu = lambda t, x, h, wi, wh, bi, bh: t.relu(x @ wi.T + bi + h @ wh.T + bh)  # noqa: E731
+case("rnn_cell.relu", "rnn_cell", (RX, RH, RWI, RWH, np.full(5, 0.1), np.full(5, -0.05)), {"nonlinearity": "relu"},
+     _rnn_relu, (0, 1, 2, 3, 4, 5))
+case("rnn_cell.relu.nan_weight", "rnn_cell", (np.abs(RX) + 0.1, np.abs(RH), RWI, RWH2, np.full(5, 0.1), np.full(5, -0.05)),
+     {"nonlinearity": "relu"}, _rnn_relu, (0, 1, 2, 3, 4, 5))
+
+
 
 # The expected patterns: PyTorch 2.x's (checked against torch below when it is installed)
 EXPECTED.update({
@@ -177,6 +192,10 @@ EXPECTED.update({
     'conv1d': ['NNN+++.NNNN-+.', '.......', 'NNNNNN', '..'],
     'loss.binary_cross_entropy_with_logits.inf_target': ['+N--N+-+.', '---+++--.', '......-+.'],
     'loss.binary_cross_entropy_with_logits.inf_target.pos_weight': ['+NN-NNN+.', 'NNNNNNNN.', '......-+.'],
+    'rnn_cell.relu': ['NNNNNNNNNN.....', '............', '...............', '.N...N...N...N...N..',
+                      '..N....N....N....N....N..', '.....', '.....'],
+    'rnn_cell.relu.nan_weight': ['NNNNNNNNNN...N.', '............', 'N....N....N....', '.N...N...N...N...N..',
+                                 '..N....N....N....N....N..', '.....', '.....'],
     'loss.triplet_margin_loss': ['NNNN.', 'NNNNNNNNNN...N.', 'NNNNNN...N.....', 'NNN...NNNN...N.'],
     'loss.triplet_margin_loss.mean': ['N', 'NNNNNNNNNN...N.', 'NNNNNN...N.....', 'NNN...NNNN...N.'],
     'loss.triplet_margin_loss.swap': ['NNN+.', 'NNNNNNNNNN...N.', 'NNNNNNNNNN...N.', 'NNNNNNNNNN...N.'],
@@ -286,3 +305,29 @@ def test_sdpa_nan_inf(monkeypatch, path, dtype, where, value, mask):
                                                              attn_mask=None if m is None else torch.from_numpy(m))
         assert _pattern(t.numpy()) == _pattern(got[0])
 
+
+def test_rnn_relu_sequence_keeps_nan():
+    """``rnn(nonlinearity='relu')``: a NaN input at step 1 of sample 0 makes every later hidden state
+    of sample 0 NaN (relu(NaN) = NaN, then h W_hh^T spreads it), the other samples stay finite."""
+    rng = np.random.default_rng(4)
+    L, B, I, H = 4, 3, 3, 5
+    x = rng.standard_normal((L, B, I))
+    x[1, 0, 2] = N
+    params = [rng.standard_normal((H, I)) * 0.5, np.abs(rng.standard_normal((H, H))) * 0.3, np.full(H, 0.5), np.full(H, 0.5)]
+    y, hn = fastops.rnn(x, None, params, nonlinearity="relu")
+    assert np.isfinite(y[0]).all() and np.isnan(y[1:, 0]).all() and np.isfinite(y[:, 1:]).all()
+    assert np.isnan(hn[0, 0]).all() and np.isfinite(hn[0, 1:]).all()
+    g = fastops.rnn.backward((np.ones_like(y), np.ones_like(hn)), x, None, params, nonlinearity="relu")
+    if torch is None:
+        return
+    m = torch.nn.RNN(I, H, nonlinearity="relu").double()
+    with torch.no_grad():
+        for tp, a in zip((m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0), params):
+            tp.copy_(torch.from_numpy(a))
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    ty, th = m(tx)
+    assert _pattern(ty.detach().numpy()) == _pattern(y) and _pattern(th.detach().numpy()) == _pattern(hn)
+    fin = np.isfinite(y)
+    np.testing.assert_allclose(y[fin], ty.detach().numpy()[fin], rtol=1e-12, atol=1e-12)
+    (ty.sum() + th.sum()).backward()
+    assert _pattern(g[0]) == _pattern(tx.grad.numpy())
