@@ -92,30 +92,45 @@ def _softplus_neg(x):  # log(1 + exp(-x)), stable
     return LOG1P(EXP(-abs(x))) + m  # noqa: F821
 
 
-def _bcel_f(x, y, w, pw, a):  # a = 1.0 when pos_weight is given (else pw is 1 and unused)
-    # without pos_weight the log weight is exactly 1 (as PyTorch): (pw - 1) * y would be 0 * inf = NaN
-    # for an infinite target, where torch's (1 - y) * x - log_sigmoid(x) gives +-inf
-    lw = (pw - T(1)) * y + T(1) if a != T(0) else T(1)  # noqa: F821
+# Two kernels, as PyTorch's two formulas: without pos_weight the log weight is exactly 1, so that
+# infinite targets give +-inf ((1 - y) x - log_sigmoid(x)) instead of (1 - 1) * inf = NaN; with
+# pos_weight it is (pw - 1) y + 1. The pos_weight-free kernel never reads pw.
+
+
+def _bcel_f(x, y, w, pw, a):
     m = -x if x < T(0) else T(0)  # noqa: F821
-    sp = LOG1P(EXP(-abs(x))) + m  # noqa: F821
-    return w * ((T(1) - y) * x + lw * sp)  # noqa: F821
+    sp = LOG1P(EXP(-abs(x))) + m  # noqa: F821  (softplus(-x) = -log_sigmoid(x))
+    return w * ((T(1) - y) * x + sp)  # noqa: F821
 
 
-def _bcel_df(x, y, w, pw, a):
+def _bcel_df(x, y, w, pw, a):  # torch: sigmoid(x) - y, and -x for the target
     if x >= T(0):  # noqa: F821
         e = EXP(-x)  # noqa: F821
         sneg = e / (T(1) + e)  # sigmoid(-x)  # noqa: F821
     else:
         sneg = T(1) / (T(1) + EXP(x))  # noqa: F821
+    return w * ((T(1) - y) - sneg), -w * x  # noqa: F821
+
+
+def _bcelpw_f(x, y, w, pw, a):
+    lw = (pw - T(1)) * y + T(1)  # noqa: F821
+    m = -x if x < T(0) else T(0)  # noqa: F821
+    sp = LOG1P(EXP(-abs(x))) + m  # noqa: F821
+    return w * ((T(1) - y) * x + lw * sp)  # noqa: F821
+
+
+def _bcelpw_df(x, y, w, pw, a):
+    # torch's formulas: (pw y + 1 - y) sigmoid(x) - pw y, and pw softplus(-x) - softplus(x)
+    # (equal to (1 - y) - lw sigmoid(-x) and -x + (pw - 1) softplus(-x) for finite y and x)
+    if x >= T(0):  # noqa: F821
+        sig = T(1) / (T(1) + EXP(-x))  # noqa: F821
+    else:
+        ex = EXP(x)  # noqa: F821
+        sig = ex / (T(1) + ex)  # noqa: F821
     lg = LOG1P(EXP(-abs(x)))  # noqa: F821
     m = -x if x < T(0) else T(0)  # noqa: F821
-    if a == T(0):  # no pos_weight: sigmoid(x) - y and -x (PyTorch's formulas)
-        return w * ((T(1) - y) - sneg), -w * x
-    # PyTorch's formulas with pos_weight (they differ from the ones above only for infinite
-    # targets or logits): (pw y + 1 - y) sigmoid(x) - pw y, and pw softplus(-x) - softplus(x)
-    tp = pw * y
-    sig = T(1) - sneg if x >= T(0) else EXP(x) * sneg  # noqa: F821
     mp = x if x > T(0) else T(0)  # noqa: F821
+    tp = pw * y
     return w * ((tp + T(1) - y) * sig - tp), w * (pw * (lg + m) - (lg + mp))  # noqa: F821
 
 
@@ -144,6 +159,7 @@ SL1 = Elementwise("smooth_l1_loss", _sl1_f, _sl1_df, broadcast=True)
 HUBER = Elementwise("huber_loss", _huber_f, _huber_df, broadcast=True)
 BCE = Elementwise("binary_cross_entropy", _bce_f, _bce_df)
 BCEL = Elementwise("binary_cross_entropy_with_logits", _bcel_f, _bcel_df)
+BCELPW = Elementwise("binary_cross_entropy_with_logits", _bcelpw_f, _bcelpw_df, kernel_name="binary_cross_entropy_with_logits_pw")
 KL = Elementwise("kl_div", _kl_f, _kl_df, broadcast=True)
 
 
@@ -221,13 +237,13 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     ``pos_weight`` broadcast to the input. Backward: ``(grad_input, grad_target, None)`` (one entry per
     positional array argument; ``pos_weight`` is keyword-only in practice)
     (no gradient for ``weight``/``pos_weight``)."""
-    return BCEL.forward(input, target, weight, pos_weight, reduction=reduction, a=float(pos_weight is not None))
+    return (BCEL if pos_weight is None else BCELPW).forward(input, target, weight, pos_weight, reduction=reduction)
 
 
 @binary_cross_entropy_with_logits.defbackward
 def _(grad_output, input, target, weight=None, reduction="mean", pos_weight=None):
-    return BCEL.backward(grad_output, input, target, weight, pos_weight, reduction=reduction,
-                         a=float(pos_weight is not None)) + (None,)
+    return (BCEL if pos_weight is None else BCELPW).backward(grad_output, input, target, weight, pos_weight,
+                                                             reduction=reduction) + (None,)
 
 
 _KL_RED = REDUCTIONS + ("batchmean",)
