@@ -131,3 +131,13 @@ def grad_like(op, grad_output, shape, dtype, name="grad_output"):
     if g.shape != tuple(shape):
         raise ValueError(f"{op}.backward: '{name}' has shape {g.shape}, expected the output shape {tuple(shape)}")
     return g
+
+
+def nonbatch_nonempty(op, name, x, first=1):
+    """PyTorch's check of many kernels (pooling, padding, resampling): every dim of ``x`` (an array
+    or a shape) from ``first`` on, i.e. all but the batch dim, must be non-zero; raises ValueError
+    naming the op and the argument (torch raises "Expected input to have non-zero size for non-batch
+    dimensions")."""
+    shape = tuple(getattr(x, "shape", x))
+    if any(s == 0 for s in shape[first:]):
+        raise ValueError(f"{op}: argument '{name}' must have non-zero size in every non-batch dim, got shape {shape}")

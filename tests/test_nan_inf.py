@@ -108,6 +108,49 @@ case("conv1d", "conv1d", (np.array([[[1.0, N, 2.0, 3.0, P, 1.0, 0.0]]]), np.arra
      (0, 1, 2))
 
 
+# ---------------------------------------------------------------- triplet_margin_loss
+# rows: NaN in anchor, positive, negative; +Inf in anchor (inf - inf: NaN); +Inf in negative (loss 0,
+# but torch's gradient 0 * (inf / inf) is NaN)
+TA = np.arange(15, dtype=np.float64).reshape(5, 3) / 5
+TP, TN = TA + 0.1, TA - 0.2
+TA[0, 0], TP[1, 1], TN[2, 2], TA[3, 0], TN[4, 1] = N, N, N, P, P
+for _sw in (False, True):
+    for _red in ("none", "mean"):
+        case(f"loss.triplet_margin_loss{'.swap' if _sw else ''}{'.mean' if _red == 'mean' else ''}", "triplet_margin_loss",
+             (TA, TP, TN), {"swap": _sw, "reduction": _red},
+             lambda t, a, p, n, sw=_sw, red=_red: t.nn.functional.triplet_margin_loss(a, p, n, swap=sw, reduction=red),
+             (0, 1, 2))
+
+
+# ---------------------------------------------------------------- binary_cross_entropy_with_logits, infinite targets
+# PyTorch: (1 - y) x - w_log * log_sigmoid(x), w_log = 1 without pos_weight (so +-inf targets give
+# +-inf, not 0 * inf), (pos_weight - 1) y + 1 with it
+BIX = np.array([-2.0, 0.0, 3.0, -2.0, 0.0, 3.0, P, M, 1.0])
+BIY = np.array([P, P, P, M, M, M, P, P, 0.5])
+case("loss.binary_cross_entropy_with_logits.inf_target", "binary_cross_entropy_with_logits", (BIX, BIY),
+     {"reduction": "none"}, lambda t, x, y: t.nn.functional.binary_cross_entropy_with_logits(x, y, reduction="none"),
+     (0, 1))
+case("loss.binary_cross_entropy_with_logits.inf_target.pos_weight", "binary_cross_entropy_with_logits", (BIX, BIY),
+     {"reduction": "none", "pos_weight": np.full(9, 2.0)},
+     lambda t, x, y: t.nn.functional.binary_cross_entropy_with_logits(x, y, reduction="none",
+                                                                      pos_weight=t.full((9,), 2.0, dtype=t.float64)),
+     (0, 1))
+
+# ---------------------------------------------------------------- rnn_cell with relu: relu keeps NaN
+RX = np.arange(12, dtype=np.float64).reshape(3, 4) / 12 - 0.3
+RH = np.arange(15, dtype=np.float64).reshape(3, 5) / 15 - 0.4
+RWI = np.linspace(-1, 1, 20).reshape(5, 4)
+RWH = np.linspace(1, -1, 25).reshape(5, 5)
+RX[0, 1], RH[1, 2] = N, N
+RWH2 = RWH.copy()
+RWH2[3, 0] = N  # hidden unit 3 of every sample
+_rnn_relu = lambda t, x, h, wi, wh, bi, bh: t.relu(x @ wi.T + bi + h @ wh.T + bh)  # noqa: E731
+case("rnn_cell.relu", "rnn_cell", (RX, RH, RWI, RWH, np.full(5, 0.1), np.full(5, -0.05)), {"nonlinearity": "relu"},
+     _rnn_relu, (0, 1, 2, 3, 4, 5))
+case("rnn_cell.relu.nan_weight", "rnn_cell", (np.abs(RX) + 0.1, np.abs(RH), RWI, RWH2, np.full(5, 0.1), np.full(5, -0.05)),
+     {"nonlinearity": "relu"}, _rnn_relu, (0, 1, 2, 3, 4, 5))
+
+
 
 # The expected patterns: PyTorch 2.x's (checked against torch below when it is installed)
 EXPECTED.update({
@@ -148,6 +191,16 @@ EXPECTED.update({
     'conv2d': ['NN...NN...........++...++NN...NN...........N+...++NN...NN...........++...++', '..................................................', 'NN.NN........++.++NN.NN........++.++NN.NN........++.++'],
     'conv2d.nan_weight': ['NNNNNNNNN..................', '...............................NNN..NNN..NNN......', '......................................................'],
     'conv1d': ['NNN+++.NNNN-+.', '.......', 'NNNNNN', '..'],
+    'loss.binary_cross_entropy_with_logits.inf_target': ['+N--N+-+.', '---+++--.', '......-+.'],
+    'loss.binary_cross_entropy_with_logits.inf_target.pos_weight': ['+NN-NNN+.', 'NNNNNNNN.', '......-+.'],
+    'rnn_cell.relu': ['NNNNNNNNNN.....', '............', '...............', '.N...N...N...N...N..',
+                      '..N....N....N....N....N..', '.....', '.....'],
+    'rnn_cell.relu.nan_weight': ['NNNNNNNNNN...N.', '............', 'N....N....N....', '.N...N...N...N...N..',
+                                 '..N....N....N....N....N..', '.....', '.....'],
+    'loss.triplet_margin_loss': ['NNNN.', 'NNNNNNNNNN...N.', 'NNNNNN...N.....', 'NNN...NNNN...N.'],
+    'loss.triplet_margin_loss.mean': ['N', 'NNNNNNNNNN...N.', 'NNNNNN...N.....', 'NNN...NNNN...N.'],
+    'loss.triplet_margin_loss.swap': ['NNN+.', 'NNNNNNNNNN...N.', 'NNNNNNNNNN...N.', 'NNNNNNNNNN...N.'],
+    'loss.triplet_margin_loss.swap.mean': ['N', 'NNNNNNNNNN...N.', 'NNNNNNNNNN...N.', 'NNNNNNNNNN...N.'],
 })
 
 # Known deviation (not fixed here: fastops/norm/_stats.py planes_backward is shared by the norms and
@@ -193,3 +246,90 @@ def test_nan_inf_pattern(name):
     for i, (a, b) in enumerate(zip(gr, tg)):
         fin = np.isfinite(b)
         np.testing.assert_allclose(a[fin], b[fin], rtol=1e-7, atol=1e-12, err_msg=f"{name} grad {i}")
+
+
+# ---------------------------------------------------------------- scaled_dot_product_attention
+# NaN or Inf in query or key: the scores q . k of that query row (query) or of every row of the head
+# (key) hold NaN or +-Inf, and softmax over them is NaN (an Inf score gives inf - inf). Every path
+# (blocked Numba kernels, BLAS, tiled) and both directions are compared with the mathematically
+# defined result, softmax(q k^T * scale + mask) v and its gradients computed in float64 NumPy:
+# torch's math path agrees (NaN for those rows), but its fused CPU kernel may return 0 for a query
+# row of NaN, so the reference here is the formula itself.
+
+
+def _sdpa_ref(q, k, v, m, scale, go):
+    q, k, v, go = (a.astype(np.float64) for a in (q, k, v, go))
+    with np.errstate(all="ignore"):
+        s = q @ np.swapaxes(k, -1, -2) * scale + (0 if m is None else m)
+        e = np.exp(s - np.max(s, -1, keepdims=True))
+        p = e / e.sum(-1, keepdims=True)
+        dp = go @ np.swapaxes(v, -1, -2)
+        ds = p * (dp - (p * dp).sum(-1, keepdims=True))
+        return p @ v, ds @ k * scale, np.swapaxes(ds, -1, -2) @ q * scale, np.swapaxes(p, -1, -2) @ go
+
+
+def _sdpa_path(monkeypatch, path):
+    from fastops import _dispatch
+
+    if path == "blocked":
+        monkeypatch.setattr(_dispatch, "ATTENTION_BLAS_MIN_WORK", 1 << 62)
+    else:  # the tests' settings of test_attention.py: score blocks of 16 rows
+        monkeypatch.setattr(_dispatch, "ATTENTION_BLAS_MIN_WORK", 0)
+        monkeypatch.setattr(_dispatch, "ATTENTION_BLOCK_BYTES", 16 * (128 * 4 if path == "tiled" else 64 * 8))
+        monkeypatch.setattr(_dispatch, "ATTENTION_MIN_ROWS", 16)
+
+
+@pytest.mark.parametrize("mask", [False, True])
+@pytest.mark.parametrize("where,value", [("key", N), ("key", P), ("query", N), ("query", P)])
+@pytest.mark.parametrize("path,dtype", [("blocked", np.float32), ("blocked", np.float64), ("blas", np.float32),
+                                        ("blas", np.float64), ("tiled", np.float32)])
+def test_sdpa_nan_inf(monkeypatch, path, dtype, where, value, mask):
+    _sdpa_path(monkeypatch, path)
+    f = fastops.scaled_dot_product_attention
+    E = 64 if path == "tiled" else 4
+    rng = np.random.default_rng(3)
+    q, k, v, go = (rng.standard_normal(s).astype(dtype) for s in ((1, 2, 40, E), (1, 2, 50, E), (1, 2, 50, E), (1, 2, 40, E)))
+    m = rng.standard_normal((40, 50)).astype(dtype) if mask else None
+    (q if where == "query" else k)[0, 0, 3, 1] = value
+    assert f.explain(q.shape, np.dtype(dtype).name, key_shape=k.shape, value_shape=v.shape)["path"] == path
+    with np.errstate(all="ignore"):  # BLAS warns about the NaN it multiplies
+        got = (f(q, k, v, m),) + tuple(f.backward(go, q, k, v, m)[:3])
+    ref = _sdpa_ref(q, k, v, m, 1 / np.sqrt(E), go)
+    tol = 2e-4 if dtype == np.float32 else 1e-9
+    for name, a, b in zip(("out", "dq", "dk", "dv"), got, ref):
+        assert _pattern(a) == _pattern(b), f"{name}: fastops {_pattern(a)} vs math {_pattern(b)}"
+        fin = np.isfinite(b)
+        np.testing.assert_allclose(a[fin], b[fin], rtol=tol, atol=tol, err_msg=name)
+    if where == "key" and np.isnan(value):  # NaN in key[0, 0, 3]: every query row of head 0 NaN
+        assert np.isnan(got[0][0, 0]).any(axis=-1).all() and np.isfinite(got[0][0, 1]).all()
+    if torch is not None and where == "key":  # torch agrees here (every path of it)
+        t = torch.nn.functional.scaled_dot_product_attention(*(torch.from_numpy(a) for a in (q, k, v)),
+                                                             attn_mask=None if m is None else torch.from_numpy(m))
+        assert _pattern(t.numpy()) == _pattern(got[0])
+
+
+def test_rnn_relu_sequence_keeps_nan():
+    """``rnn(nonlinearity='relu')``: a NaN input at step 1 of sample 0 makes every later hidden state
+    of sample 0 NaN (relu(NaN) = NaN, then h W_hh^T spreads it), the other samples stay finite."""
+    rng = np.random.default_rng(4)
+    L, B, I, H = 4, 3, 3, 5
+    x = rng.standard_normal((L, B, I))
+    x[1, 0, 2] = N
+    params = [rng.standard_normal((H, I)) * 0.5, np.abs(rng.standard_normal((H, H))) * 0.3, np.full(H, 0.5), np.full(H, 0.5)]
+    y, hn = fastops.rnn(x, None, params, nonlinearity="relu")
+    assert np.isfinite(y[0]).all() and np.isnan(y[1:, 0]).all() and np.isfinite(y[:, 1:]).all()
+    assert np.isnan(hn[0, 0]).all() and np.isfinite(hn[0, 1:]).all()
+    g = fastops.rnn.backward((np.ones_like(y), np.ones_like(hn)), x, None, params, nonlinearity="relu")
+    if torch is None:
+        return
+    m = torch.nn.RNN(I, H, nonlinearity="relu").double()
+    with torch.no_grad():
+        for tp, a in zip((m.weight_ih_l0, m.weight_hh_l0, m.bias_ih_l0, m.bias_hh_l0), params):
+            tp.copy_(torch.from_numpy(a))
+    tx = torch.from_numpy(x.copy()).requires_grad_()
+    ty, th = m(tx)
+    assert _pattern(ty.detach().numpy()) == _pattern(y) and _pattern(th.detach().numpy()) == _pattern(hn)
+    fin = np.isfinite(y)
+    np.testing.assert_allclose(y[fin], ty.detach().numpy()[fin], rtol=1e-12, atol=1e-12)
+    (ty.sum() + th.sum()).backward()
+    assert _pattern(g[0]) == _pattern(tx.grad.numpy())

@@ -36,7 +36,7 @@ import threading
 import numpy as np
 from numba import prange
 
-from .. import _dispatch
+from .. import _dispatch, _jit
 from . import _kernels
 from ..activation._lanes import row_dot, row_exp_sum, row_max, row_sum
 
@@ -47,6 +47,17 @@ def block_rows(L, S, itemsize):
     bm = _dispatch.ATTENTION_BLOCK_BYTES // max(1, S * itemsize)
     bm = max(16, (bm // 16) * 16)
     return min(bm, max(L, 1))
+
+
+@_jit.inline
+def _any_nan(a):
+    """Whether the 1-D ``a`` holds a NaN. Called only for rows whose ``row_max`` (which skips NaN)
+    is -inf, so that a row of NaN scores gives NaN (as the math: softmax of NaN) instead of being
+    taken for a fully masked row; finite rows never pay for it."""
+    for c in range(a.size):
+        if a[c] != a[c]:
+            return True
+    return False
 
 
 def _probs_template(s, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p, key, lse, rinv):
@@ -76,7 +87,7 @@ def _probs_template(s, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p, ke
                 for c in range(nv):
                     sv[c] = sv[c] * scale
             mx = row_max(sv)
-            if mx == -np.inf:  # fully masked row: output 0 (PyTorch's CPU result)
+            if mx == -np.inf and not _any_nan(sv):  # fully masked row: output 0 (PyTorch's CPU result)
                 for c in range(n):
                     row[c] = T(0)  # noqa: F821
                 lse[r] = np.inf
@@ -119,7 +130,7 @@ def _grads_template(s, dp, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p
             for c in range(nv):
                 sv[c] = sv[c] * scale
         mx = row_max(sv)
-        if mx == -np.inf:  # fully masked row: zero gradients
+        if mx == -np.inf and not _any_nan(sv):  # fully masked row: zero gradients
             nv = 0
         if nv > 0:  # the forward's exponentials and sum, recomputed bit for bit
             if folded:

@@ -79,8 +79,12 @@ def _fwd_template(q3, k3, v3, kvidx, mask3, midx, has_mask, causal, scale, p, ke
                 m_old = mrow[r]
                 mx = row_max(sv)
                 m_new = mx if mx > m_old else m_old
-                if m_new == -np.inf:
-                    continue  # every key so far masked out
+                if m_new == -np.inf:  # every key so far masked out, or NaN scores (row_max skips NaN)
+                    for c in range(nv):
+                        if sv[c] != sv[c]:
+                            lrow[r] = T(np.nan)  # noqa: F821  (stays NaN: the row's output is NaN)
+                            break
+                    continue
                 alpha = EXP(m_old - m_new)  # noqa: F821
                 for c in range(nv):
                     sv[c] = EXP(sv[c] - m_new)  # noqa: F821
@@ -104,6 +108,10 @@ def _fwd_template(q3, k3, v3, kvidx, mask3, midx, has_mask, causal, scale, p, ke
                 for d in range(Ev):
                     orow[d] = ar[d] * inv
                 lse2[b, i] = mrow[r] + T(math.log(lrow[r]))  # noqa: F821
+            elif lrow[r] != lrow[r]:  # a NaN score (NaN or inf in q or k, inf - inf): NaN row
+                for d in range(Ev):
+                    orow[d] = T(np.nan)  # noqa: F821
+                lse2[b, i] = T(np.nan)  # noqa: F821  (the backward's P and gradients: NaN)
             else:  # fully masked row: output 0 (as PyTorch's CPU kernel), gradients 0
                 for d in range(Ev):
                     orow[d] = T(0)  # noqa: F821

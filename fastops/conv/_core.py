@@ -186,7 +186,7 @@ def _cols(xp, w, stride, dilation, out_sp, path, be):
     GEMMs (OpenBLAS is slow with a 64-row A), torch.matmul 213-226 ms."""
     N, C = xp.shape[:2]
     if path == "gemm_1x1" and N == 1:
-        return xp.reshape(C, -1)
+        return xp.reshape(C, math.prod(xp.shape[2:]))  # not -1: C may be 0
     KD, KH, KW = _ks(w)
     cols = _workspace("cols", (C * KD * KH * KW, N * math.prod(out_sp)), xp.dtype)
     K.call("im2col", xp.dtype, be, xp, KD, KH, KW, *stride, *dilation, *out_sp, cols)
@@ -241,7 +241,7 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
             # K: deterministic; chunk partials added in chunk order, fixed by the shapes),
             # computed as gw^T = cols @ g2^T: OpenBLAS took 1.9-2.6 s for g2 @ cols^T
             # (64 x 25088 @ 25088 x 576, loaded machine) and 0.12-0.17 s for this form.
-            r = np.matmul(cols.reshape(G, -1, cols.shape[1]), g2.reshape(G, -1, g2.shape[1]).transpose(0, 2, 1))
+            r = np.matmul(cols.reshape(G, cols.shape[0] // G, cols.shape[1]), g2.reshape(G, -1, g2.shape[1]).transpose(0, 2, 1))
             if acc is None:
                 acc = r
             else:

@@ -39,6 +39,9 @@ def prepare(op_name, k, input, weight, bias, stride, padding, dilation, groups, 
         raise ValueError(
             f"{op_name}: groups={groups} does not divide the output channels {O} (weight shape {w.shape})"
         )
+    if O == 0:  # as torch: "expected weight to be at least <groups> at dimension 0"
+        raise ValueError(f"{op_name}: argument 'weight' has 0 output channels (shape {w.shape}); "
+                         f"with groups={groups} expected at least {groups}")
     if w.shape[1] * groups != C:
         raise ValueError(
             f"{op_name}: channel mismatch: input has {C} channels (shape {x.shape}) but weight shape {w.shape} "

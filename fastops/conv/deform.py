@@ -335,6 +335,8 @@ def _prepare(input, offset, weight, bias, stride, padding, dilation, mask):
         raise ValueError(
             f"{_OP}: input channels {C} (input {x.shape}) are not a multiple of weight.shape[1]={Cg} (weight {w.shape})"
         )
+    if C == 0:  # (with weight.shape[1] > 0: 0 groups)
+        raise ValueError(f"{_OP}: argument 'input' has 0 channels (input {x.shape}, weight {w.shape})")
     G = C // Cg
     if O % G:
         raise ValueError(f"{_OP}: output channels {O} (weight {w.shape}) are not divisible by groups={G} (input {x.shape})")
@@ -425,6 +427,8 @@ def deform_conv2d(input, offset, weight, bias=None, stride=1, padding=0, dilatio
     x, off, w, b, m, geo = _prepare(input, offset, weight, bias, stride, padding, dilation, mask)
     N, O, G, Ho, Wo = geo["N"], geo["O"], geo["G"], geo["Ho"], geo["Wo"]
     L = Ho * Wo
+    if N == 0:  # an empty batch: an empty result (as torchvision)
+        return np.empty((0, O, Ho, Wo), x.dtype)
     idx, wts, _, _ = _tables(x, off, m, geo)
     cols = _columns(_padded(x), idx, wts, geo)
     # One GEMM per group with N*L columns: 2-3x faster here than np.matmul batched over N
@@ -444,6 +448,9 @@ def _(grad_output, input, offset, weight, bias=None, stride=1, padding=0, dilati
     N, C, O, G, OG, K, Ho, Wo = (geo[k] for k in ("N", "C", "O", "G", "OG", "K", "Ho", "Wo"))
     L = Ho * Wo
     g = grad_like(_OP, grad_output, (N, O, Ho, Wo), x.dtype)
+    if N == 0:  # an empty batch: empty gradients, 0 for weight and bias (sums over nothing)
+        return (np.zeros(x.shape, x.dtype), np.zeros(off.shape, x.dtype), np.zeros(w.shape, x.dtype),
+                np.zeros(O, x.dtype) if b is not None else None, np.zeros(m.shape, x.dtype) if m is not None else None)
     gt = np.ascontiguousarray(g.reshape(N, O, L).transpose(1, 0, 2)).reshape(G, O // G, N * L)
     w3 = w.reshape(G, O // G, -1)
     idx, wts, off5, msk = _tables(x, off, m, geo)

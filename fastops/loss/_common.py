@@ -61,8 +61,9 @@ class Elementwise:
     argument's shape (``_reduce.sum_to_shape``, deterministic). ``broadcast=False`` (the binary cross
     entropies, as torch): the shapes must be equal."""
 
-    def __init__(self, name, f, df, broadcast=False):
+    def __init__(self, name, f, df, broadcast=False, kernel_name=None):
         self.name, self.f, self.df, self.broadcast = name, f, df, broadcast
+        self.kname = kernel_name or name  # kernels' names (an op may have variants: one name each)
         self._k = {}
 
     def kernel(self, which, dtype):
@@ -72,9 +73,9 @@ class Elementwise:
             dt = np.dtype(dtype)
             sfx = _jit.SUFFIX[dt]
             b = math_bindings(dt)
-            fn = _jit.inline(_jit.clone(self.f if which == "fwd" else self.df, f"{self.name}_{which}_scalar_{sfx}", b))
+            fn = _jit.inline(_jit.clone(self.f if which == "fwd" else self.df, f"{self.kname}_{which}_scalar_{sfx}", b))
             tpl = _fwd_template if which == "fwd" else _bwd_template
-            k = _jit.instantiate(tpl, f"{self.name}_loss_{which}_{sfx}", T=dt.type, **{"F" if which == "fwd" else "DF": fn})
+            k = _jit.instantiate(tpl, f"{self.kname}_loss_{which}_{sfx}", T=dt.type, **{"F" if which == "fwd" else "DF": fn})
             self._k[key] = k
         return k
 

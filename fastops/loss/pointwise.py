@@ -92,23 +92,46 @@ def _softplus_neg(x):  # log(1 + exp(-x)), stable
     return LOG1P(EXP(-abs(x))) + m  # noqa: F821
 
 
+# Two kernels, as PyTorch's two formulas: without pos_weight the log weight is exactly 1, so that
+# infinite targets give +-inf ((1 - y) x - log_sigmoid(x)) instead of (1 - 1) * inf = NaN; with
+# pos_weight it is (pw - 1) y + 1. The pos_weight-free kernel never reads pw.
+
+
 def _bcel_f(x, y, w, pw, a):
+    m = -x if x < T(0) else T(0)  # noqa: F821
+    sp = LOG1P(EXP(-abs(x))) + m  # noqa: F821  (softplus(-x) = -log_sigmoid(x))
+    return w * ((T(1) - y) * x + sp)  # noqa: F821
+
+
+def _bcel_df(x, y, w, pw, a):  # torch: sigmoid(x) - y, and -x for the target
+    if x >= T(0):  # noqa: F821
+        e = EXP(-x)  # noqa: F821
+        sneg = e / (T(1) + e)  # sigmoid(-x)  # noqa: F821
+    else:
+        sneg = T(1) / (T(1) + EXP(x))  # noqa: F821
+    return w * ((T(1) - y) - sneg), -w * x  # noqa: F821
+
+
+def _bcelpw_f(x, y, w, pw, a):
     lw = (pw - T(1)) * y + T(1)  # noqa: F821
     m = -x if x < T(0) else T(0)  # noqa: F821
     sp = LOG1P(EXP(-abs(x))) + m  # noqa: F821
     return w * ((T(1) - y) * x + lw * sp)  # noqa: F821
 
 
-def _bcel_df(x, y, w, pw, a):
-    lw = (pw - T(1)) * y + T(1)  # noqa: F821
+def _bcelpw_df(x, y, w, pw, a):
+    # torch's formulas: (pw y + 1 - y) sigmoid(x) - pw y, and pw softplus(-x) - softplus(x)
+    # (equal to (1 - y) - lw sigmoid(-x) and -x + (pw - 1) softplus(-x) for finite y and x)
     if x >= T(0):  # noqa: F821
-        e = EXP(-x)  # noqa: F821
-        sneg = e / (T(1) + e)  # sigmoid(-x)  # noqa: F821
+        sig = T(1) / (T(1) + EXP(-x))  # noqa: F821
     else:
-        sneg = T(1) / (T(1) + EXP(x))  # noqa: F821
+        ex = EXP(x)  # noqa: F821
+        sig = ex / (T(1) + ex)  # noqa: F821
+    lg = LOG1P(EXP(-abs(x)))  # noqa: F821
     m = -x if x < T(0) else T(0)  # noqa: F821
-    sp = LOG1P(EXP(-abs(x))) + m  # noqa: F821
-    return w * ((T(1) - y) - lw * sneg), w * (-x + (pw - T(1)) * sp)  # noqa: F821
+    mp = x if x > T(0) else T(0)  # noqa: F821
+    tp = pw * y
+    return w * ((tp + T(1) - y) * sig - tp), w * (pw * (lg + m) - (lg + mp))  # noqa: F821
 
 
 def _kl_f(x, y, w, pw, a):  # a = log_target (1.0 / 0.0)
@@ -136,6 +159,7 @@ SL1 = Elementwise("smooth_l1_loss", _sl1_f, _sl1_df, broadcast=True)
 HUBER = Elementwise("huber_loss", _huber_f, _huber_df, broadcast=True)
 BCE = Elementwise("binary_cross_entropy", _bce_f, _bce_df)
 BCEL = Elementwise("binary_cross_entropy_with_logits", _bcel_f, _bcel_df)
+BCELPW = Elementwise("binary_cross_entropy_with_logits", _bcelpw_f, _bcelpw_df, kernel_name="binary_cross_entropy_with_logits_pw")
 KL = Elementwise("kl_div", _kl_f, _kl_df, broadcast=True)
 
 
@@ -213,12 +237,13 @@ def binary_cross_entropy_with_logits(input, target, weight=None, reduction="mean
     ``pos_weight`` broadcast to the input. Backward: ``(grad_input, grad_target, None, None)``, one
     entry per array parameter in signature order (``weight`` and ``pos_weight`` are not
     differentiated)."""
-    return BCEL.forward(input, target, weight, pos_weight, reduction=reduction)
+    return (BCEL if pos_weight is None else BCELPW).forward(input, target, weight, pos_weight, reduction=reduction)
 
 
 @binary_cross_entropy_with_logits.defbackward
 def _(grad_output, input, target, weight=None, reduction="mean", pos_weight=None):
-    return BCEL.backward(grad_output, input, target, weight, pos_weight, reduction=reduction) + (None, None)
+    return (BCEL if pos_weight is None else BCELPW).backward(grad_output, input, target, weight, pos_weight,
+                                                             reduction=reduction) + (None, None)
 
 
 _KL_RED = REDUCTIONS + ("batchmean",)

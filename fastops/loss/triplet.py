@@ -57,9 +57,9 @@ def _fwd_template(A, P, N, margin, p, eps, swap, loss):
         dan = DIST(A[r], N[r], eps, p)  # noqa: F821
         if swap:
             dpn = DIST(P[r], N[r], eps, p)  # noqa: F821
-            dan = dpn if dpn < dan else dan
+            dan = dpn if (dpn < dan or dpn != dpn) else dan  # torch.min: NaN wins
         h = margin + dap - dan
-        loss[r] = h if h > T(0) else T(0)  # noqa: F821
+        loss[r] = T(0) if h <= T(0) else h  # noqa: F821  (clamp_min keeps NaN)
 
 
 def _bwd_template(A, P, N, margin, p, eps, swap, g, gs, garr, dA, dP, dN):
@@ -72,18 +72,38 @@ def _bwd_template(A, P, N, margin, p, eps, swap, g, gs, garr, dA, dP, dN):
         dap = DIST(A[r], P[r], eps, p)  # noqa: F821
         dan = DIST(A[r], N[r], eps, p)  # noqa: F821
         use_pn = False
+        dpn = T(0)  # noqa: F821
         if swap:
             dpn = DIST(P[r], N[r], eps, p)  # noqa: F821
-            if dpn < dan:
-                dan = dpn
+            if dpn < dan or dpn != dpn:
                 use_pn = True
-        h = margin + dap - dan
+        dmin = dpn if use_pn else dan
+        h = margin + dap - dmin
+        gi = g[r] if garr else gs
+        if not (abs(dap) < np.inf and abs(dan) < np.inf and abs(dpn) < np.inf):
+            # a NaN or Inf distance (rare): torch's autograd arithmetic, every branch's coefficient
+            # times its distance gradient (0 * NaN = NaN): clamp_min passes where h >= 0, torch.min
+            # (swap) sends the gradient to the smaller, half to each when equal, all to both for NaN
+            c = gi if h >= T(0) else T(0)  # noqa: F821
+            DGRAD(A[r], P[r], eps, p, dap, c, dA[r], dP[r])  # noqa: F821
+            can = c
+            if swap:
+                cpn = c
+                if dan == dpn:
+                    can = c / T(2)  # noqa: F821
+                    cpn = can
+                elif dan > dpn:
+                    can = T(0)  # noqa: F821
+                elif dan < dpn:
+                    cpn = T(0)  # noqa: F821
+                DGRAD(P[r], N[r], eps, p, dpn, -cpn, dP[r], dN[r])  # noqa: F821
+            DGRAD(A[r], N[r], eps, p, dan, -can, dA[r], dN[r])  # noqa: F821
+            continue
         if not (h > T(0)):  # noqa: F821
             continue
-        gi = g[r] if garr else gs
         DGRAD(A[r], P[r], eps, p, dap, gi, dA[r], dP[r])  # noqa: F821
         if use_pn:
-            DGRAD(P[r], N[r], eps, p, dan, -gi, dP[r], dN[r])  # noqa: F821
+            DGRAD(P[r], N[r], eps, p, dpn, -gi, dP[r], dN[r])  # noqa: F821
         else:
             DGRAD(A[r], N[r], eps, p, dan, -gi, dA[r], dN[r])  # noqa: F821
 
@@ -128,7 +148,8 @@ def _prepare(anchor, positive, negative, margin, p, eps, swap, reduction):
         raise TypeError(f"{NAME}: argument 'swap' must be a bool, got {type(swap).__name__}")
     choice(NAME, "reduction", reduction, REDUCTIONS)
     out_shape = (a.shape[0],) if a.ndim == 2 else ()
-    a2, p2, n2 = (v.reshape(-1, v.shape[-1]) for v in (a, pp, n))
+    rows = a.shape[0] if a.ndim == 2 else 1
+    a2, p2, n2 = (v.reshape(rows, v.shape[-1]) for v in (a, pp, n))  # D = 0 too (-1 can't be inferred)
     return a, a2, p2, n2, margin, p, eps, bool(swap), out_shape
 
 

@@ -37,7 +37,7 @@ def _validate(input, running_mean, running_var, weight, bias, use_input_stats, m
     if not use_input_stats and rm is None:
         raise ValueError("instance_norm: running_mean and running_var must be given when use_input_stats=False")
     S = math.prod(x.shape[2:])
-    if use_input_stats and S <= 1:
+    if use_input_stats and S == 1:  # as torch: an empty plane gives an empty result
         raise ValueError(
             f"instance_norm: expected more than 1 spatial element when use_input_stats=True, got input of shape {x.shape}"
         )

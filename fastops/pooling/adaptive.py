@@ -12,7 +12,7 @@ import numpy as np
 from numba import prange
 
 from .._op import op
-from .._validate import float_array, grad_like
+from .._validate import float_array, grad_like, nonbatch_nonempty
 from ..activation._lanes import row_sum
 from ..shape._kernels import Kernels, explain
 
@@ -154,6 +154,10 @@ def _validate(name, k, input, output_size):
     spatial = x.shape[-k:]
     if any(s == 0 for s in spatial):
         raise ValueError(f"{name}: argument 'input' has an empty spatial dim, shape {x.shape}")
+    if name not in ("adaptive_avg_pool1d", "adaptive_avg_pool2d"):
+        # as torch: adaptive_avg_pool3d and the adaptive max pools need a non-zero size in dims 1..
+        # (0 channels raise); adaptive_avg_pool1d/2d return an empty result
+        nonbatch_nonempty(name, "input", x, 1)
     osz = _output_size(name, output_size, k, spatial)
     lead = x.shape[:-k]
     return x, lead, tuple(int(s) for s in spatial), osz

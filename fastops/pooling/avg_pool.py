@@ -21,6 +21,11 @@ from . import _window as w
 def _prepare(name, k, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
     x = w.input_array(name, k, input)
     ks, st, pd, _, osz = w.geometry(name, k, x, kernel_size, stride, padding, 1, ceil_mode)
+    if k == 3 and any(L < kk for L, kk in zip(x.shape[-3:], ks)):
+        # torch's avg_pool3d (not the 1-D/2-D ones, nor max_pool3d) needs the kernel to fit the
+        # unpadded input: "input image (T: 2 H: 2 W: 2) smaller than kernel size"
+        raise ValueError(f"{name}: argument 'input' of shape {x.shape} is smaller than kernel_size={ks} "
+                         f"(padding={pd} does not count)")
     if not isinstance(count_include_pad, (bool, np.bool_)):
         raise TypeError(f"{name}: argument 'count_include_pad' must be a bool, got {count_include_pad!r}")
     div = 0

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from .._op import op
-from .._validate import float_array, grad_like
+from .._validate import float_array, grad_like, nonbatch_nonempty
 from ..shape._kernels import explain
 from . import _window as w
 from .max_pool import check_indices
@@ -67,6 +67,7 @@ def _prepare(name, k, input, indices, kernel_size, stride, padding, output_size)
         raise ValueError(
             f"{name}: argument 'input' must be {k + 1}-D or {k + 2}-D ((N,) C, spatial...), got shape {x.shape}"
         )
+    nonbatch_nonempty(name, "input", x, 1)  # as torch (0 channels raise; an empty batch does not)
     osz = _out_size(name, k, x, kernel_size, stride, padding, output_size)
     if isinstance(indices, np.ndarray) and indices.shape != x.shape:
         raise ValueError(f"{name}: argument 'indices' has shape {indices.shape}, expected the input's {x.shape}")

@@ -26,7 +26,7 @@ def _tanh(v):
 
 
 def _relu(v):
-    return v if v > T(0) else T(0)  # noqa: F821
+    return T(0) if v <= T(0) else v  # noqa: F821  (keeps NaN, as torch.relu)
 
 
 def _dtanh_out(h):  # derivative of tanh in terms of its output
@@ -34,7 +34,7 @@ def _dtanh_out(h):  # derivative of tanh in terms of its output
 
 
 def _drelu_out(h):
-    return T(1) if h > T(0) else T(0)  # noqa: F821
+    return T(0) if h <= T(0) else T(1)  # noqa: F821  (torch: threshold_backward passes NaN outputs)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -50,6 +50,9 @@ def _config(opname, x, state_arrays, params, num_layers, bidirectional, batch_fi
     xs = x[:, None, :] if unbatched else (np.swapaxes(x, 0, 1) if batch_first else x)
     xs = np.ascontiguousarray(xs)
     T, B, I = xs.shape
+    if T == 0:  # as torch: "Expected sequence length to be larger than 0 in RNN"
+        raise ValueError(f"{opname}: argument 'input' has sequence length 0 (shape {x.shape}, "
+                         f"batch_first={bool(batch_first)}); expected at least 1")
     layers = []
     for l in range(L):
         in_size = I if l == 0 else D * H

@@ -27,7 +27,7 @@ import numpy as np
 from numba import prange
 
 from .._op import op
-from .._validate import choice, float_array, grad_like
+from .._validate import choice, float_array, grad_like, nonbatch_nonempty
 from ._kernels import Kernels, explain
 
 OP = "interpolate"
@@ -166,6 +166,8 @@ def _params(shape, size, scale_factor, mode, align_corners, recompute_scale_fact
     if x.ndim not in (3, 4, 5):
         raise ValueError(f"{OP}: argument 'input' must be 3-D, 4-D or 5-D (N, C, spatial...), got shape {x.shape}")
     k = x.ndim - 2
+    if x.shape[1] == 0:  # as torch: "Non-empty 4D data tensor expected" (an empty batch is fine)
+        nonbatch_nonempty(OP, "input", x.shape)
     need = _MODE_DIMS.get(mode)
     if need is not None and need != k:
         raise ValueError(f"{OP}: mode '{mode}' needs a {need + 2}-D input, got shape {x.shape}")

@@ -8,7 +8,7 @@ import numpy as np
 from numba import prange
 
 from .._op import op
-from .._validate import choice, float_array, grad_like, real_scalar
+from .._validate import choice, float_array, grad_like, nonbatch_nonempty, real_scalar
 from ._kernels import Kernels, explain
 
 OP = "pad"
@@ -73,6 +73,8 @@ def _validate(input, pad, mode, value):
                 f"{OP}: mode '{mode}' pads the last 1, 2 or 3 dims of a (k+1)- or (k+2)-D input; got pad {pad} "
                 f"(k = {k}) for an input of shape {x.shape}"
             )
+        if mode in ("reflect", "replicate"):  # torch: non-zero size for the non-batch dims
+            nonbatch_nonempty(OP, "input", x, 1 if x.ndim == k + 2 else 0)
     # per padded dim (last dim first in `pad`): (size, left, right)
     dims = []
     for i in range(k):
