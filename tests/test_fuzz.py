@@ -563,7 +563,7 @@ def _check_valid(name, case):
     # there, so such outputs get a zero cotangent
     cots = [np.where(np.isfinite(o), rng.standard_normal(o.shape), 0.0) for o in out]
     grads = op.backward(cots if len(cots) > 1 else cots[0], *args, **kw)
-    entry = grad_entries(args)
+    entry = grad_entries(name, args)
     assert isinstance(grads, tuple) and len(grads) >= len(entry), f"{name} backward: {len(grads)} entries {case}"
     grads = {i: grads[e] for i, e in entry.items()}  # by argument position
     dirs = {}

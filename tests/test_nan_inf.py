@@ -217,7 +217,7 @@ def _fastops_patterns(name):
     out = np.asarray(f(*args, **kwargs))
     g = f.backward(np.ones_like(out), *args, **kwargs)
     assert all(not isinstance(a, np.ndarray) or np.array_equal(a, b, equal_nan=True) for a, b in zip(args, keep))
-    g = [g[grad_entries(args)[i]] for i in grads]
+    g = [g[grad_entries(op, args)[i]] for i in grads]
     return [_pattern(out)] + [_pattern(gi) for gi in g], out, g
 
 

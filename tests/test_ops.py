@@ -73,7 +73,7 @@ def test_backward_matches_finite_differences(info):
         cots = [rng.standard_normal(o.shape) for o in outs]
         grads = info.op.backward(cots if len(cots) > 1 else cots[0], *args, **s.kwargs)
         assert isinstance(grads, tuple), f"{info.name}: backward returns a tuple"  # arity: test_backward_contract
-        entry = grad_entries(args)
+        entry = grad_entries(info.name, args)
         dirs = {}
         for i in info.grad_args:
             if isinstance(args[i], np.ndarray) and args[i].size and args[i].dtype.kind == "f":  # not a bool mask
@@ -121,7 +121,7 @@ def test_forward_and_backward_match_torch(info, dtype):
         diff = [targs[i] for i in info.grad_args if isinstance(targs[i], torch.Tensor) and targs[i].requires_grad]
         tgrads = torch.autograd.grad(tout, diff, [torch.from_numpy(c) for c in cots], allow_unused=True)
         grads = info.op.backward(cots if len(cots) > 1 else cots[0], *s.args, **s.kwargs)
-        k, entry = 0, grad_entries(s.args)
+        k, entry = 0, grad_entries(info.name, s.args)
         for i in info.grad_args:
             if isinstance(targs[i], torch.Tensor) and targs[i].requires_grad:
                 tg = tgrads[k]
@@ -205,6 +205,9 @@ def test_backward_contract(info):
         if not varargs:
             arrays |= {names[i] for i, a in enumerate(s.args) if a is None or isinstance(a, np.ndarray)}
         arrays |= {k for k, v in s.kwargs.items() if isinstance(v, np.ndarray)}
+    if not varargs:  # the positional parameters that never get an array are the declared hyper_args
+        npos = max(len(s.args) for s in samples)
+        assert {i for i in range(npos) if names[i] not in arrays} == set(info.hyper_args), info.name
     for s in samples:
         outs = _as_list(info.op(*s.args, **s.kwargs))
         cots = [np.ones(o.shape, o.dtype) for o in outs]

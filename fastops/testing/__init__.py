@@ -9,7 +9,7 @@ Conventions for samples: array parameters of the op are passed positionally, in 
 (``None`` for an absent optional array), everything else by keyword (except a hyper-parameter
 that stands before an array parameter in the signature, like ``layer_norm``'s ``normalized_shape``). ``op.backward(grad_output,
 *args, **kwargs)`` then returns one entry per array parameter (:func:`grad_entries` maps positions to
-entries).
+entries; ``hyper_args`` names the positional hyper-parameters, which have none).
 """
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
@@ -44,6 +44,7 @@ class OpInfo:
     torch_ref: Optional[Callable] = None  # (torch, *tensors, **kwargs) -> tensor | tuple
     grad_args: tuple = (0,)  # positions of differentiable arguments
     grad_kwargs: tuple = ()  # names of differentiable array parameters passed by keyword
+    hyper_args: tuple = ()  # positions of hyper-parameters passed positionally (no backward entry)
     errors: Callable = lambda: []  # () -> list[ErrorCase]
     tol: dict = field(default_factory=lambda: {np.float32: (2e-5, 2e-6), np.float64: (1e-10, 1e-12)})
     # against torch only, where torch itself is less precise than ``tol`` (a reason per entry)
@@ -120,14 +121,20 @@ def get(name):
 __all__ = ["Sample", "ErrorCase", "OpInfo", "away_from", "randn", "table", "get"]
 
 
-def grad_entries(args):
-    """``{position: index}``: where each positional argument's gradient stands in ``op.backward``'s
-    result. The backward returns one entry per *array* parameter, in signature order (``None`` for an
-    absent optional array, i.e. a positional ``None``); a hyper-parameter passed positionally
-    (``layer_norm``'s ``normalized_shape``, ``group_norm``'s ``num_groups``) has no entry."""
+def grad_entries(name, args):
+    """``{position: index}``: where each positional argument of a call of op ``name`` finds its
+    gradient in ``op.backward``'s result. The backward returns one entry per *array* parameter in
+    signature order (``None`` for an absent one, a scalar operand or a non-differentiable one); a
+    hyper-parameter that is passed positionally because it stands before array parameters
+    (``layer_norm``'s ``normalized_shape``, ``group_norm``'s ``num_groups``: the entry's
+    ``hyper_args``) has none."""
+    try:
+        hyper = get(name).hyper_args
+    except KeyError:  # not in the table (the recurrent ops): no positional hyper-parameters
+        hyper = ()
     out = {}
-    for i, a in enumerate(args):
-        if a is None or isinstance(a, np.ndarray):
+    for i in range(len(args)):
+        if i not in hyper:
             out[i] = len(out)
     return out
 

@@ -294,10 +294,10 @@ TABLE = [
     OpInfo(name="batch_norm", samples=_bn_samples, ref=_bn_ref, torch_ref=_bn_torch, grad_args=(0, 3, 4),
            errors=_bn_errors, tol=_TOL, bench=_bn_bench),
     OpInfo(name="layer_norm", samples=_ln_samples, ref=_ln_ref, torch_ref=_ln_torch, grad_args=(0, 2, 3),
-           errors=_ln_errors, tol=_TOL, bench=_ln_bench),
+           hyper_args=(1,), errors=_ln_errors, tol=_TOL, bench=_ln_bench),
     OpInfo(name="group_norm", samples=_gn_samples, ref=_gn_ref,
            torch_ref=_gn_torch,
-           grad_args=(0, 2, 3), errors=_gn_errors, tol=_TOL, bench=_gn_bench),
+           grad_args=(0, 2, 3), hyper_args=(1,), errors=_gn_errors, tol=_TOL, bench=_gn_bench),
     OpInfo(name="instance_norm", samples=_in_samples, ref=_in_ref,
            torch_ref=lambda t, x, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
            momentum=0.1, eps=1e-5: t.nn.functional.instance_norm(
