@@ -508,3 +508,19 @@ def test_bad_rank(info, s, i, change, cid):
     a = args[i]
     args[i] = np.ascontiguousarray(np.stack([a, a]) if change == "more" else a[0])
     _compare_to_torch(info, args, s.kwargs, f"{info.name} {s} with argument {i} of shape {args[i].shape}", _tol(info), cid)
+
+
+def test_exception_tables_match_cases():
+    """Every entry of KNOWN, STRICTER, NAN_REF, EMPTY_REF and DTYPE_EXPECT names existing cases
+    (a typo or a renamed sample would silently drop it)."""
+    ids = {"nan": [p.id for p in _nan_cases()], "empty": [p.id for p in _empty_cases()],
+           "dtype": [p.id for p in _dtype_cases()], "rank": [p.id for p in _rank_cases()]}
+    every = [c for v in ids.values() for c in v]
+    for key in KNOWN:
+        kind, _, globs = key.partition(":")
+        for g in globs.split("|"):
+            assert any(fnmatch.fnmatchcase(c, g) for c in ids[kind]), f"KNOWN entry {key!r}: {g!r} matches no case"
+    for name, table_ in (("STRICTER", STRICTER), ("NAN_REF", NAN_REF), ("EMPTY_REF", EMPTY_REF),
+                         ("DTYPE_EXPECT", DTYPE_EXPECT)):
+        for g in table_:
+            assert any(fnmatch.fnmatchcase(c, g) for c in every), f"{name} entry {g!r} matches no case"
