@@ -211,23 +211,25 @@ def _(grad_output, input, target, reduction="mean", delta=1.0):
     return HUBER.backward(grad_output, input, target, reduction=reduction, a=delta)
 
 
-def _check_probabilities(input):
-    if isinstance(input, np.ndarray) and input.dtype.kind == "f" and input.size:
-        if np.any((input < 0) | (input > 1)):
-            raise ValueError("binary_cross_entropy: all elements of 'input' must be between 0 and 1")
+def _check_probabilities(input, target):
+    # as ATen: NaN is not between 0 and 1 either (it fails both comparisons)
+    for name, a in (("input", input), ("target", target)):
+        if isinstance(a, np.ndarray) and a.dtype.kind == "f" and a.size:
+            if not np.all((a >= 0) & (a <= 1)):
+                raise ValueError(f"binary_cross_entropy: all elements of '{name}' must be between 0 and 1")
 
 
 @op
 def binary_cross_entropy(input, target, weight=None, reduction="mean"):
     """``F.binary_cross_entropy`` on probabilities; logs clamped at -100 like ATen.
     ``weight`` broadcasts to the input. Backward: ``(grad_input, grad_target, None)``."""
-    _check_probabilities(input)
+    _check_probabilities(input, target)
     return BCE.forward(input, target, weight, reduction=reduction)
 
 
 @binary_cross_entropy.defbackward
 def _(grad_output, input, target, weight=None, reduction="mean"):
-    _check_probabilities(input)
+    _check_probabilities(input, target)
     return BCE.backward(grad_output, input, target, weight, reduction=reduction) + (None,)
 
 

@@ -87,8 +87,6 @@ def _g_validate(input):
     x = float_array("global_avg_pool2d", "input", input)
     if x.ndim != 4:
         raise ValueError(f"global_avg_pool2d: argument 'input' must be 4-D (N, C, H, W), got shape {x.shape}")
-    if x.shape[2] * x.shape[3] == 0:
-        raise ValueError(f"global_avg_pool2d: argument 'input' has an empty spatial extent, shape {x.shape}")
     return x
 
 
@@ -101,7 +99,9 @@ def global_avg_pool2d(input):
     x = _g_validate(input)
     N, C, H, W = x.shape
     out = np.empty((N, C), x.dtype)
-    if out.size:
+    if H * W == 0:
+        out.fill(np.nan)  # the mean of an empty plane (as torch's x.mean((2, 3)))
+    elif out.size:
         _K.call("global_fwd", x.dtype, N * C, x.size, x.reshape(N * C, H * W), out.reshape(N * C))
     return out
 
