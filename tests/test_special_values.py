@@ -37,40 +37,14 @@ from fastops.testing import grad_entries, table
 from .conftest import torch
 
 # ``kind:case-id glob[|glob...]`` -> reason. Case ids: ``<op>-s<sample>-<argument>-<detail>`` (see the test ids).
-NANFIX = "fixed on branch nanfix: "
 KNOWN = {
-    # ---- being fixed on branch nanfix (delete each entry once it XPASSes after the merge)
-    "nan:scaled_dot_product_attention-*-query-*": NANFIX + "sdpa with NaN/inf in query (output 0/finite instead of NaN)",
-    "nan:scaled_dot_product_attention-*-key-*": NANFIX + "sdpa with NaN/inf in key (non-finite pattern differs)",
-    "nan:triplet_margin_loss-*-anchor-*": NANFIX + "triplet_margin_loss with NaN/inf in anchor",
-    "nan:triplet_margin_loss-*-nan-*": NANFIX + "triplet_margin_loss with NaN inputs",
-    "empty:triplet_margin_loss-s0-anchor+positive+negative-axis1|triplet_margin_loss-s1-anchor+positive+negative-axis0": NANFIX + "triplet_margin_loss with D = 0 (reshape error)",
-    "nan:binary_cross_entropy_with_logits-s0-target-*inf-*": NANFIX + "bce_with_logits with +-inf targets",
-    "empty:deform_conv2d-s0-input+offset-axis0": NANFIX + "deform_conv2d with batch 0 (reshape error)",
-    "empty:deform_conv2d-s*-input-axis1": NANFIX + "deform_conv2d with 0 input channels (ZeroDivisionError)",
-    "empty:interpolate-s*-input-axis1": NANFIX + "interpolate with 0 channels (torch raises, fastops returns)",
-    "empty:adaptive_avg_pool3d-s0-input-axis1": NANFIX + "adaptive_avg_pool3d with 0 channels (torch raises, fastops returns)",
-    "empty:adaptive_max_pool1d-s0-input-axis1": NANFIX + "adaptive_max_pool1d with 0 channels (torch raises, fastops returns)",
-    "empty:adaptive_max_pool2d-s0-input-axis1": NANFIX + "adaptive_max_pool2d with 0 channels (torch raises, fastops returns)",
-    "empty:max_unpool1d-s0-input+indices-axis1": NANFIX + "max_unpool1d with 0 channels (torch raises, fastops returns)",
-    "empty:max_unpool2d-s0-input+indices-axis1": NANFIX + "max_unpool2d with 0 channels (torch raises, fastops returns)",
-    "empty:max_unpool3d-s0-input+indices-axis1": NANFIX + "max_unpool3d with 0 channels (torch raises, fastops returns)",
-    "empty:batch_norm-s0-input-axis0": NANFIX + "batch_norm (training) on an empty batch (fastops raises, torch returns empty)",
-    "empty:instance_norm-s0-input-axis2": NANFIX + "instance_norm on an empty spatial extent (fastops raises, torch returns empty)",
-    "empty:instance_norm-s*-input-axis0": NANFIX + "instance_norm on an empty batch (fastops returns empty; the torch "
-                                                   "reference raises IndexError in its per-sample select)",
-    # ---- other real bugs found by these tests (not fixed here)
+    # ---- the torch side fails, not fastops: fastops returns the empty result torch gives without a
+    # weight; the table's torch reference (per-sample select with a weight) raises IndexError
+    "empty:instance_norm-s*-input-axis0": "instance_norm on an empty batch: the torch reference raises IndexError",
+    # ---- real fastops bugs found by these tests (not fixed yet)
     "nan:deform_conv2d-s*-offset-nan-*": "deform_conv2d backward: a NaN offset (a NaN sampling location) scatters NaN "
                                          "into grad_input at an arbitrary pixel (an index computed from NaN); torch's "
                                          "grad_input is finite there",
-    "empty:conv1d-s0-weight+bias-axis0|conv1d-s1-weight-axis0": "conv1d with 0 output channels: torch raises ('expected weight to be at least 1 "
-                                     "at dimension 0'), fastops returns an empty output",
-    "empty:conv2d-s0-weight+bias-axis0|conv2d-s1-weight-axis0": "conv2d (groups=1) with 0 output channels: torch raises, fastops returns an empty "
-                                     "output (nanfix covers the grouped case only)",
-    "empty:conv3d-s0-weight-axis0|conv3d-s1-weight+bias-axis0": "conv3d (groups=1) with 0 output channels: torch raises, fastops returns an empty "
-                                     "output (nanfix covers the grouped case only)",
-    "empty:separable_conv2d-s0-pointwise_weight+bias-axis0|separable_conv2d-s1-pointwise_weight-axis0": "separable_conv2d with 0 output channels: torch raises, "
-                                                         "fastops returns an empty output",
     "empty:conv_transpose1d-s1-input+weight-axis0": "conv_transpose1d with 0 input channels: torch raises ('expected "
                                                     "weight to be at least 1 at dimension 0'), fastops returns the bias",
     "empty:conv_transpose1d-s1-weight-axis1": "conv_transpose1d with 0 output channels: torch raises ('non-empty 2D or "
@@ -197,13 +171,6 @@ def _torch_run(ref, info, args, kwargs, cots=None):
     return outs, grads
 
 
-def _entries(args, grads):
-    """Position -> backward entry. ``grad_entries`` skips a positional scalar, but an op whose
-    parameter takes an array or a scalar (axpy's ``a``) has an entry (None) for it: one entry per
-    positional argument then."""
-    return {i: i for i in range(len(args))} if len(grads) == len(args) else grad_entries(args)
-
-
 def _pattern(a):
     a = np.asarray(a, np.float64)
     return np.where(np.isnan(a), 1, 0) + np.where(a == np.inf, 2, 0) + np.where(a == -np.inf, 3, 0)
@@ -299,7 +266,7 @@ def test_nan_inf(info, s, i, v, p, cid):
         return  # nothing differentiable, or torch's backward raised
     c = cots(touts)
     grads = info.op.backward(c if len(c) > 1 else c[0], *args, **s.kwargs)
-    entry = _entries(args, grads)
+    entry = grad_entries(info.name, args)
     for j, tg in tgrads.items():
         g = np.asarray(grads[entry[j]])
         assert g.shape == tg.shape, what
@@ -433,7 +400,7 @@ def _compare_to_torch(info, args, kwargs, what, tol, cid, axes=()):
         return
     c = [np.ones(o.shape, o.dtype) for o in outs]
     grads = info.op.backward(c if len(c) > 1 else c[0], *args, **kwargs)
-    entry = _entries(args, grads)
+    entry = grad_entries(info.name, args)
     for j in diff:
         g = grads[entry[j]]
         assert isinstance(g, np.ndarray) and g.shape == args[j].shape, \
