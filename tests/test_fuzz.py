@@ -1196,6 +1196,14 @@ def _forward(name, case, dtype):
     rtol, atol = tol[dtype]
     if dtype == np.float64:
         rtol, atol = max(rtol, 1e-9), max(atol, 1e-11)
+    if kw.get("return_indices") and len(out) == 2 and len(refs) == 1:  # the reference gives the values only
+        x = args[0]  # adaptive_max_pool{k}d: indices into the flattened k spatial dims
+        lead = x.shape[:x.ndim - int(name[-2])]
+        assert out[1].dtype == np.int64 and out[1].shape == out[0].shape, f"{name} indices {out[1].dtype} {case}"
+        if x.size:
+            at = np.take_along_axis(x.reshape(lead + (-1,)), out[1].reshape(lead + (-1,)), -1)
+            np.testing.assert_array_equal(at.reshape(out[0].shape), out[0], err_msg=f"{name} indices {case}")
+        out = out[:1]
     assert len(out) == len(refs), f"{name} {case}: {len(out)} outputs vs reference {len(refs)}"
     floats = []
     for o, r in zip(out, refs):
@@ -1322,3 +1330,11 @@ def test_conv_transpose_output_padding_with_a_1_wide_kernel(k):
     kw = {"stride": 1, "output_padding": 1, "dilation": 2}
     np.testing.assert_allclose(getattr(fastops, f"conv_transpose{k}d")(x, w, **kw),
                                REFS[f"conv_transpose{k}d"].ref(x, w, **kw), rtol=1e-12, atol=1e-14)
+
+
+# Found by the fuzzer (fixed): the l2_normalize reference (across_spatial) failed on an empty batch.
+def test_l2_normalize_reference_on_an_empty_batch():
+    x = np.ones((0, 2, 3))
+    for across in (False, True):
+        np.testing.assert_array_equal(fastops.l2_normalize(x, across_spatial=across),
+                                      REFS["l2_normalize"].ref(x, across_spatial=across))
