@@ -673,12 +673,56 @@ def _binary_invalid(case, which, k):
     a, b = case.args
     if which == "broadcast":
         s = max(a.shape[-1:] + b.shape[-1:] + (1,))
-        case.args[0] = np.ones(a.shape[:-1] + (s + 1,)) if a.ndim else np.ones(2)
-        case.args[1] = np.ones(b.shape[:-1] + (s + 2,)) if b.ndim else np.ones(3)
+        case.args[0] = np.ones(a.shape[:-1] + (s + 1,))  # last dims s + 1 >= 2 and s + 2: no broadcast
+        case.args[1] = np.ones(b.shape[:-1] + (s + 2,))
     elif which == "intdtype":
         _set_intdtype(case)
     elif which == "mixed_dtype":
         case.args[1] = b.astype(np.float32 if b.dtype == np.float64 else np.float64)
+    case.bad = which
+    return case
+
+
+def _matmul_case(data):
+    n, m, p = (data.draw(st.integers(0, 3), label=lab) for lab in ("n", "m", "p"))
+    kind = data.draw(st.sampled_from(["1-1", "1-N", "N-1", "N-N"]), label="operand ranks")
+    ba, bb = _broadcast_pair(data)
+    ba, bb = ba[-2:], bb[-2:]  # batch dims (at most 2 each, broadcastable)
+    a = (m,) if kind[0] == "1" else ba + (n, m)
+    b = (m,) if kind[-1] == "1" else bb + (m, p)
+    return _finish(data, Case((_arr(data, a), _arr(data, b)), {}, (0, 1)))
+
+
+def _matmul_invalid(case, which, k):
+    a, b = case.args
+    if which == "inner":
+        case.args[1] = np.ones(b.shape[:-2] + (b.shape[-2] + 1, b.shape[-1]) if b.ndim > 1 else (b.shape[0] + 1,))
+    elif which == "scalar":
+        case.args[0] = np.ones(())
+    elif which == "intdtype":
+        _set_intdtype(case)
+    elif which == "mixed_dtype":
+        case.args[1] = b.astype(np.float32 if b.dtype == np.float64 else np.float64)
+    case.bad = which
+    return case
+
+
+def _prelu_case(data):
+    shape = _shape(data, 0, 4, 0, 3)
+    c = shape[1] if len(shape) >= 2 else 1
+    w = _arr(data, (c if data.draw(st.booleans(), label="per channel") else 1,), -1, 1)
+    return _finish(data, Case((_arr(data, shape, -3, 3), w), {}, (0, 1)))
+
+
+def _prelu_invalid(case, which, k):
+    x, w = case.args
+    if which == "weight_size":
+        case.args[0] = np.ones((2, 3))
+        case.args[1] = np.ones(2)
+    elif which == "weight_rank":
+        case.args[1] = w.reshape(1, -1)
+    elif which == "intdtype":
+        _set_intdtype(case)
     case.bad = which
     return case
 
@@ -726,6 +770,15 @@ def _pointwise_loss_invalid(case, which, k):
         case.args[1] = case.args[1].astype(np.float32 if case.args[1].dtype == np.float64 else np.float64)
     case.bad = which
     return case
+
+
+def _kl_div_case(data):
+    shape = _shape(data, 1, 4, 1, 3)
+    log_target = data.draw(st.booleans(), label="log_target")
+    y = _arr(data, shape, -3, 0) if log_target else _arr(data, shape, 0.05, 1.0)
+    kw = {"reduction": data.draw(st.sampled_from(["mean", "sum", "none", "batchmean"]), label="reduction"),
+          "log_target": log_target}
+    return _finish(data, Case((_arr(data, shape, -3, 0), y), kw, (0, 1)))
 
 
 # shape --------------------------------------------------------------------
@@ -1163,6 +1216,9 @@ for _n in ("softmax", "log_softmax"):
     FUZZ[_n] = (_softmax_case, _softmax_invalid, ["dim_range", "dim_neg_range", "intdtype", "dim_type"], 0)
 for _n in ("add", "sub", "mul", "div"):
     FUZZ[_n] = (lambda d, n=_n: _binary_case(d, n), _binary_invalid, ["broadcast", "intdtype", "mixed_dtype"], 0)
+FUZZ["matmul"] = (_matmul_case, _matmul_invalid, ["inner", "scalar", "intdtype", "mixed_dtype"], 0)
+FUZZ["prelu"] = (_prelu_case, _prelu_invalid, ["weight_size", "weight_rank", "intdtype"], 0)
+FUZZ["kl_div"] = (_kl_div_case, _pointwise_loss_invalid, ["reduction", "shape", "intdtype", "mixed_dtype"], 0)
 for _n in ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss", "binary_cross_entropy_with_logits"):
     FUZZ[_n] = (lambda d, n=_n: _pointwise_loss_case(d, n), _pointwise_loss_invalid,
                 ["reduction", "shape", "intdtype", "mixed_dtype"], 0)
