@@ -1,12 +1,12 @@
-"""Property-based fuzzing (hypothesis) of 60 ops, from every op family (the folders of ``fastops/``).
+"""Property-based fuzzing (hypothesis) of 63 ops, from every op family (the folders of ``fastops/``).
 
 - conv: conv1d/2d/3d, conv_transpose1d/2d/3d; pooling: max_pool/avg_pool 1d/2d/3d,
   adaptive_avg_pool1d/2d/3d, adaptive_max_pool1d/2d, max_unpool1d/2d/3d; shape: interpolate,
   grid_sample, pad, pixel_shuffle, channel_shuffle; norm: batch/layer/group norm, l2_normalize,
-  local_response_norm; loss: cross_entropy, mse/l1/smooth_l1/huber loss,
+  local_response_norm; loss: cross_entropy, mse/l1/smooth_l1/huber loss, kl_div,
   binary_cross_entropy_with_logits; activation: relu, relu6, leaky_relu, elu, gelu, softplus,
-  hardswish, hardsigmoid, mish, silu, sigmoid, tanh, softmax, log_softmax; arithmetic: add, sub,
-  mul, div (broadcasting); regularization: dropout, dropout2d (seeded masks); attention:
+  hardswish, hardsigmoid, mish, silu, sigmoid, tanh, prelu, softmax, log_softmax; arithmetic: add,
+  sub, mul, div (broadcasting), matmul (1-D and batched operands); regularization: dropout, dropout2d (seeded masks); attention:
   scaled_dot_product_attention (bool/float masks, causal, scale, GQA); recurrent: rnn_cell
   (tanh/relu), lstm_cell, gru_cell (NumPy reference here: the op table has none).
 
