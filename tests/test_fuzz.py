@@ -6,9 +6,10 @@
   local_response_norm; loss: cross_entropy, mse/l1/smooth_l1/huber loss, kl_div,
   binary_cross_entropy_with_logits; activation: relu, relu6, leaky_relu, elu, gelu, softplus,
   hardswish, hardsigmoid, mish, silu, sigmoid, tanh, prelu, softmax, log_softmax; arithmetic: add,
-  sub, mul, div (broadcasting), matmul (1-D and batched operands); regularization: dropout, dropout2d (seeded masks); attention:
-  scaled_dot_product_attention (bool/float masks, causal, scale, GQA); recurrent: rnn_cell
-  (tanh/relu), lstm_cell, gru_cell (NumPy reference here: the op table has none).
+  sub, mul, div (broadcasting), matmul (1-D and batched operands); regularization: dropout,
+  dropout2d (seeded masks); attention: scaled_dot_product_attention (bool/float masks, causal,
+  scale, GQA); recurrent: rnn_cell (tanh/relu), lstm_cell, gru_cell (NumPy reference here: the op
+  table has none).
 
 Each op has a strategy drawing a tiny case: shapes and hyper-parameters (strides, padding,
 dilation, groups, ceil_mode, count_include_pad, modes, align_corners, ...). The strategies of the
@@ -16,8 +17,9 @@ first 18 ops (conv, max/avg pool, interpolate, grid_sample, batch/layer/group no
 draw float64 arrays in non-contiguous layouts too (``_finish``: Fortran order, every other
 element, negative strides); the others also draw size-0 axes where PyTorch accepts them and
 float32 (forward checked at the op table's float32 tolerance against the float64 reference,
-backward against the float64 backward, itself checked by finite differences). A few empty-input cases are left out with the comment
-"empty-input case fixed on branch nanfix" (known bugs, fixed elsewhere). A *valid* draw is
+backward against the float64 backward, itself checked by finite differences). A few empty-input
+cases are left out with the comment "empty-input case fixed on branch nanfix" (known bugs, fixed
+elsewhere). A *valid* draw is
 compared with the op table's NumPy float64 reference (``fastops.testing``: forward) and with a
 float64 finite-difference VJP in a random direction (backward: the table holds no reference
 gradients). An *invalid* draw is a valid one with one mutation that PyTorch rejects (zero stride,
