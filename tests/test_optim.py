@@ -278,3 +278,78 @@ def test_reduce_lr_on_plateau():
 def test_cyclic_needs_momentum():
     with pytest.raises(ValueError, match="momentum"):
         optim.CyclicLR(optim.Adagrad([np.zeros(2)]), 0.01, 0.1)
+
+
+# --- NaN / inf in gradients and parameters: the same propagation as torch.optim (foreach=False) -----
+
+SPECIAL_CONFIGS = CONFIGS + [
+    ("SGD", dict(lr=0.1, momentum=0.9)),
+    ("SGD", dict(lr=0.1, weight_decay=0.1)),
+    ("Adagrad", dict(lr=0.1)),
+    ("Adadelta", dict(lr=1.0)),
+    ("RMSprop", dict(lr=0.01, centered=True)),
+    ("RMSprop", dict(lr=0.01, momentum=0.9)),
+    ("Adam", dict(lr=0.01, amsgrad=True)),
+    ("Adam", dict(lr=0.01, weight_decay=0.1)),
+    ("AdamW", dict(lr=0.01, weight_decay=0.0)),
+]
+SPECIAL_IDS = [f"{n}-{i}" for i, (n, _) in enumerate(SPECIAL_CONFIGS)]
+
+
+def _same_special(a, b, what):
+    """Exactly the same NaN/+inf/-inf positions; finite values equal to rounding."""
+    a, b = np.asarray(a).reshape(-1), np.asarray(b).reshape(-1)
+    assert np.array_equal(np.isnan(a), np.isnan(b)), f"{what}: NaN at {np.isnan(a)} vs torch {np.isnan(b)}\n{a}\n{b}"
+    assert np.array_equal(np.isposinf(a), np.isposinf(b)), f"{what}: +inf at {np.isposinf(a)} vs torch\n{a}\n{b}"
+    assert np.array_equal(np.isneginf(a), np.isneginf(b)), f"{what}: -inf at {np.isneginf(a)} vs torch\n{a}\n{b}"
+    fin = np.isfinite(a)
+    tol = 3e-6 if a.dtype == np.float32 else 1e-12
+    np.testing.assert_allclose(a[fin], b[fin], rtol=tol, atol=tol, err_msg=what)
+
+
+@requires_torch
+@pytest.mark.parametrize("where", ["grad", "param", "both"])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf], ids=["nan", "posinf", "neginf"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("name,kw", SPECIAL_CONFIGS, ids=SPECIAL_IDS)
+def test_nan_inf_propagate_as_in_torch(name, kw, dtype, value, where):
+    rng = np.random.default_rng(3)
+    params = [rng.standard_normal(6).astype(dtype), rng.standard_normal((2, 3)).astype(dtype)]
+    grads = [[rng.standard_normal(p.shape).astype(dtype) for p in params] for _ in range(4)]
+    if where in ("param", "both"):
+        params[0][1] = value
+        params[1][0, 2] = -value
+    if where in ("grad", "both"):
+        grads[1][0][3] = value  # a special gradient at the second step
+        grads[0][1][1, 1] = value  # and at the first (creates the state buffers from it)
+        grads[2][1][0, 0] = -value
+    p = [x.copy() for x in params]
+    opt = getattr(optim, name)(p, **kw)
+    tp = [torch.tensor(x.copy(), requires_grad=True) for x in params]
+    topt = getattr(torch.optim, name)(tp, foreach=False, **kw)
+    with np.errstate(all="ignore"):
+        for step, gs in enumerate(grads):
+            opt.step(gs)
+            for t, g in zip(tp, gs):
+                t.grad = torch.from_numpy(g.copy())
+            topt.step()
+            for i, (a, t) in enumerate(zip(p, tp)):
+                _same_special(a, t.detach().numpy(), f"{name} {kw} step {step} param {i}")
+                for key, tv in topt.state[t].items():
+                    if key == "step" or not torch.is_tensor(tv) or tv.ndim == 0:
+                        continue
+                    assert key in opt.state[i], f"{name}: no state {key!r}"
+                    _same_special(opt.state[i][key], tv.numpy(), f"{name} {kw} step {step} param {i} state {key}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_amsgrad_max_propagates_nan(dtype):
+    # torch.maximum(max_exp_avg_sq, exp_avg_sq) is NaN where either is; the kernel's builtin max
+    # dropped a NaN (found with test_nan_inf_propagate_as_in_torch)
+    p = np.ones(3, dtype)
+    opt = optim.Adam([p], lr=0.1, amsgrad=True)
+    with np.errstate(invalid="ignore"):
+        opt.step([np.array([1.0, np.nan, 1.0], dtype)])
+        opt.step([np.ones(3, dtype)])
+    assert np.isnan(opt.state[0]["max_exp_avg_sq"][1]) and np.isnan(p[1])
+    assert np.isfinite(np.delete(opt.state[0]["max_exp_avg_sq"], 1)).all() and np.isfinite(np.delete(p, 1)).all()

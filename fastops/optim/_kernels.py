@@ -139,7 +139,9 @@ def _adam_template(p, g, m, v, vmax, step_size, bc2_sqrt, beta1_c, beta2, beta2_
             vv = vs[i] * beta2 + d * d * beta2_c
             vs[i] = vv
             if flags & AMSGRAD:
-                vv = max(xs[i], vv)
+                # torch.maximum: NaN if either is NaN (the builtin max drops a NaN in its first argument)
+                x = xs[i]
+                vv = vv if (vv > x or vv != vv) else x
                 xs[i] = vv
             ps[i] = pv - step_size * mm / (np.sqrt(vv) / bc2_sqrt + eps)
 

@@ -27,7 +27,7 @@ def sdpa_ref(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None
             s = s + attn_mask
     if is_causal:
         s = np.where(np.tril(np.ones((L, S), bool)), s, -np.inf)
-    m = np.max(s, axis=-1, keepdims=True)
+    m = np.max(s, axis=-1, keepdims=True, initial=-np.inf)  # (initial: S = 0, no key)
     m = np.where(np.isfinite(m), m, 0.0)
     e = np.exp(s - m)
     den = e.sum(axis=-1, keepdims=True)

@@ -61,7 +61,8 @@ def _lrn_bench(rng, dtype, size):
 
 def _l2_ref(x, scale=None, across_spatial=False, channel_shared=False, eps=1e-10):
     if across_spatial:
-        ss = (x * x).reshape(x.shape[0], -1).sum(axis=1).reshape((-1,) + (1,) * (x.ndim - 1))
+        # (an explicit row length: reshape(0, -1) of an empty batch is ambiguous)
+        ss = (x * x).reshape(x.shape[0], int(np.prod(x.shape[1:]))).sum(axis=1).reshape((-1,) + (1,) * (x.ndim - 1))
     else:
         ss = (x * x).sum(axis=1, keepdims=True)
     y = x / np.sqrt(ss + eps)
@@ -73,7 +74,7 @@ def _l2_ref(x, scale=None, across_spatial=False, channel_shared=False, eps=1e-10
 def _l2_torch(t, x, scale=None, across_spatial=False, channel_shared=False, eps=1e-10):
     # Caffe's Normalize in torch ops (F.normalize clamps the norm at eps instead of adding eps)
     if across_spatial:
-        ss = (x * x).reshape(x.shape[0], -1).sum(1).reshape((-1,) + (1,) * (x.dim() - 1))
+        ss = (x * x).reshape(x.shape[0], int(np.prod(x.shape[1:]))).sum(1).reshape((-1,) + (1,) * (x.dim() - 1))
     else:
         ss = (x * x).sum(1, keepdim=True)
     y = x / t.sqrt(ss + eps)
