@@ -17,9 +17,9 @@ first 18 ops (conv, max/avg pool, interpolate, grid_sample, batch/layer/group no
 draw float64 arrays in non-contiguous layouts too (``_finish``: Fortran order, every other
 element, negative strides); the others also draw size-0 axes where PyTorch accepts them and
 float32 (forward checked at the op table's float32 tolerance against the float64 reference,
-backward against the float64 backward, itself checked by finite differences). A few empty-input
-cases are left out with the comment "empty-input case fixed on branch nanfix" (known bugs, fixed
-elsewhere). A *valid* draw is
+backward against the float64 backward, itself checked by finite differences). Valid draws leave
+out 0 channels where torch raises for them (pad reflect/replicate, adaptive_avg_pool3d,
+adaptive_max_pool1d/2d, max_unpool: tests/test_empty.py checks that fastops raises too). A *valid* draw is
 compared with the op table's NumPy float64 reference (``fastops.testing``: forward) and with a
 float64 finite-difference VJP in a random direction (backward: the table holds no reference
 gradients). An *invalid* draw is a valid one with one mutation that PyTorch rejects (zero stride,
@@ -237,7 +237,9 @@ def _pool_case(data, k, kind):
     pad = tuple(data.draw(st.integers(0, kk // 2), label="padding") for kk in ks)
     dil = _tup(_per_dim(data, k, 1, 2, "dilation"), k) if kind == "max" else (1,) * k
     ceil = data.draw(st.booleans(), label="ceil_mode")
-    size = [max(1, d * (kk - 1) + 1 - 2 * p) + data.draw(st.integers(0, 4), label="extra") for kk, d, p in zip(ks, dil, pad)]
+    # avg_pool3d (as torch) wants the unpadded input at least as large as the kernel
+    lo = [kk if (kind == "avg" and k == 3) else max(1, d * (kk - 1) + 1 - 2 * p) for kk, d, p in zip(ks, dil, pad)]
+    size = [m + data.draw(st.integers(0, 4), label="extra") for m in lo]
     x = _maybe_unbatched(data, _arr(data, (data.draw(st.integers(1, 2)), data.draw(st.integers(1, 3)), *size),
                                     distinct=kind == "max"))
     kw = {"kernel_size": ks, "stride": stride, "padding": pad, "ceil_mode": ceil}
@@ -794,7 +796,7 @@ def _pad_case(data):
         k = min(k, 4 - len(lead)) or 1
     else:
         lead = _shape(data, 1, 2, 1 if mode in ("reflect", "replicate") else 0, 2, "lead")
-        # empty-input case fixed on branch nanfix: 0 channels with reflect/replicate
+        # no 0 channels with reflect/replicate: torch raises (tests/test_empty.py)
         lead = lead[-2:] if len(lead) <= 2 else lead
     size = tuple(data.draw(st.integers(0 if mode == "constant" else 1, 4), label="size") for _ in range(k))
     pad = []
@@ -889,7 +891,7 @@ def _channel_shuffle_invalid(case, which, k):
 
 def _adaptive_case(data, kind, k):
     size = tuple(data.draw(st.integers(1, 5), label="in size") for _ in range(k))
-    # empty-input case fixed on branch nanfix: 0 channels in adaptive_avg_pool3d, adaptive_max_pool1d/2d
+    # no 0 channels in adaptive_avg_pool3d, adaptive_max_pool1d/2d: torch raises (tests/test_empty.py)
     c_lo = 1 if (kind == "max" or k == 3) else 0
     x = _maybe_unbatched(data, _arr(data, (data.draw(st.integers(1, 2), label="N"), data.draw(st.integers(c_lo, 2), label="C"))
                                      + size, distinct=kind == "max"))
@@ -948,7 +950,7 @@ def _max_unpool_case(data, k):
             size[i] -= 1
         size[i] = max(size[i], 1)
     hypothesis.assume(all(((n + 2 * p - kk) // s) * s - 2 * p + kk >= max(n, 1) for n, kk, s, p in zip(size, ks, stride, pad)))
-    # empty-input case fixed on branch nanfix: 0 channels in max_unpool1d/2d/3d
+    # no 0 channels in max_unpool1d/2d/3d: torch raises (tests/test_empty.py)
     x = _arr(data, (data.draw(st.integers(1, 2), label="N"), data.draw(st.integers(1, 2), label="C"), *size),
              distinct=True)
     pooled, idx = getattr(fastops, f"max_pool{k}d")(x, ks, stride, pad, return_indices=True)
@@ -1298,6 +1300,13 @@ def _forward(name, case, dtype):
     return op, floats
 
 
+def _entries(name, args):
+    """Argument position -> backward entry (``grad_entries``), where pad's strategies pass the pad
+    widths positionally (a tuple: no entry)."""
+    pos = [i for i in grad_entries(name, args) if not isinstance(args[i], tuple)]
+    return {i: k for k, i in enumerate(pos)}
+
+
 def _check_float32(name, case):
     """float32: forward against the float64 reference, backward against the float64 backward, both at
     float32 tolerance; returns the float64 copy of the case (checked by finite differences next)."""
@@ -1311,7 +1320,7 @@ def _check_float32(name, case):
                           *case.args, **case.kwargs)
         g64 = op.backward(cots if len(cots) > 1 else cots[0], *case64.args, **case64.kwargs)
         rtol, atol = _op_ref_tol(name, case)[2][np.float32]
-        entry = grad_entries(case.args)
+        entry = _entries(name, case.args)
         for i in case.grad_args:
             a = case.args[i]
             if isinstance(a, np.ndarray) and a.size:
@@ -1336,7 +1345,7 @@ def _check_valid(name, case):
     # there, so such outputs get a zero cotangent
     cots = [np.where(np.isfinite(o), rng.standard_normal(o.shape), 0.0) for o in out]
     grads = op.backward(cots if len(cots) > 1 else cots[0], *args, **kw)
-    entry = grad_entries(name, args)
+    entry = _entries(name, args)
     assert isinstance(grads, tuple) and len(grads) >= len(entry), f"{name} backward: {len(grads)} entries {case}"
     grads = {i: grads[e] for i, e in entry.items()}  # by argument position
     dirs = {}
