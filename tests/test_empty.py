@@ -109,12 +109,23 @@ def test_empty_results_still_returned(name, f, shape):
 
 
 # ------------------------------------------------------------------ norms on an empty batch / plane
-@pytest.mark.parametrize("shape", [(0, 3, 4), (2, 3, 0), (0, 3)])
-def test_batch_norm_training_empty(shape):
-    """torch: an empty result, running statistics unchanged, grad_weight and grad_bias 0."""
+_NORMS = {  # op name -> (fastops keyword arguments, torch's call)
+    "batch_norm": ({"training": True},
+                   lambda t, x, rm, rv, w, b: t.nn.functional.batch_norm(x, rm, rv, w, b, training=True)),
+    "instance_norm": ({}, lambda t, x, rm, rv, w, b: t.nn.functional.instance_norm(x, rm, rv, w, b, use_input_stats=True)),
+}
+
+
+@pytest.mark.parametrize("name, shape", [("batch_norm", (0, 3, 4)), ("batch_norm", (2, 3, 0)), ("batch_norm", (0, 3)),
+                                         ("instance_norm", (2, 3, 0)), ("instance_norm", (1, 3, 0, 4))])
+def test_norm_on_empty_batch_or_plane(name, shape):
+    """torch: an empty result, running statistics unchanged, grad_weight and grad_bias 0 (training
+    batch_norm on an empty batch or plane; instance_norm on an empty plane)."""
+    kw, tfn = _NORMS[name]
+    op = getattr(fastops, name)
     x, rm, rv, w, b = Z(shape), Z(3), np.ones(3), np.linspace(0.5, 1.5, 3), np.linspace(-1, 1, 3)
-    y = fastops.batch_norm(x, rm, rv, w, b, training=True)
-    g = fastops.batch_norm.backward(np.ones(shape), x, rm, rv, w, b, training=True)
+    y = op(x, rm, rv, w, b, **kw)
+    g = op.backward(np.ones(shape), x, rm, rv, w, b, **kw)
     assert y.shape == shape and g[0].shape == shape and g[1] is None and g[2] is None
     assert np.array_equal(rm, Z(3)) and np.array_equal(rv, np.ones(3))
     assert np.array_equal(g[3], Z(3)) and np.array_equal(g[4], Z(3))
@@ -122,27 +133,7 @@ def test_batch_norm_training_empty(shape):
         return
     tx, tw, tb = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, w, b))
     trm, trv = torch.from_numpy(Z(3)), torch.from_numpy(np.ones(3))
-    ty = torch.nn.functional.batch_norm(tx, trm, trv, tw, tb, training=True)
-    tg = torch.autograd.grad(ty, [tx, tw, tb], torch.ones_like(ty))
-    assert tuple(ty.shape) == shape and np.array_equal(trm.numpy(), rm) and np.array_equal(trv.numpy(), rv)
-    for a, t in zip((g[0], g[3], g[4]), tg):
-        assert a.shape == tuple(t.shape) and np.array_equal(a, t.numpy())
-
-
-@pytest.mark.parametrize("shape", [(2, 3, 0), (1, 3, 0, 4)])
-def test_instance_norm_empty_plane(shape):
-    """torch: an empty result, running statistics unchanged, grad_weight and grad_bias 0."""
-    x, rm, rv, w, b = Z(shape), Z(3), np.ones(3), np.linspace(0.5, 1.5, 3), np.linspace(-1, 1, 3)
-    y = fastops.instance_norm(x, rm, rv, w, b)
-    g = fastops.instance_norm.backward(np.ones(shape), x, rm, rv, w, b)
-    assert y.shape == shape and g[0].shape == shape
-    assert np.array_equal(rm, Z(3)) and np.array_equal(rv, np.ones(3))
-    assert np.array_equal(g[3], Z(3)) and np.array_equal(g[4], Z(3))
-    if torch is None:
-        return
-    tx, tw, tb = (torch.from_numpy(a.copy()).requires_grad_() for a in (x, w, b))
-    trm, trv = torch.from_numpy(Z(3)), torch.from_numpy(np.ones(3))
-    ty = torch.nn.functional.instance_norm(tx, trm, trv, tw, tb, use_input_stats=True)
+    ty = tfn(torch, tx, trm, trv, tw, tb)
     tg = torch.autograd.grad(ty, [tx, tw, tb], torch.ones_like(ty))
     assert tuple(ty.shape) == shape and np.array_equal(trm.numpy(), rm) and np.array_equal(trv.numpy(), rv)
     for a, t in zip((g[0], g[3], g[4]), tg):
