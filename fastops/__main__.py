@@ -239,9 +239,9 @@ def cmd_bench(args):
     n_ops = len({i.name for i in table() if i.bench is not None and (not args.ops or i.name in args.ops)})
     _, status = _cache_status()
     # the first line says where a cold first run spends its time (stderr: --json keeps stdout clean)
-    print(f"bench: {n_ops} ops; each op's kernels compile on its first call (numba, ~0.3-1 s per kernel, "
-          f"minutes for the whole catalog in a fresh environment; `python -m fastops warmup` compiles them "
-          f"in parallel processes first); {status}", file=sys.stderr, flush=True)
+    print(f"bench: {n_ops} ops; each op's kernels compile on its first call (numba, 0.1-16 s per kernel, "
+          f"about 7 minutes for the whole catalog in a fresh environment on 2 cores; `python -m fastops warmup` "
+          f"compiles them in parallel processes first); {status}", file=sys.stderr, flush=True)
     rows = bench.run(ops=args.ops, size=size, rounds=rounds, threads=args.threads, backward=not args.no_backward)
     if args.json:
         print(json.dumps(rows, indent=2))
