@@ -9,8 +9,9 @@ Two things Numba cannot do out of the box, and how this module does them:
   measured), but caches such clones: each has its own qualname, hence its own index file.
 * **A cache that never serves stale code.** Numba keys its cache on the source file of the
   function only; a change in a callee in another file, or in a bound global, is not seen
-  (numba#1833). fastops' cache stamp is a hash of *all* fastops sources, and the cache directory
-  names the fastops and numba versions and the bounds-check mode (see ``_config``).
+  (numba#1833). fastops' cache stamp is a hash of all fastops sources that kernels can reach (every module
+  but the tooling: test table, CLI, benchmarks, tools, examples, Dask wrappers), and the cache
+  directory names the fastops and numba versions and the bounds-check mode (see ``_config``).
 """
 import hashlib
 import os
@@ -23,23 +24,49 @@ from numba.core import caching
 from . import _config
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
+# Parts of the package that define no cached kernel and that no kernel module imports (the test
+# table, the CLI, benchmarks, tools, examples, the Dask wrappers): editing them must not invalidate
+# the kernel cache, so the stamp leaves them out (tests/test_infra.py checks both conditions).
+# Top-level names; a family's own ``bench.py`` (its timing script) is tooling as well.
+TOOLING = frozenset({"testing", "tools", "examples", "dask", "__main__.py", "bench.py"})
+
+
+def is_tooling(rel):
+    """Whether the package-relative path ``rel`` is tooling (outside the cache stamp)."""
+    parts = rel.replace(os.sep, "/").split("/")
+    return parts[0] in TOOLING or parts[-1] == "bench.py"
 _source_stamp = None
+
+
+def kernel_sources(pkg_dir=_PKG_DIR):
+    """The ``.py`` files the cache stamp covers (relative paths, sorted): every module of the
+    package except the tooling (``is_tooling``)."""
+    out = []
+    for root, dirs, files in os.walk(pkg_dir):
+        rel_root = os.path.relpath(root, pkg_dir)
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for f in files:
+            rel = os.path.normpath(os.path.join(rel_root, f))
+            if f.endswith(".py") and not is_tooling(rel):
+                out.append(rel)
+    return sorted(out)
+
+
+def source_stamp(pkg_dir=_PKG_DIR):
+    """Hash of the kernel sources' paths and contents and of the fastmath flags."""
+    h = hashlib.sha256()
+    for rel in kernel_sources(pkg_dir):
+        h.update(rel.replace(os.sep, "/").encode())
+        with open(os.path.join(pkg_dir, rel), "rb") as fh:
+            h.update(fh.read())
+    h.update(repr(sorted(_config.FASTMATH)).encode())
+    return h.hexdigest()
 
 
 def _package_stamp():
     global _source_stamp
     if _source_stamp is None:
-        h = hashlib.sha256()
-        for root, dirs, files in os.walk(_PKG_DIR):
-            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
-            for f in sorted(files):
-                if f.endswith(".py"):
-                    p = os.path.join(root, f)
-                    h.update(os.path.relpath(p, _PKG_DIR).encode())
-                    with open(p, "rb") as fh:
-                        h.update(fh.read())
-        h.update(repr(sorted(_config.FASTMATH)).encode())
-        _source_stamp = h.hexdigest()
+        _source_stamp = source_stamp()
     return _source_stamp
 
 

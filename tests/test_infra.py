@@ -305,3 +305,74 @@ def test_cache_of_another_version_is_not_loaded(tmp_path):
     out3, hits3 = run("0.0.0+other")
     assert hits3 == 0, "a kernel cached by another fastops version was loaded"
     assert out3.startswith("[0.0, 2.0]") and "0.0.0+other" in out3 and fastops.__version__ not in out3.split()[-1]
+
+
+def _imports(path):
+    """Absolute module names a source file imports (relative imports resolved within fastops)."""
+    import ast
+
+    rel = os.path.relpath(path, os.path.dirname(fastops.__file__))
+    pkg = ["fastops"] + rel.replace(os.sep, "/").split("/")[:-1]
+    out = set()
+    for node in ast.walk(ast.parse(open(path, encoding="utf-8").read())):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = pkg[: len(pkg) - node.level + 1] if node.level else []
+            mod = ".".join(base + ([node.module] if node.module else []))
+            out.add(mod)
+            out.update(f"{mod}.{a.name}" for a in node.names)
+    return out
+
+
+def test_cache_stamp_covers_kernel_modules_only(tmp_path):
+    """Editing the tooling (test table, CLI, benchmarks, tools, examples, Dask wrappers) keeps
+    the kernel cache valid; editing any other module invalidates it."""
+    import shutil
+
+    from fastops import _jit
+
+    pkg = os.path.dirname(fastops.__file__)
+    copy = tmp_path / "fastops"
+    shutil.copytree(pkg, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    covered = _jit.kernel_sources(str(copy))
+    assert "_jit.py" in covered and os.path.join("activation", "pointwise.py") in covered
+    assert not any(_jit.is_tooling(p) for p in covered)
+    base = _jit.source_stamp(str(copy))
+    assert base == _jit.source_stamp(pkg) == _jit._package_stamp()
+    for tool in ("testing/activation.py", "tools/crossover.py", "examples/data.py", "dask/_ops.py",
+                 "__main__.py", "bench.py", "optim/bench.py", "recurrent/bench.py"):
+        with open(copy / tool, "a") as fh:
+            fh.write("\n# edited\n")
+        assert _jit.source_stamp(str(copy)) == base, tool
+    for kernel_module in ("activation/pointwise.py", "_math.py", "conv/_kernels.py"):
+        p = copy / kernel_module
+        old = p.read_bytes()
+        p.write_bytes(old + b"\n# edited\n")
+        assert _jit.source_stamp(str(copy)) != base, kernel_module
+        p.write_bytes(old)
+    (copy / "norm" / "new_module.py").write_text("X = 1\n")
+    assert _jit.source_stamp(str(copy)) != base
+
+
+def test_tooling_defines_no_cached_kernel_and_no_kernel_module_imports_it():
+    """What the cache stamp leaves out can never reach a compiled kernel."""
+    from fastops import _jit
+
+    pkg = os.path.dirname(fastops.__file__)
+    tooling = {"fastops." + os.path.splitext(os.path.relpath(os.path.join(r, f), pkg))[0].replace(os.sep, ".")
+               for r, _, fs in os.walk(pkg) for f in fs
+               if f.endswith(".py") and _jit.is_tooling(os.path.relpath(os.path.join(r, f), pkg))}
+    tooling = {m[: -len(".__init__")] if m.endswith(".__init__") else m for m in tooling}
+    for root, _, files in os.walk(pkg):
+        for f in files:
+            if not f.endswith(".py"):
+                continue
+            path = os.path.join(root, f)
+            rel = os.path.relpath(path, pkg)
+            imports = _imports(path)
+            if _jit.is_tooling(rel):
+                assert not any(m == "fastops._jit" or m.startswith("fastops._jit.") for m in imports), rel
+            else:
+                bad = {m for m in imports for t in tooling if m == t or m.startswith(t + ".")}
+                assert not bad, f"{rel} imports tooling {bad}"
