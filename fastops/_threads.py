@@ -1,7 +1,9 @@
 """Thread count used by every parallel kernel of fastops, and the threading-layer policy.
 
 ``fastops.set_num_threads(n)`` sets it for the whole process (Numba's own setting is per calling
-thread); ``with fastops.threads(n):`` sets it for a block. Every op asks its dispatch function for
+thread); ``with fastops.threads(n):`` sets it for a block *in the calling Python thread* (blocks
+nest; other threads keep their own setting, so two threads that enter and leave blocks in an
+interleaved order never leave a stale count behind). Every op asks its dispatch function for
 a kernel with :func:`get_num_threads`; with 1 thread every dispatch function picks the serial kernel
 (compiled without ``parallel=True``: it never enters Numba's threading layer). Before a parallel
 kernel the op calls :func:`sync`, which hands the count to Numba.
@@ -29,6 +31,7 @@ import numba
 
 _lock = threading.Lock()
 _num_threads = None  # None: Numba's default (NUMBA_NUM_THREADS, normally the number of cores)
+_local = threading.local()  # .n: the innermost ``threads(n)`` block of this Python thread
 _layer = None  # the threading layer once known ("tbb", "omp", "workqueue")
 _parallel_used = False  # this process has launched Numba's thread pool
 _serial_only = False  # forked from a process that used GNU OpenMP: serial kernels only
@@ -61,7 +64,9 @@ def get_num_threads():
     """The number of threads fastops' parallel kernels use (1 where parallel kernels are unsafe)."""
     if _serial_only:
         return 1
-    n = _num_threads if _num_threads is not None else numba.config.NUMBA_NUM_THREADS
+    n = getattr(_local, "n", None)
+    if n is None:
+        n = _num_threads if _num_threads is not None else numba.config.NUMBA_NUM_THREADS
     if n > 1:
         if _layer is None:  # hot path (every op call): no call once the layer is known
             _ensure_layer()
@@ -92,25 +97,31 @@ if hasattr(os, "register_at_fork"):
 def set_num_threads(n):
     """Use ``n`` threads (1 <= n <= NUMBA_NUM_THREADS) in every parallel fastops kernel."""
     global _num_threads
-    if isinstance(n, bool) or not isinstance(n, int):
-        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
-    if not 1 <= n <= max_threads():
-        raise ValueError(f"set_num_threads: n must be in [1, {max_threads()}] (NUMBA_NUM_THREADS), got {n}")
+    _check(n, "set_num_threads")
     with _lock:
         _num_threads = n
 
 
+def _check(n, where):
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"{where}: n must be an int, got {type(n).__name__}")
+    if not 1 <= n <= max_threads():
+        raise ValueError(f"{where}: n must be in [1, {max_threads()}] (NUMBA_NUM_THREADS), got {n}")
+
+
 @contextlib.contextmanager
 def threads(n):
-    """Context manager: ``with fastops.threads(1): ...`` runs the block's ops with ``n`` threads."""
-    global _num_threads
-    old = _num_threads
-    set_num_threads(n)
+    """Context manager: ``with fastops.threads(1): ...`` runs the block's ops with ``n`` threads.
+
+    The setting belongs to the calling Python thread (other threads are not affected) and is
+    restored on exit, also when blocks of several threads interleave."""
+    _check(n, "threads")
+    old = getattr(_local, "n", None)
+    _local.n = n
     try:
         yield
     finally:
-        with _lock:
-            _num_threads = old
+        _local.n = old
 
 
 def sync():

@@ -71,6 +71,72 @@ def test_set_num_threads_validates_and_context_restores():
     assert fastops.get_num_threads() == before
 
 
+def test_threads_blocks_are_per_python_thread_and_interleave_safely():
+    """Two Python threads enter and leave ``threads`` blocks in an interleaved order (A enters,
+    B enters, A leaves, B leaves): each sees its own count inside, the process default after,
+    and nothing stale is left behind (a process-wide save/restore would leave A's count)."""
+    import threading
+
+    default = fastops.get_num_threads()
+    other = 1 if default > 1 else default
+    steps = [threading.Event() for _ in range(4)]
+    seen = {}
+
+    def a():
+        with fastops.threads(other):
+            steps[0].set()
+            steps[1].wait(10)
+            seen["a_inside"] = fastops.get_num_threads()
+        seen["a_after"] = fastops.get_num_threads()
+        steps[2].set()
+
+    def b():
+        steps[0].wait(10)
+        with fastops.threads(default):
+            steps[1].set()
+            steps[2].wait(10)
+            seen["b_inside"] = fastops.get_num_threads()
+            with fastops.threads(other):  # nesting
+                seen["b_nested"] = fastops.get_num_threads()
+            seen["b_unnested"] = fastops.get_num_threads()
+        seen["b_after"] = fastops.get_num_threads()
+
+    ts = [threading.Thread(target=a), threading.Thread(target=b)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(30)
+    assert seen == {"a_inside": other, "a_after": default, "b_inside": default, "b_nested": other,
+                    "b_unnested": default, "b_after": default}
+    assert fastops.get_num_threads() == default
+    # a block in one thread does not change another thread's count
+    with fastops.threads(other):
+        box = []
+        t = threading.Thread(target=lambda: box.append(fastops.get_num_threads()))
+        t.start()
+        t.join(10)
+        assert box == [default] and fastops.get_num_threads() == other
+    # threads() validates like set_num_threads and names itself
+    with pytest.raises(ValueError, match="threads"):
+        with fastops.threads(0):
+            pass
+    with pytest.raises(TypeError, match="threads"):
+        with fastops.threads(2.0):
+            pass
+    assert fastops.get_num_threads() == default
+
+
+def test_threads_block_takes_precedence_over_set_num_threads_in_its_thread():
+    default = fastops.get_num_threads()
+    try:
+        with fastops.threads(1):
+            fastops.set_num_threads(default)
+            assert fastops.get_num_threads() == 1
+        assert fastops.get_num_threads() == default
+    finally:
+        fastops.set_num_threads(default)
+
+
 def test_results_do_not_depend_on_thread_count():
     x = np.random.default_rng(0).standard_normal(300_000).astype(np.float32)
     g = np.ones_like(x)
