@@ -108,11 +108,19 @@ def rowwise_backend(dtype, rows, row_len, num_threads):
     return "parallel"
 
 
-def matmul_backend(dtype, m, n, k, batch):
-    """``"numpy"`` (BLAS through np.matmul: OpenBLAS sgemm ~220 GFLOP/s here, above what a Numba
-    GEMM reaches, see NUMBA_NOTES) for every size. A Numba GEMM is the conv family's concern."""
+# Below this many multiply-adds a matrix product runs serial: a parallel region's launch and join
+# cost more than the work (a (32 x 64) @ (64 x 128) product is 2.6e5 multiply-adds, ~5 us).
+GEMM_SERIAL_MACS = 1 << 18
+
+
+def gemm_backend(dtype, m, n, k, batch, num_threads):
+    """``"serial"`` or ``"parallel"`` for one ``_gemm`` product of ``batch`` (m x k) @ (k x n)
+    matrices. The result does not depend on the answer (the engine fixes its summation order by
+    shape)."""
     np.dtype(dtype)
-    return "blas"
+    if num_threads <= 1 or batch * m * n * k < GEMM_SERIAL_MACS:
+        return "serial"
+    return "parallel"
 
 
 def reduction_backend(dtype, size, num_threads):

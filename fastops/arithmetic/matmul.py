@@ -1,15 +1,16 @@
 """matmul: ``torch.matmul`` (1-D, 2-D, batched with broadcast batch dims), forward and backward.
 
-The products themselves run in BLAS through ``np.matmul`` (OpenBLAS sgemm reaches ~220 GFLOP/s on
-the project machine, above what a Numba GEMM reaches, see NUMBA_NOTES; a Numba GEMM, with fused
-epilogues, is the convolution family's concern). fastops adds the torch semantics, validation,
-the backward, and the batch-dim reduction of the gradients of broadcast operands (deterministic,
-``fastops._reduce``). A batched ``(..., M, K) @ (K, N)`` is computed as one ``(B*M, K) @ (K, N)``
-GEMM, and its weight gradient as one ``(K, B*M) @ (B*M, N)`` GEMM (no batch loop, no reduction).
+The products run on fastops' GEMM engine (``fastops._gemm``: packed panels, a register-tiled
+micro-kernel, fastops' threads; the result does not depend on the thread count). This module adds
+the torch semantics, validation, the backward, and the batch-dim reduction of the gradients of
+broadcast operands (deterministic, ``fastops._reduce``). A batched ``(..., M, K) @ (K, N)`` is
+computed as one ``(B*M, K) @ (K, N)`` product, and its weight gradient as one ``(K, B*M) @ (B*M,
+N)`` product (no batch loop, no reduction). Transposed operands of the backward are strided views
+read by the engine's packing, never copied first.
 """
 import numpy as np
 
-from .. import _dispatch, _reduce
+from .. import _gemm, _reduce, _threads
 from .._op import op
 from .._validate import float_array, grad_like
 
@@ -45,8 +46,8 @@ def _mm(a2, b2, batch, M, N):
     if b2.ndim == 2 and a2.ndim > 2:
         # (..., M, K) @ (K, N): one GEMM over all rows
         rows = int(np.prod(a2.shape[:-1], dtype=np.int64))
-        return np.matmul(a2.reshape(rows, a2.shape[-1]), b2).reshape(batch + (M, N))
-    return np.asarray(np.matmul(a2, b2)).reshape(batch + (M, N))
+        return _gemm.gemm(a2.reshape(rows, a2.shape[-1]), b2).reshape(batch + (M, N))
+    return _gemm.gemm(a2, b2).reshape(batch + (M, N))
 
 
 @op
@@ -71,16 +72,16 @@ def _(grad_output, input, other):
     g = grad_like("matmul", grad_output, out_shape, a.dtype)
     g2 = g.reshape(batch + (M, N))
     # grad_input: g @ b^T over the broadcast batch, summed to a's batch dims
-    ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
-    ga = _reduce.sum_to_shape(np.ascontiguousarray(ga), a2.shape)
+    ga = _gemm.gemm(g2, np.swapaxes(b2, -1, -2))
+    ga = _reduce.sum_to_shape(ga, a2.shape)
     # grad_other: a^T @ g
     if b2.ndim == 2:
         # other is one matrix shared by the whole batch: sum_i a_i^T g_i = A^T G, one GEMM
         rows = int(np.prod(a2.shape[:-1], dtype=np.int64))
-        gb = np.matmul(a2.reshape(rows, K).T, g2.reshape(rows, N))
+        gb = _gemm.gemm(a2.reshape(rows, K).T, g2.reshape(rows, N))
     else:
-        gb = np.matmul(np.swapaxes(a2, -1, -2), g2)
-        gb = _reduce.sum_to_shape(np.ascontiguousarray(gb), b2.shape)
+        gb = _gemm.gemm(np.swapaxes(a2, -1, -2), g2)
+        gb = _reduce.sum_to_shape(gb, b2.shape)
     return np.ascontiguousarray(ga).reshape(a.shape), np.ascontiguousarray(gb).reshape(b.shape)
 
 
@@ -96,13 +97,16 @@ def _(shape, dtype, other=None, shapes=None, **params):
     a, b = np.empty(shape, dtype), np.empty(tuple(other), dtype)  # shapes only (never read)
     _, _, a2, b2, batch, (M, K, N), out_shape = _prepare(a, b)
     nb = int(np.prod(batch, dtype=np.int64))
-    be = _dispatch.matmul_backend(dtype, M, N, K, nb)
+    folded = b2.ndim == 2 and a2.ndim > 2
+    if folded:
+        M, nb = M * nb, 1
+    be = _gemm.backend(M, N, K, nb, dtype=dtype)
     return dict(
-        kernel="np.matmul" if not (b2.ndim == 2 and a2.ndim > 2) else "np.matmul (batch folded into M)",
+        kernel="fastops._gemm" + (" (batch folded into M)" if folded else ""),
         backend=be,
         m=M, n=N, k=K, batch=batch,
         out_shape=out_shape,
-        note="the product runs in BLAS; a Numba GEMM is the conv family's concern",
+        threads=_threads.get_num_threads(),
     )
 
 

@@ -1,9 +1,9 @@
 """``linear``: ``F.linear(input, weight, bias)`` with a fused ``activation=`` epilogue.
 
 ``input`` (*, in_features) with any leading dims, ``weight`` (out_features, in_features), ``bias``
-(out_features,) or None. The product is one BLAS GEMM over all leading rows (``np.matmul``;
-OpenBLAS sgemm ~220 GFLOP/s here, NUMBA_NOTES), followed by one Numba pass adding the bias and
-applying the activation (skipped when neither is present).
+(out_features,) or None. The product is one GEMM over all leading rows on fastops' engine
+(``fastops._gemm``), with the bias and the activation applied in its epilogue while each output
+tile is in registers / L1 (no second pass over the output).
 
 Backward: ``linear.backward(grad_output, input, weight, bias=None, activation=None,
 activation_param=None)`` -> ``(grad_input, grad_weight, grad_bias or None)``; with an activation
@@ -13,11 +13,9 @@ import math
 
 import numpy as np
 
-from .. import _epilogue, _threads
+from .. import _epilogue, _gemm, _threads
 from .._op import op
 from .._validate import float_arrays, grad_like
-from . import _core
-from . import _kernels as K
 
 OP = "linear"
 
@@ -38,20 +36,10 @@ def _prepare(input, weight, bias, activation, activation_param):
     return x, w, b, epi
 
 
-def _backend(dtype, rows, cols):
-    # The bias + activation pass after the BLAS GEMM is memory-bound: serial, like the conv passes
-    # (see _core.PASS_BACKEND: parallel regions stalled 16-28 ms on the loaded 2-core machine, a
-    # serial copy pass of this size takes well under a millisecond).
-    return _core.PASS_BACKEND
-
-
 def _pre_and_out(x, w, b, epi):
     rows = math.prod(x.shape[:-1])
     O = w.shape[0]
-    out = np.matmul(x.reshape(rows, x.shape[-1]), w.T)
-    if out.size and (b is not None or not epi.identity):
-        be = _backend(x.dtype, rows, O)
-        K.call("epilogue_cols", x.dtype, be, out, b if b is not None else np.zeros(O, x.dtype), epi.a, epi.b, epi=epi)
+    out = _gemm.gemm(x.reshape(rows, x.shape[-1]), w.T, bias=b, epi=epi)
     return out.reshape(x.shape[:-1] + (O,))
 
 
@@ -77,8 +65,8 @@ def _(grad_output, input, weight, bias=None, activation=None, activation_param=N
     rows = math.prod(x.shape[:-1])
     g2 = np.ascontiguousarray(g).reshape(rows, O)
     x2 = x.reshape(rows, I)
-    gx = np.matmul(g2, w).reshape(x.shape)
-    gw = np.matmul(g2.T, x2)
+    gx = _gemm.gemm(g2, w).reshape(x.shape)
+    gw = _gemm.gemm(g2.T, x2)
     gb = g2.sum(axis=0) if b is not None else None
     return gx, gw, gb
 
@@ -87,9 +75,9 @@ def _(grad_output, input, weight, bias=None, activation=None, activation_param=N
 def _(shape, dtype, weight_shape=None, **params):
     rows = math.prod(shape[:-1])
     O = weight_shape[0] if weight_shape is not None else shape[-1]
-    be = _backend(dtype, rows, O)
-    return {"path": "blas_gemm", "epilogue": K.name("epilogue_cols", dtype, be, _epilogue.parse(OP, params.get("activation"), params.get("activation_param"))), "backend": be,
-            "threads": _threads.get_num_threads()}
+    epi = _epilogue.parse(OP, params.get("activation"), params.get("activation_param"))
+    return {"path": "gemm", "epilogue": f"bias + {epi.key} in the GEMM epilogue",
+            "backend": _gemm.backend(rows, O, shape[-1], dtype=dtype), "threads": _threads.get_num_threads()}
 
 
 __all__ = ["linear"]

@@ -1,0 +1,419 @@
+"""fastops' matrix-product engine: ``C = A @ B`` in Numba, float32 and float64, on fastops' threads.
+
+Every product of the library can run here instead of NumPy's BLAS, so one thread pool (Numba's)
+does all the work of an op and ``fastops.threads(n)`` bounds it.
+
+Layout (Goto/BLIS style, written for this project):
+
+* **Packing.** ``A`` (M, K) is copied into row panels of ``MR`` rows, k-major (``Ap[panel, k, r]``,
+  zero rows past M); ``B`` (K, N) into column panels of ``NR`` columns, k-major (``Bp[panel, k,
+  o]``, zero columns past N). Packing reads any strides (a transposed view costs nothing extra) and
+  makes the micro-kernel's loads contiguous. ``pack_b`` packs a ``B`` once for many products (a
+  layer's weight over the time steps of a recurrent net).
+* **Micro-kernel.** An ``MR x NR`` tile = 8 rows x 2 vectors (``NR`` = 32 float32 / 16 float64
+  lanes): 16 accumulators held in registers (``_lanes.Vec`` SSA values), per k two vector loads of
+  B, eight broadcasts of A, sixteen explicit FMAs. Other shapes (4x4, 6x4, 12x2, 8x3 vectors)
+  ran the same 114-117 GFLOP/s float32 / 57-58 float64 per core with the operands in cache
+  (``python benchmarks/gemm_tiles.py``); 8x2 has the smallest edge waste per tile.
+* **Blocking.** K runs in chunks of ``KC`` (a function of the dtype only), so every element of C is
+  the sum of its chunk sums in increasing k, each chunk summed in increasing k in one accumulator:
+  the result depends on the shapes only, never on the thread count or on how the work is split.
+  Within a chunk, one B micro-panel (``KC x NR``, 32 KiB) stays in L1-L2 while the kernel walks the
+  row panels of a task's block.
+* **Tasks.** The parallel loop runs over (batch entry, row block, column block) tasks, each
+  writing its own block of C; block sizes only change which thread computes an element, not how.
+* **Epilogue** (on the last K chunk, while the tile is in registers): ``beta`` accumulation into
+  C, a bias per column (``linear``) or per row, then an activation of ``_epilogue`` applied to the
+  tile right after it is stored (L1-resident).
+
+Edge tiles (M or N not multiples of the tile) are computed in full on the zero-padded panels and
+only their valid part is written.
+"""
+import math
+
+import numpy as np
+from numba import prange
+
+from . import _dispatch, _jit, _threads
+from .activation._lanes import nlanes, vadd, vfma, vload, vsplat, vstore
+
+MR = 8  # rows per micro-tile
+NV = 2  # vectors per micro-tile row
+KC = 256  # K chunk, both dtypes (part of the summation order: never a function of the threads)
+
+
+def nr(dtype):
+    """Columns per micro-tile: ``NV`` vectors of 64 bytes (32 float32, 16 float64)."""
+    return NV * 64 // np.dtype(dtype).itemsize
+
+
+# ---------------------------------------------------------------- packing
+
+
+def pack_a_template(src, off, s0, s1, s2, nb, M, K, Ap, npm, kinner):
+    """``Ap[((b * npm + p) * K + k) * MR + r] = A[b, p * MR + r, k]`` (0 past M), where
+    ``A[b, i, k] = src[off + b * s0 + i * s1 + k * s2]``. ``kinner``: k in the inner loop (A's k
+    stride is the smaller one: a row-major A)."""
+    for t in prange(nb * npm):
+        b = t // npm
+        p = t - b * npm
+        base = t * K * MR  # noqa: F821
+        i0 = p * MR  # noqa: F821
+        h = min(MR, M - i0)  # noqa: F821
+        a0 = off + b * s0 + i0 * s1
+        if kinner:
+            for r in range(h):
+                for k in range(K):
+                    Ap[base + k * MR + r] = src[a0 + r * s1 + k * s2]  # noqa: F821
+            for r in range(h, MR):  # noqa: F821
+                for k in range(K):
+                    Ap[base + k * MR + r] = 0  # noqa: F821
+        else:
+            for k in range(K):
+                for r in range(h):
+                    Ap[base + k * MR + r] = src[a0 + r * s1 + k * s2]  # noqa: F821
+                for r in range(h, MR):  # noqa: F821
+                    Ap[base + k * MR + r] = 0  # noqa: F821
+
+
+def pack_b_template(src, off, s0, s1, s2, nb, K, N, Bp, npn, kinner):
+    """``Bp[((b * npn + p) * K + k) * NR + o] = B[b, k, p * NR + o]`` (0 past N), where
+    ``B[b, k, j] = src[off + b * s0 + k * s1 + j * s2]``. ``kinner``: k in the inner loop (B's k
+    stride is the smaller one, e.g. a transposed weight). A row-major B (``s2 == 1``) is copied a
+    vector at a time."""
+    vl = nlanes(Bp)
+    for t in prange(nb * npn):
+        b = t // npn
+        p = t - b * npn
+        base = t * K * NR  # noqa: F821
+        j0 = p * NR  # noqa: F821
+        w = min(NR, N - j0)  # noqa: F821
+        b0 = off + b * s0 + j0 * s2
+        if kinner:
+            for o in range(w):
+                for k in range(K):
+                    Bp[base + k * NR + o] = src[b0 + k * s1 + o * s2]  # noqa: F821
+            for o in range(w, NR):  # noqa: F821
+                for k in range(K):
+                    Bp[base + k * NR + o] = 0  # noqa: F821
+        elif s2 == 1 and w == NR:  # noqa: F821
+            for k in range(K):
+                q = b0 + k * s1
+                for v in range(NR // vl):  # noqa: F821
+                    vstore(Bp, base + k * NR + v * vl, vload(src, q + v * vl))  # noqa: F821
+        else:
+            for k in range(K):
+                for o in range(w):
+                    Bp[base + k * NR + o] = src[b0 + k * s1 + o * s2]  # noqa: F821
+                for o in range(w, NR):  # noqa: F821
+                    Bp[base + k * NR + o] = 0  # noqa: F821
+
+
+# ---------------------------------------------------------------- micro-kernel
+
+
+@_jit.inline
+def _tile(Ap, a0, Bp, b0, kc, vl):
+    """The 8 x 2-vector tile ``sum_k Ap[a0 + k * 8 + r] * Bp[b0 + k * 2 vl + ...]`` for k < kc."""
+    z = vsplat(Bp, 0.0)
+    c00, c01, c10, c11, c20, c21, c30, c31 = z, z, z, z, z, z, z, z
+    c40, c41, c50, c51, c60, c61, c70, c71 = z, z, z, z, z, z, z, z
+    for k in range(kc):
+        bb = b0 + k * 2 * vl
+        x0 = vload(Bp, bb)
+        x1 = vload(Bp, bb + vl)
+        ab = a0 + k * 8
+        a = vsplat(Bp, Ap[ab])
+        c00 = vfma(a, x0, c00)
+        c01 = vfma(a, x1, c01)
+        a = vsplat(Bp, Ap[ab + 1])
+        c10 = vfma(a, x0, c10)
+        c11 = vfma(a, x1, c11)
+        a = vsplat(Bp, Ap[ab + 2])
+        c20 = vfma(a, x0, c20)
+        c21 = vfma(a, x1, c21)
+        a = vsplat(Bp, Ap[ab + 3])
+        c30 = vfma(a, x0, c30)
+        c31 = vfma(a, x1, c31)
+        a = vsplat(Bp, Ap[ab + 4])
+        c40 = vfma(a, x0, c40)
+        c41 = vfma(a, x1, c41)
+        a = vsplat(Bp, Ap[ab + 5])
+        c50 = vfma(a, x0, c50)
+        c51 = vfma(a, x1, c51)
+        a = vsplat(Bp, Ap[ab + 6])
+        c60 = vfma(a, x0, c60)
+        c61 = vfma(a, x1, c61)
+        a = vsplat(Bp, Ap[ab + 7])
+        c70 = vfma(a, x0, c70)
+        c71 = vfma(a, x1, c71)
+    return (c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51, c60, c61, c70, c71)
+
+
+@_jit.inline
+def _put_row(C, p, v0, v1, vl, add, bc, j, hasrb, rbv):
+    """Row ``p`` of a full tile: ``C[p : p + 2 vl]`` = (``add``: C +) v (+ column bias ``bc[j:]``
+    when ``bc`` is not empty) (+ row bias ``rbv`` when ``hasrb``)."""
+    if add:
+        v0 = vadd(vload(C, p), v0)
+        v1 = vadd(vload(C, p + vl), v1)
+    if bc.size > 0:
+        v0 = vadd(v0, vload(bc, j))
+        v1 = vadd(v1, vload(bc, j + vl))
+    if hasrb:
+        s = vsplat(C, rbv)
+        v0 = vadd(v0, s)
+        v1 = vadd(v1, s)
+    vstore(C, p, v0)
+    vstore(C, p + vl, v1)
+
+
+# ---------------------------------------------------------------- the product
+
+
+def gemm_template(Ap, Bp, ia, ib, M, N, K, npm, npn, mcp, ncp, C, beta1, bias_c, bias_r, act_a, act_b, has_act):
+    """``C[t] (=|+=) Ap[ia[t]] @ Bp[ib[t]]`` (+ bias, activation) for every batch entry t.
+
+    ``mcp`` / ``ncp``: row / column panels per task block. ``beta1``: accumulate into C.
+    ``bias_c`` (N, or empty), ``bias_r`` (M, or empty)."""
+    vl = nlanes(Bp)
+    kcl = KC  # noqa: F821
+    nkc = (K + kcl - 1) // kcl
+    nbm = (npm + mcp - 1) // mcp
+    nbn = (npn + ncp - 1) // ncp
+    nt = ia.size
+    ntask = nt * nbm * nbn
+    z0 = T(0)  # noqa: F821
+    for task in prange(ntask):  # noqa: F821
+        t = task // (nbm * nbn)
+        rem = task - t * nbm * nbn
+        bm = rem // nbn
+        bn = rem - bm * nbn
+        abase = ia[t] * npm * K * MR  # noqa: F821
+        bbase = ib[t] * npn * K * NR  # noqa: F821
+        cbase = t * M * N
+        scratch = np.empty(MR * NR, C.dtype)  # noqa: F821
+        p0m, p1m = bm * mcp, min(npm, (bm + 1) * mcp)
+        p0n, p1n = bn * ncp, min(npn, (bn + 1) * ncp)
+        for q in range(nkc):
+            k0 = q * kcl
+            kc = min(kcl, K - k0)
+            add = beta1 or q > 0
+            last = q == nkc - 1
+            for pn in range(p0n, p1n):
+                j0 = pn * NR  # noqa: F821
+                nrw = min(NR, N - j0)  # noqa: F821
+                boff = bbase + (pn * K + k0) * NR  # noqa: F821
+                for pm in range(p0m, p1m):
+                    i0 = pm * MR  # noqa: F821
+                    mrw = min(MR, M - i0)  # noqa: F821
+                    aoff = abase + (pm * K + k0) * MR  # noqa: F821
+                    c = _tile(Ap, aoff, Bp, boff, kc, vl)
+                    if mrw == MR and nrw == NR:  # noqa: F821
+                        bc = bias_c if last else bias_c[:0]
+                        hr = last and bias_r.size > 0
+                        cb = cbase + i0 * N + j0
+                        _put_row(C, cb + 0 * N, c[0], c[1], vl, add, bc, j0, hr, bias_r[i0 + 0] if hr else z0)
+                        _put_row(C, cb + 1 * N, c[2], c[3], vl, add, bc, j0, hr, bias_r[i0 + 1] if hr else z0)
+                        _put_row(C, cb + 2 * N, c[4], c[5], vl, add, bc, j0, hr, bias_r[i0 + 2] if hr else z0)
+                        _put_row(C, cb + 3 * N, c[6], c[7], vl, add, bc, j0, hr, bias_r[i0 + 3] if hr else z0)
+                        _put_row(C, cb + 4 * N, c[8], c[9], vl, add, bc, j0, hr, bias_r[i0 + 4] if hr else z0)
+                        _put_row(C, cb + 5 * N, c[10], c[11], vl, add, bc, j0, hr, bias_r[i0 + 5] if hr else z0)
+                        _put_row(C, cb + 6 * N, c[12], c[13], vl, add, bc, j0, hr, bias_r[i0 + 6] if hr else z0)
+                        _put_row(C, cb + 7 * N, c[14], c[15], vl, add, bc, j0, hr, bias_r[i0 + 7] if hr else z0)
+                    else:
+                        vstore(scratch, 0 * NR, c[0])  # noqa: F821
+                        vstore(scratch, 0 * NR + vl, c[1])  # noqa: F821
+                        vstore(scratch, 1 * NR, c[2])  # noqa: F821
+                        vstore(scratch, 1 * NR + vl, c[3])  # noqa: F821
+                        vstore(scratch, 2 * NR, c[4])  # noqa: F821
+                        vstore(scratch, 2 * NR + vl, c[5])  # noqa: F821
+                        vstore(scratch, 3 * NR, c[6])  # noqa: F821
+                        vstore(scratch, 3 * NR + vl, c[7])  # noqa: F821
+                        vstore(scratch, 4 * NR, c[8])  # noqa: F821
+                        vstore(scratch, 4 * NR + vl, c[9])  # noqa: F821
+                        vstore(scratch, 5 * NR, c[10])  # noqa: F821
+                        vstore(scratch, 5 * NR + vl, c[11])  # noqa: F821
+                        vstore(scratch, 6 * NR, c[12])  # noqa: F821
+                        vstore(scratch, 6 * NR + vl, c[13])  # noqa: F821
+                        vstore(scratch, 7 * NR, c[14])  # noqa: F821
+                        vstore(scratch, 7 * NR + vl, c[15])  # noqa: F821
+                        for r in range(mrw):
+                            row = cbase + (i0 + r) * N + j0
+                            for o in range(nrw):
+                                v = scratch[r * NR + o]  # noqa: F821
+                                if add:
+                                    v = C[row + o] + v
+                                if last:
+                                    if bias_c.size > 0:
+                                        v = v + bias_c[j0 + o]
+                                    if bias_r.size > 0:
+                                        v = v + bias_r[i0 + r]
+                                C[row + o] = v
+                    if last and has_act:
+                        for r in range(mrw):
+                            row = cbase + (i0 + r) * N + j0
+                            for o in range(nrw):
+                                C[row + o] = ACT(C[row + o], act_a, act_b)  # noqa: F821
+
+
+# ---------------------------------------------------------------- Python side
+
+_kernels = {}
+
+
+def _kernel(which, dtype, parallel, epi=None):
+    dt = np.dtype(dtype)
+    key = (which, dt, parallel, None if epi is None else epi.key)
+    fn = _kernels.get(key)
+    if fn is None:
+        sfx = f"{_jit.SUFFIX[dt]}_{'par' if parallel else 'ser'}"
+        common = dict(parallel=parallel, T=_jit.scalar_type(dt), MR=MR, NR=nr(dt), KC=KC)
+        if which == "gemm":
+            from . import _epilogue
+
+            e = epi if epi is not None else _epilogue.parse("gemm", None)
+            fn = _jit.instantiate(gemm_template, f"gemm_{e.key}_{sfx}", ACT=_epilogue.act_scalar(e, dt), **common)
+        elif which == "pack_a":
+            fn = _jit.instantiate(pack_a_template, f"gemm_pack_a_{sfx}", **common)
+        else:
+            fn = _jit.instantiate(pack_b_template, f"gemm_pack_b_{sfx}", **common)
+        _kernels[key] = fn
+    return fn
+
+
+def backend(M, N, K, batch=1, threads=None, dtype=np.float32):
+    """``"serial"`` or ``"parallel"``: the build a product of these sizes runs (``_dispatch``)."""
+    n = _threads.get_num_threads() if threads is None else threads
+    return _dispatch.gemm_backend(dtype, M, N, K, batch, n)
+
+
+def _run(which, dtype, be, *args, epi=None):
+    par = be == "parallel"
+    if par:
+        _threads.sync()
+    return _kernel(which, dtype, par, epi)(*args)
+
+
+class PackedB:
+    """A right operand ``B`` (..., K, N) packed once (``pack_b``) for several products."""
+
+    __slots__ = ("data", "batch", "K", "N", "dtype", "npn")
+
+    def __init__(self, data, batch, K, N, dtype, npn):
+        self.data, self.batch, self.K, self.N, self.dtype, self.npn = data, batch, K, N, dtype, npn
+
+
+def _flat(x):
+    """``x`` (..., R, C) as ``(src, off, s0, s1, s2, nb)``: a read-only 1-D array over x's memory
+    and element strides with ``x[b, r, c] = src[off + b * s0 + r * s1 + c * s2]`` (batch dims
+    collapsed). Always the same Numba type (1-D, C, read-only): one compiled signature per dtype."""
+    if x.ndim != 3:
+        try:
+            x = x.reshape((-1,) + x.shape[-2:])  # a view where NumPy can make one
+        except ValueError:
+            x = np.ascontiguousarray(x).reshape((-1,) + x.shape[-2:])
+    isz = x.itemsize
+    if any(s < 0 or s % isz for s in x.strides):
+        x = np.ascontiguousarray(x)
+    if x.size == 0:
+        return np.empty(0, x.dtype), 0, 0, 0, 0, x.shape[0]
+    span = 1 + sum((n - 1) * (s // isz) for n, s in zip(x.shape, x.strides))
+    src = np.lib.stride_tricks.as_strided(x, shape=(span,), strides=(isz,), writeable=False)
+    s0, s1, s2 = (s // isz for s in x.strides)
+    return src, 0, s0, s1, s2, x.shape[0]
+
+
+def pack_b(b, be=None):
+    """Pack ``b`` (..., K, N) (any strides) for ``gemm``."""
+    dt = b.dtype
+    K, N = b.shape[-2:]
+    src, off, s0, s1, s2, nb = _flat(b)
+    npn = -(-N // nr(dt))
+    data = np.empty(nb * npn * K * nr(dt), dt)
+    if data.size:
+        if be is None:
+            be = backend(K, N, 1, nb, dtype=dt)
+        _run("pack_b", dt, be, src, off, s0, s1, s2, nb, K, N, data, npn, s1 < s2)
+    return PackedB(data, b.shape[:-2], K, N, dt, npn)
+
+
+def _batch_maps(a_batch, b_batch):
+    out = tuple(np.broadcast_shapes(a_batch, b_batch))
+    na, nb = math.prod(a_batch), math.prod(b_batch)
+    ia = np.broadcast_to(np.arange(na, dtype=np.intp).reshape(a_batch), out).ravel()
+    ib = np.broadcast_to(np.arange(nb, dtype=np.intp).reshape(b_batch), out).ravel()
+    return out, np.ascontiguousarray(ia), np.ascontiguousarray(ib)
+
+
+def gemm(a, b, out=None, *, accumulate=False, bias=None, row_bias=None, epi=None, backend_=None):
+    """``a @ b`` (batch dims broadcast, NumPy rules) into a new C-contiguous array or into ``out``.
+
+    ``a`` (..., M, K) and ``b`` (..., K, N) of one float dtype, any strides; ``b`` may be a
+    ``PackedB``. ``out`` (batch + (M, N), C-contiguous) receives ``out + a @ b`` with
+    ``accumulate``. ``bias`` (N,) is added to every row, ``row_bias`` (M,) to every column, then
+    the activation ``epi`` (an ``_epilogue.Epilogue``) is applied. No checks beyond shapes: the ops
+    validate their arguments."""
+    dt = a.dtype
+    M, K = a.shape[-2:]
+    if isinstance(b, PackedB):
+        pb = b
+    else:
+        pb = None
+    Kb, N = (pb.K, pb.N) if pb is not None else b.shape[-2:]
+    if Kb != K:
+        raise ValueError(f"gemm: inner dims differ: {a.shape} @ {b.shape if pb is None else (K, N)}")
+    b_batch = pb.batch if pb is not None else b.shape[:-2]
+    batch, ia, ib = _batch_maps(a.shape[:-2], b_batch)
+    nt = ia.size
+    if out is None:
+        out = np.empty(batch + (M, N), dt)
+    elif out.shape != batch + (M, N) or not out.flags.c_contiguous or out.dtype != dt:
+        raise ValueError(f"gemm: out must be C-contiguous {batch + (M, N)} {dt}, got {out.shape} {out.dtype}")
+    if out.size == 0:
+        return out
+    if K == 0:  # no products: the epilogue alone
+        if not accumulate:
+            out[...] = 0
+        if bias is not None:
+            out += bias
+        if row_bias is not None:
+            out += row_bias[:, None]
+        if epi is not None and not epi.identity:
+            from . import _epilogue
+
+            _epilogue.apply(out, epi)
+        return out
+    be = backend_ or backend(M, N, K, nt, dtype=dt)
+    if pb is None:
+        pb = pack_b(b, be)
+    src, off, s0, s1, s2, na = _flat(a)
+    npm = -(-M // MR)
+    ap = np.empty(na * npm * K * MR, dt)
+    _run("pack_a", dt, be, src, off, s0, s1, s2, na, M, K, ap, npm, s2 < s1)
+    mcp, ncp = _blocks(nt, npm, pb.npn, be)
+    empty = np.empty(0, dt)
+    bc = empty if bias is None else np.ascontiguousarray(bias, dt)
+    br = empty if row_bias is None else np.ascontiguousarray(row_bias, dt)
+    has_act = epi is not None and not epi.identity
+    _run("gemm", dt, be, ap, pb.data, ia, ib, M, N, K, npm, pb.npn, mcp, ncp, out.reshape(-1), bool(accumulate), bc, br,
+         dt.type(epi.a if has_act else 0), dt.type(epi.b if has_act else 0), has_act, epi=epi if has_act else None)
+    return out
+
+
+MC_PANELS = 32  # row panels per task block (256 rows): an A block of 256 x KC, 256 KiB float32 (L2)
+NC_PANELS = 4  # column panels per task block (128 float32 columns)
+
+
+def _blocks(nt, npm, npn, be):
+    """Task block sizes in panels: at most MC_PANELS x NC_PANELS; smaller where that leaves fewer than 4 tasks
+    per thread (the split changes which thread computes an element, never its value)."""
+    mcp, ncp = min(MC_PANELS, npm), min(NC_PANELS, npn)
+    if be == "parallel":
+        want = 4 * _threads.get_num_threads()
+        while nt * (-(-npm // mcp)) * (-(-npn // ncp)) < want and (mcp > 1 or ncp > 1):
+            if ncp >= mcp and ncp > 1:
+                ncp = -(-ncp // 2)
+            else:
+                mcp = -(-mcp // 2)
+    return mcp, ncp
