@@ -19,7 +19,6 @@ import os
 
 import numpy as np
 
-from fastops import bench as _bench  # noqa: F401  (sets OMP_WAIT_POLICY=PASSIVE before any thread pool starts)
 
 THREADS = int(os.environ.get("FASTOPS_BENCH_THREADS", "2"))
 FULL = os.environ.get("FASTOPS_BENCH_FULL", "") not in ("", "0")

@@ -243,6 +243,10 @@ def cmd_bench(args):
           f"about 7 minutes for the whole catalog in a fresh environment on 2 cores; `python -m fastops warmup` "
           f"compiles them in parallel processes first); {status}", file=sys.stderr, flush=True)
     rows = bench.run(ops=args.ops, size=size, rounds=rounds, threads=args.threads, backward=not args.no_backward)
+    if args.processes > 0:
+        solo = bench.solo(ops=args.ops, size=size, rounds=rounds, threads=args.threads, processes=args.processes,
+                          backward=not args.no_backward)
+        bench.add_solo(rows, solo)
     if args.json:
         print(json.dumps(rows, indent=2))
     else:
@@ -272,8 +276,10 @@ def main(argv=None):
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_explain)
 
-    s = sub.add_parser("bench", help="fastops vs NumPy (and torch when installed), interleaved")
+    s = sub.add_parser("bench", help="fastops vs torch (each alone in fresh processes) and NumPy")
     s.add_argument("--quick", action="store_true", help="3 rounds per op")
+    s.add_argument("--processes", type=int, default=3,
+                   help="fresh processes per library for the solo headline (alternated; 0: one-process figures only)")
     s.add_argument("--rounds", type=int, default=9)
     s.add_argument("--size", choices=["small", "large"], default="large")
     s.add_argument("--ops", nargs="*")

@@ -295,6 +295,9 @@ def _run(which, dtype, be, *args, epi=None):
     return _kernel(which, dtype, par, epi)(*args)
 
 
+PACK_SERIAL = 1 << 16  # packed elements below which packing runs serial (a copy of <= 256 KiB)
+
+
 class PackedB:
     """A right operand ``B`` (..., K, N) packed once (``pack_b``) for several products."""
 
@@ -332,8 +335,8 @@ def pack_b(b, be=None):
     npn = -(-N // nr(dt))
     data = np.empty(nb * npn * K * nr(dt), dt)
     if data.size:
-        if be is None:
-            be = backend(K, N, 1, nb, dtype=dt)
+        if be is None or data.size < PACK_SERIAL:
+            be = "serial" if data.size < PACK_SERIAL else backend(K, N, 1, nb, dtype=dt)
         _run("pack_b", dt, be, src, off, s0, s1, s2, nb, K, N, data, npn, s1 < s2)
     return PackedB(data, b.shape[:-2], K, N, dt, npn)
 
@@ -390,7 +393,7 @@ def gemm(a, b, out=None, *, accumulate=False, bias=None, row_bias=None, epi=None
     src, off, s0, s1, s2, na = _flat(a)
     npm = -(-M // MR)
     ap = np.empty(na * npm * K * MR, dt)
-    _run("pack_a", dt, be, src, off, s0, s1, s2, na, M, K, ap, npm, s2 < s1)
+    _run("pack_a", dt, "serial" if ap.size < PACK_SERIAL else be, src, off, s0, s1, s2, na, M, K, ap, npm, s2 < s1)
     mcp, ncp = _blocks(nt, npm, pb.npn, be)
     empty = np.empty(0, dt)
     bc = empty if bias is None else np.ascontiguousarray(bias, dt)

@@ -58,6 +58,38 @@ def test_bench_table():
     assert any(line.startswith("relu [") for line in lines)
 
 
+def test_bench_solo_processes_headline():
+    """``--processes N``: fastops and torch each timed alone in fresh processes (the headline),
+    next to the one-process figures; without torch only fastops' solo time."""
+    r = _cli("bench", "--quick", "--size", "small", "--ops", "relu", "--threads", "1", "--processes", "1", "--json")
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)
+    assert row["solo_fastops_s"] > 0 and row["solo_fwdbwd_fastops_s"] > 0
+    if row["torch_s"] is not None:  # torch installed
+        assert row["solo_torch_s"] > 0 and row["solo_torch_ratio"] == row["solo_torch_s"] / row["solo_fastops_s"]
+    assert "solo: fastops process 1/1" in r.stderr
+
+
+def test_bench_worker_never_runs_the_other_library():
+    """A solo worker process loads only its own library's compute (the torch worker never calls a
+    fastops kernel: nothing of Numba's thread pool starts in it)."""
+    import subprocess
+    import sys
+
+    code = ("import json, fastops.bench as b, fastops._threads as t; "
+            "r = b._worker('torch', ['relu'], 'small', 1, 1, True); "
+            "print(json.dumps([r, t._parallel_used]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    res, used = json.loads(out.strip().splitlines()[-1])
+    assert used is False
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert res == {}
+    else:
+        assert res["relu"][0] > 0 and res["relu"][1] > 0
+
+
 @pytest.mark.parametrize("cmd", ["bench", "warmup"])
 def test_unknown_op_is_an_error(cmd):
     r = _cli(cmd, "--ops", "relu", "nosuchop")

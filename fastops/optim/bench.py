@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 
-from .. import bench as _bench  # noqa: F401  (OMP_WAIT_POLICY=PASSIVE before any thread pool starts)
 from .. import _threads
 from . import Adam
 

@@ -1,6 +1,6 @@
 """Fused per-time-step kernels of the recurrent layers (gate nonlinearities and cell updates).
 
-The matrix products run in BLAS (``np.matmul``): the input projection of all time steps of a layer
+The matrix products run on fastops' GEMM engine (``fastops._gemm``): the input projection of all time steps of a layer
 as one ``(T*B, I) @ (I, G*H)`` GEMM, the recurrent product ``h @ W_hh^T`` once per step, and in the
 backward the weight gradients as one GEMM each over all steps. What is left per step, the gate
 activations and the cell update (forward) or their derivatives (backward), is one fused pass over

@@ -5,11 +5,14 @@
 gates, cell states); the backward takes the gradients of the outputs and of the final state and
 returns the gradients of the input sequence, the initial state and the four weights.
 
-GEMMs (``np.matmul``, BLAS): all steps' input projections as one ``(T*B, I) @ (I, G*H)``; per step
-``h @ W_hh^T`` (forward) and ``dgates @ W_hh`` (backward); the weight gradients as one GEMM each over
+GEMMs (fastops' engine, ``fastops._gemm``, on the same threads as the gate kernels): all steps'
+input projections as one ``(T*B, I) @ (I, G*H)``; per step ``h @ W_hh^T`` (forward) and ``dgates @
+W_hh`` (backward), with ``W_hh`` packed once per sequence; the weight gradients as one GEMM each over
 all steps, ``dG^T @ X`` and ``dG^T @ H_prev`` with ``(T*B, .)`` operands.
 """
 import numpy as np
+
+from .. import _gemm
 
 from . import _kernels as K
 
@@ -25,9 +28,7 @@ def forward(kind, X, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=False):
     H = w_hh.shape[1]
     G = GATES[kind]
     dt = X.dtype
-    xp = np.matmul(X.reshape(T * B, I), w_ih.T)
-    if b_ih is not None:
-        xp += b_ih
+    xp = _gemm.gemm(X.reshape(T * B, I), w_ih.T, bias=b_ih)
     if kind != "gru" and b_hh is not None:
         xp += b_hh  # both biases enter the same sum (the GRU's b_hh sits inside r * (W_hn h + b_hn))
     xp = xp.reshape(T, B, G * H)
@@ -40,14 +41,14 @@ def forward(kind, X, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=False):
         sv = saved["save"] = np.empty((T, B, 4 * H), dt)
     h, c = h0, c0
     size = B * G * H
+    w_hh_t = _gemm.pack_b(w_hh.T)
+    gru_bias = b_hh if kind == "gru" else None
     for t in _order(T, reverse):
-        gh = np.matmul(h, w_hh.T)
+        gh = _gemm.gemm(h, w_hh_t, bias=gru_bias)
         if kind == "lstm":
             K.run("lstm_fwd", dt, size, xp[t], gh, c, act[t], out[t], cs[t])
             c = cs[t]
         elif kind == "gru":
-            if b_hh is not None:
-                gh += b_hh
             K.run("gru_fwd", dt, size, xp[t], gh, h, sv[t], out[t])
         else:
             K.run("rnn_fwd", dt, size, xp[t], gh, out[t], act=kind[4:])
@@ -82,6 +83,7 @@ def backward(kind, X, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, out, saved, d_out
             prev = saved["c"][t]
     direct = np.empty((B, H), dt) if kind == "gru" else None
     dc_next = np.empty((B, H), dt) if kind == "lstm" else None
+    w_hh_p = _gemm.pack_b(w_hh)
     for t in reversed(order):
         dht = dh if d_out is None else dh + d_out[t]
         if kind == "lstm":
@@ -91,14 +93,14 @@ def backward(kind, X, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, out, saved, d_out
             K.run("gru_bwd", dt, size, saved["save"][t], h_prev[t], dht, d_gi[t], d_gh[t], direct)
         else:
             K.run("rnn_bwd", dt, size, out[t], dht, d_gi[t], act=kind[4:])
-        dh = np.matmul(d_gh[t], w_hh)
+        dh = _gemm.gemm(d_gh[t], w_hh_p)
         if kind == "gru":
             dh += direct
     gi2 = d_gi.reshape(T * B, G * H)
     gh2 = d_gh.reshape(T * B, G * H)
-    dX = np.matmul(gi2, w_ih).reshape(T, B, I)
-    dw_ih = np.matmul(gi2.T, X.reshape(T * B, I))
-    dw_hh = np.matmul(gh2.T, h_prev.reshape(T * B, H))
+    dX = _gemm.gemm(gi2, w_ih).reshape(T, B, I)
+    dw_ih = _gemm.gemm(gi2.T, X.reshape(T * B, I))
+    dw_hh = _gemm.gemm(gh2.T, h_prev.reshape(T * B, H))
     db_ih = gi2.sum(axis=0) if b_ih is not None else None
     db_hh = gh2.sum(axis=0) if b_hh is not None else None
     return dX, dh, dc, dw_ih, dw_hh, db_ih, db_hh

@@ -9,7 +9,6 @@ import time
 
 import numpy as np
 
-from .. import bench as _bench  # noqa: F401  (OMP_WAIT_POLICY=PASSIVE before thread pools start)
 from .. import _threads
 from . import gru, lstm
 
@@ -56,15 +55,89 @@ def run(kind="lstm", T=50, B=32, I=256, H=512, rounds=7, threads=2):
             "fwdbwd_ratio": med["torch_fwdbwd"] / med["fastops_fwdbwd"]}
 
 
+def _setup(kind, T, B, I, H, threads, lib):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((T, B, I)).astype(np.float32)
+    f = lstm if kind == "lstm" else gru
+    if lib == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        torch.manual_seed(0)
+        m = (torch.nn.LSTM if kind == "lstm" else torch.nn.GRU)(I, H)
+        tx = torch.from_numpy(x).requires_grad_(True)
+
+        def fwd():
+            with torch.no_grad():
+                return m(tx)
+
+        def fb():
+            y, _ = m(tx)
+            y.backward(torch.ones_like(y))
+
+        return fwd, fb
+    G = 4 if kind == "lstm" else 3
+    s = 1.0 / np.sqrt(H)
+    params = [rng.uniform(-s, s, shape).astype(np.float32) for shape in ((G * H, I), (G * H, H), (G * H,), (G * H,))]
+
+    def fwd():
+        return f(x, None, params)
+
+    def fb():
+        y, _ = f(x, None, params)
+        return f.backward((np.ones_like(y), None), x, None, params)
+
+    return fwd, fb
+
+
+def _worker(lib, kind, rounds, threads, T=50, B=32, I=256, H=512):
+    fwd, fb = _setup(kind, T, B, I, H, threads, lib)
+    out = []
+    with _threads.threads(threads):
+        for f in (fwd, fb):
+            f()
+            ts = []
+            for _ in range(rounds):
+                t0 = time.perf_counter()
+                f()
+                ts.append(time.perf_counter() - t0)
+            out.append(float(np.median(ts)))
+    return out
+
+
+def solo(kind="lstm", rounds=7, threads=2, processes=3):
+    """Median (over processes) fwd and fwd+bwd seconds, each library alone in fresh processes."""
+    from .. import bench
+
+    cmds = {lib: ["fastops.recurrent.bench", "--worker", lib, "--kind", kind, "--rounds", str(rounds),
+                  "--threads", str(threads)] for lib in ("fastops", "torch")}
+    runs = bench.alternate(cmds, processes, progress=False)
+    return {lib: [float(np.median([r[k] for r in rs])) for k in range(2)] for lib, rs in runs.items()}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--processes", type=int, default=3, help="fresh processes per library (0: one-process only)")
+    ap.add_argument("--worker", choices=["fastops", "torch"], help=argparse.SUPPRESS)
+    ap.add_argument("--kind", default="lstm", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
+    if a.worker:
+        import json
+
+        print(json.dumps(_worker(a.worker, a.kind, a.rounds, a.threads)))
+        return
     for kind in ("lstm", "gru"):
+        if a.processes > 0:
+            s = solo(kind, a.rounds, a.threads, a.processes)
+            fo, to = s["fastops"], s["torch"]
+            print(f"{kind} (T=50, B=32, 256->512), each alone in {a.processes} fresh processes: fwd fastops {fo[0] * 1e3:.1f} ms, "
+                  f"torch {to[0] * 1e3:.1f} ms -> {to[0] / fo[0]:.2f}x; fwd+bwd fastops {fo[1] * 1e3:.1f} ms, torch "
+                  f"{to[1] * 1e3:.1f} ms -> {to[1] / fo[1]:.2f}x", flush=True)
         r = run(kind, rounds=a.rounds, threads=a.threads)
         m = r["median_s"]
-        print(f"{kind} (T=50, B=32, 256->512) fwd: fastops {m['fastops_fwd'] * 1e3:.1f} ms, torch {m['torch_fwd'] * 1e3:.1f} ms "
+        print(f"{kind} (T=50, B=32, 256->512), one process, interleaved: fwd: fastops {m['fastops_fwd'] * 1e3:.1f} ms, torch {m['torch_fwd'] * 1e3:.1f} ms "
               f"-> {r['fwd_ratio']:.2f}x; fwd+bwd: fastops {m['fastops_fwdbwd'] * 1e3:.1f} ms, torch "
               f"{m['torch_fwdbwd'] * 1e3:.1f} ms -> {r['fwdbwd_ratio']:.2f}x")
 

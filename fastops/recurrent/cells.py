@@ -150,7 +150,7 @@ def _explain(kind):
         B = shape[0] if len(shape) == 2 else 1
         H = params.get("hidden_size", shape[-1])
         size = B * _layers.GATES[kind] * H
-        return {"gemm": "numpy.matmul (BLAS)", "gate_kernel": _kernels.backend(dtype, size), "size": size}
+        return {"gemm": "fastops._gemm", "gate_kernel": _kernels.backend(dtype, size), "size": size}
 
     return explain
 

@@ -297,7 +297,7 @@ def _explain(kind):
         H = hidden_size or shape[-1]
         size = B * _layers.GATES[kind] * H
         return {"input_projection": f"one GEMM ({T * B}, {shape[-1]}) x ({shape[-1]}, {_layers.GATES[kind] * H})",
-                "per_step": "h @ W_hh^T (BLAS) + fused gate kernel", "gate_kernel": _kernels.backend(dtype, size)}
+                "per_step": "h @ W_hh^T (fastops._gemm, W_hh packed once) + fused gate kernel", "gate_kernel": _kernels.backend(dtype, size)}
 
     return explain
 
