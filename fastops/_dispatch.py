@@ -275,31 +275,29 @@ def attention_backend(dtype, batch, L, S, E, Ev, num_threads):
     return "parallel"
 
 
-# Sizes of the BLAS path of scaled_dot_product_attention (fastops/attention/_blas.py): score blocks of
+# Sizes of the rows path of scaled_dot_product_attention (fastops/attention/_rows.py): score blocks of
 # at most ATTENTION_BLOCK_BYTES (a block of query rows x all keys), at least ATTENTION_MIN_ROWS rows.
 ATTENTION_BLOCK_BYTES = 1 << 20
 ATTENTION_MIN_ROWS = 32
-ATTENTION_BLAS_MIN_WORK = 1 << 21
+ATTENTION_ROWS_MIN_WORK = 1 << 21
 
 
 TILE_NR = 64  # fastops._tile.NR: the tiled attention path needs E and Ev multiples of it
 
 
 def attention_path(dtype, batch, L, S, E, Ev, num_threads):
-    """``"tiled"``: the "blas" blocks with the products in fastops' register-tiled micro-kernel, one
+    """``"tiled"``: the "rows" blocks with the products in fastops' register-tiled micro-kernel, one
     parallel Numba kernel per direction (``attention._tiled``), for float32 with E and Ev multiples
-    of 64 (its 4 x 64 register tile; float64 would spill); measured against the BLAS path in
-    ``attention._tiled``.
-    ``"blas"``: score blocks (query rows x all keys) through np.matmul, softmax in a fused Numba
-    kernel (``attention._blas``); ``"blocked"``: the all-Numba online-softmax kernels. BLAS from
-    ~2**21 multiply-adds per batch entry (L * S * (E + Ev): each block costs a few Python-level calls,
-    ~30-50 us), when ATTENTION_MIN_ROWS rows of keys fit the block budget (S <= 8192 float32);
-    longer key sequences stay blocked (their memory does not grow with S). Measured (f32, 2 threads,
-    loaded machine, interleaved medians): (1,8,1024,1024,64) forward 0.56x -> 0.84-0.99x torch,
-    fwd+bwd 0.41x -> 1.38-1.50x."""
+    of 64 (its 4 x 64 register tile; float64 would spill); measured in ``attention._tiled``.
+    ``"rows"``: score blocks (query rows x all keys) through the GEMM engine (serial, one block per
+    thread), softmax in a fused Numba kernel (``attention._rows``); ``"blocked"``: the all-Numba
+    online-softmax kernels. Rows from ~2**21 multiply-adds per batch entry (L * S * (E + Ev): each
+    block costs a few Python-level calls, ~30-50 us), when ATTENTION_MIN_ROWS rows of keys fit the
+    block budget (S <= 8192 float32); longer key sequences stay blocked (their memory does not
+    grow with S)."""
     dt = np.dtype(dtype)
-    if L * S * (E + Ev) < ATTENTION_BLAS_MIN_WORK or S * dt.itemsize * ATTENTION_MIN_ROWS > ATTENTION_BLOCK_BYTES:
+    if L * S * (E + Ev) < ATTENTION_ROWS_MIN_WORK or S * dt.itemsize * ATTENTION_MIN_ROWS > ATTENTION_BLOCK_BYTES:
         return "blocked"
     if dt == np.float32 and E > 0 and Ev > 0 and E % TILE_NR == 0 and Ev % TILE_NR == 0:
         return "tiled"
-    return "blas"
+    return "rows"

@@ -74,7 +74,10 @@ def test_explain_reports_kernel_backend_and_pattern():
         assert [p["view"] for p in b["backward_reduce"]] == [(64 * 256, 1024, 1), (1, 64, 256)]
         a = fastops.axpy.explain((8, 16, 7, 7), "float32", a=(8, 16))
         assert a["dims"] == (128, 49) and a["inner"] == "a value per row"
-        assert fastops.matmul.explain((8, 64, 32), other=(32, 16))["backend"] == "blas"
+        m = fastops.matmul.explain((8, 64, 32), other=(32, 16))
+        assert m["kernel"] == "fastops._gemm (batch folded into M)" and (m["m"], m["n"], m["k"]) == (512, 16, 32)
+        assert m["backend"] == _dispatch.gemm_backend(np.float32, 512, 16, 32, 1, fastops.get_num_threads())
+        assert fastops.matmul.explain((2, 8, 4), other=(2, 4, 3))["backend"] == "serial"  # 192 multiply-adds
         assert fastops.eltwise.explain((100,), op="max", shapes=[(100,)] * 3)["kernel"] == "eltwise_max_f32_serial"
     with fastops.threads(1):
         assert fastops.add.explain((1 << 20,), "float32")["backend"] == "serial"

@@ -43,8 +43,8 @@ def test_explain_serial_small_parallel_large():
         assert d["path"] == "tiled" and d["kernel"].startswith("sdpa_tiled_fwd_f32")
         assert d["block_rows"] * 1024 * 4 <= 1 << 20  # one score block: at most 1 MiB
         d = f.explain((1, 8, 1024, 48), "float32")  # E no multiple of 64
-        assert d["path"] == "blas" and d["kernel"].startswith("sdpa_blas_probs_f32")
-        assert f.explain((1, 8, 1024, 64), "float64")["path"] == "blas"
+        assert d["path"] == "rows" and d["kernel"].startswith("sdpa_rows_probs_f32")
+        assert f.explain((1, 8, 1024, 64), "float64")["path"] == "rows"
         assert f.explain((1, 8, 128, 64), "float32", key_shape=(1, 8, 20000, 64))["path"] == "blocked"
 
 
@@ -136,15 +136,15 @@ def test_empty_value_dim_and_empty_keys():
 
 
 # ---------------------------------------------------------------------------------------------
-# BLAS path (attention._blas): forced for tiny shapes, with score blocks of 16 rows (several blocks
+# BLAS path (attention._rows): forced for tiny shapes, with score blocks of 16 rows (several blocks
 # and both backward chunks per batch entry)
 
 
 @pytest.fixture
-def blas_path(monkeypatch):
+def rows_path(monkeypatch):
     from fastops import _dispatch
 
-    monkeypatch.setattr(_dispatch, "ATTENTION_BLAS_MIN_WORK", 0)
+    monkeypatch.setattr(_dispatch, "ATTENTION_ROWS_MIN_WORK", 0)
     monkeypatch.setattr(_dispatch, "ATTENTION_BLOCK_BYTES", 16 * 64 * 8)  # 16 rows of <= 64 keys
     monkeypatch.setattr(_dispatch, "ATTENTION_MIN_ROWS", 16)
 
@@ -161,7 +161,7 @@ _BLAS_CASES = {
 
 
 @pytest.mark.parametrize("case", list(_BLAS_CASES))
-def test_blas_path_matches_torch(blas_path, case):
+def test_rows_path_matches_torch(rows_path, case):
     torch = pytest.importorskip("torch")
     qs, ks, vs, kw = _BLAS_CASES[case]
     kw = dict(kw)
@@ -173,7 +173,7 @@ def test_blas_path_matches_torch(blas_path, case):
         m[:, 3] = -np.inf  # a fully masked row
     if "bool_mask" in kw:
         m = rng.random(kw.pop("bool_mask")) > 0.4
-    assert f.explain(qs, "float64", key_shape=ks, value_shape=vs)["path"] == "blas"
+    assert f.explain(qs, "float64", key_shape=ks, value_shape=vs)["path"] == "rows"
     out = f(q, k, v, m, **kw)
     g = rng.standard_normal(out.shape)
     grads = f.backward(g, q, k, v, m, **kw)
@@ -195,7 +195,7 @@ def test_blas_path_matches_torch(blas_path, case):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_blas_path_dropout_matches_blocked_kernels(monkeypatch, dtype):
+def test_rows_path_dropout_matches_blocked_kernels(monkeypatch, dtype):
     from fastops import _dispatch
 
     rng = np.random.default_rng(8)
@@ -204,16 +204,16 @@ def test_blas_path_dropout_matches_blocked_kernels(monkeypatch, dtype):
     g = rng.standard_normal((2, 2, 40, 5)).astype(dtype)
     kw = dict(dropout_p=0.3, seed=11)
     blocked = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
-    monkeypatch.setattr(_dispatch, "ATTENTION_BLAS_MIN_WORK", 0)
+    monkeypatch.setattr(_dispatch, "ATTENTION_ROWS_MIN_WORK", 0)
     monkeypatch.setattr(_dispatch, "ATTENTION_BLOCK_BYTES", 16 * 64 * 8)
     monkeypatch.setattr(_dispatch, "ATTENTION_MIN_ROWS", 16)
-    assert f.explain(q.shape, np.dtype(dtype).name, key_shape=k.shape, value_shape=v.shape)["path"] == "blas"
-    blas = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
+    assert f.explain(q.shape, np.dtype(dtype).name, key_shape=k.shape, value_shape=v.shape)["path"] == "rows"
+    rows = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
     tol = 2e-5 if dtype == np.float32 else 1e-12
-    for a, b in zip(blas, blocked):
+    for a, b in zip(rows, blocked):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
     # the dropout mask is the same function of the seed in both paths
-    assert np.array_equal(blas[0] == 0, blocked[0] == 0)
+    assert np.array_equal(rows[0] == 0, blocked[0] == 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,7 +227,7 @@ def test_blas_path_dropout_matches_blocked_kernels(monkeypatch, dtype):
 def tiled_path(monkeypatch):
     from fastops import _dispatch
 
-    monkeypatch.setattr(_dispatch, "ATTENTION_BLAS_MIN_WORK", 0)
+    monkeypatch.setattr(_dispatch, "ATTENTION_ROWS_MIN_WORK", 0)
     monkeypatch.setattr(_dispatch, "ATTENTION_BLOCK_BYTES", 16 * 128 * 4)  # 16 rows of <= 128 f32 keys
     monkeypatch.setattr(_dispatch, "ATTENTION_MIN_ROWS", 16)
 
@@ -299,7 +299,7 @@ def test_tiled_path_matches_torch(tiled_path, case):
         np.testing.assert_allclose(got, w, rtol=1e-3, atol=1e-4 * max(1.0, np.abs(w).max()))
 
 
-def test_tiled_path_dropout_matches_blas_path(tiled_path, monkeypatch):
+def test_tiled_path_dropout_matches_rows_path(tiled_path, monkeypatch):
     from fastops import _dispatch
 
     rng = np.random.default_rng(13)
@@ -310,14 +310,14 @@ def test_tiled_path_dropout_matches_blas_path(tiled_path, monkeypatch):
     assert f.explain(q.shape, "float32", key_shape=k.shape, value_shape=v.shape)["path"] == "tiled"
     tiled = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
     monkeypatch.setattr(_dispatch, "TILE_NR", 7)  # E = 64 is no multiple of 7: the BLAS path
-    assert f.explain(q.shape, "float32", key_shape=k.shape, value_shape=v.shape)["path"] == "blas"
-    blas = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
-    for a, b in zip(tiled, blas):
+    assert f.explain(q.shape, "float32", key_shape=k.shape, value_shape=v.shape)["path"] == "rows"
+    rows = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
+    for a, b in zip(tiled, rows):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * max(1.0, np.abs(b).max()))
-    assert np.array_equal(tiled[0] == 0, blas[0] == 0)  # the same dropout mask
+    assert np.array_equal(tiled[0] == 0, rows[0] == 0)  # the same dropout mask
 
 
-@pytest.mark.parametrize("path,E,Ev,S", [("blas", 16, 8, 60), ("tiled", 64, 64, 90)])
+@pytest.mark.parametrize("path,E,Ev,S", [("rows", 16, 8, 60), ("tiled", 64, 64, 90)])
 def test_block_paths_bitwise_same_for_one_and_two_threads(request, path, E, Ev, S):
     if _threads.max_threads() < 2:
         pytest.skip("needs 2 threads")

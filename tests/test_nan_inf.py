@@ -272,17 +272,17 @@ def _sdpa_path(monkeypatch, path):
     from fastops import _dispatch
 
     if path == "blocked":
-        monkeypatch.setattr(_dispatch, "ATTENTION_BLAS_MIN_WORK", 1 << 62)
+        monkeypatch.setattr(_dispatch, "ATTENTION_ROWS_MIN_WORK", 1 << 62)
     else:  # the tests' settings of test_attention.py: score blocks of 16 rows
-        monkeypatch.setattr(_dispatch, "ATTENTION_BLAS_MIN_WORK", 0)
+        monkeypatch.setattr(_dispatch, "ATTENTION_ROWS_MIN_WORK", 0)
         monkeypatch.setattr(_dispatch, "ATTENTION_BLOCK_BYTES", 16 * (128 * 4 if path == "tiled" else 64 * 8))
         monkeypatch.setattr(_dispatch, "ATTENTION_MIN_ROWS", 16)
 
 
 @pytest.mark.parametrize("mask", [False, True])
 @pytest.mark.parametrize("where,value", [("key", N), ("key", P), ("query", N), ("query", P)])
-@pytest.mark.parametrize("path,dtype", [("blocked", np.float32), ("blocked", np.float64), ("blas", np.float32),
-                                        ("blas", np.float64), ("tiled", np.float32)])
+@pytest.mark.parametrize("path,dtype", [("blocked", np.float32), ("blocked", np.float64), ("rows", np.float32),
+                                        ("rows", np.float64), ("tiled", np.float32)])
 def test_sdpa_nan_inf(monkeypatch, path, dtype, where, value, mask):
     _sdpa_path(monkeypatch, path)
     f = fastops.scaled_dot_product_attention

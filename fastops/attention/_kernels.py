@@ -283,7 +283,7 @@ def _dkv_template(q3, k3, v3, inv_ptr, inv_b, mask3, midx, has_mask, causal, sca
 
 def instantiate(template, name, dtype, backend, **extra):
     """A compiled clone of an attention kernel template (blocked kernels here, BLAS-path kernels in
-    ``_blas``) with the bindings they share: T, EXP and the dropout generator U of ``dtype``."""
+    ``_rows``) with the bindings they share: T, EXP and the dropout generator U of ``dtype``."""
     dt = np.dtype(dtype)
     return _jit.instantiate(
         template,

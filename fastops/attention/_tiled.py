@@ -11,13 +11,13 @@ For float32 with E and Ev multiples of ``_tile.NR`` (64): every B operand of the
 64-lane contiguous rows: K^T and V^T packed in 64-key panels ((Sp / 64, E, 64), keys zero-padded
 to Sp, a multiple of 64; a parallel kernel), V, K, Q and dO as they are. Per task (forward: (b, block of query rows);
 backward: (b, fixed chunk of row blocks), the chunk's dK/dV partials summed afterwards in a fixed
-order, as in ``_blas``):
+order, as in ``_rows``):
 
 forward   s = Q_blk K^T;  s -> exp(s * scale + mask - max) (dropout), 1 / sum;  O = (s V) / sum
 backward  s = Q_blk K^T,  dp = dO_blk V^T;  s -> P (dropped), dp -> dS * scale;
           dQ_blk = dp K;  dV += s^T dO_blk;  dK += dp^T Q_blk
 
-The softmax and its gradient are ``_blas``'s kernels (serial builds, called per task). The forward
+The softmax and its gradient are ``_rows``'s kernels (serial builds, called per task). The forward
 runs one prange iteration per thread (worker ``w`` takes tasks ``w, w + nw, ...`` with one score
 buffer); which worker runs a task changes no result.
 
@@ -35,7 +35,7 @@ import numpy as np
 from numba import prange
 
 from .. import _dispatch, _threads, _tile
-from . import _blas, _kernels
+from . import _kernels, _rows
 
 NR = _tile.NR
 assert _dispatch.TILE_NR == NR
@@ -146,9 +146,9 @@ def _kernel(kind, dtype, backend):
     if fn is None:
         extra = {}
         if kind == "fwd":
-            extra["PROBS"] = _blas._kernel("probs", dtype, "serial")
+            extra["PROBS"] = _rows._kernel("probs", dtype, "serial")
         elif kind == "bwd":
-            extra["GRADS"] = _blas._kernel("grads", dtype, "serial")
+            extra["GRADS"] = _rows._kernel("grads", dtype, "serial")
         fn = _cache[k] = _kernels.instantiate(_TEMPLATES[kind], f"sdpa_tiled_{kind}", dtype, backend,
                                               GEMM=_tile.gemm(dtype), NR=NR, **extra)
     return fn
@@ -156,7 +156,7 @@ def _kernel(kind, dtype, backend):
 
 def backend(num_threads):
     """The tiled kernels' build: parallel whenever fastops has more than one thread (the path is
-    only dispatched for problems of at least ``_dispatch.ATTENTION_BLAS_MIN_WORK``)."""
+    only dispatched for problems of at least ``_dispatch.ATTENTION_ROWS_MIN_WORK``)."""
     return "parallel" if num_threads > 1 else "serial"
 
 
@@ -199,7 +199,7 @@ def forward(P, backend):
     out = np.empty((B, L, Ev), dt)
     lse = np.empty((B, L), dt)
     kTp = _pack_t(P.k3, backend)
-    bm = _blas.block_rows(L, S, dt.itemsize)
+    bm = _rows.block_rows(L, S, dt.itemsize)
     nw = _threads.get_num_threads() if backend == "parallel" else 1
     _kernel("fwd", dt, backend)(P.q3, kTp, P.v3, P.kvidx, P.mask3, P.midx, P.has_mask, P.causal, P.scale,
                                 P.p, P.key, bm, min(nw, B * -(-L // bm)), out, lse)
@@ -210,8 +210,8 @@ def backward(P, go3, backend, want_dm):
     B, L, S, E, Ev, dt = P.B, P.L, P.S, P.E, P.Ev, P.dtype
     if backend == "parallel":
         _threads.sync()
-    bm = _blas.block_rows(L, S, dt.itemsize)
-    nch = min(_blas.NCHUNK, -(-L // bm))
+    bm = _rows.block_rows(L, S, dt.itemsize)
+    nch = min(_rows.NCHUNK, -(-L // bm))
     kTp = _pack_t(P.k3, backend)
     vTp = _pack_t(P.v3, backend)
     dq3 = np.empty((B, L, E), dt)

@@ -2,13 +2,13 @@
 
 Three paths (``_dispatch.attention_path``, reported by ``explain``):
 
-* "tiled" (the "blas" sizes, float32 with E and Ev multiples of 64): the same blocks, their
+* "tiled" (the "rows" sizes, float32 with E and Ev multiples of 64): the same blocks, their
   products in fastops' register-tiled micro-kernel (``fastops._tile``) inside one parallel Numba
   kernel per direction (``_tiled``).
-* "blas" (from ~2**21 multiply-adds per batch entry, keys up to 8192 float32): a block of query
-  rows x all keys (at most 1 MiB of scores) at a time, the block products in BLAS (np.matmul, one
-  BLAS thread per block, blocks spread over fastops' threads) and the softmax / its gradient in
-  fused Numba kernels (``_blas``); the backward recomputes each block's softmax from its scores.
+* "rows" (from ~2**21 multiply-adds per batch entry, keys up to 8192 float32): a block of query
+  rows x all keys (at most 1 MiB of scores) at a time, the block products on fastops' GEMM engine
+  (serial, one block per thread, blocks spread over fastops' threads) and the softmax / its gradient in
+  fused Numba kernels (``_rows``); the backward recomputes each block's softmax from its scores.
 * "blocked": all-Numba online softmax (FlashAttention-2) for small problems and long key
   sequences: never more than one (BN,) row of scores and one packed (E, BN) block of K^T per task;
   it saves the per-row logsumexp, from which the backward recomputes the probabilities block by
@@ -21,7 +21,7 @@ import numpy as np
 from .. import _dispatch, _jit, _random, _threads, _tile
 from .._op import op
 from .._validate import float_array, float_arrays, grad_like, real_scalar
-from . import _blas, _kernels, _tiled
+from . import _kernels, _rows, _tiled
 
 OP = "scaled_dot_product_attention"
 
@@ -151,11 +151,11 @@ def _prepare(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_g
 
 
 def _path(P):
-    """``(path, backend)``: "blas" (``_dispatch.attention_path``) with the number of threads the
-    BLAS path spreads its blocks over, or "blocked" with the blocked kernels' backend."""
+    """``(path, backend)``: "rows" (``_dispatch.attention_path``) with the number of threads the
+    rows path spreads its blocks over, or "blocked" with the blocked kernels' backend."""
     nt = _threads.get_num_threads()
     path = _dispatch.attention_path(P.dtype, P.B, P.L, P.S, P.E, P.Ev, nt)
-    if path == "blas":
+    if path == "rows":
         return path, nt
     if path == "tiled":
         return path, _tiled.backend(nt)
@@ -163,7 +163,7 @@ def _path(P):
 
 
 # the paths that go block by block (query rows x all keys): same forward/backward interface
-_BLOCK_PATHS = {"tiled": _tiled, "blas": _blas}
+_BLOCK_PATHS = {"tiled": _tiled, "rows": _rows}
 
 
 def _forward(P):
@@ -227,14 +227,14 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
 
     Kernels: large problems go block by block (a block of query rows x all keys, at most 1 MiB of
     scores at a time), the block products in fastops' register-tiled micro-kernel for float32 with
-    E and Ev multiples of 64 (``fastops.attention._tiled``), in BLAS otherwise
-    (``fastops.attention._blas``); small ones and long key sequences through a blocked online
+    E and Ev multiples of 64 (``fastops.attention._tiled``), on the rows path otherwise
+    (``fastops.attention._rows``); small ones and long key sequences through a blocked online
     softmax (never more than a (BN,) row of scores and a packed (E, BN) block of K^T per task;
     ``fastops.attention._kernels``). ``explain`` names the path.
 
     Backward: ``scaled_dot_product_attention.backward(grad_output, query, key, value, attn_mask,
     ...)`` -> ``(grad_query, grad_key, grad_value, grad_attn_mask)``; ``grad_attn_mask`` is None
-    for a boolean or absent mask (PyTorch gives a gradient for a float mask only). Tiled and BLAS
+    for a boolean or absent mask (PyTorch gives a gradient for a float mask only). Tiled and rows
     paths: per block of query rows, scores and dP = dO V^T as block products, softmax and dS in
     one fused kernel, then dV += P^T dO, dQ = dS K, dK += dS^T Q (fixed-order accumulation).
     Blocked path: the forward again for the logsumexp, then FlashAttention-2's two passes: dQ (and
@@ -313,13 +313,13 @@ def _(shape, dtype="float32", key_shape=None, value_shape=None, **params):
     nt = _threads.get_num_threads()
     sfx = _jit.SUFFIX[np.dtype(dtype)]
     path = _dispatch.attention_path(dtype, B, L, S, E, Ev, nt)
-    blocks = {"threads": nt, "block_rows": _blas.block_rows(L, S, np.dtype(dtype).itemsize), "block_keys": S}
+    blocks = {"threads": nt, "block_rows": _rows.block_rows(L, S, np.dtype(dtype).itemsize), "block_keys": S}
     if path == "tiled":
         backend = _tiled.backend(nt)
         return {"path": "tiled", "kernel": f"sdpa_tiled_fwd_{sfx}_{backend}", "backend": backend,
                 "gemm": f"fastops._tile ({_tile.MR} x {_tile.NR} register tile)", **blocks}
-    if path == "blas":
-        return {"path": "blas", "kernel": f"sdpa_blas_probs_{sfx}_serial", "gemm": "numpy.matmul (BLAS, 1 thread each)",
+    if path == "rows":
+        return {"path": "rows", "kernel": f"sdpa_rows_probs_{sfx}_serial", "gemm": "fastops._gemm (serial, one block per thread)",
                 **blocks}
     backend = _dispatch.attention_backend(dtype, B, L, S, E, Ev, nt)
     return {"path": "blocked", "kernel": f"sdpa_fwd_{sfx}_{backend}", "backend": backend,

@@ -1,18 +1,15 @@
-"""BLAS path of ``scaled_dot_product_attention``: block products through ``np.matmul`` (OpenBLAS),
-softmax and its gradient in small fused Numba kernels.
-
-Why: the all-Numba kernels (``_kernels``) reach ~75 GFLOP/s in their block products; OpenBLAS
-sgemm runs the same (256 x 64) @ (64 x 1024) and (256 x 1024) @ (1024 x 64) products at 70-100
-GFLOP/s on one thread and 110-170 on two (quiet moments of a loaded machine). With the products in
-BLAS, torch's (1,8,1024,1024,64) float32 forward went from 0.56x to the ratios in the README.
+"""Rows path of ``scaled_dot_product_attention``: block products on fastops' GEMM engine
+(``fastops._gemm``, serial builds, one block per thread), softmax and its gradient in small fused
+Numba kernels. It serves what the tiled path (``_tiled``) does not: float64, and E or Ev not
+multiples of 64.
 
 Blocks: for each output batch entry ``b``, query rows are taken ``BM`` at a time against *all*
 (causal: all visible) keys: ``s = q[b, rows] @ k[kb]^T`` is a (BM, S) block of the score matrix,
-at most ``_dispatch.ATTENTION_BLOCK_BYTES`` (1 MiB: it stays in L2 between the GEMM, the softmax kernel and the next
-GEMM); the whole L x S matrix is never held (memory is O(BM * S), not O(L * S)). Since a block
-holds complete rows, its softmax is exact in one pass (no online rescaling) and the backward
-recomputes the row max and sum from the same block (no saved logsumexp needed, nor the forward
-output: ``D_i = sum_j P_ij dP_ij`` is taken from the block itself).
+at most ``_dispatch.ATTENTION_BLOCK_BYTES`` (1 MiB: it stays in L2 between the GEMM, the softmax
+kernel and the next GEMM); the whole L x S matrix is never held (memory is O(BM * S), not O(L *
+S)). Since a block holds complete rows, its softmax is exact in one pass (no online rescaling) and
+the backward recomputes the row max and sum from the same block (no saved logsumexp needed, nor
+the forward output: ``D_i = sum_j P_ij dP_ij`` is taken from the block itself).
 
 Forward per block: ``s = q_blk @ k^T``; kernel ``probs``: ``exp(s * scale + mask - max)`` (dropout
 applied, kept ones scaled by ``1 / (1 - p)``) in place and the rows' 1 / sum;
@@ -21,13 +18,10 @@ Backward per block: ``s = q_blk @ k^T``, ``dp = dO_blk @ v^T``; kernel ``grads``
 ``dS = P * (dP_dropped - D)`` times ``scale`` into ``dp`` (``dS`` itself into the mask gradient),
 the dropped P into ``s``; then ``dv += s^T @ dO_blk``, ``dq[rows] = dp @ k``,
 ``dk += dp^T @ q_blk``. The accumulations into dk/dv run in a fixed order (batch entries, then
-row blocks, ascending) from Python, the kernels give each prange iteration its own row: results
-do not depend on fastops' thread count (OpenBLAS splits a GEMM's output, not its inner sum, so
-its results do not depend on its own thread count either; tested).
+row blocks, ascending) from Python, the kernels give each prange iteration its own row, and the
+GEMM engine's results depend on the shapes only: results do not depend on fastops' thread count.
 """
 import concurrent.futures
-import contextlib
-import ctypes
 import itertools
 import math
 import os
@@ -36,7 +30,7 @@ import threading
 import numpy as np
 from numba import prange
 
-from .. import _dispatch, _jit
+from .. import _dispatch, _gemm, _jit
 from . import _kernels
 from ..activation._lanes import row_dot, row_exp_sum, row_max, row_sum
 
@@ -172,12 +166,12 @@ def _kernel(kind, dtype, backend):
     fn = _cache.get(k)
     if fn is None:
         tmpl = {"probs": _probs_template, "grads": _grads_template}[kind]
-        fn = _cache[k] = _kernels.instantiate(tmpl, f"sdpa_blas_{kind}", dtype, backend)
+        fn = _cache[k] = _kernels.instantiate(tmpl, f"sdpa_rows_{kind}", dtype, backend)
     return fn
 
 
 def _block(buf, mr, n):
-    """A C-contiguous (mr, n) view of the flat buffer (np.matmul writes it without a temporary)."""
+    """A C-contiguous (mr, n) view of the flat buffer (the GEMM writes it in place)."""
     return buf[: mr * n].reshape(mr, n)
 
 
@@ -187,61 +181,13 @@ def _visible(P, i0, mr):
 
 
 # ---------------------------------------------------------------------------------------------
-# Threads. OpenBLAS' own threads collapse when the cores are shared: a (256 x 64) @ (64 x 1024)
-# sgemm took a median 20-23 ms (best 2.9 ms) with its 2 threads on this 2-core machine under load
-# (load average 11), 0.5-0.66 ms with 1 thread (same moment). So, like torch's CPU flash attention,
-# the blocks are spread over fastops' threads (Python threads: np.matmul and the nogil Numba
-# kernels release the GIL), each block's GEMMs run single-threaded in BLAS, and the softmax
-# kernels are the serial ones. OpenBLAS' thread count is set to 1 for the duration of the op
-# (through its C API, found in the loaded library) and restored afterwards; with another BLAS
-# (no such symbol found) the blocks run in the calling thread with that BLAS' own threads.
+# Threads: the blocks are spread over fastops' threads as Python threads (the serial GEMM and
+# softmax kernels are nogil), like torch's CPU flash attention. No other library's thread count
+# is touched.
 
 _pool = None
 _pool_size = 0
 _pool_lock = threading.Lock()
-_blas_set = _blas_get = None
-_blas_probe_done = False
-
-
-def _probe_blas():
-    global _blas_set, _blas_get, _blas_probe_done
-    _blas_probe_done = True
-    try:
-        with open("/proc/self/maps") as fh:
-            libs = sorted({ln.split()[-1] for ln in fh if "openblas" in ln.lower() and ".so" in ln})
-    except OSError:
-        libs = []
-    for path in libs:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for pre in ("scipy_openblas", "openblas"):
-            for suf in ("64_", ""):
-                s, g = getattr(lib, f"{pre}_set_num_threads{suf}", None), getattr(lib, f"{pre}_get_num_threads{suf}", None)
-                if s is not None and g is not None:
-                    s.argtypes, s.restype, g.restype = [ctypes.c_int], None, ctypes.c_int
-                    _blas_set, _blas_get = s, g
-                    return
-
-
-@contextlib.contextmanager
-def _single_threaded_blas():
-    if not _blas_probe_done:
-        _probe_blas()
-    if _blas_set is None:
-        yield False
-        return
-    old = _blas_get()
-    if old != 1:
-        _blas_set(1)
-    try:
-        yield True
-    finally:
-        if old != 1:
-            _blas_set(old)
-
-
 def _reset_pool_after_fork():
     global _pool, _pool_size, _pool_lock
     _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
@@ -263,10 +209,10 @@ def _run(work, ntasks, nthreads):
         return t if t < ntasks else None
 
     nw = min(nthreads, ntasks)
-    with _single_threaded_blas() as single:
-        if nw <= 1 or not single:
-            work(next_task)
-            return
+    if nw <= 1:
+        work(next_task)
+        return
+    if True:
         with _pool_lock:
             if _pool is None or _pool_size < nw - 1:
                 if _pool is not None:
@@ -290,16 +236,14 @@ def _run(work, ntasks, nthreads):
 
 
 def forward(P, nthreads):
-    """``(out (B, L, Ev), lse (B, L))`` through BLAS block products; tasks (b, block of rows)."""
+    """``(out (B, L, Ev), lse (B, L))`` through the block products; tasks (b, block of rows)."""
     B, L, S, Ev, dt = P.B, P.L, P.S, P.Ev, P.dtype
     out = np.empty((B, L, Ev), dt)
     lse = np.empty((B, L), dt)
     bm = block_rows(L, S, dt.itemsize)
     nqb = -(-L // bm)
     probs = _kernel("probs", dt, "serial")
-    # K^T packed once per key batch: sgemm with a contiguous (E, S) B operand, 1 thread, loaded
-    # machine: (256 x 64) @ (64 x 1024) 0.43 ms vs 0.51 ms with the transposed view of K
-    kT3 = np.ascontiguousarray(P.k3.transpose(0, 2, 1))
+    kT3 = P.k3.transpose(0, 2, 1)  # a view: the GEMM's packing reads it transposed
 
     def work(next_task):
         buf = np.empty(bm * S, dt)
@@ -310,11 +254,11 @@ def forward(P, nthreads):
             mr = min(bm, L - i0)
             n = _visible(P, i0, mr)
             s = _block(buf, mr, n)
-            np.matmul(P.q3[b, i0 : i0 + mr], kT3[kb, :, :n], out=s)
+            _gemm.gemm(P.q3[b, i0 : i0 + mr], kT3[kb, :, :n], s, backend_="serial")
             probs(s, n, i0, b, L, S, P.mask3, P.midx[b], P.has_mask, P.causal, P.scale, P.p, P.key,
                   lse[b, i0 : i0 + mr], rinv)
             o = out[b, i0 : i0 + mr]
-            np.matmul(s, P.v3[kb, :n], out=o)
+            _gemm.gemm(s, P.v3[kb, :n], o, backend_="serial")
             np.multiply(o, rinv[:mr, None], out=o)
 
     _run(work, B * nqb, nthreads)
@@ -327,7 +271,7 @@ NCHUNK = 2
 
 
 def backward(P, go3, nthreads, want_dm):
-    """``(dq3, dk3, dv3, dm3)`` through BLAS block products (``dm3`` (B, L, S) or None); tasks
+    """``(dq3, dk3, dv3, dm3)`` through the block products (``dm3`` (B, L, S) or None); tasks
     (b, chunk of row blocks), the chunks' dk/dv partials summed in a fixed order afterwards."""
     B, L, S, E, Ev, dt = P.B, P.L, P.S, P.E, P.Ev, P.dtype
     bm = block_rows(L, S, dt.itemsize)
@@ -339,8 +283,8 @@ def backward(P, go3, nthreads, want_dm):
     dkp = np.zeros((B, nch, S, E), dt)
     dvp = np.zeros((B, nch, S, Ev), dt)
     grads = _kernel("grads", dt, "serial")
-    kT3 = np.ascontiguousarray(P.k3.transpose(0, 2, 1))  # packed once (see forward)
-    vT3 = np.ascontiguousarray(P.v3.transpose(0, 2, 1))
+    kT3 = P.k3.transpose(0, 2, 1)  # views: the GEMM's packing reads them transposed
+    vT3 = P.v3.transpose(0, 2, 1)
 
     def work(next_task):
         sbuf = np.empty(bm * S, dt)
@@ -360,15 +304,15 @@ def backward(P, go3, nthreads, want_dm):
                 dp = _block(pbuf, mr, n)
                 qb = P.q3[b, i0 : i0 + mr]
                 gb = go3[b, i0 : i0 + mr]
-                np.matmul(qb, kT3[kb, :, :n], out=s)
-                np.matmul(gb, vT3[kb, :, :n], out=dp)
+                _gemm.gemm(qb, kT3[kb, :, :n], s, backend_="serial")
+                _gemm.gemm(gb, vT3[kb, :, :n], dp, backend_="serial")
                 dmb = dm3[b, i0 : i0 + mr] if want_dm else dm_dummy
                 grads(s, dp, n, i0, b, L, S, P.mask3, P.midx[b], P.has_mask, P.causal, P.scale, P.p, P.key,
                       dmb, want_dm)
-                np.matmul(dp, kk[:n], out=dq3[b, i0 : i0 + mr])
-                np.matmul(s.T, gb, out=tv[:n])
+                _gemm.gemm(dp, kk[:n], dq3[b, i0 : i0 + mr], backend_="serial")
+                _gemm.gemm(s.T, gb, tv[:n], backend_="serial")
                 dv[:n] += tv[:n]
-                np.matmul(dp.T, qb, out=tk[:n])
+                _gemm.gemm(dp.T, qb, tk[:n], backend_="serial")
                 dk[:n] += tk[:n]
 
     _run(work, B * nch, nthreads)
