@@ -11,11 +11,11 @@ Three functions, each dispatched by :func:`fastops._dispatch.conv_backend`:
 * :func:`backward_weight` (xp, g) -> gradient w.r.t. the weight.
 
 Paths: ``gemm_1x1`` (the input is already the GEMM operand), ``im2col_gemm`` (Numba im2col of
-a chunk of the batch, then one BLAS GEMM per chunk through ``np.matmul``; chunks sized by
-:func:`batch_chunk` so every temporary stays under ``WORKSPACE_MAX_BYTES`` whatever N is;
-OpenBLAS sgemm ~220 GFLOP/s here, NUMBA_NOTES), ``direct`` (Numba direct kernel for small per-group channel products: depthwise and
+a chunk of the batch, then one GEMM per chunk on fastops' engine (``fastops._gemm``); chunks
+sized by :func:`batch_chunk` so every temporary stays under ``WORKSPACE_MAX_BYTES`` whatever N
+is), ``direct`` (Numba direct kernel for small per-group channel products: depthwise and
 friends), ``direct_blocked`` (register-blocked direct forward kernel, ``_kernels.blocked_fwd``,
-float32 groups-1 convolutions with >= 32 outputs, 1.2-2.2x faster than im2col + OpenBLAS here, see
+float32 groups-1 convolutions with >= 32 outputs, 1.2-2.2x faster than im2col + OpenBLAS when measured, see
 ``_dispatch``; its temporaries are the packed weight and a per-tap offset table, independent of N;
 its gradients run im2col + GEMM).
 
@@ -34,6 +34,7 @@ import threading
 import numpy as np
 
 from .. import _dispatch, _epilogue, _threads
+from .. import _gemm as _engine
 from . import _kernels as K
 
 
@@ -164,7 +165,7 @@ def batch_chunk(N, per_sample_bytes):
 def _gemm(a, b, groups, trans_a=False, trans_b=False, out=None):
     """Per-group products of row blocks: ``op(a_g) @ op(b_g)`` with a (G*Ma, Ka), b (G*Mb, Kb),
     ``op`` the optional transpose; the results stacked as rows. One 2-D GEMM without groups, one
-    batched ``np.matmul`` over groups otherwise."""
+    batched product over groups otherwise, both on fastops' GEMM engine (transposes are views)."""
     G = groups
     a3 = a.reshape(G, a.shape[0] // G, a.shape[1])
     b3 = b.reshape(G, b.shape[0] // G, b.shape[1])
@@ -173,8 +174,8 @@ def _gemm(a, b, groups, trans_a=False, trans_b=False, out=None):
     if trans_b:
         b3 = b3.transpose(0, 2, 1)
     if G == 1:
-        return np.matmul(a3[0], b3[0], out=out)
-    r = np.matmul(a3, b3, out=None if out is None else out.reshape(G, -1, out.shape[-1]))
+        return _engine.gemm(a3[0], b3[0], out)
+    r = _engine.gemm(a3, b3, None if out is None else out.reshape(G, -1, out.shape[-1]))
     return r.reshape(-1, r.shape[-1])
 
 
@@ -237,11 +238,10 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
         g2 = _pack(g[n0:n1], be)  # (O, nb*L)
         if need_weight:
             cols = _cols(xp[n0:n1], w, stride, dilation, out_sp, path, be)
-            # One GEMM per group and chunk with the chunk's pixels as its K dim (BLAS never splits
-            # K: deterministic; chunk partials added in chunk order, fixed by the shapes),
-            # computed as gw^T = cols @ g2^T: OpenBLAS took 1.9-2.6 s for g2 @ cols^T
-            # (64 x 25088 @ 25088 x 576, loaded machine) and 0.12-0.17 s for this form.
-            r = np.matmul(cols.reshape(G, cols.shape[0] // G, cols.shape[1]), g2.reshape(G, -1, g2.shape[1]).transpose(0, 2, 1))
+            # One GEMM per group and chunk with the chunk's pixels as its K dim (the engine's
+            # summation order depends on the shapes only; chunk partials added in chunk order),
+            # computed as gw^T = cols @ g2^T (M = C*K rows, the larger side).
+            r = _engine.gemm(cols.reshape(G, cols.shape[0] // G, cols.shape[1]), g2.reshape(G, -1, g2.shape[1]).transpose(0, 2, 1))
             if acc is None:
                 acc = r
             else:

@@ -22,8 +22,7 @@ Implementation (deformable im2col, as torchvision, but deterministic):
    (n, offset group, k), in blocks of positions whose tables stay in L1. The tables are computed
    once per (n, group, k) and reused by every channel of the group instead of redoing the ~20
    flops of coordinate arithmetic per channel.
-3. GEMM with ``np.matmul`` (OpenBLAS; Numba cannot call BLAS without SciPy, and a Numba GEMM is
-   slower than OpenBLAS here, see NUMBA_NOTES), one per group over the whole batch.
+3. GEMM on fastops' engine (``fastops._gemm``), one per group over the whole batch.
 4. Backward: grad_columns = W^T @ grad_out (matmul); grad_input by col2im parallel over (n, block of
    channels): each iteration owns its input-gradient planes and scatters into them in a fixed
    order (no races, bitwise the same for any thread count, unlike torchvision's atomics); grad_offset and grad_mask
@@ -40,7 +39,7 @@ import numbers
 import numpy as np
 from numba import prange
 
-from .. import _dispatch, _jit, _threads
+from .. import _dispatch, _gemm, _jit, _threads
 from .._op import op
 from .._validate import float_arrays, grad_like, int_scalar
 
@@ -431,9 +430,8 @@ def deform_conv2d(input, offset, weight, bias=None, stride=1, padding=0, dilatio
         return np.empty((0, O, Ho, Wo), x.dtype)
     idx, wts, _, _ = _tables(x, off, m, geo)
     cols = _columns(_padded(x), idx, wts, geo)
-    # One GEMM per group with N*L columns: 2-3x faster here than np.matmul batched over N
-    # (64x576 @ 576x3136 per image, K=576), measured on the 8x64x56x56 3x3 case.
-    res = np.matmul(w.reshape(G, O // G, -1), cols.reshape(G, -1, N * L)).reshape(O, N, L).transpose(1, 0, 2)
+    # One GEMM per group with N*L columns (fastops' engine), not one per image.
+    res = _gemm.gemm(w.reshape(G, O // G, -1), cols.reshape(G, -1, N * L)).reshape(O, N, L).transpose(1, 0, 2)
     out = np.empty((N, O, L), x.dtype)
     if b is not None:
         np.add(res, b.reshape(1, O, 1), out=out)
@@ -456,13 +454,12 @@ def _(grad_output, input, offset, weight, bias=None, stride=1, padding=0, dilati
     idx, wts, off5, msk = _tables(x, off, m, geo)
     x3 = _padded(x)
     cols = _columns(x3, idx, wts, geo)
-    # single GEMMs over the whole batch (K = N*L for grad_weight, N = N*L for grad_columns): the
-    # batched-over-N form measured 2-3x slower for grad_columns (K=64 per image). grad_weight is
-    # computed transposed, columns (CgK, N*L) @ grad_out^T (N*L, Og): OpenBLAS took 750-900 ms for
-    # grad_out (64, 25088) @ columns^T (25088, 576) and 140 ms for this form (8x64x56x56 3x3).
-    gw = np.matmul(cols.reshape(G, -1, N * L), gt.transpose(0, 2, 1)).transpose(0, 2, 1)
+    # single GEMMs over the whole batch (K = N*L for grad_weight, N = N*L for grad_columns) on
+    # fastops' engine; grad_weight computed transposed, columns (CgK, N*L) @ grad_out^T (N*L, Og)
+    # (M = CgK rows, the larger side).
+    gw = _gemm.gemm(cols.reshape(G, -1, N * L), gt.transpose(0, 2, 1)).transpose(0, 2, 1)
     gw = np.ascontiguousarray(gw).reshape(w.shape)
-    gcols = np.matmul(w3.transpose(0, 2, 1), gt).reshape(C * K, N, L)
+    gcols = _gemm.gemm(w3.transpose(0, 2, 1), gt).reshape(C * K, N, L)
     # one extra element per plane: the scatter target of out-of-image corners (weight 0), dropped
     gx = np.empty((N, C, geo["H"] * geo["W"] + 1), x.dtype)
     _run("col2im", x.dtype, N * OG * -(-(C // OG) // _CB), N * C * K * L * 4, gcols, idx, wts, _CB, _LB, gx)
@@ -511,7 +508,7 @@ def _(shape, dtype="float32", weight_shape=(1, 1, 3, 3), offset_groups=1, stride
         "kernel": _name("im2col", dtype, be["im2col"]),
         "backend": be["im2col"],
         "backends": be,
-        "gemm": "np.matmul (BLAS)",
+        "gemm": "fastops._gemm",
         "threads": nt,
         "output_shape": (N, O, Ho, Wo),
     }
