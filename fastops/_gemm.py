@@ -50,32 +50,6 @@ def nr(dtype):
 # ---------------------------------------------------------------- packing
 
 
-def pack_a_template(src, off, s0, s1, s2, nb, M, K, Ap, npm, kinner):
-    """``Ap[((b * npm + p) * K + k) * MR + r] = A[b, p * MR + r, k]`` (0 past M), where
-    ``A[b, i, k] = src[off + b * s0 + i * s1 + k * s2]``. ``kinner``: k in the inner loop (A's k
-    stride is the smaller one: a row-major A)."""
-    for t in prange(nb * npm):
-        b = t // npm
-        p = t - b * npm
-        base = t * K * MR  # noqa: F821
-        i0 = p * MR  # noqa: F821
-        h = min(MR, M - i0)  # noqa: F821
-        a0 = off + b * s0 + i0 * s1
-        if kinner:
-            for r in range(h):
-                for k in range(K):
-                    Ap[base + k * MR + r] = src[a0 + r * s1 + k * s2]  # noqa: F821
-            for r in range(h, MR):  # noqa: F821
-                for k in range(K):
-                    Ap[base + k * MR + r] = 0  # noqa: F821
-        else:
-            for k in range(K):
-                for r in range(h):
-                    Ap[base + k * MR + r] = src[a0 + r * s1 + k * s2]  # noqa: F821
-                for r in range(h, MR):  # noqa: F821
-                    Ap[base + k * MR + r] = 0  # noqa: F821
-
-
 def pack_b_template(src, off, s0, s1, s2, nb, K, N, Bp, npn, kinner):
     """``Bp[((b * npn + p) * K + k) * NR + o] = B[b, k, p * NR + o]`` (0 past N), where
     ``B[b, k, j] = src[off + b * s0 + k * s1 + j * s2]``. ``kinner``: k in the inner loop (B's k
@@ -171,44 +145,110 @@ def _put_row(C, p, v0, v1, vl, add, bc, j, hasrb, rbv):
 # ---------------------------------------------------------------- the product
 
 
-def gemm_template(Ap, Bp, ia, ib, M, N, K, npm, npn, mcp, ncp, C, beta1, bias_c, bias_r, act_a, act_b, has_act):
-    """``C[t] (=|+=) Ap[ia[t]] @ Bp[ib[t]]`` (+ bias, activation) for every batch entry t.
+@_jit.inline
+def _pack_a_panel(src, a0, s1, s2, h, kc, kinner, dst, d0):
+    """One A panel of a task's block: ``dst[d0 + k * MR + r] = src[a0 + r * s1 + k * s2]`` for
+    r < h, k < kc (0 for rows h..MR-1)."""
+    if kinner:
+        for r in range(h):
+            for k in range(kc):
+                dst[d0 + k * MR + r] = src[a0 + r * s1 + k * s2]  # noqa: F821
+        for r in range(h, MR):  # noqa: F821
+            for k in range(kc):
+                dst[d0 + k * MR + r] = 0  # noqa: F821
+    else:
+        for k in range(kc):
+            for r in range(h):
+                dst[d0 + k * MR + r] = src[a0 + r * s1 + k * s2]  # noqa: F821
+            for r in range(h, MR):  # noqa: F821
+                dst[d0 + k * MR + r] = 0  # noqa: F821
 
-    ``mcp`` / ``ncp``: row / column panels per task block. ``beta1``: accumulate into C.
-    ``bias_c`` (N, or empty), ``bias_r`` (M, or empty)."""
-    vl = nlanes(Bp)
+
+@_jit.inline
+def _pack_b_panel(src, b0, s1, s2, w, kc, kinner, dst, d0, vl, NR):
+    """One B panel of a task's block: ``dst[d0 + k * NR + o] = src[b0 + k * s1 + o * s2]`` for
+    o < w, k < kc (0 for columns w..NR-1); a row-major full panel a vector at a time."""
+    if kinner:
+        for o in range(w):
+            for k in range(kc):
+                dst[d0 + k * NR + o] = src[b0 + k * s1 + o * s2]
+        for o in range(w, NR):
+            for k in range(kc):
+                dst[d0 + k * NR + o] = 0
+    elif s2 == 1 and w == NR:
+        for k in range(kc):
+            q = b0 + k * s1
+            for v in range(NR // vl):
+                vstore(dst, d0 + k * NR + v * vl, vload(src, q + v * vl))
+    else:
+        for k in range(kc):
+            for o in range(w):
+                dst[d0 + k * NR + o] = src[b0 + k * s1 + o * s2]
+            for o in range(w, NR):
+                dst[d0 + k * NR + o] = 0
+
+
+def gemm_template(asrc, aoff0, as0, as1, as2, akin, bsrc, boff0, bs0, bs1, bs2, bkin, Bp, npn_p,
+                  ia, ib, M, N, K, mcp, ncp, C, beta1, bias_c, bias_r, act_a, act_b, has_act):
+    """``C[t] (=|+=) A[ia[t]] @ B[ib[t]]`` (+ bias, activation) for every batch entry t.
+
+    ``A[b, i, k] = asrc[aoff0 + b * as0 + i * as1 + k * as2]``, B likewise from ``bsrc`` (``akin``
+    / ``bkin``: k is the operand's smaller stride), or, when ``Bp`` is not empty, B prepacked by
+    ``pack_b`` (``npn_p`` panels per batch entry). Each task packs the A and B panels of its block
+    one K chunk at a time into its own buffers (an A panel is packed once per column block of
+    its rows: 1/256 of the work at 128 columns per block). ``mcp`` / ``ncp``: row / column
+    panels per task block. ``beta1``: accumulate into C. ``bias_c`` (N, or empty), ``bias_r`` (M,
+    or empty)."""
+    vl = nlanes(C)
     kcl = KC  # noqa: F821
     nkc = (K + kcl - 1) // kcl
+    npm = (M + MR - 1) // MR  # noqa: F821
+    npn = (N + NR - 1) // NR  # noqa: F821
     nbm = (npm + mcp - 1) // mcp
     nbn = (npn + ncp - 1) // ncp
     nt = ia.size
     ntask = nt * nbm * nbn
+    prepacked = Bp.size > 0
     z0 = T(0)  # noqa: F821
     for task in prange(ntask):  # noqa: F821
         t = task // (nbm * nbn)
         rem = task - t * nbm * nbn
         bm = rem // nbn
         bn = rem - bm * nbn
-        abase = ia[t] * npm * K * MR  # noqa: F821
-        bbase = ib[t] * npn * K * NR  # noqa: F821
+        abase = aoff0 + ia[t] * as0
+        bbase = boff0 + ib[t] * bs0
         cbase = t * M * N
         scratch = np.empty(MR * NR, C.dtype)  # noqa: F821
         p0m, p1m = bm * mcp, min(npm, (bm + 1) * mcp)
         p0n, p1n = bn * ncp, min(npn, (bn + 1) * ncp)
+        kcb = min(kcl, K)  # per-task packing buffers: one K chunk of the block's A and B panels
+        apk = np.empty((p1m - p0m) * MR * kcb, C.dtype)  # noqa: F821
+        bpk = np.empty(1 if prepacked else (p1n - p0n) * NR * kcb, C.dtype)  # noqa: F821
         for q in range(nkc):
             k0 = q * kcl
             kc = min(kcl, K - k0)
             add = beta1 or q > 0
             last = q == nkc - 1
+            for pm in range(p0m, p1m):
+                i0 = pm * MR  # noqa: F821
+                _pack_a_panel(asrc, abase + i0 * as1 + k0 * as2, as1, as2, min(MR, M - i0), kc, akin,  # noqa: F821
+                              apk, (pm - p0m) * kc * MR)  # noqa: F821
+            if not prepacked:
+                for pn in range(p0n, p1n):
+                    j0 = pn * NR  # noqa: F821
+                    _pack_b_panel(bsrc, bbase + k0 * bs1 + j0 * bs2, bs1, bs2, min(NR, N - j0), kc, bkin,  # noqa: F821
+                                  bpk, (pn - p0n) * kc * NR, vl, NR)  # noqa: F821
             for pn in range(p0n, p1n):
                 j0 = pn * NR  # noqa: F821
                 nrw = min(NR, N - j0)  # noqa: F821
-                boff = bbase + (pn * K + k0) * NR  # noqa: F821
                 for pm in range(p0m, p1m):
                     i0 = pm * MR  # noqa: F821
                     mrw = min(MR, M - i0)  # noqa: F821
-                    aoff = abase + (pm * K + k0) * MR  # noqa: F821
-                    c = _tile(Ap, aoff, Bp, boff, kc, vl)
+                    aoff = (pm - p0m) * kc * MR  # noqa: F821
+                    if prepacked:
+                        c = _tile(apk, aoff, Bp, (ib[t] * npn_p * K + pn * K + k0) * NR, kc, vl)  # noqa: F821
+                    else:
+                        c = _tile(apk, aoff, bpk, (pn - p0n) * kc * NR, kc, vl)  # noqa: F821
                     if mrw == MR and nrw == NR:  # noqa: F821
                         bc = bias_c if last else bias_c[:0]
                         hr = last and bias_r.size > 0
@@ -274,8 +314,6 @@ def _kernel(which, dtype, parallel, epi=None):
 
             e = epi if epi is not None else _epilogue.parse("gemm", None)
             fn = _jit.instantiate(gemm_template, f"gemm_{e.key}_{sfx}", ACT=_epilogue.act_scalar(e, dt), **common)
-        elif which == "pack_a":
-            fn = _jit.instantiate(pack_a_template, f"gemm_pack_a_{sfx}", **common)
         else:
             fn = _jit.instantiate(pack_b_template, f"gemm_pack_b_{sfx}", **common)
         _kernels[key] = fn
@@ -388,24 +426,42 @@ def gemm(a, b, out=None, *, accumulate=False, bias=None, row_bias=None, epi=None
             _epilogue.apply(out, epi)
         return out
     be = backend_ or backend(M, N, K, nt, dtype=dt)
-    if pb is None:
-        pb = pack_b(b, be)
-    src, off, s0, s1, s2, na = _flat(a)
-    npm = -(-M // MR)
-    ap = np.empty(na * npm * K * MR, dt)
-    _run("pack_a", dt, "serial" if ap.size < PACK_SERIAL else be, src, off, s0, s1, s2, na, M, K, ap, npm, s2 < s1)
-    mcp, ncp = _blocks(nt, npm, pb.npn, be)
     empty = np.empty(0, dt)
+    asrc, aoff, as0, as1, as2, _ = _flat(a)
+    if pb is None:
+        bsrc, boff, bs0, bs1, bs2, _ = _flat(b)
+        bp, npn_p = empty, 0
+    else:
+        bsrc, boff, bs0, bs1, bs2 = _EMPTY_RO[dt], 0, 0, 0, 0
+        bp, npn_p = pb.data, pb.npn
+    mcp, ncp = _blocks(nt, -(-M // MR), -(-N // nr(dt)), be)
     bc = empty if bias is None else np.ascontiguousarray(bias, dt)
     br = empty if row_bias is None else np.ascontiguousarray(row_bias, dt)
     has_act = epi is not None and not epi.identity
-    _run("gemm", dt, be, ap, pb.data, ia, ib, M, N, K, npm, pb.npn, mcp, ncp, out.reshape(-1), bool(accumulate), bc, br,
+    _run("gemm", dt, be, asrc, aoff, as0, as1, as2, as2 < as1, bsrc, boff, bs0, bs1, bs2, bs1 < bs2, bp, npn_p,
+         ia, ib, M, N, K, mcp, ncp, out.reshape(-1), bool(accumulate), bc, br,
          dt.type(epi.a if has_act else 0), dt.type(epi.b if has_act else 0), has_act, epi=epi if has_act else None)
     return out
 
 
+def _ro_empty(dt):
+    x = np.empty(0, dt)
+    x.flags.writeable = False
+    return x
+
+
+_EMPTY_RO = {np.dtype(np.float32): _ro_empty(np.float32), np.dtype(np.float64): _ro_empty(np.float64)}
+
+
 MC_PANELS = 32  # row panels per task block (256 rows): an A block of 256 x KC, 256 KiB float32 (L2)
 NC_PANELS = 4  # column panels per task block (128 float32 columns)
+
+
+def task_workspace_bytes(dtype):
+    """The most memory one running task of ``gemm`` holds (its A and B packing buffers and edge
+    tile): a constant per thread, independent of the problem size."""
+    dt = np.dtype(dtype)
+    return (MC_PANELS * MR * KC + NC_PANELS * nr(dt) * KC + MR * nr(dt)) * dt.itemsize
 
 
 def _blocks(nt, npm, npn, be):

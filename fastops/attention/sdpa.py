@@ -271,7 +271,8 @@ def _(grad_output, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=F
         return _grads_out(P, dq3, dk3, dv3, dm3)
     out, lse, backend = _forward(P)
     # D_i = rowsum(dO * O) (equals sum_j P_ij dP_ij also with dropout: O holds the dropped P)
-    dd = np.multiply(go3, out).sum(axis=-1)
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 is NaN, as in the math
+        dd = np.multiply(go3, out).sum(axis=-1)
     dq3 = np.zeros((P.B, P.L, P.E), P.dtype)
     dk3 = np.zeros((P.Bk, P.S, P.E), P.dtype)
     dv3 = np.zeros((P.Bk, P.S, P.Ev), P.dtype)
