@@ -20,13 +20,10 @@ import numpy as np
 
 
 def _median(f, rounds):
+    from fastops.bench import median_calls
+
     f()
-    ts = []
-    for _ in range(rounds):
-        t0 = time.perf_counter()
-        f()
-        ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
+    return median_calls(f, rounds)
 
 
 def _cases(lib, threads):

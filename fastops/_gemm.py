@@ -52,35 +52,13 @@ def nr(dtype):
 
 def pack_b_template(src, off, s0, s1, s2, nb, K, N, Bp, npn, kinner):
     """``Bp[((b * npn + p) * K + k) * NR + o] = B[b, k, p * NR + o]`` (0 past N), where
-    ``B[b, k, j] = src[off + b * s0 + k * s1 + j * s2]``. ``kinner``: k in the inner loop (B's k
-    stride is the smaller one, e.g. a transposed weight). A row-major B (``s2 == 1``) is copied a
-    vector at a time."""
+    ``B[b, k, j] = src[off + b * s0 + k * s1 + j * s2]``: every panel over the whole K (an
+    operand packed once for several products, ``pack_b``)."""
     vl = nlanes(Bp)
     for t in prange(nb * npn):
         b = t // npn
-        p = t - b * npn
-        base = t * K * NR  # noqa: F821
-        j0 = p * NR  # noqa: F821
-        w = min(NR, N - j0)  # noqa: F821
-        b0 = off + b * s0 + j0 * s2
-        if kinner:
-            for o in range(w):
-                for k in range(K):
-                    Bp[base + k * NR + o] = src[b0 + k * s1 + o * s2]  # noqa: F821
-            for o in range(w, NR):  # noqa: F821
-                for k in range(K):
-                    Bp[base + k * NR + o] = 0  # noqa: F821
-        elif s2 == 1 and w == NR:  # noqa: F821
-            for k in range(K):
-                q = b0 + k * s1
-                for v in range(NR // vl):  # noqa: F821
-                    vstore(Bp, base + k * NR + v * vl, vload(src, q + v * vl))  # noqa: F821
-        else:
-            for k in range(K):
-                for o in range(w):
-                    Bp[base + k * NR + o] = src[b0 + k * s1 + o * s2]  # noqa: F821
-                for o in range(w, NR):  # noqa: F821
-                    Bp[base + k * NR + o] = 0  # noqa: F821
+        j0 = (t - b * npn) * NR  # noqa: F821
+        _pack_b_panel(src, off + b * s0 + j0 * s2, s1, s2, min(NR, N - j0), K, kinner, Bp, t * K * NR, vl, NR)  # noqa: F821
 
 
 # ---------------------------------------------------------------- micro-kernel

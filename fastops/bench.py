@@ -48,6 +48,11 @@ def _median_interleaved(fns, rounds, min_time=0.0):
     return [float(np.median(t)) if t else None for t in times]
 
 
+def median_calls(f, rounds):
+    """Median seconds of ``rounds`` calls of ``f`` (the caller warms it up first)."""
+    return _median_interleaved([f], rounds)[0]
+
+
 def _as_list(out):
     return list(out) if isinstance(out, (tuple, list)) else [out]
 
@@ -195,7 +200,7 @@ def _worker(lib, ops, size, rounds, threads, backward):
                     times.append(None)
                     continue
                 f()
-                times.append(_median_interleaved([f], rounds)[0])
+                times.append(median_calls(f, rounds))
             res[info.name] = times
     return res
 

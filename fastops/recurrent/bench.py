@@ -10,6 +10,7 @@ import time
 import numpy as np
 
 from .. import _threads
+from ..bench import median_calls as _median_calls
 from . import gru, lstm
 
 
@@ -96,12 +97,7 @@ def _worker(lib, kind, rounds, threads, T=50, B=32, I=256, H=512):
     with _threads.threads(threads):
         for f in (fwd, fb):
             f()
-            ts = []
-            for _ in range(rounds):
-                t0 = time.perf_counter()
-                f()
-                ts.append(time.perf_counter() - t0)
-            out.append(float(np.median(ts)))
+            out.append(_median_calls(f, rounds))
     return out
 
 
