@@ -11,7 +11,7 @@ Layout (Goto/BLIS style, written for this project):
   makes the micro-kernel's loads contiguous. ``pack_b`` packs a ``B`` once for many products (a
   layer's weight over the time steps of a recurrent net).
 * **Micro-kernel.** An ``MR x NR`` tile = 8 rows x 2 vectors (``NR`` = 32 float32 / 16 float64
-  lanes): 16 accumulators held in registers (``_lanes.Vec`` SSA values), per k two vector loads of
+  lanes): 16 accumulators held in registers (``_simd.Vec`` SSA values), per k two vector loads of
   B, eight broadcasts of A, sixteen explicit FMAs. Other shapes (4x4, 6x4, 12x2, 8x3 vectors)
   ran the same 114-117 GFLOP/s float32 / 57-58 float64 per core with the operands in cache
   (``python benchmarks/gemm_tiles.py``); 8x2 has the smallest edge waste per tile.
@@ -35,7 +35,7 @@ import numpy as np
 from numba import prange
 
 from . import _dispatch, _jit, _threads
-from .activation._lanes import nlanes, vadd, vfma, vload, vsplat, vstore
+from ._simd import nlanes, vadd, vfma, vload, vsplat, vstore
 
 MR = 8  # rows per micro-tile
 NV = 2  # vectors per micro-tile row

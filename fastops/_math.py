@@ -69,7 +69,7 @@ def _f64_as_i64(typingctx, x):
 # (float32) or 1024 (float64) although e * 2**n does not.
 
 
-# Cephes constants of exp (also read by ``activation._lanes.vexp``, the explicit-vector version):
+# Cephes constants of exp (also read by ``_simd.vexp``, the explicit-vector version):
 # the range kept normal (below LO the result flushes to 0, above HI it is inf), ln 2 split in two
 # for the Cody-Waite reduction (x - n * LN2[0] - n * LN2[1]), and the float32 minimax polynomial of
 # degree 5 for (exp(r) - 1 - r) / r^2 on |r| <= ln2 / 2, or the float64 Pade form's P and Q.

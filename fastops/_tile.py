@@ -17,8 +17,8 @@ operands, because a sliced 2-D view has Numba layout "A" (runtime inner stride),
 and stores do not vectorize (measured: 5x slower). ``mode`` 0 stores, 1 accumulates (``C += A @
 B``), 2 stores times a per-row scale ``rs[i]``.
 
-The 4 x NR accumulator tile is 16 ``_lanes.Vec`` values (SSA: LLVM keeps them in zmm registers);
-per k: 4 vector loads of B, 4 broadcast A elements, 16 explicit FMAs (``_lanes.vfma``). Every C
+The 4 x NR accumulator tile is 16 ``_simd.Vec`` values (SSA: LLVM keeps them in zmm registers);
+per k: 4 vector loads of B, 4 broadcast A elements, 16 explicit FMAs (``_simd.vfma``). Every C
 element is a sum over k = 0..K-1 in increasing order, so the result depends on the shapes only
 (never on threads). Measured single-thread float32 against the former version (the same loop over
 ``stack_tile`` with FMA contraction, bitwise the same results): (256 x 64) @ (64 x 1024) packed
@@ -31,7 +31,7 @@ from numba.extending import intrinsic
 
 from . import _config, _jit
 from ._jit import inline
-from .activation._lanes import nlanes, vadd, vfma, vload, vmul, vsplat, vstore
+from ._simd import nlanes, vadd, vfma, vload, vmul, vsplat, vstore
 
 MR = 4
 NR = 64

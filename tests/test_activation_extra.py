@@ -15,7 +15,7 @@ from .conftest import requires_torch, torch
 
 softmax_mod = importlib.import_module("fastops.activation.softmax")
 prelu_mod = importlib.import_module("fastops.activation.prelu")
-lanes = importlib.import_module("fastops.activation._lanes")
+lanes = importlib.import_module("fastops._simd")
 
 DTYPES = [np.float32, np.float64]
 needs_two_threads = pytest.mark.skipif(_threads.max_threads() < 2, reason="needs NUMBA_NUM_THREADS >= 2")
@@ -434,7 +434,7 @@ def test_nan_inf_like_torch(name, dtype, layout, pad):
 
 
 def _lane_sum_reference(a, vl, masked_tail):
-    """NumPy emulation of ``_lanes``' summation order: blocks of 4 vectors into 4 accumulators, then
+    """NumPy emulation of ``fastops._simd``' summation order: blocks of 4 vectors into 4 accumulators, then
     whole vectors into accumulator 0, the tail either as a masked vector into accumulator 1
     (``row_exp_sum``) or added after the lanes in index order (``row_sum``)."""
     n = a.size

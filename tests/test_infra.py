@@ -442,3 +442,16 @@ def test_tooling_defines_no_cached_kernel_and_no_kernel_module_imports_it():
             else:
                 bad = {m for m in imports for t in tooling if m == t or m.startswith(t + ".")}
                 assert not bad, f"{rel} imports tooling {bad}"
+
+
+def test_core_modules_import_no_private_module_of_a_family():
+    """The core (``fastops/_*.py``: SIMD layer, GEMM engine, JIT, dispatch, ...) never reaches into
+    a family's private modules (``fastops.<family>._*``): shared building blocks live in core."""
+    pkg = os.path.dirname(fastops.__file__)
+    families = {d for d in os.listdir(pkg) if os.path.isdir(os.path.join(pkg, d)) and not d.startswith("_")}
+    for f in sorted(os.listdir(pkg)):
+        if f.startswith("_") and f.endswith(".py"):
+            for m in _imports(os.path.join(pkg, f)):
+                parts = m.split(".")
+                if len(parts) >= 3 and parts[0] == "fastops" and parts[1] in families:
+                    assert not parts[2].startswith("_"), f"{f} imports {m}"

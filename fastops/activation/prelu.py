@@ -7,7 +7,7 @@ from numba import prange
 from .. import _dispatch, _jit, _threads
 from .._op import op
 from .._validate import float_arrays, grad_like
-from ._lanes import row_sum
+from .._simd import row_sum
 
 OP = "prelu"
 
@@ -16,7 +16,7 @@ OP = "prelu"
 # "rows": x seen as (R, L) with one slope per row (R = N*C rows of L = prod(spatial) elements, or a
 #   single row when the weight has one element). Work units are (row, piece of PIECE elements);
 #   short rows are grouped, PIECE // L rows per task. The weight gradient of a unit is one lane sum
-#   (`_lanes.row_sum`) of its masked products; the units' partials are then added per channel in
+#   (`_simd.row_sum`) of its masked products; the units' partials are then added per channel in
 #   index order (n, then piece).
 # "columns": when rows would be shorter than ROWS_MIN_LENGTH (e.g. (N, C) input: L = 1), x is seen
 #   as (N, M = C*L) with the slopes repeated along M. Rows are taken in blocks of a fixed number of

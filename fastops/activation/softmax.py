@@ -4,8 +4,8 @@
 Layouts (``softmax_layout``, from the shape and dim alone):
 
 * ``"last"``: the dim is the last one that is not of size 1 after it, i.e. every softmax row is
-  contiguous. Per row: max (``_lanes.row_max``), then ``e = exp(x - max)`` written to the output
-  and summed in the same pass (``_lanes.row_exp_sum``: ``vexp`` on whole vectors, a masked tail),
+  contiguous. Per row: max (``_simd.row_max``), then ``e = exp(x - max)`` written to the output
+  and summed in the same pass (``_simd.row_exp_sum``: ``vexp`` on whole vectors, a masked tail),
   then ``e * (1 / sum)``. A row of a few thousand elements stays in L1 between the passes, so only
   the first pass reads memory, and the exp pass prefetches the next row. Parallel over rows.
   Measured (float32 (4096, 1000), 2 threads, ms): scalar ``_math.exp32`` loop then ``row_sum``:
@@ -19,7 +19,7 @@ Layouts (``softmax_layout``, from the shape and dim alone):
 Numerics as in ATen: the row max is subtracted before ``exp``; a NaN anywhere in a row makes the
 row NaN; ``-inf`` inputs get probability 0 (``log_softmax``: ``-inf``); a row of only ``-inf`` (and
 any row with ``+inf``) gives NaN, as ``inf - inf`` does in PyTorch. Results do not depend on the
-thread count (row sums in a fixed lane order, see ``_lanes``).
+thread count (row sums in a fixed lane order, see ``fastops._simd``).
 """
 import math
 
@@ -29,7 +29,7 @@ from numba import prange
 from .. import _dispatch, _jit, _math, _threads
 from .._op import op
 from .._validate import FLOAT_DTYPES, dim as check_dim, float_array, grad_like
-from ._lanes import (nlanes, prefetch, row_dot, row_exp_sum, row_max, row_sum, vexp, vload, vload_part, vmul,
+from .._simd import (nlanes, prefetch, row_dot, row_exp_sum, row_max, row_sum, vexp, vload, vload_part, vmul,
                      vsplat, vstore, vstore_part, vsub)
 
 # Columns per task of the strided layout. Whole rows of the (D, inner) slice when inner is at most

@@ -15,7 +15,7 @@ over a K^T block packed contiguous (E, BN), so the innermost loop runs over BN c
 with q as a broadcast scalar, and vectorizes (no reduction inside the innermost loop: fastmath
 has no reassoc). The same shape serves P.V (innermost over Ev, rows of V contiguous), dP = dO.V^T
 (V^T block packed) and the gradient products. Reductions over a row of scores (max, sum) use the
-lane sums of ``activation._lanes``: fixed order, whatever the thread count.
+lane sums of ``fastops._simd``: fixed order, whatever the thread count.
 
 Determinism: the forward and the dQ kernel give each task its own rows of the output; the dK/dV
 kernel gives each task its own keys and walks the query batches that map to its key batch
@@ -29,7 +29,7 @@ from numba import prange
 
 from .. import _jit, _math, _random
 
-from ..activation._lanes import row_max, row_sum
+from .._simd import row_max, row_sum
 from ._vec import block_dot, rows_axpy
 
 

@@ -32,7 +32,7 @@ from numba import prange
 
 from .. import _dispatch, _gemm, _jit
 from . import _kernels
-from ..activation._lanes import row_dot, row_exp_sum, row_max, row_sum
+from .._simd import row_dot, row_exp_sum, row_max, row_sum
 
 def block_rows(L, S, itemsize):
     """Query rows per score block: as many as fit ``_dispatch.ATTENTION_BLOCK_BYTES`` (1 MiB; the

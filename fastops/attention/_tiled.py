@@ -24,7 +24,7 @@ buffer); which worker runs a task changes no result.
 Measured ((1, 8, 1024, 1024, 64) float32, 2 threads, the op alone, ranges over a loaded machine):
 forward 22-23 -> 14-17 ms, backward 49-50 -> 40-46 ms against the BLAS path; against torch
 (``python -m fastops bench``, interleaved pairs) forward 1.00-1.09x, forward + backward 1.13x.
-Then the softmax rows through ``_lanes.row_exp_sum`` (vector exp): forward 1.03-1.04x -> 1.09-1.12x;
+Then the softmax rows through ``_simd.row_exp_sum`` (vector exp): forward 1.03-1.04x -> 1.09-1.12x;
 then ``_tile.gemm`` in explicit vectors (84 -> 113 GFLOP/s on the Q K^T block): forward 1.25x,
 backward 1.18-1.20x (op alone, interleaved with torch, two runs).
 Blocks of 256 KiB or 64 KiB of scores instead of 1 MiB: no faster, resp. 2x slower. Results

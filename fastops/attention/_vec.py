@@ -3,13 +3,13 @@
 Why: the plain loops "for e: for c: s[c] += q[e] * kt[e, c]" did not vectorize here (measured
 7.8 GFLOP/s float32, 1 thread, a 64x64 by 64x128 block product; 4 rows at a time 8.2; a
 16-wide local accumulator array 1.5): the arrays may alias (numba#3750) and the accumulator row
-is reloaded and stored for every e. These helpers use ``activation._lanes``' ``Vec`` (one
+is reloaded and stored for every e. These helpers use ``fastops._simd``' ``Vec`` (one
 AVX-512 register) with the accumulators as SSA values that LLVM keeps in registers, and
-``_lanes.vstore`` for the results. Products are rounded then added (no FMA, as the rest of
+``_simd.vstore`` for the results. Products are rounded then added (no FMA, as the rest of
 fastops), and every sum runs in a fixed order: results do not depend on the thread count.
 """
 from .._jit import inline
-from ..activation._lanes import nlanes, vadd, vload, vmul, vsplat, vstore
+from .._simd import nlanes, vadd, vload, vmul, vsplat, vstore
 
 
 @inline

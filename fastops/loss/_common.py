@@ -2,7 +2,7 @@
 partial derivatives ``df(x, y, w, pw, a) -> (dl/dx, dl/dy)`` per op, instantiated per dtype.
 
 Forward: the elementwise losses are written to a buffer (the output itself for
-``reduction="none"``), then summed with :func:`fastops.activation._lanes.row_sum` in a fixed lane
+``reduction="none"``), then summed with :func:`fastops._simd.row_sum` in a fixed lane
 order (serial: bitwise the same for every thread count). ``mean`` divides that sum by the element
 count (``batchmean``: by ``input.shape[0]``), in the input's dtype.
 Backward: ``grad_input = g * dl/dx`` with ``g`` the output gradient (a scalar, divided by the
@@ -13,7 +13,7 @@ import numpy as np
 from .. import _jit, _reduce
 from .._elementwise import math_bindings
 from .._validate import choice, float_array, grad_like
-from ..activation._lanes import row_sum
+from .._simd import row_sum
 
 REDUCTIONS = ("mean", "sum", "none")
 

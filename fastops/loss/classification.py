@@ -3,7 +3,7 @@
 Layout: the input ``(N, C)`` or ``(N, C, d1, ...)`` (or unbatched ``(C,)`` with a 0-d target) is
 viewed as rows of ``C`` class scores, one per position ``(n, d1, ...)`` (the spatial case is
 transposed to that row layout once). ``cross_entropy`` fuses the log-softmax into the loss: per
-row one max, one exp-sum (``_lanes.row_exp_sum``: vector exponentials and lane sums, the next row
+row one max, one exp-sum (``_simd.row_exp_sum``: vector exponentials and lane sums, the next row
 prefetched meanwhile) and the gathered score; the log-probabilities are never stored. Backward
 recomputes the row's log-sum-exp.
 
@@ -21,13 +21,13 @@ from .. import _dispatch, _jit, _threads
 from .._elementwise import math_bindings
 from .._op import op
 from .._validate import choice, float_array, grad_like, int_scalar, real_scalar
-from ..activation._lanes import row_dot, row_exp_sum, row_max, row_sum
+from .._simd import row_dot, row_exp_sum, row_max, row_sum
 from ._common import REDUCTIONS, total
 
 BLOCK = 64  # rows per parallel work unit (each unit owns one scratch row)
 
 # ---------------------------------------------------------------------------------------------
-# kernels (T, LOG bound per dtype; the exponentials through _lanes.row_exp_sum)
+# kernels (T, LOG bound per dtype; the exponentials through _simd.row_exp_sum)
 
 
 def _ce_idx_fwd_template(x2, t, w, hw, eps, ignore, loss, wt):

@@ -19,7 +19,7 @@ Statistics are *shifted* sums: ``sum(x - k)`` and ``sum((x - k)^2)`` with ``k`` 
 the group, so a large mean (1e4 with std 1 in float32) does not cancel catastrophically as
 ``E[x^2] - E[x]^2`` would. One read of the data (a two-pass mean/variance would read it twice).
 
-Speed: the plane sums keep their partials in register vectors (``activation._lanes``: LLVM does not
+Speed: the plane sums keep their partials in register vectors (``fastops._simd``: LLVM does not
 vectorize a scalar ``s += x[i]`` without ``reassoc``, 4.8 GB/s vs 48 GB/s measured there). The
 backward sums need the activation's gradient per element first: it is computed into a small
 L1-resident tile (``TILE`` elements), which ``row_sum``/``row_dot`` then reduce.
@@ -28,7 +28,7 @@ import numpy as np
 from numba import prange
 
 from .. import _dispatch, _epilogue, _jit, _threads
-from ..activation._lanes import hsum, nlanes, row_dot, row_sum, vadd, vload, vmul, vsplat
+from .._simd import hsum, nlanes, row_dot, row_sum, vadd, vload, vmul, vsplat
 from .._jit import inline
 
 IDENTITY = _epilogue.parse("norm", None)

@@ -5,7 +5,7 @@ from numba import prange
 from .. import _dispatch, _jit, _threads
 from .._op import op
 from .._validate import float_array, float_arrays, grad_like, real_scalar
-from ..activation._lanes import row_dot, row_sum
+from .._simd import row_dot, row_sum
 
 OP = "l2_normalize"
 
@@ -19,7 +19,7 @@ OP = "l2_normalize"
 # loaded machine, (16, 512, 38, 38) float32, 2 threads: 106 ms vs torch F.normalize(x, dim=1) *
 # scale 480 ms.)
 # across_spatial=True needs the sum over all of (C, M): per-unit partial sums (lane order,
-# _lanes.row_sum), combined per sample in block order by every unit of the second pass.
+# _simd.row_sum), combined per sample in block order by every unit of the second pass.
 SLAB_BYTES = 256 * 1024
 
 

@@ -13,7 +13,7 @@ from numba import prange
 
 from .._op import op
 from .._validate import float_array, grad_like, nonbatch_nonempty
-from ..activation._lanes import row_sum
+from .._simd import row_sum
 from ..shape._kernels import Kernels, explain
 
 

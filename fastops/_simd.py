@@ -1,4 +1,6 @@
-"""Row reductions in explicit SIMD lanes (sum, max, dot), for the row-wise activation kernels.
+"""The SIMD layer of fastops (core): a vector type in registers, loads/stores with masked tails,
+prefetch, ``vfma``, ``vexp``, and row reductions in explicit lanes (sum, max, dot, exp-sum),
+used by every family and by the GEMM engine.
 
 Why: fastmath has no "reassoc" (see ``_config``), so LLVM never vectorizes a reduction loop by
 itself. Partial sums kept in a NumPy array (``acc[j] += x[b * LANES + j]``) vectorized badly here:
@@ -20,8 +22,6 @@ calls: the same instructions for every lane of every vector, in the serial and t
 of a kernel alike (FMA *contraction*, which LLVM applies or not per code path, stays off; see
 ``_config``). Rows whose length is not a multiple of the lane count end with a masked load and
 store (``vload_part``, ``vstore_part``), so every element of a row goes through the vector code.
-
-This is private to the activation family; a package-wide ``_reduce`` module can absorb it.
 """
 import numba
 import numpy as np
@@ -31,8 +31,8 @@ from numba.core import cgutils
 from numba.core.datamodel.models import PrimitiveModel
 from numba.extending import intrinsic, register_model
 
-from .. import _math
-from .._jit import inline
+from . import _math
+from ._jit import inline
 
 VECTOR_BYTES = 64  # one AVX-512 register; narrower machines split it (LLVM legalizes the type)
 N_ACC = 4  # independent accumulators (a0..a3 below): hide the add latency on L1-resident rows
