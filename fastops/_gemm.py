@@ -174,7 +174,7 @@ def gemm_template(asrc, aoff0, as0, as1, as2, akin, bsrc, boff0, bs0, bs1, bs2, 
     / ``bkin``: k is the operand's smaller stride), or, when ``Bp`` is not empty, B prepacked by
     ``pack_b`` (``npn_p`` panels per batch entry). Each task packs the A and B panels of its block
     one K chunk at a time into its own buffers (an A panel is packed once per column block of
-    its rows: 1/256 of the work at 128 columns per block). ``mcp`` / ``ncp``: row / column
+    its rows: a pass over A per NC_PANELS * NR columns of C). ``mcp`` / ``ncp``: row / column
     panels per task block. ``beta1``: accumulate into C. ``bias_c`` (N, or empty), ``bias_r`` (M,
     or empty)."""
     vl = nlanes(C)
@@ -432,7 +432,11 @@ _EMPTY_RO = {np.dtype(np.float32): _ro_empty(np.float32), np.dtype(np.float64): 
 
 
 MC_PANELS = 32  # row panels per task block (256 rows): an A block of 256 x KC, 256 KiB float32 (L2)
-NC_PANELS = 4  # column panels per task block (128 float32 columns)
+# column panels per task block (512 float32 columns): A is repacked once per column block, so a
+# wider block packs A less often (4 -> 16 panels: 1024^3 two threads 105-126 -> 128-156 GFLOP/s,
+# 256x1024 @ 1024x1024 93-121 -> 106-153, two runs each, `python -m asv_benches.engine_bars`
+# for the torch comparison)
+NC_PANELS = 16
 
 
 def task_workspace_bytes(dtype):
