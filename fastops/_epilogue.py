@@ -4,7 +4,7 @@ An op that fuses an activation validates the pair once with :func:`parse`, which
 :class:`Epilogue`. A kernel that applies the activation while its output block is still in
 registers or cache binds ``act_scalar(epi, dtype)`` as a global (``ACT(v, a, b)``, inlined) in its
 loop template through ``_jit.instantiate`` and passes ``epi.a``, ``epi.b`` as arguments. Ops
-without a fused path call :func:`apply` on their output (in place, one extra memory pass).
+without a fused path (the GEMM engine) call :func:`activated` on their output (one extra pass).
 
 Backward: ``activation(pre)`` with ``pre`` the op's output before the activation, so the op's
 backward first turns ``grad_output`` into the gradient w.r.t. ``pre`` with :func:`grad` (which
@@ -110,11 +110,14 @@ def _scalar(name, dt, which):
     return fn
 
 
-def apply(out, epi):
-    """Apply the activation to ``out`` in place (unfused path); returns ``out``."""
-    if epi.identity or out.size == 0:
-        return out
-    return _TABLE[epi.name][0].forward(out, True, epi.a, epi.b)
+def activated(x, epi):
+    """The activation of ``x`` as a new array (unfused path: one pass of the activation op's own
+    vectorized kernel). Out of place on purpose: with input and output the same memory, LLVM's
+    run-time alias check sends the kernel to its scalar loop (gelu 256x1024 float32: 2.8 ms in
+    place, 0.19 ms out of place, 2026-12-03)."""
+    if epi.identity or x.size == 0:
+        return x
+    return _TABLE[epi.name][0].forward(x, False, epi.a, epi.b)
 
 
 def grad(grad_output, pre, epi):

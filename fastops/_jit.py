@@ -149,6 +149,19 @@ DTYPES = (np.float32, np.float64)
 SUFFIX = {np.dtype(np.float32): "f32", np.dtype(np.float64): "f64"}
 
 
+def broadcast_c(x, shape):
+    """``x`` broadcast to ``shape`` as a C-contiguous array: ``x`` itself where it already is one,
+    else a new (writable) copy. ``np.ascontiguousarray(np.broadcast_to(x, shape))`` hands back a
+    read-only view where nothing is broadcast, and a read-only array is another Numba type: every
+    kernel taking it would be compiled a second time (one cold compile per kernel and signature)."""
+    shape = tuple(shape)
+    if x.shape == shape and x.flags.c_contiguous:
+        return x
+    out = np.empty(shape, x.dtype)
+    out[...] = x
+    return out
+
+
 def scalar_type(dtype):
     """The NumPy scalar type a kernel binds as ``T`` (typed constants: ``T(0.5)``)."""
     return np.dtype(dtype).type

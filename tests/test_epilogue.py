@@ -8,14 +8,16 @@ from fastops.testing import activation_ref
 
 @pytest.mark.parametrize("name", (None,) + _epilogue.NAMES)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_apply_and_grad_match_reference(name, dtype):
+def test_activated_and_grad_match_reference(name, dtype):
     rng = np.random.default_rng(0)
     x = (rng.standard_normal(257) * 3).astype(dtype)
     x[np.abs(x) < 1e-2] = 0.5
     param = 0.2 if name in ("leaky_relu", "elu") else None
     epi = _epilogue.parse("op", name, param)
-    y = _epilogue.apply(x.copy(), epi)
+    x0 = x.copy()
+    y = _epilogue.activated(x, epi)
     assert y.dtype == dtype
+    np.testing.assert_array_equal(x, x0)  # input unmodified
     ref = activation_ref(x.astype(np.float64), name, param)
     tol = 1e-5 if dtype == np.float32 else 1e-12
     np.testing.assert_allclose(y, ref, rtol=tol, atol=tol)

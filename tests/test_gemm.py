@@ -103,6 +103,26 @@ def test_epilogue_accumulate_bias_activation(dt):
 
 
 @pytest.mark.parametrize("dt", DTYPES)
+@pytest.mark.parametrize("name", _epilogue.NAMES)
+def test_every_activation_epilogue(dt, name):
+    """Every activation, with and without ``out=``/accumulation: the activation op's own kernel on
+    the plain product (bitwise), edge tiles included."""
+    rng = np.random.default_rng(6)
+    a = rng.standard_normal((11, 70)).astype(dt)
+    b = rng.standard_normal((70, 37)).astype(dt)
+    bias = rng.standard_normal(37).astype(dt)
+    epi = _epilogue.parse("t", name, 0.2 if name in ("leaky_relu", "elu") else None)
+    got = _gemm.gemm(a, b, bias=bias, epi=epi)
+    want = _epilogue.activated(_gemm.gemm(a, b, bias=bias), epi)
+    assert got.dtype == dt
+    np.testing.assert_array_equal(got, want)
+    c0 = rng.standard_normal((11, 37)).astype(dt)
+    out = c0.copy()
+    assert _gemm.gemm(a, b, out, accumulate=True, bias=bias, epi=epi) is out
+    np.testing.assert_array_equal(out, _epilogue.activated(_gemm.gemm(a, b, c0.copy(), accumulate=True, bias=bias), epi))
+
+
+@pytest.mark.parametrize("dt", DTYPES)
 def test_prepacked_b_and_nothing_written_outside(dt):
     rng = np.random.default_rng(5)
     a = rng.standard_normal((13, 40)).astype(dt)

@@ -87,8 +87,8 @@ def _prepare(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_g
         kvb = np.broadcast_shapes(kb_, vb)
     except ValueError:
         _fail(f"key and value batch dims do not broadcast: key {k.shape}, value {v.shape}")
-    kx = k if kb_ == kvb else np.ascontiguousarray(np.broadcast_to(k, kvb + k.shape[-2:]))
-    vx = v if vb == kvb else np.ascontiguousarray(np.broadcast_to(v, kvb + v.shape[-2:]))
+    kx = k if kb_ == kvb else _jit.broadcast_c(k, kvb + k.shape[-2:])
+    vx = v if vb == kvb else _jit.broadcast_c(v, kvb + v.shape[-2:])
     Bk = math.prod(kvb)
     idx = np.arange(Bk, dtype=np.int64).reshape(kvb)
     if enable_gqa and q.ndim >= 3 and len(kvb) >= 1:
@@ -105,8 +105,8 @@ def _prepare(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_g
         _fail(f"query and key/value batch dims do not broadcast: query {q.shape}, key {k.shape}, "
               f"value {v.shape}{extra}")
     B = math.prod(outb)
-    qx = q if qb == outb else np.ascontiguousarray(np.broadcast_to(q, outb + q.shape[-2:]))
-    kvidx = np.ascontiguousarray(np.broadcast_to(idx, outb)).reshape(B)
+    qx = q if qb == outb else _jit.broadcast_c(q, outb + q.shape[-2:])
+    kvidx = _jit.broadcast_c(idx, outb).reshape(B)
 
     # mask: boolean (True takes part) -> additive 0 / -inf; float: added to the scores
     has_mask = attn_mask is not None
@@ -130,9 +130,8 @@ def _prepare(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_g
         mshape = (1,) * (len(full) - mf.ndim) + mf.shape
         mbatch = mshape[:-2]
         Bm = math.prod(mbatch)
-        mask3 = np.ascontiguousarray(np.broadcast_to(mf.reshape((Bm,) + mshape[-2:]), (Bm, L, S)))
-        midx = np.ascontiguousarray(
-            np.broadcast_to(np.arange(Bm, dtype=np.int64).reshape(mbatch), outb)).reshape(B)
+        mask3 = _jit.broadcast_c(mf.reshape((Bm,) + mshape[-2:]), (Bm, L, S))
+        midx = _jit.broadcast_c(np.arange(Bm, dtype=np.int64).reshape(mbatch), outb).reshape(B)
     else:
         mask3 = np.zeros((1, 1, 1), dt)
         midx = np.zeros(B, np.int64)

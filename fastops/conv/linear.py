@@ -2,8 +2,8 @@
 
 ``input`` (*, in_features) with any leading dims, ``weight`` (out_features, in_features), ``bias``
 (out_features,) or None. The product is one GEMM over all leading rows on fastops' engine
-(``fastops._gemm``), with the bias and the activation applied in its epilogue while each output
-tile is in registers / L1 (no second pass over the output).
+(``fastops._gemm``), with the bias added in its epilogue while each output tile is in registers;
+the activation follows as one pass of the activation op's vectorized kernel over the output.
 
 Backward: ``linear.backward(grad_output, input, weight, bias=None, activation=None,
 activation_param=None)`` -> ``(grad_input, grad_weight, grad_bias or None)``; with an activation
@@ -76,7 +76,7 @@ def _(shape, dtype, weight_shape=None, **params):
     rows = math.prod(shape[:-1])
     O = weight_shape[0] if weight_shape is not None else shape[-1]
     epi = _epilogue.parse(OP, params.get("activation"), params.get("activation_param"))
-    return {"path": "gemm", "epilogue": f"bias + {epi.key} in the GEMM epilogue",
+    return {"path": "gemm", "epilogue": "bias in the GEMM epilogue" + ("" if epi.identity else f", then {epi.key} (one vectorized pass)"),
             "backend": _gemm.backend(rows, O, shape[-1], dtype=dtype), "threads": _threads.get_num_threads()}
 
 

@@ -92,8 +92,8 @@ class Elementwise:
                 raise ValueError(
                     f"{op}: 'target' shape {y.shape} does not broadcast with 'input' shape {x.shape}"
                 ) from None
-            x = np.ascontiguousarray(np.broadcast_to(x, shape))
-            y = np.ascontiguousarray(np.broadcast_to(y, shape))
+            x = _jit.broadcast_c(x, shape)
+            y = _jit.broadcast_c(y, shape)
         choice(op, "reduction", reduction, reductions)
         ws = []
         for nm, w in (("weight", weight), ("pos_weight", pos_weight)):
@@ -102,7 +102,7 @@ class Elementwise:
                 continue
             w = float_array(op, nm, w, x.dtype)
             try:
-                w = np.ascontiguousarray(np.broadcast_to(w, x.shape))
+                w = _jit.broadcast_c(w, x.shape)
             except ValueError:
                 raise ValueError(f"{op}: '{nm}' of shape {w.shape} does not broadcast to the input shape {x.shape}") from None
             ws.append(w)
