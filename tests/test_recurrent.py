@@ -354,3 +354,49 @@ def test_errors():
         fastops.gru_cell(np.zeros((2, 4), np.float32), None, np.zeros((9, 4), np.float32), np.zeros((9, 4), np.float32))
     with pytest.raises(ValueError, match="input must be"):
         fastops.rnn_cell(np.zeros((1, 2, 4), np.float32), None, p[0][:3], p[1][:3])
+
+
+@pytest.mark.parametrize("kind", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_projection_chunks_and_forward_buffers(kind, bidirectional, monkeypatch):
+    """The input projection over chunks of steps (a chunk boundary inside the sequence, in both
+    directions) and the plain forward's reused step buffers give bitwise the results of one
+    projection over the whole sequence, and the backward (which keeps every step) the same
+    gradients."""
+    from fastops.recurrent import _layers
+
+    rng = np.random.default_rng(3)
+    T, B, I, H = 7, 3, 5, 4
+    G = {"rnn": 1, "lstm": 4, "gru": 3}[kind]
+    D = 2 if bidirectional else 1
+    params = []
+    for _ in range(D):
+        params += [rng.standard_normal(s) * 0.5 for s in ((G * H, I), (G * H, H), (G * H,), (G * H,))]
+    x = rng.standard_normal((T, B, I))
+    x0 = x.copy()
+    f = getattr(fastops, kind)
+    h0 = (np.zeros((D, B, H)), np.zeros((D, B, H))) if kind == "lstm" else None
+    g = (rng.standard_normal((T, B, D * H)), None)
+
+    def run():
+        y, hn = f(x, h0, params, bidirectional=bidirectional)
+        return y, hn, f.backward(g, x, h0, params, bidirectional=bidirectional)
+
+    whole = run()
+    monkeypatch.setattr(_layers, "XP_CHUNK_ELEMENTS", 2 * B * G * H)  # 2 steps per chunk: 4 chunks
+    chunked = run()
+
+    def flat(v):
+        if isinstance(v, np.ndarray):
+            return [v]
+        if v is None:
+            return [None]
+        return [a for e in v for a in flat(e)]
+
+    fw, fc = flat(whole), flat(chunked)
+    assert len(fw) == len(fc)
+    for a, b in zip(fw, fc):
+        assert (a is None) == (b is None)
+        if a is not None:
+            assert a.tobytes() == b.tobytes()
+    np.testing.assert_array_equal(x, x0)

@@ -63,7 +63,7 @@ def rnn_cell(input, h, w_ih, w_hh, b_ih=None, b_hh=None, nonlinearity="tanh"):
     """
     kind = _kind("rnn_cell", nonlinearity)
     x3, (h0,), w_ih, w_hh, b_ih, b_hh, unb, _ = _prep("rnn_cell", kind, input, [("h", h)], w_ih, w_hh, b_ih, b_hh)
-    out, hn, _, _ = _layers.forward(kind, x3, h0, None, w_ih, w_hh, b_ih, b_hh)
+    out, hn, _, _ = _layers.forward(kind, x3, h0, None, w_ih, w_hh, b_ih, b_hh, keep=False)
     return hn.reshape(-1) if unb else hn
 
 
@@ -89,7 +89,7 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """
     h, c = _hx("lstm_cell", hx)
     x3, (h0, c0), w_ih, w_hh, b_ih, b_hh, unb, _ = _prep("lstm_cell", "lstm", input, [("h", h), ("c", c)], w_ih, w_hh, b_ih, b_hh)
-    out, hn, cn, _ = _layers.forward("lstm", x3, h0, c0, w_ih, w_hh, b_ih, b_hh)
+    out, hn, cn, _ = _layers.forward("lstm", x3, h0, c0, w_ih, w_hh, b_ih, b_hh, keep=False)
     if unb:
         return hn.reshape(-1), cn.reshape(-1)
     return hn, cn
@@ -130,7 +130,7 @@ def gru_cell(input, h, w_ih, w_hh, b_ih=None, b_hh=None):
     """One GRU step (``nn.GRUCell``): ``r, z = s(...)``, ``n = tanh(x W_in^T + b_in + r (h W_hn^T + b_hn))``,
     ``h' = (1 - z) n + z h``. Backward -> ``(grad_input, grad_h, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh)``."""
     x3, (h0,), w_ih, w_hh, b_ih, b_hh, unb, _ = _prep("gru_cell", "gru", input, [("h", h)], w_ih, w_hh, b_ih, b_hh)
-    out, hn, _, _ = _layers.forward("gru", x3, h0, None, w_ih, w_hh, b_ih, b_hh)
+    out, hn, _, _ = _layers.forward("gru", x3, h0, None, w_ih, w_hh, b_ih, b_hh, keep=False)
     return hn.reshape(-1) if unb else hn
 
 

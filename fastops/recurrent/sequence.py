@@ -90,7 +90,8 @@ def _config(opname, x, state_arrays, params, num_layers, bidirectional, batch_fi
                 seed=seed, unbatched=unbatched, batch_first=batch_first, bias=bias, per=per)
 
 
-def _run_forward(opname, kind, cfg):
+def _run_forward(opname, kind, cfg, keep=False):
+    """``keep``: also record what the backward needs (the tape's saved arrays)."""
     inp = cfg["x"]
     D, L = cfg["D"], cfg["L"]
     h0s = cfg["states"][0]
@@ -104,7 +105,7 @@ def _run_forward(opname, kind, cfg):
             w = cfg["layers"][l][d]
             i = l * D + d
             c0 = c0s[i] if kind == "lstm" else None
-            out, h, c, saved = _layers.forward(kind, inp, h0s[i], c0, *w, reverse=bool(d))
+            out, h, c, saved = _layers.forward(kind, inp, h0s[i], c0, *w, reverse=bool(d), keep=keep)
             hn[i] = h
             if kind == "lstm":
                 cn[i] = c
@@ -210,7 +211,7 @@ def _seq_op(kind, opname):
     def backward(grad_output, x, h0, params, num_layers, bidirectional, batch_first, dropout, training, seed):
         cfg = _config(opname, x, [("h0", h0)], params, num_layers, bidirectional, batch_first, dropout, training, seed, kind)
         g_out, g_hn, _ = _check_grads(opname, cfg, grad_output, kind)
-        _, _, _, tape = _run_forward(opname, kind, cfg)
+        _, _, _, tape = _run_forward(opname, kind, cfg, keep=True)
         dX, dh0, _, grads = _run_backward(kind, cfg, tape, g_out, g_hn, None)
         return _dx(cfg, dX), (None if h0 is None else _state_out(cfg, dh0)), grads
 
@@ -283,7 +284,7 @@ def _(grad_output, input, hx, params, num_layers=1, bidirectional=False, batch_f
       training=False, seed=None):
     cfg = _lstm_cfg(input, hx, params, num_layers, bidirectional, batch_first, dropout, training, seed)
     g_out, g_hn, g_cn = _check_grads("lstm", cfg, grad_output, "lstm")
-    _, _, _, tape = _run_forward("lstm", "lstm", cfg)
+    _, _, _, tape = _run_forward("lstm", "lstm", cfg, keep=True)
     dX, dh0, dc0, grads = _run_backward("lstm", cfg, tape, g_out, g_hn, g_cn)
     dhx = None if hx is None else (_state_out(cfg, dh0), _state_out(cfg, dc0))
     return _dx(cfg, dX), dhx, grads
