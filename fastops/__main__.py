@@ -240,7 +240,7 @@ def cmd_bench(args):
     _, status = _cache_status()
     # the first line says where a cold first run spends its time (stderr: --json keeps stdout clean)
     print(f"bench: {n_ops} ops; each op's kernels compile on its first call (numba, 0.1-16 s per kernel, "
-          f"about 7 minutes for the whole catalog in a fresh environment on 2 cores; `python -m fastops warmup` "
+          f"about 5 minutes for the whole catalog in a fresh environment on 2 cores; `python -m fastops warmup` "
           f"compiles them in parallel processes first); {status}", file=sys.stderr, flush=True)
     rows = bench.run(ops=args.ops, size=size, rounds=rounds, threads=args.threads, backward=not args.no_backward)
     if args.processes > 0:
