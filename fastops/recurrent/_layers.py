@@ -105,28 +105,25 @@ def backward(kind, X, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, out, saved, d_out
         dc = np.zeros((B, H), dt) if d_cn is None else np.array(d_cn, dtype=dt, copy=True)
     d_gi = np.empty((T, B, G * H), dt)
     d_gh = np.empty((T, B, G * H), dt) if kind == "gru" else d_gi
-    h_prev = np.empty((T, B, H), dt)  # the state each step started from
     order = list(_order(T, reverse))
-    prev = h0
-    for t in order:
-        h_prev[t] = prev
-        prev = out[t]
-    if kind == "lstm":
-        c_prev = np.empty((T, B, H), dt)
-        prev = c0
-        for t in order:
-            c_prev[t] = prev
-            prev = saved["c"][t]
+    first, back = order[0], (-1 if reverse else 1)  # step t started from the output of t - back
+
+    def h_prev(t):  # the state step t started from (a view, no copy of all of them)
+        return h0 if t == first else out[t - back]
+
+    def c_prev(t):
+        return c0 if t == first else saved["c"][t - back]
+
     direct = np.empty((B, H), dt) if kind == "gru" else None
     dc_next = np.empty((B, H), dt) if kind == "lstm" else None
     w_hh_p = _gemm.pack_b(w_hh)
     for t in reversed(order):
         dht = dh if d_out is None else dh + d_out[t]
         if kind == "lstm":
-            K.run("lstm_bwd", dt, size, saved["act"][t], c_prev[t], saved["c"][t], dht, dc, d_gi[t], dc_next)
+            K.run("lstm_bwd", dt, size, saved["act"][t], c_prev(t), saved["c"][t], dht, dc, d_gi[t], dc_next)
             dc, dc_next = dc_next, dc
         elif kind == "gru":
-            K.run("gru_bwd", dt, size, saved["save"][t], h_prev[t], dht, d_gi[t], d_gh[t], direct)
+            K.run("gru_bwd", dt, size, saved["save"][t], h_prev(t), dht, d_gi[t], d_gh[t], direct)
         else:
             K.run("rnn_bwd", dt, size, out[t], dht, d_gi[t], act=kind[4:])
         dh = _gemm.gemm(d_gh[t], w_hh_p)
@@ -136,7 +133,12 @@ def backward(kind, X, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, out, saved, d_out
     gh2 = d_gh.reshape(T * B, G * H)
     dX = _gemm.gemm(gi2, w_ih).reshape(T, B, I)
     dw_ih = _gemm.gemm(gi2.T, X.reshape(T * B, I))
-    dw_hh = _gemm.gemm(gh2.T, h_prev.reshape(T * B, H))
+    # dG^T @ H_prev over all steps: the first step's term with h0, then the others' with the
+    # outputs they started from (views of out: no (T, B, H) copy of the previous states)
+    dw_hh = _gemm.gemm(d_gh[first].T, h0)
+    if T > 1:
+        rest, prev = (slice(0, T - 1), slice(1, T)) if reverse else (slice(1, T), slice(0, T - 1))
+        _gemm.gemm(d_gh[rest].reshape(-1, G * H).T, out[prev].reshape(-1, H), dw_hh, accumulate=True)
     db_ih = gi2.sum(axis=0) if b_ih is not None else None
     db_hh = gh2.sum(axis=0) if b_hh is not None else None
     return dX, dh, dc, dw_ih, dw_hh, db_ih, db_hh
