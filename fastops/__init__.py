@@ -55,12 +55,14 @@ from .loss import (  # noqa: F401
     triplet_margin_loss,
 )
 
-# normalization
+# normalization (batch, layer, group, instance, local response, L2)
 from .norm import (  # noqa: F401
     batch_norm,
     group_norm,
     instance_norm,
+    l2_normalize,
     layer_norm,
+    local_response_norm,
 )
 
 # shape and resampling
@@ -76,7 +78,7 @@ from .shape import (  # noqa: F401
     upsample_nearest2d,
 )
 
-# pooling
+# pooling (windows, adaptive, unpooling, RoI)
 from .pooling import (  # noqa: F401
     adaptive_avg_pool1d,
     adaptive_avg_pool2d,
@@ -93,10 +95,14 @@ from .pooling import (  # noqa: F401
     max_unpool1d,
     max_unpool2d,
     max_unpool3d,
+    ps_roi_align,
+    ps_roi_pool,
+    roi_align,
+    roi_pool,
 )
 
 # recurrent
-from .recurrent import (  # noqa: F401,E402
+from .recurrent import (  # noqa: F401
     gru,
     gru_cell,
     lstm,
@@ -106,15 +112,7 @@ from .recurrent import (  # noqa: F401,E402
 )
 
 # optimizers and learning-rate schedulers (fastops.optim.Adam, ...)
-from . import optim  # noqa: F401,E402
-
-# RoI pooling
-from .pooling import (  # noqa: F401
-    ps_roi_align,
-    ps_roi_pool,
-    roi_align,
-    roi_pool,
-)
+from . import optim  # noqa: F401
 
 # linear and convolution
 from .conv import (  # noqa: F401
@@ -128,12 +126,6 @@ from .conv import (  # noqa: F401
     deform_conv2d,
     linear,
     separable_conv2d,
-)
-
-# normalization (local response, L2)
-from .norm import (  # noqa: F401
-    l2_normalize,
-    local_response_norm,
 )
 
 # regularization
@@ -151,3 +143,7 @@ from .attention import (  # noqa: F401
 def ops():
     """Names of all ops fastops provides, sorted."""
     return sorted(_REGISTRY)
+
+
+# the public namespace: every op, the thread controls, the optimizers' module, ops() and the version
+__all__ = sorted(_REGISTRY) + ["get_num_threads", "set_num_threads", "threads", "optim", "ops", "__version__"]

@@ -455,3 +455,20 @@ def test_core_modules_import_no_private_module_of_a_family():
                 parts = m.split(".")
                 if len(parts) >= 3 and parts[0] == "fastops" and parts[1] in families:
                     assert not parts[2].startswith("_"), f"{f} imports {m}"
+
+
+def test_public_namespace():
+    """``fastops.__all__``: every registered op, the thread controls, ``optim``, ``ops`` and the
+    version, each importable by ``from fastops import *``, and nothing private."""
+    import fastops
+
+    ns = {}
+    exec("from fastops import *", ns)  # noqa: S102 - the star import is what is tested
+    names = set(fastops.__all__)
+    assert len(names) == len(fastops.__all__)
+    assert set(fastops.ops()) <= names
+    assert names - set(fastops.ops()) == {"get_num_threads", "set_num_threads", "threads", "optim", "ops", "__version__"}
+    assert names <= set(ns)
+    assert not any(n.startswith("_") and n != "__version__" for n in names)
+    for n in fastops.ops():
+        assert getattr(fastops, n).name == n
