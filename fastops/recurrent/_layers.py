@@ -6,9 +6,10 @@ gates, cell states); the backward takes the gradients of the outputs and of the 
 returns the gradients of the input sequence, the initial state and the four weights.
 
 GEMMs (fastops' engine, ``fastops._gemm``, on the same threads as the gate kernels): the input
-projections of several steps at a time (``XP_CHUNK_ELEMENTS``) as one ``(n*B, I) @ (I, G*H)``; per step ``h @ W_hh^T`` (forward) and ``dgates @
-W_hh`` (backward), with ``W_hh`` packed once per sequence; the weight gradients as one GEMM each over
-all steps, ``dG^T @ X`` and ``dG^T @ H_prev`` with ``(T*B, .)`` operands.
+projections of several steps at a time (``XP_CHUNK_ELEMENTS``) as one ``(n*B, I) @ (I, G*H)``; per
+step ``h @ W_hh^T`` (forward) and ``dgates @ W_hh`` (backward), with ``W_hh`` packed once per
+sequence; the weight gradients over all steps, ``dG^T @ X`` as one GEMM and ``dG^T @ H_prev`` as
+two (the first step with ``h0``, then the others with the outputs they started from).
 """
 import numpy as np
 
