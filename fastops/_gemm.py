@@ -168,7 +168,7 @@ def _pack_b_panel(src, b0, s1, s2, w, kc, kinner, dst, d0, vl, NR):
 
 def gemm_template(asrc, aoff0, as0, as1, as2, akin, bsrc, boff0, bs0, bs1, bs2, bkin, Bp, npn_p,
                   ia, ib, M, N, K, mcp, ncp, C, beta1, bias_c, bias_r):
-    """``C[t] (=|+=) A[ia[t]] @ B[ib[t]]`` (+ bias, activation) for every batch entry t.
+    """``C[t] (=|+=) A[ia[t]] @ B[ib[t]]`` (+ bias) for every batch entry t.
 
     ``A[b, i, k] = asrc[aoff0 + b * as0 + i * as1 + k * as2]``, B likewise from ``bsrc`` (``akin``
     / ``bkin``: k is the operand's smaller stride), or, when ``Bp`` is not empty, B prepacked by

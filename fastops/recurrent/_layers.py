@@ -58,8 +58,10 @@ def forward(kind, X, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=False, keep=True):
             act1 = np.empty((B, 4 * H), dt)
             cbuf = (np.empty((B, H), dt), np.empty((B, H), dt))
     elif kind == "gru":
-        sv = saved["save"] = np.empty((T, B, 4 * H), dt) if keep else None
-        sv1 = None if keep else np.empty((B, 4 * H), dt)
+        if keep:
+            sv = saved["save"] = np.empty((T, B, 4 * H), dt)
+        else:
+            sv1 = np.empty((B, 4 * H), dt)
     h, c = h0, c0
     size = B * G * H
     w_hh_t = _gemm.pack_b(w_hh.T)
