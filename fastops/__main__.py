@@ -186,6 +186,11 @@ def cmd_warmup(args):
     slow = sorted(times, key=times.get, reverse=True)[:5]
     print(f"compiled/loaded the kernels of {len(names)} ops (float32, float64) in {time.perf_counter() - t0:.1f} s; "
           "slowest: " + ", ".join(f"{n} {times[n]:.1f} s" for n in slow))
+    from fastops import _kernelset
+
+    built = _kernelset.compiled()
+    print(f"{sum(map(len, built.values()))} kernels of {len(built)} kernel sets are ready in this process "
+          f"({len(_kernelset.SETS)} sets declared)")
     return 0
 
 

@@ -12,7 +12,11 @@ import numpy as np
 from numba import prange
 
 from . import _dispatch, _jit, _math, _threads
+from ._kernelset import KernelSet, UNBOUND
 from ._validate import float_array, grad_like, inplace_target, real_scalar  # noqa: F401  (re-exported for ops)
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+DF = F = UNBOUND
 
 # Work is split in fixed chunks of CHUNK elements (static schedule over chunks): large enough that
 # the per-chunk overhead vanishes, small enough that 2-16 threads get balanced shares.
@@ -32,7 +36,7 @@ def _map_template(x, out, a, b):
         xs = x[start:stop]
         os = out[start:stop]
         for i in range(xs.size):
-            os[i] = F(xs[i], a, b)  # noqa: F821  (bound by instantiate)
+            os[i] = F(xs[i], a, b)
 
 
 def _grad_template(x, g, out, a, b):
@@ -44,7 +48,7 @@ def _grad_template(x, g, out, a, b):
         gs = g[start:stop]
         os = out[start:stop]
         for i in range(xs.size):
-            os[i] = DF(xs[i], gs[i], a, b)  # noqa: F821
+            os[i] = DF(xs[i], gs[i], a, b)
 
 
 def math_bindings(dtype):
@@ -66,29 +70,16 @@ class Pointwise:
 
     def __init__(self, name, f, df, cost="cheap"):
         self.name, self.f, self.df, self.cost = name, f, df, cost
-        self._kernels = {}
+        self.kernels = KernelSet(name, {"fwd": _map_template, "bwd": _grad_template}, bind=self._bindings)
+
+    def _bindings(self, dt, which, variant):
+        scalar = self.f if which == "fwd" else self.df
+        fn = _jit.inline(_jit.clone(scalar, f"{self.name}_{which}_scalar_{_jit.SUFFIX[dt]}", math_bindings(dt)))
+        return {"F" if which == "fwd" else "DF": fn}
 
     def kernel(self, which, dtype, backend):
         """The compiled-on-first-call kernel ``which`` ("fwd"/"bwd") for ``dtype`` and ``backend``."""
-        k = self._kernels.get((which, dtype, backend))  # hot path: called with x.dtype
-        if k is None:
-            dt = np.dtype(dtype)
-            k = self._kernels.get((which, dt, backend))
-            if k is None:
-                k = self._kernels[(which, dt, backend)] = self._build(which, dt, backend)
-        return k
-
-    def _build(self, which, dt, backend):
-        sfx = _jit.SUFFIX[dt]
-        scalar = self.f if which == "fwd" else self.df
-        fn = _jit.inline(_jit.clone(scalar, f"{self.name}_{which}_scalar_{sfx}", math_bindings(dt)))
-        template = _map_template if which == "fwd" else _grad_template
-        return _jit.instantiate(
-            template,
-            f"{self.name}_{which}_{sfx}_{backend}",
-            parallel=(backend == "parallel"),
-            **{"F" if which == "fwd" else "DF": fn},
-        )
+        return self.kernels.kernel(which, dtype, backend)
 
     def backend(self, dtype, size):
         return _dispatch.pointwise_backend(dtype, size, _threads.get_num_threads(), self.cost)
@@ -97,7 +88,7 @@ class Pointwise:
         size = int(np.prod(shape))
         be = self.backend(dtype, size)
         return {
-            "kernel": f"{self.name}_fwd_{_jit.SUFFIX[np.dtype(dtype)]}_{be}",
+            "kernel": self.kernels.kernel_name("fwd", dtype, be),
             "backend": be,
             "size": size,
             "threads": _threads.get_num_threads(),
@@ -105,10 +96,7 @@ class Pointwise:
         }
 
     def _run(self, which, dtype, size, *arrays):
-        be = self.backend(dtype, size)
-        if be == "parallel":
-            _threads.sync()
-        self.kernel(which, dtype, be)(*arrays)
+        self.kernels.run(which, dtype, self.backend(dtype, size), *arrays)
 
     def forward(self, x, inplace=False, a=0.0, b=0.0):
         op = self.name

@@ -3,8 +3,8 @@
 An op that fuses an activation validates the pair once with :func:`parse`, which returns an
 :class:`Epilogue`. A kernel that applies the activation while its output block is still in
 registers or cache binds ``act_scalar(epi, dtype)`` as a global (``ACT(v, a, b)``, inlined) in its
-loop template through ``_jit.instantiate`` and passes ``epi.a``, ``epi.b`` as arguments. Ops
-without a fused path (the GEMM engine) call :func:`activated` on their output (one extra pass).
+loop template (a binding of its kernel set, ``fastops._kernelset``) and passes ``epi.a``, ``epi.b``
+as arguments. Ops without a fused path (the GEMM engine) call :func:`activated` on their output (one extra pass).
 
 Backward: ``activation(pre)`` with ``pre`` the op's output before the activation, so the op's
 backward first turns ``grad_output`` into the gradient w.r.t. ``pre`` with :func:`grad` (which
@@ -16,7 +16,7 @@ import numpy as np
 
 from . import _jit
 from ._elementwise import math_bindings
-from .activation import pointwise as _pw
+from . import _activations as _act
 
 
 def _identity_f(v, a, b):
@@ -30,14 +30,14 @@ def _identity_df(v, g, a, b):
 # name -> (Pointwise kernel or None, forward scalar, gradient scalar, default param, uses param as)
 _TABLE = {
     None: (None, _identity_f, _identity_df, None),
-    "relu": (_pw.RELU, _pw._relu_f, _pw._relu_df, None),
-    "relu6": (_pw.HARDTANH, _pw._hardtanh_f, _pw._hardtanh_df, None),
-    "leaky_relu": (_pw.LEAKY_RELU, _pw._leaky_f, _pw._leaky_df, 0.01),
-    "elu": (_pw.ELU, _pw._elu_f, _pw._elu_df, 1.0),
-    "sigmoid": (_pw.SIGMOID, _pw._sigmoid_f, _pw._sigmoid_df, None),
-    "tanh": (_pw.TANH_K, _pw._tanh_f, _pw._tanh_df, None),
-    "gelu": (_pw.GELU, _pw._gelu_f, _pw._gelu_df, None),
-    "silu": (_pw.SILU, _pw._silu_f, _pw._silu_df, None),
+    "relu": (_act.RELU, _act._relu_f, _act._relu_df, None),
+    "relu6": (_act.HARDTANH, _act._hardtanh_f, _act._hardtanh_df, None),
+    "leaky_relu": (_act.LEAKY_RELU, _act._leaky_f, _act._leaky_df, 0.01),
+    "elu": (_act.ELU, _act._elu_f, _act._elu_df, 1.0),
+    "sigmoid": (_act.SIGMOID, _act._sigmoid_f, _act._sigmoid_df, None),
+    "tanh": (_act.TANH_K, _act._tanh_f, _act._tanh_df, None),
+    "gelu": (_act.GELU, _act._gelu_f, _act._gelu_df, None),
+    "silu": (_act.SILU, _act._silu_f, _act._silu_df, None),
 }
 
 NAMES = tuple(k for k in _TABLE if k is not None)

@@ -36,6 +36,10 @@ from numba import prange
 
 from . import _dispatch, _jit, _threads
 from ._simd import nlanes, vadd, vfma, vload, vsplat, vstore
+from ._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = NR = UNBOUND
 
 MR = 8  # rows per micro-tile
 NV = 2  # vectors per micro-tile row
@@ -57,8 +61,8 @@ def pack_b_template(src, off, s0, s1, s2, nb, K, N, Bp, npn, kinner):
     vl = nlanes(Bp)
     for t in prange(nb * npn):
         b = t // npn
-        j0 = (t - b * npn) * NR  # noqa: F821
-        _pack_b_panel(src, off + b * s0 + j0 * s2, s1, s2, min(NR, N - j0), K, kinner, Bp, t * K * NR, vl, NR)  # noqa: F821
+        j0 = (t - b * npn) * NR
+        _pack_b_panel(src, off + b * s0 + j0 * s2, s1, s2, min(NR, N - j0), K, kinner, Bp, t * K * NR, vl, NR)
 
 
 # ---------------------------------------------------------------- micro-kernel
@@ -130,16 +134,16 @@ def _pack_a_panel(src, a0, s1, s2, h, kc, kinner, dst, d0):
     if kinner:
         for r in range(h):
             for k in range(kc):
-                dst[d0 + k * MR + r] = src[a0 + r * s1 + k * s2]  # noqa: F821
-        for r in range(h, MR):  # noqa: F821
+                dst[d0 + k * MR + r] = src[a0 + r * s1 + k * s2]
+        for r in range(h, MR):
             for k in range(kc):
-                dst[d0 + k * MR + r] = 0  # noqa: F821
+                dst[d0 + k * MR + r] = 0
     else:
         for k in range(kc):
             for r in range(h):
-                dst[d0 + k * MR + r] = src[a0 + r * s1 + k * s2]  # noqa: F821
-            for r in range(h, MR):  # noqa: F821
-                dst[d0 + k * MR + r] = 0  # noqa: F821
+                dst[d0 + k * MR + r] = src[a0 + r * s1 + k * s2]
+            for r in range(h, MR):
+                dst[d0 + k * MR + r] = 0
 
 
 @_jit.inline
@@ -178,17 +182,17 @@ def gemm_template(asrc, aoff0, as0, as1, as2, akin, bsrc, boff0, bs0, bs1, bs2, 
     panels per task block. ``beta1``: accumulate into C. ``bias_c`` (N, or empty), ``bias_r`` (M,
     or empty)."""
     vl = nlanes(C)
-    kcl = KC  # noqa: F821
+    kcl = KC
     nkc = (K + kcl - 1) // kcl
-    npm = (M + MR - 1) // MR  # noqa: F821
-    npn = (N + NR - 1) // NR  # noqa: F821
+    npm = (M + MR - 1) // MR
+    npn = (N + NR - 1) // NR
     nbm = (npm + mcp - 1) // mcp
     nbn = (npn + ncp - 1) // ncp
     nt = ia.size
     ntask = nt * nbm * nbn
     prepacked = Bp.size > 0
-    z0 = T(0)  # noqa: F821
-    for task in prange(ntask):  # noqa: F821
+    z0 = T(0)
+    for task in prange(ntask):
         t = task // (nbm * nbn)
         rem = task - t * nbm * nbn
         bm = rem // nbn
@@ -196,38 +200,38 @@ def gemm_template(asrc, aoff0, as0, as1, as2, akin, bsrc, boff0, bs0, bs1, bs2, 
         abase = aoff0 + ia[t] * as0
         bbase = boff0 + ib[t] * bs0
         cbase = t * M * N
-        scratch = np.empty(MR * NR, C.dtype)  # noqa: F821
+        scratch = np.empty(MR * NR, C.dtype)
         p0m, p1m = bm * mcp, min(npm, (bm + 1) * mcp)
         p0n, p1n = bn * ncp, min(npn, (bn + 1) * ncp)
         kcb = min(kcl, K)  # per-task packing buffers: one K chunk of the block's A and B panels
-        apk = np.empty((p1m - p0m) * MR * kcb, C.dtype)  # noqa: F821
-        bpk = np.empty(1 if prepacked else (p1n - p0n) * NR * kcb, C.dtype)  # noqa: F821
+        apk = np.empty((p1m - p0m) * MR * kcb, C.dtype)
+        bpk = np.empty(1 if prepacked else (p1n - p0n) * NR * kcb, C.dtype)
         for q in range(nkc):
             k0 = q * kcl
             kc = min(kcl, K - k0)
             add = beta1 or q > 0
             last = q == nkc - 1
             for pm in range(p0m, p1m):
-                i0 = pm * MR  # noqa: F821
-                _pack_a_panel(asrc, abase + i0 * as1 + k0 * as2, as1, as2, min(MR, M - i0), kc, akin,  # noqa: F821
-                              apk, (pm - p0m) * kc * MR)  # noqa: F821
+                i0 = pm * MR
+                _pack_a_panel(asrc, abase + i0 * as1 + k0 * as2, as1, as2, min(MR, M - i0), kc, akin,
+                              apk, (pm - p0m) * kc * MR)
             if not prepacked:
                 for pn in range(p0n, p1n):
-                    j0 = pn * NR  # noqa: F821
-                    _pack_b_panel(bsrc, bbase + k0 * bs1 + j0 * bs2, bs1, bs2, min(NR, N - j0), kc, bkin,  # noqa: F821
-                                  bpk, (pn - p0n) * kc * NR, vl, NR)  # noqa: F821
+                    j0 = pn * NR
+                    _pack_b_panel(bsrc, bbase + k0 * bs1 + j0 * bs2, bs1, bs2, min(NR, N - j0), kc, bkin,
+                                  bpk, (pn - p0n) * kc * NR, vl, NR)
             for pn in range(p0n, p1n):
-                j0 = pn * NR  # noqa: F821
-                nrw = min(NR, N - j0)  # noqa: F821
+                j0 = pn * NR
+                nrw = min(NR, N - j0)
                 for pm in range(p0m, p1m):
-                    i0 = pm * MR  # noqa: F821
-                    mrw = min(MR, M - i0)  # noqa: F821
-                    aoff = (pm - p0m) * kc * MR  # noqa: F821
+                    i0 = pm * MR
+                    mrw = min(MR, M - i0)
+                    aoff = (pm - p0m) * kc * MR
                     if prepacked:
-                        c = _tile(apk, aoff, Bp, (ib[t] * npn_p * K + pn * K + k0) * NR, kc, vl)  # noqa: F821
+                        c = _tile(apk, aoff, Bp, (ib[t] * npn_p * K + pn * K + k0) * NR, kc, vl)
                     else:
-                        c = _tile(apk, aoff, bpk, (pn - p0n) * kc * NR, kc, vl)  # noqa: F821
-                    if mrw == MR and nrw == NR:  # noqa: F821
+                        c = _tile(apk, aoff, bpk, (pn - p0n) * kc * NR, kc, vl)
+                    if mrw == MR and nrw == NR:
                         bc = bias_c if last else bias_c[:0]
                         hr = last and bias_r.size > 0
                         cb = cbase + i0 * N + j0
@@ -240,26 +244,26 @@ def gemm_template(asrc, aoff0, as0, as1, as2, akin, bsrc, boff0, bs0, bs1, bs2, 
                         _put_row(C, cb + 6 * N, c[12], c[13], vl, add, bc, j0, hr, bias_r[i0 + 6] if hr else z0)
                         _put_row(C, cb + 7 * N, c[14], c[15], vl, add, bc, j0, hr, bias_r[i0 + 7] if hr else z0)
                     else:
-                        vstore(scratch, 0 * NR, c[0])  # noqa: F821
-                        vstore(scratch, 0 * NR + vl, c[1])  # noqa: F821
-                        vstore(scratch, 1 * NR, c[2])  # noqa: F821
-                        vstore(scratch, 1 * NR + vl, c[3])  # noqa: F821
-                        vstore(scratch, 2 * NR, c[4])  # noqa: F821
-                        vstore(scratch, 2 * NR + vl, c[5])  # noqa: F821
-                        vstore(scratch, 3 * NR, c[6])  # noqa: F821
-                        vstore(scratch, 3 * NR + vl, c[7])  # noqa: F821
-                        vstore(scratch, 4 * NR, c[8])  # noqa: F821
-                        vstore(scratch, 4 * NR + vl, c[9])  # noqa: F821
-                        vstore(scratch, 5 * NR, c[10])  # noqa: F821
-                        vstore(scratch, 5 * NR + vl, c[11])  # noqa: F821
-                        vstore(scratch, 6 * NR, c[12])  # noqa: F821
-                        vstore(scratch, 6 * NR + vl, c[13])  # noqa: F821
-                        vstore(scratch, 7 * NR, c[14])  # noqa: F821
-                        vstore(scratch, 7 * NR + vl, c[15])  # noqa: F821
+                        vstore(scratch, 0 * NR, c[0])
+                        vstore(scratch, 0 * NR + vl, c[1])
+                        vstore(scratch, 1 * NR, c[2])
+                        vstore(scratch, 1 * NR + vl, c[3])
+                        vstore(scratch, 2 * NR, c[4])
+                        vstore(scratch, 2 * NR + vl, c[5])
+                        vstore(scratch, 3 * NR, c[6])
+                        vstore(scratch, 3 * NR + vl, c[7])
+                        vstore(scratch, 4 * NR, c[8])
+                        vstore(scratch, 4 * NR + vl, c[9])
+                        vstore(scratch, 5 * NR, c[10])
+                        vstore(scratch, 5 * NR + vl, c[11])
+                        vstore(scratch, 6 * NR, c[12])
+                        vstore(scratch, 6 * NR + vl, c[13])
+                        vstore(scratch, 7 * NR, c[14])
+                        vstore(scratch, 7 * NR + vl, c[15])
                         for r in range(mrw):
                             row = cbase + (i0 + r) * N + j0
                             for o in range(nrw):
-                                v = scratch[r * NR + o]  # noqa: F821
+                                v = scratch[r * NR + o]
                                 if add:
                                     v = C[row + o] + v
                                 if last:
@@ -272,22 +276,13 @@ def gemm_template(asrc, aoff0, as0, as1, as2, akin, bsrc, boff0, bs0, bs1, bs2, 
 
 # ---------------------------------------------------------------- Python side
 
-_kernels = {}
-
-
-def _kernel(which, dtype, parallel):
-    dt = np.dtype(dtype)
-    key = (which, dt, parallel)
-    fn = _kernels.get(key)
-    if fn is None:
-        sfx = f"{_jit.SUFFIX[dt]}_{'par' if parallel else 'ser'}"
-        common = dict(parallel=parallel, T=_jit.scalar_type(dt), MR=MR, NR=nr(dt), KC=KC)
-        if which == "gemm":
-            fn = _jit.instantiate(gemm_template, f"gemm_{sfx}", **common)
-        else:
-            fn = _jit.instantiate(pack_b_template, f"gemm_pack_b_{sfx}", **common)
-        _kernels[key] = fn
-    return fn
+KERNELS = KernelSet(
+    "gemm", {"gemm": gemm_template, "pack_b": pack_b_template}, consts=dict(MR=MR, KC=KC),
+    bind=lambda dt, which, v: {"NR": nr(dt)},
+    kernel_name=lambda which, dt, be, v: (
+        f"{'gemm' if which == 'gemm' else 'gemm_pack_b'}_{_jit.SUFFIX[dt]}_{'par' if be == 'parallel' else 'ser'}"
+    ),
+)
 
 
 def backend(M, N, K, batch=1, threads=None, dtype=np.float32):
@@ -297,10 +292,7 @@ def backend(M, N, K, batch=1, threads=None, dtype=np.float32):
 
 
 def _run(which, dtype, be, *args):
-    par = be == "parallel"
-    if par:
-        _threads.sync()
-    return _kernel(which, dtype, par)(*args)
+    return KERNELS.run(which, dtype, be, *args)
 
 
 PACK_SERIAL = 1 << 16  # packed elements below which packing runs serial (a copy of <= 256 KiB)

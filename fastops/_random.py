@@ -27,6 +27,10 @@ from numba import prange
 
 from . import _jit
 from ._jit import inline
+from ._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+U = UNBOUND
 
 _MASK64 = (1 << 64) - 1
 _GAMMA = 0x9E3779B97F4A7C15  # 2**64 / golden ratio, odd
@@ -87,10 +91,13 @@ UNIFORM = {np.dtype(np.float32): uniform32, np.dtype(np.float64): uniform64}
 
 def _fill_template(out, key, offset):
     for i in prange(out.size):
-        out[i] = U(key, offset + i)  # noqa: F821  (bound by instantiate)
+        out[i] = U(key, offset + i)
 
 
-_fill_kernels = {}
+_FILL = KernelSet(
+    "uniform", {"fill": _fill_template}, bind=lambda dt, which, v: {"U": UNIFORM[dt]},
+    kernel_name=lambda which, dt, be, v: f"uniform_fill_{_jit.SUFFIX[dt]}",
+)
 
 
 def uniform(seed, size, dtype=np.float64, offset=0):
@@ -100,9 +107,6 @@ def uniform(seed, size, dtype=np.float64, offset=0):
     dt = np.dtype(dtype)
     if dt not in UNIFORM:
         raise TypeError(f"uniform: dtype must be float32 or float64, got {dt}")
-    k = _fill_kernels.get(dt)
-    if k is None:
-        k = _fill_kernels[dt] = _jit.instantiate(_fill_template, f"uniform_fill_{_jit.SUFFIX[dt]}", U=UNIFORM[dt])
     out = np.empty(int(size), dt)
-    k(out, key("uniform", seed), np.int64(offset))
+    _FILL.kernel("fill", dt)(out, key("uniform", seed), np.int64(offset))
     return out

@@ -34,6 +34,10 @@ import numpy as np
 from numba import prange
 
 from . import _dispatch, _jit, _threads
+from ._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = TILE = UNBOUND
 
 LANES = 64  # accumulator width of folded rows (elements)
 CASCADE = 64  # rows summed into the inner accumulator before it is added to the outer one
@@ -127,7 +131,7 @@ def pass_plan(A, B, C, itemsize=4):
 
 
 # ---------------------------------------------------------------------------------------------
-# kernels (T: the dtype's scalar type, bound by instantiate)
+# kernels (T: the dtype's scalar type, bound by KERNELS below)
 
 
 def _fold_template(x, part, A, B, C, fold, chunk, nk, rows):
@@ -142,12 +146,12 @@ def _fold_template(x, part, A, B, C, fold, chunk, nk, rows):
         b0 = kc * chunk
         b1 = min(b0 + chunk, B)
         nrow = (b1 - b0) // fold  # full accumulator rows of W elements
-        acc = np.empty(W, T)  # noqa: F821
-        tot = np.empty(W, T)  # noqa: F821
+        acc = np.empty(W, T)
+        tot = np.empty(W, T)
         for a in range(a0, a1):
             seg = x[a, b0 * C : b1 * C]
             for j in range(W):
-                tot[j] = T(0)  # noqa: F821
+                tot[j] = T(0)
             r = min(CASCADE, nrow)  # the first block goes straight into tot
             for q in range(r):
                 s = seg[q * W : (q + 1) * W]
@@ -156,7 +160,7 @@ def _fold_template(x, part, A, B, C, fold, chunk, nk, rows):
             while r < nrow:
                 rr = min(r + CASCADE, nrow)
                 for j in range(W):
-                    acc[j] = T(0)  # noqa: F821
+                    acc[j] = T(0)
                 for q in range(r, rr):
                     s = seg[q * W : (q + 1) * W]
                     for j in range(W):
@@ -189,10 +193,10 @@ def _cols_template(x, part, A, B, C, chunk, nk):
         w = c1 - c0
         b0 = kc * chunk
         b1 = min(b0 + chunk, B)
-        acc = np.empty(w, T)  # noqa: F821
-        tot = np.empty(w, T)  # noqa: F821
+        acc = np.empty(w, T)
+        tot = np.empty(w, T)
         for i in range(w):
-            tot[i] = T(0)  # noqa: F821
+            tot[i] = T(0)
         b = min(b0 + CASCADE, b1)  # the first block goes straight into tot
         for q in range(b0, b):
             row = x[a, q, c0:c1]
@@ -201,7 +205,7 @@ def _cols_template(x, part, A, B, C, chunk, nk):
         while b < b1:
             bb = min(b + CASCADE, b1)
             for i in range(w):
-                acc[i] = T(0)  # noqa: F821
+                acc[i] = T(0)
             for q in range(b, bb):
                 row = x[a, q, c0:c1]
                 for i in range(w):
@@ -233,25 +237,9 @@ def _combine_template(part, out, A, nk, C):
 
 
 _TEMPLATES = {"fold": _fold_template, "cols": _cols_template, "combine": _combine_template}
-_kernels = {}
-
-
-def kernel(kind, dtype, backend):
-    """The compiled-on-first-call kernel ``kind`` ("fold", "cols", "combine") for dtype/backend."""
-    dt = np.dtype(dtype)
-    key = (kind, dt, backend)
-    k = _kernels.get(key)
-    if k is None:
-        k = _jit.instantiate(
-            _TEMPLATES[kind],
-            f"reduce_{kind}_{_jit.SUFFIX[dt]}_{backend}",
-            parallel=(backend == "parallel"),
-            T=dt.type,
-            CASCADE=CASCADE,
-            TILE=tile_columns(dt.itemsize),
-        )
-        _kernels[key] = k
-    return k
+KERNELS = KernelSet(
+    "reduce", _TEMPLATES, consts=dict(CASCADE=CASCADE), bind=lambda dt, which, v: {"TILE": tile_columns(dt.itemsize)}
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -259,10 +247,7 @@ def kernel(kind, dtype, backend):
 
 
 def _run(kind, dtype, size, *args):
-    be = _dispatch.reduction_backend(dtype, size, _threads.get_num_threads())
-    if be == "parallel":
-        _threads.sync()
-    kernel(kind, dtype, be)(*args)
+    KERNELS.run(kind, dtype, _dispatch.reduction_backend(dtype, size, _threads.get_num_threads()), *args)
 
 
 def sum_pass(x3):

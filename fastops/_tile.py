@@ -32,6 +32,10 @@ from numba.extending import intrinsic
 from . import _config, _jit
 from ._jit import inline
 from ._simd import nlanes, vadd, vfma, vload, vmul, vsplat, vstore
+from ._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = UNBOUND
 
 MR = 4
 NR = 64
@@ -82,8 +86,8 @@ def gemm_template(A, B, boff, ldb, pstride, ncol, C, coff, ldc, mode, rs):
     vl = nlanes(B)  # NR == 4 * vl (checked in gemm())
     nm = M // 4
     z = vsplat(B, 0.0)
-    for jb in range(ncol // NR):  # noqa: F821
-        j0 = jb * NR  # noqa: F821
+    for jb in range(ncol // NR):
+        j0 = jb * NR
         pb = boff + jb * pstride
         for g in range(nm):
             i0 = g * 4
@@ -102,20 +106,23 @@ def gemm_template(A, B, boff, ldb, pstride, ncol, C, coff, ldc, mode, rs):
                 c20, c21, c22, c23 = _fma_row(vsplat(B, A[i0 + 2, k]), b0, b1, b2, b3, c20, c21, c22, c23)
                 c30, c31, c32, c33 = _fma_row(vsplat(B, A[i0 + 3, k]), b0, b1, b2, b3, c30, c31, c32, c33)
             cb = coff + i0 * ldc + j0
-            _put(C, cb, vl, c00, c01, c02, c03, mode, rs[i0] if mode == 2 else T(1))  # noqa: F821
-            _put(C, cb + ldc, vl, c10, c11, c12, c13, mode, rs[i0 + 1] if mode == 2 else T(1))  # noqa: F821
-            _put(C, cb + 2 * ldc, vl, c20, c21, c22, c23, mode, rs[i0 + 2] if mode == 2 else T(1))  # noqa: F821
-            _put(C, cb + 3 * ldc, vl, c30, c31, c32, c33, mode, rs[i0 + 3] if mode == 2 else T(1))  # noqa: F821
+            _put(C, cb, vl, c00, c01, c02, c03, mode, rs[i0] if mode == 2 else T(1))
+            _put(C, cb + ldc, vl, c10, c11, c12, c13, mode, rs[i0 + 1] if mode == 2 else T(1))
+            _put(C, cb + 2 * ldc, vl, c20, c21, c22, c23, mode, rs[i0 + 2] if mode == 2 else T(1))
+            _put(C, cb + 3 * ldc, vl, c30, c31, c32, c33, mode, rs[i0 + 3] if mode == 2 else T(1))
         for i in range(nm * 4, M):  # the last M % 4 rows, one at a time (same order per element)
             c00, c01, c02, c03 = z, z, z, z
             for k in range(K):
                 bb = pb + k * ldb
                 c00, c01, c02, c03 = _fma_row(vsplat(B, A[i, k]), vload(B, bb), vload(B, bb + vl), vload(B, bb + 2 * vl),
                                               vload(B, bb + 3 * vl), c00, c01, c02, c03)
-            _put(C, coff + i * ldc + j0, vl, c00, c01, c02, c03, mode, rs[i] if mode == 2 else T(1))  # noqa: F821
+            _put(C, coff + i * ldc + j0, vl, c00, c01, c02, c03, mode, rs[i] if mode == 2 else T(1))
 
 
-_gemm = {}
+# no FMA contraction needed (the FMAs are explicit), so the default fastmath flags
+KERNELS = KernelSet(
+    "tile", {"gemm": gemm_template}, consts=dict(NR=NR), kernel_name=lambda which, dt, be, v: f"tile_gemm_{_jit.SUFFIX[dt]}"
+)
 
 
 def gemm(dtype):
@@ -123,8 +130,4 @@ def gemm(dtype):
     dt = np.dtype(dtype)
     if dt != np.float32:
         raise TypeError(f"fastops._tile.gemm: float32 only (4 vectors of 16 lanes per tile row), got {dt}")
-    fn = _gemm.get(dt)
-    if fn is None:
-        # no FMA contraction needed (the FMAs are explicit), so the default fastmath flags
-        fn = _gemm[dt] = _jit.instantiate(gemm_template, f"tile_gemm_{_jit.SUFFIX[dt]}", T=_jit.scalar_type(dt), NR=NR)
-    return fn
+    return KERNELS.kernel("gemm", dt)

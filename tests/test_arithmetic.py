@@ -405,7 +405,7 @@ def test_binary_float32_kernels_stay_float32_and_vectorize(fname, pattern):
 
 @pytest.mark.parametrize("kind", ["fold", "cols"])
 def test_reduce_float32_kernels_stay_float32_and_vectorize(kind):
-    k = _reduce.kernel(kind, np.float32, "serial")
+    k = _reduce.KERNELS.kernel(kind, np.float32, "serial")
     x = np.ones((2, 100, 128), np.float32)
     part = np.empty((2, 1, 128), np.float32)
     if kind == "cols":

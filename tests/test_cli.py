@@ -2,6 +2,7 @@
 (info, explain --json and bench --json of two ops: tests/test_infra.py.)"""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -20,6 +21,9 @@ def test_warmup_shows_progress_and_covers_recurrent_ops():
     r = _cli("warmup", "--ops", "relu", "rnn_cell")
     assert r.returncode == 0, r.stderr
     assert "2 ops" in r.stdout
+    # the kernel sets' registry: relu's forward and backward, both dtypes, and the recurrent kernels
+    m = re.search(r"(\d+) kernels of (\d+) kernel sets are ready", r.stdout)
+    assert m and int(m.group(1)) >= 4 and int(m.group(2)) >= 2, r.stdout
     try:
         import tqdm  # noqa: F401
 

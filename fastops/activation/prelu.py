@@ -8,6 +8,10 @@ from .. import _dispatch, _jit, _threads
 from .._op import op
 from .._validate import float_arrays, grad_like
 from .._simd import row_sum
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = UNBOUND
 
 OP = "prelu"
 
@@ -70,7 +74,7 @@ def _rows_fwd_template(x2, w, out2, P, G):
             a = w[r % C]
             for i in range(xs.size):
                 v = xs[i]
-                os[i] = v if v > T(0) else a * v  # noqa: F821  (bound by instantiate)
+                os[i] = v if v > T(0) else a * v
 
 
 def _rows_bwd_template(x2, g2, w, gx2, partial, P, G):
@@ -92,16 +96,16 @@ def _rows_bwd_template(x2, g2, w, gx2, partial, P, G):
             for i in range(xs.size):
                 v = xs[i]
                 gv = gs[i]
-                pos = v > T(0)  # noqa: F821
+                pos = v > T(0)
                 os[i] = gv if pos else a * gv
-                cs[i] = T(0) if pos else v * gv  # noqa: F821  (ATen: input > 0 ? 0 : input * grad)
+                cs[i] = T(0) if pos else v * gv  # (ATen: input > 0 ? 0 : input * grad)
             partial[u] = row_sum(cs)
 
 
 def _rows_combine_template(partial, R, C, P, gw):
     # gw[c] = sum over n (rows r = n * C + c), then pieces, in index order
     for c in range(C):
-        s = T(0)  # noqa: F821
+        s = T(0)
         for n in range(R // C):
             base = (n * C + c) * P
             for p in range(P):
@@ -128,7 +132,7 @@ def _cols_fwd_template(x2, we, out2, BR):
             os = out2[n, c0:c1]
             for i in range(xs.size):
                 v = xs[i]
-                os[i] = v if v > T(0) else ws[i] * v  # noqa: F821
+                os[i] = v if v > T(0) else ws[i] * v
 
 
 def _cols_bwd_template(x2, g2, we, gx2, partial, BR):
@@ -143,7 +147,7 @@ def _cols_bwd_template(x2, g2, we, gx2, partial, BR):
         ws = we[c0:c1]
         acc = partial[b, c0:c1]
         for i in range(acc.size):
-            acc[i] = T(0)  # noqa: F821
+            acc[i] = T(0)
         for n in range(b * BR, min((b + 1) * BR, N)):
             xs = x2[n, c0:c1]
             gs = g2[n, c0:c1]
@@ -151,9 +155,9 @@ def _cols_bwd_template(x2, g2, we, gx2, partial, BR):
             for i in range(xs.size):
                 v = xs[i]
                 gv = gs[i]
-                pos = v > T(0)  # noqa: F821
+                pos = v > T(0)
                 os[i] = gv if pos else ws[i] * gv
-                acc[i] += T(0) if pos else v * gv  # noqa: F821
+                acc[i] += T(0) if pos else v * gv
 
 
 def _cols_combine_template(partial, C, L, gw):
@@ -166,7 +170,7 @@ def _cols_combine_template(partial, C, L, gw):
         for m in range(M):
             tot[m] += pb[m]
     for c in range(C):  # then the L entries of a channel, in order
-        s = T(0)  # noqa: F821
+        s = T(0)
         for k in range(L):
             s += tot[c * L + k]
         gw[c] = s
@@ -180,24 +184,7 @@ _TEMPLATES = {
     "columns_bwd": _cols_bwd_template,
     "columns_combine": _cols_combine_template,
 }
-_kernels = {}
-
-
-def _kernel(which, dtype, backend):
-    dt = np.dtype(dtype)
-    key = (which, dt, backend)
-    k = _kernels.get(key)
-    if k is None:
-        k = _jit.instantiate(
-            _TEMPLATES[which],
-            f"prelu_{which}_{_jit.SUFFIX[dt]}_{backend}",
-            parallel=(backend == "parallel"),
-            T=dt.type,
-            PIECE=PIECE,
-            COLUMN_CHUNK=COLUMN_CHUNK,
-        )
-        _kernels[key] = k
-    return k
+_KERNELS = KernelSet("prelu", _TEMPLATES, consts=dict(PIECE=PIECE, COLUMN_CHUNK=COLUMN_CHUNK))
 
 
 def _backend(dtype, size):
@@ -205,10 +192,7 @@ def _backend(dtype, size):
 
 
 def _call(which, dtype, size, *args):
-    be = _backend(dtype, size)
-    if be == "parallel":
-        _threads.sync()
-    _kernel(which, dtype, be)(*args)
+    _KERNELS.run(which, dtype, _backend(dtype, size), *args)
 
 
 def _validate(input, weight):
@@ -272,13 +256,13 @@ def _(grad_output, input, weight):
             P, G = _rows_params(L)
             partial = np.empty(R * P, x.dtype)
             _call("rows_bwd", x.dtype, x.size, x.reshape(R, L), g.reshape(R, L), wf, gx.reshape(R, L), partial, P, G)
-            _kernel("rows_combine", x.dtype, "serial")(partial, R, C, P, gw)
+            _KERNELS.kernel("rows_combine", x.dtype)(partial, R, C, P, gw)
         else:
             BR = _block_rows(R)
             partial = np.empty((-(-R // BR), C * L), x.dtype)
             x2, g2 = x.reshape(R, C * L), g.reshape(R, C * L)
             _call("columns_bwd", x.dtype, x.size, x2, g2, np.repeat(wf, L), gx.reshape(R, C * L), partial, BR)
-            _kernel("columns_combine", x.dtype, "serial")(partial, C, L, gw)
+            _KERNELS.kernel("columns_combine", x.dtype)(partial, C, L, gw)
     return gx, gw.reshape(w.shape)
 
 

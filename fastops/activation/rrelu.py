@@ -8,7 +8,11 @@ from .. import _dispatch, _jit, _random, _threads
 from .._elementwise import CHUNK
 from .._op import op
 from .._validate import float_array, grad_like, inplace_target, real_scalar
-from .pointwise import LEAKY_RELU
+from .._activations import LEAKY_RELU
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = UNIFORM = UNBOUND
 
 OP = "rrelu"
 
@@ -28,8 +32,8 @@ def _fwd_template(x, out, key, lo, span):
         os = out[start:stop]
         for i in range(xs.size):
             v = xs[i]
-            r = lo + span * UNIFORM(key, start + i)  # noqa: F821  (bound by instantiate)
-            os[i] = v if v > T(0) else v * r  # noqa: F821  (NaN > 0 is False: NaN * r propagates)
+            r = lo + span * UNIFORM(key, start + i)
+            os[i] = v if v > T(0) else v * r  # (NaN > 0 is False: NaN * r propagates)
 
 
 def _bwd_template(x, g, out, key, lo, span):
@@ -41,27 +45,13 @@ def _bwd_template(x, g, out, key, lo, span):
         gs = g[start:stop]
         os = out[start:stop]
         for i in range(xs.size):
-            r = lo + span * UNIFORM(key, start + i)  # noqa: F821
-            os[i] = gs[i] if xs[i] > T(0) else gs[i] * r  # noqa: F821
+            r = lo + span * UNIFORM(key, start + i)
+            os[i] = gs[i] if xs[i] > T(0) else gs[i] * r
 
 
-_kernels = {}
-
-
-def _kernel(which, dtype, backend):
-    dt = np.dtype(dtype)
-    k = _kernels.get((which, dt, backend))
-    if k is None:
-        template = _fwd_template if which == "fwd" else _bwd_template
-        k = _jit.instantiate(
-            template,
-            f"rrelu_train_{which}_{_jit.SUFFIX[dt]}_{backend}",
-            parallel=(backend == "parallel"),
-            T=dt.type,
-            UNIFORM=_random.UNIFORM[dt],
-        )
-        _kernels[(which, dt, backend)] = k
-    return k
+_KERNELS = KernelSet(
+    "rrelu_train", {"fwd": _fwd_template, "bwd": _bwd_template}, bind=lambda dt, which, variant: {"UNIFORM": _random.UNIFORM[dt]}
+)
 
 
 def _backend(dtype, size):
@@ -69,10 +59,7 @@ def _backend(dtype, size):
 
 
 def _run(which, dtype, size, *args):
-    be = _backend(dtype, size)
-    if be == "parallel":
-        _threads.sync()
-    _kernel(which, dtype, be)(*args)
+    _KERNELS.run(which, dtype, _backend(dtype, size), *args)
 
 
 def _params(lower, upper, training, seed):

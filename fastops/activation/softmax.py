@@ -31,6 +31,10 @@ from .._op import op
 from .._validate import FLOAT_DTYPES, dim as check_dim, float_array, grad_like
 from .._simd import (nlanes, prefetch, row_dot, row_exp_sum, row_max, row_sum, vexp, vload, vload_part, vmul,
                      vsplat, vstore, vstore_part, vsub)
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = EXP = LOG = UNBOUND
 
 # Columns per task of the strided layout. Whole rows of the (D, inner) slice when inner is at most
 # STRIDED_MAX_WIDTH: the three passes then stream through memory in order. Measured (float32,
@@ -82,12 +86,12 @@ def _last_fwd_template(x2, out2):
         os = out2[r]
         m = row_max(xs)
         s = row_exp_sum(xs, T(1), m, os, x2[min(r + 1, R - 1)])  # os[i] = exp(xs[i] - m); next row prefetched
-        if LOG:  # noqa: F821
-            ls = T(math.log(s))  # noqa: F821  (one log per row)
+        if LOG:
+            ls = T(math.log(s))  # (one log per row)
             for i in range(L):
                 os[i] = (xs[i] - m) - ls
         else:
-            inv = T(1) / s  # noqa: F821
+            inv = T(1) / s
             for i in range(L):
                 os[i] *= inv
 
@@ -101,7 +105,7 @@ def _last_bwd_template(y2, g2, out2):
         os = out2[r]
         yn = y2[min(r + 1, R - 1)]  # the next rows, prefetched during the second pass
         gn = g2[min(r + 1, R - 1)]
-        if LOG:  # noqa: F821  (grad = g - exp(y) * sum(g))
+        if LOG:  # (grad = g - exp(y) * sum(g))
             sv = vsplat(ys, row_sum(gs))
         else:  # grad = y * (g - sum(g * y))
             sv = vsplat(ys, row_dot(gs, ys))
@@ -116,7 +120,7 @@ def _last_bwd_template(y2, g2, out2):
             else:  # the tail: a masked load and store
                 yv = vload_part(ys, o, 0.0)
                 gv = vload_part(gs, o, 0.0)
-            if LOG:  # noqa: F821
+            if LOG:
                 v = vsub(gv, vmul(vexp(yv), sv))
             else:
                 v = vmul(yv, vsub(gv, sv))
@@ -138,7 +142,7 @@ def _strided_fwd_template(x3, out3, W):
         s = np.empty(n, x3.dtype)
         for i in range(n):
             m[i] = -np.inf
-            s[i] = T(0)  # noqa: F821
+            s[i] = T(0)
         for d in range(D):
             xs = x3[o, d, i0 : i0 + n]
             for i in range(n):
@@ -148,12 +152,12 @@ def _strided_fwd_template(x3, out3, W):
             xs = x3[o, d, i0 : i0 + n]
             os = out3[o, d, i0 : i0 + n]
             for i in range(n):
-                e = EXP(xs[i] - m[i])  # noqa: F821
+                e = EXP(xs[i] - m[i])
                 os[i] = e
                 s[i] += e
-        if LOG:  # noqa: F821
+        if LOG:
             for i in range(n):
-                s[i] = T(math.log(s[i]))  # noqa: F821
+                s[i] = T(math.log(s[i]))
             for d in range(D):
                 xs = x3[o, d, i0 : i0 + n]
                 os = out3[o, d, i0 : i0 + n]
@@ -161,7 +165,7 @@ def _strided_fwd_template(x3, out3, W):
                     os[i] = (xs[i] - m[i]) - s[i]
         else:
             for i in range(n):
-                s[i] = T(1) / s[i]  # noqa: F821
+                s[i] = T(1) / s[i]
             for d in range(D):
                 os = out3[o, d, i0 : i0 + n]
                 for i in range(n):
@@ -178,12 +182,12 @@ def _strided_bwd_template(y3, g3, out3, W):
         n = min(W, I - i0)
         s = np.empty(n, y3.dtype)
         for i in range(n):
-            s[i] = T(0)  # noqa: F821
+            s[i] = T(0)
         for d in range(D):
             ys = y3[o, d, i0 : i0 + n]
             gs = g3[o, d, i0 : i0 + n]
             for i in range(n):
-                if LOG:  # noqa: F821
+                if LOG:
                     s[i] += gs[i]
                 else:
                     s[i] += gs[i] * ys[i]
@@ -192,8 +196,8 @@ def _strided_bwd_template(y3, g3, out3, W):
             gs = g3[o, d, i0 : i0 + n]
             os = out3[o, d, i0 : i0 + n]
             for i in range(n):
-                if LOG:  # noqa: F821
-                    os[i] = gs[i] - EXP(ys[i]) * s[i]  # noqa: F821
+                if LOG:
+                    os[i] = gs[i] - EXP(ys[i]) * s[i]
                 else:
                     os[i] = ys[i] * (gs[i] - s[i])
 
@@ -224,23 +228,13 @@ class Rowwise:
 
     def __init__(self, name, log):
         self.name, self.log = name, log
-        self._kernels = {}
-
-    def kernel(self, which, layout, dtype, backend):
-        dt = np.dtype(dtype)
-        key = (which, layout, dt, backend)
-        k = self._kernels.get(key)
-        if k is None:
-            k = _jit.instantiate(
-                _TEMPLATES[(which, layout)],
-                f"{self.name}_{layout}_{which}_{_jit.SUFFIX[dt]}_{backend}",
-                parallel=(backend == "parallel"),
-                T=dt.type,
-                EXP=_math.EXP[dt],
-                LOG=self.log,
-            )
-            self._kernels[key] = k
-        return k
+        self.kernels = KernelSet(
+            name,
+            lambda which, layout: _TEMPLATES[(which, layout)],
+            consts={"LOG": log},
+            bind=lambda dt, which, layout: {"EXP": _math.EXP[dt]},
+            kernel_name=lambda which, dt, backend, layout: f"{name}_{layout}_{which}_{_jit.SUFFIX[dt]}_{backend}",
+        )
 
     def plan(self, shape, dim, dtype):
         """The dispatch decision for an input of ``shape`` (dim already normalized)."""
@@ -252,7 +246,7 @@ class Rowwise:
             rows, row_len = lay[1] * lay[3], lay[2]
         be = _dispatch.rowwise_backend(dtype, rows, row_len, threads)
         plan = {
-            "kernel": f"{self.name}_{lay[0]}_fwd_{_jit.SUFFIX[np.dtype(dtype)]}_{be}",
+            "kernel": self.kernels.kernel_name("fwd", dtype, be, lay[0]),
             "backend": be,
             "layout": lay[0],
             "rows": rows,
@@ -270,14 +264,12 @@ class Rowwise:
         p = self.plan(x.shape, dim, x.dtype)
         if x.size == 0:
             return
-        if p["backend"] == "parallel":
-            _threads.sync()
-        k = self.kernel(which, p["layout"], x.dtype, p["backend"])
         if p["layout"] == "last":
-            k(*[a.reshape(p["rows"], p["row_length"]) for a in arrays])
+            args = [a.reshape(p["rows"], p["row_length"]) for a in arrays]
         else:
             shape3 = (p["outer"], p["row_length"], p["inner"])
-            k(*[a.reshape(shape3) for a in arrays], p["columns_per_task"])
+            args = [a.reshape(shape3) for a in arrays] + [p["columns_per_task"]]
+        self.kernels.run(which, x.dtype, p["backend"], *args, variant=p["layout"])
 
     def _prepare(self, input, dim, dtype):
         x = float_array(self.name, "input", input)

@@ -18,6 +18,7 @@ from .._elementwise import CHUNK
 from .._op import op
 from .._validate import float_array, grad_like, operand
 from .binary import _pad4, _scalar, apply, passthrough
+from .._kernelset import KernelSet
 
 
 def _axpy_template(a, x, y, out, d, sa):
@@ -60,23 +61,14 @@ def _axpy_template(a, x, y, out, d, sa):
                     orow[i] = av * xr[i] + yr[i]
 
 
-_kernels = {}
+KERNELS = KernelSet(
+    "axpy", {"axpy": _axpy_template}, consts=dict(CHUNK=CHUNK),
+    kernel_name=lambda which, dt, backend, v: f"axpy_{_jit.SUFFIX[dt]}_{backend}",
+)
 
 
 def kernel_name(dtype, backend):
-    return f"axpy_{_jit.SUFFIX[np.dtype(dtype)]}_{backend}"
-
-
-def kernel(dtype, backend):
-    dt = np.dtype(dtype)
-    key = (dt, backend)
-    k = _kernels.get(key)
-    if k is None:
-        k = _jit.instantiate(
-            _axpy_template, kernel_name(dt, backend), parallel=(backend == "parallel"), CHUNK=CHUNK
-        )
-        _kernels[key] = k
-    return k
+    return KERNELS.kernel_name("axpy", dtype, backend)
 
 
 def _prepare(a, x, y):
@@ -133,9 +125,7 @@ def axpy(a, x, y):
         return out
     a_arr = a if isinstance(a, np.ndarray) else np.full((1,) * x.ndim, a, x.dtype)
     be, dims, sa = _plan(a_arr.shape, x.shape, x.dtype)
-    if be == "parallel":
-        _threads.sync()
-    k = kernel(x.dtype, be)
+    k = KERNELS.ready("axpy", x.dtype, be)
     af, xf, yf, of = a_arr.reshape(-1), x.reshape(-1), y.reshape(-1), out.reshape(-1)
     if len(dims) <= 4:
         d4, sa4 = _pad4(dims, sa)

@@ -35,6 +35,10 @@ from .. import _dispatch, _jit, _reduce, _threads
 from .._elementwise import CHUNK
 from .._op import op
 from .._validate import choice, float_array, grad_like, operand, real_scalar
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = F = UNBOUND
 
 # ---------------------------------------------------------------------------------------------
 # scalar functions f(x, y, p) (T: the dtype's scalar type, bound per kernel; p: a float parameter)
@@ -58,18 +62,18 @@ def _div_trunc_f(x, y, p):
 
 def _div_floor_f(x, y, p):
     # ATen's div_floor_floating (Python's float floor division): exact for representable quotients
-    if y == T(0):  # noqa: F821
+    if y == T(0):
         return x / y
     mod = np.fmod(x, y)
     div = (x - mod) / y
-    if mod != T(0) and ((y < T(0)) != (mod < T(0))):  # noqa: F821
-        div -= T(1)  # noqa: F821
-    if div != T(0):  # noqa: F821
+    if mod != T(0) and ((y < T(0)) != (mod < T(0))):
+        div -= T(1)
+    if div != T(0):
         fl = np.floor(div)
-        if div - fl > T(0.5):  # noqa: F821
-            fl += T(1)  # noqa: F821
+        if div - fl > T(0.5):
+            fl += T(1)
         return fl
-    return np.copysign(T(0), x / y)  # noqa: F821
+    return np.copysign(T(0), x / y)
 
 
 def _negdiv_f(x, y, p):  # backward helper: -(x / y)
@@ -98,7 +102,7 @@ def _same_template(x, y, out, p):
         ys = y[start:stop]
         os = out[start:stop]
         for i in range(os.size):
-            os[i] = F(xs[i], ys[i], p)  # noqa: F821
+            os[i] = F(xs[i], ys[i], p)
 
 
 def _scalar_a_template(s, y, out, p):
@@ -109,7 +113,7 @@ def _scalar_a_template(s, y, out, p):
         ys = y[start:stop]
         os = out[start:stop]
         for i in range(os.size):
-            os[i] = F(s, ys[i], p)  # noqa: F821
+            os[i] = F(s, ys[i], p)
 
 
 def _scalar_b_template(x, s, out, p):
@@ -120,7 +124,7 @@ def _scalar_b_template(x, s, out, p):
         xs = x[start:stop]
         os = out[start:stop]
         for i in range(os.size):
-            os[i] = F(xs[i], s, p)  # noqa: F821
+            os[i] = F(xs[i], s, p)
 
 
 def _strided_template(a, b, out, d, sa, sb, p):
@@ -159,17 +163,17 @@ def _strided_template(a, b, out, d, sa, sb, p):
                 ar = a[oa : oa + w]
                 br = b[ob : ob + w]
                 for i in range(orow.size):
-                    orow[i] = F(ar[i], br[i], p)  # noqa: F821
+                    orow[i] = F(ar[i], br[i], p)
             elif b_in == 0:
                 ar = a[oa : oa + w]
                 bv = b[ob]
                 for i in range(orow.size):
-                    orow[i] = F(ar[i], bv, p)  # noqa: F821
+                    orow[i] = F(ar[i], bv, p)
             else:
                 av = a[oa]
                 br = b[ob : ob + w]
                 for i in range(orow.size):
-                    orow[i] = F(av, br[i], p)  # noqa: F821
+                    orow[i] = F(av, br[i], p)
 
 
 _TEMPLATES = {
@@ -178,31 +182,27 @@ _TEMPLATES = {
     "scalar_b": _scalar_b_template,
     "strided": _strided_template,
 }
-_kernels = {}
+
+
+def _bindings(dt, pattern, fname):
+    f = _jit.inline(_jit.clone(FUNCS[fname], f"{fname}_scalar_{_jit.SUFFIX[dt]}", dict(T=dt.type)))
+    return dict(F=f, CHUNK=CHUNK)
+
+
+# which: the read pattern; variant: the function's name in FUNCS
+KERNELS = KernelSet(
+    "binary", _TEMPLATES, bind=_bindings,
+    kernel_name=lambda pattern, dt, backend, fname: f"{fname}_{pattern}_{_jit.SUFFIX[dt]}_{backend}",
+)
 
 
 def kernel_name(fname, pattern, dtype, backend):
-    return f"{fname}_{pattern}_{_jit.SUFFIX[np.dtype(dtype)]}_{backend}"
+    return KERNELS.kernel_name(pattern, dtype, backend, fname)
 
 
 def kernel(fname, pattern, dtype, backend):
     """The compiled-on-first-call kernel of function ``fname`` for a read ``pattern``."""
-    dt = np.dtype(dtype)
-    key = (fname, pattern, dt, backend)
-    k = _kernels.get(key)
-    if k is None:
-        sfx = _jit.SUFFIX[dt]
-        f = _jit.inline(_jit.clone(FUNCS[fname], f"{fname}_scalar_{sfx}", dict(T=dt.type)))
-        k = _jit.instantiate(
-            _TEMPLATES[pattern],
-            kernel_name(fname, pattern, dt, backend),
-            parallel=(backend == "parallel"),
-            F=f,
-            T=dt.type,
-            CHUNK=CHUNK,
-        )
-        _kernels[key] = k
-    return k
+    return KERNELS.kernel(pattern, dtype, backend, fname)
 
 
 def backend(dtype, size):
@@ -251,10 +251,7 @@ def apply(fname, a, b, out_shape, dtype, p=0.0, out=None):
     sa = a.shape if isinstance(a, np.ndarray) else None
     sb = b.shape if isinstance(b, np.ndarray) else None
     pattern = _pattern(sa, sb, out.shape)
-    be = backend(dt, out.size)
-    if be == "parallel":
-        _threads.sync()
-    k = _kernels.get((fname, pattern, dt, be)) or kernel(fname, pattern, dt, be)
+    k = KERNELS.ready(pattern, dt, backend(dt, out.size), fname)
     of = out.reshape(-1)
     p = T(p)
     if pattern == "same":

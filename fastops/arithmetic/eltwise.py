@@ -14,10 +14,14 @@ the first one throughout, which is what ``torch.max(torch.stack(xs), 0)`` does. 
 import numpy as np
 from numba import prange
 
-from .. import _dispatch, _jit, _threads
+from .. import _dispatch, _threads
 from .._op import op as make_op
 from .._validate import choice, float_array, grad_like, real_scalar
 from .binary import apply, passthrough
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = UNBOUND
 
 BLOCK = 4096  # elements per unit: a float32 output block is 16 KB and stays in L1
 
@@ -137,7 +141,7 @@ def _max_grad_template(xs, g, grads):
         for t in range(k):
             gt = grads[t, start:stop]
             for i in range(w):
-                gt[i] = gs[i] if idx[i] == t else T(0)  # noqa: F821
+                gt[i] = gs[i] if idx[i] == t else T(0)
 
 
 _TEMPLATES = {
@@ -147,27 +151,11 @@ _TEMPLATES = {
     "prod_grad": _prod_grad_template,
     "max_grad": _max_grad_template,
 }
-_kernels = {}
+KERNELS = KernelSet("eltwise", _TEMPLATES, consts=dict(BLOCK=BLOCK))
 
 
 def kernel_name(which, dtype, backend):
-    return f"eltwise_{which}_{_jit.SUFFIX[np.dtype(dtype)]}_{backend}"
-
-
-def kernel(which, dtype, backend):
-    dt = np.dtype(dtype)
-    key = (which, dt, backend)
-    k = _kernels.get(key)
-    if k is None:
-        k = _jit.instantiate(
-            _TEMPLATES[which],
-            kernel_name(which, dt, backend),
-            parallel=(backend == "parallel"),
-            BLOCK=BLOCK,
-            T=dt.type,
-        )
-        _kernels[key] = k
-    return k
+    return KERNELS.kernel_name(which, dtype, backend)
 
 
 def _backend(dtype, size, k):
@@ -224,9 +212,7 @@ def eltwise(*xs, op="sum", coeffs=None):
         return out
     c = np.asarray(coeffs if coeffs is not None else [1.0] * len(arrays), dtype)
     be = _backend(dtype, out.size, len(arrays))
-    if be == "parallel":
-        _threads.sync()
-    kernel(op_, dtype, be)(tuple(a.reshape(-1) for a in arrays), c, out.reshape(-1))
+    KERNELS.run(op_, dtype, be, tuple(a.reshape(-1) for a in arrays), c, out.reshape(-1))
     return out
 
 
@@ -242,9 +228,7 @@ def _(grad_output, *xs, op="sum", coeffs=None):
     grads = np.empty((k,) + shape, dtype)
     if g.size:
         be = _backend(dtype, g.size, k)
-        if be == "parallel":
-            _threads.sync()
-        kernel(op_ + "_grad", dtype, be)(tuple(a.reshape(-1) for a in arrays), g.reshape(-1), grads.reshape(k, -1))
+        KERNELS.run(op_ + "_grad", dtype, be, tuple(a.reshape(-1) for a in arrays), g.reshape(-1), grads.reshape(k, -1))
     return tuple(grads[i, ...] for i in range(k))  # [i, ...]: a 0-d array for 0-d inputs, not a scalar
 
 

@@ -1,7 +1,8 @@
 """Kernel templates of ``scaled_dot_product_attention`` (FlashAttention-2 style, in Numba loops).
 
-Bound per dtype by ``_jit.instantiate``: ``T`` (scalar type), ``EXP`` (``_math.exp32/64``), ``U``
-(``_random.uniform32/64``), ``BM`` (query rows per task), ``BN`` (keys per block).
+Bound per kernel by the kernel set of ``sdpa`` (``fastops._kernelset``): ``T`` (scalar type),
+``EXP`` (``_math.exp32/64``), ``U`` (``_random.uniform32/64``), ``BM`` (query rows per task),
+``BN`` (keys per block).
 
 Layout: ``q3`` (B, L, E), ``k3`` (Bk, S, E), ``v3`` (Bk, S, Ev), all C-contiguous; ``kvidx[b]`` is
 the key/value batch of output batch ``b`` (broadcasting and grouped-query heads), ``mask3``
@@ -27,35 +28,39 @@ import math
 import numpy as np
 from numba import prange
 
-from .. import _jit, _math, _random
+from .. import _math, _random
 
 from .._simd import row_max, row_sum
 from ._vec import block_dot, rows_axpy
+from .._kernelset import UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = BM = BN = EXP = U = UNBOUND
 
 
 def _fwd_template(q3, k3, v3, kvidx, mask3, midx, has_mask, causal, scale, p, key, out3, lse2):
     B, L, E = q3.shape
     S = k3.shape[1]
     Ev = v3.shape[2]
-    nqb = (L + BM - 1) // BM  # noqa: F821
-    keep = T(0) if p >= T(1) else T(1) / (T(1) - p)  # noqa: F821
+    nqb = (L + BM - 1) // BM
+    keep = T(0) if p >= T(1) else T(1) / (T(1) - p)
     for t in prange(B * nqb):
         b = t // nqb
-        i0 = (t - b * nqb) * BM  # noqa: F821
-        mr = min(BM, L - i0)  # noqa: F821
+        i0 = (t - b * nqb) * BM
+        mr = min(BM, L - i0)
         kb = kvidx[b]
         mb = midx[b]
-        kt = np.zeros((E, BN), q3.dtype)  # noqa: F821  (packed K^T block)
-        s = np.zeros(BN, q3.dtype)  # noqa: F821  (one row of scores)
+        kt = np.zeros((E, BN), q3.dtype)  # (packed K^T block)
+        s = np.zeros(BN, q3.dtype)  # (one row of scores)
         qs = np.empty(E, q3.dtype)
-        acc = np.zeros((BM, Ev), q3.dtype)  # noqa: F821
-        mrow = np.full(BM, -np.inf, q3.dtype)  # noqa: F821
-        lrow = np.zeros(BM, q3.dtype)  # noqa: F821
+        acc = np.zeros((BM, Ev), q3.dtype)
+        mrow = np.full(BM, -np.inf, q3.dtype)
+        lrow = np.zeros(BM, q3.dtype)
         j_end = S
         if causal:
             j_end = min(S, i0 + mr)
-        for j0 in range(0, j_end, BN):  # noqa: F821
-            n = min(BN, j_end - j0)  # noqa: F821
+        for j0 in range(0, j_end, BN):
+            n = min(BN, j_end - j0)
             for c in range(n):
                 kr = k3[kb, j0 + c]
                 for e in range(E):
@@ -82,39 +87,39 @@ def _fwd_template(q3, k3, v3, kvidx, mask3, midx, has_mask, causal, scale, p, ke
                 if m_new == -np.inf:  # every key so far masked out, or NaN scores (row_max skips NaN)
                     for c in range(nv):
                         if sv[c] != sv[c]:
-                            lrow[r] = T(np.nan)  # noqa: F821  (stays NaN: the row's output is NaN)
+                            lrow[r] = T(np.nan)  # (stays NaN: the row's output is NaN)
                             break
                     continue
-                alpha = EXP(m_old - m_new)  # noqa: F821
+                alpha = EXP(m_old - m_new)
                 for c in range(nv):
-                    sv[c] = EXP(sv[c] - m_new)  # noqa: F821
+                    sv[c] = EXP(sv[c] - m_new)
                 lrow[r] = lrow[r] * alpha + row_sum(sv)
                 mrow[r] = m_new
                 ar = acc[r]
-                if alpha != T(1):  # noqa: F821
+                if alpha != T(1):
                     for d in range(Ev):
                         ar[d] *= alpha
-                if p > T(0):  # noqa: F821
+                if p > T(0):
                     base = (np.int64(b) * L + i) * S + j0
                     for c in range(nv):
-                        sv[c] = sv[c] * keep if U(key, base + c) >= p else T(0)  # noqa: F821
+                        sv[c] = sv[c] * keep if U(key, base + c) >= p else T(0)
                 rows_axpy(ar, sv, v3[kb], j0, nv)
         for r in range(mr):
             i = i0 + r
             orow = out3[b, i]
             ar = acc[r]
-            if lrow[r] > T(0):  # noqa: F821
-                inv = T(1) / lrow[r]  # noqa: F821
+            if lrow[r] > T(0):
+                inv = T(1) / lrow[r]
                 for d in range(Ev):
                     orow[d] = ar[d] * inv
-                lse2[b, i] = mrow[r] + T(math.log(lrow[r]))  # noqa: F821
+                lse2[b, i] = mrow[r] + T(math.log(lrow[r]))
             elif lrow[r] != lrow[r]:  # a NaN score (NaN or inf in q or k, inf - inf): NaN row
                 for d in range(Ev):
-                    orow[d] = T(np.nan)  # noqa: F821
-                lse2[b, i] = T(np.nan)  # noqa: F821  (the backward's P and gradients: NaN)
+                    orow[d] = T(np.nan)
+                lse2[b, i] = T(np.nan)  # (the backward's P and gradients: NaN)
             else:  # fully masked row: output 0 (as PyTorch's CPU kernel), gradients 0
                 for d in range(Ev):
-                    orow[d] = T(0)  # noqa: F821
+                    orow[d] = T(0)
                 lse2[b, i] = np.inf
 
 
@@ -124,25 +129,25 @@ def _dq_template(q3, k3, v3, kvidx, mask3, midx, has_mask, causal, scale, p, key
     B, L, E = q3.shape
     S = k3.shape[1]
     Ev = v3.shape[2]
-    nqb = (L + BM - 1) // BM  # noqa: F821
-    keep = T(0) if p >= T(1) else T(1) / (T(1) - p)  # noqa: F821
+    nqb = (L + BM - 1) // BM
+    keep = T(0) if p >= T(1) else T(1) / (T(1) - p)
     for t in prange(B * nqb):
         b = t // nqb
-        i0 = (t - b * nqb) * BM  # noqa: F821
-        mr = min(BM, L - i0)  # noqa: F821
+        i0 = (t - b * nqb) * BM
+        mr = min(BM, L - i0)
         kb = kvidx[b]
         mb = midx[b]
-        kt = np.zeros((E, BN), q3.dtype)  # noqa: F821
-        vt = np.zeros((Ev, BN), q3.dtype)  # noqa: F821
-        s = np.zeros(BN, q3.dtype)  # noqa: F821
-        dp = np.zeros(BN, q3.dtype)  # noqa: F821
+        kt = np.zeros((E, BN), q3.dtype)
+        vt = np.zeros((Ev, BN), q3.dtype)
+        s = np.zeros(BN, q3.dtype)
+        dp = np.zeros(BN, q3.dtype)
         qs = np.empty(E, q3.dtype)
-        acc = np.zeros((BM, E), q3.dtype)  # noqa: F821
+        acc = np.zeros((BM, E), q3.dtype)
         j_end = S
         if causal:
             j_end = min(S, i0 + mr)
-        for j0 in range(0, j_end, BN):  # noqa: F821
-            n = min(BN, j_end - j0)  # noqa: F821
+        for j0 in range(0, j_end, BN):
+            n = min(BN, j_end - j0)
             for c in range(n):
                 kr = k3[kb, j0 + c]
                 for e in range(E):
@@ -171,12 +176,12 @@ def _dq_template(q3, k3, v3, kvidx, mask3, midx, has_mask, causal, scale, p, key
                     for c in range(nv):
                         s[c] += mrw[c]
                 di = dd2[b, i]
-                if p > T(0):  # noqa: F821
+                if p > T(0):
                     base = (np.int64(b) * L + i) * S + j0
                     for c in range(nv):
-                        dp[c] = dp[c] * keep if U(key, base + c) >= p else T(0)  # noqa: F821
+                        dp[c] = dp[c] * keep if U(key, base + c) >= p else T(0)
                 for c in range(nv):  # dS = P * (dP - D), in s
-                    s[c] = EXP(s[c] - lse) * (dp[c] - di)  # noqa: F821
+                    s[c] = EXP(s[c] - lse) * (dp[c] - di)
                 if want_dm:
                     dmr = dm3[b, i, j0 : j0 + nv]
                     for c in range(nv):
@@ -200,21 +205,21 @@ def _dkv_template(q3, k3, v3, inv_ptr, inv_b, mask3, midx, has_mask, causal, sca
     B, L, E = q3.shape
     Bk, S, _ = k3.shape
     Ev = v3.shape[2]
-    nkb = (S + BN - 1) // BN  # noqa: F821
-    keep = T(0) if p >= T(1) else T(1) / (T(1) - p)  # noqa: F821
+    nkb = (S + BN - 1) // BN
+    keep = T(0) if p >= T(1) else T(1) / (T(1) - p)
     for t in prange(Bk * nkb):
         kb = t // nkb
-        j0 = (t - kb * nkb) * BN  # noqa: F821
-        n = min(BN, S - j0)  # noqa: F821
-        kt = np.zeros((E, BN), q3.dtype)  # noqa: F821
-        vt = np.zeros((Ev, BN), q3.dtype)  # noqa: F821
-        s = np.zeros(BN, q3.dtype)  # noqa: F821
-        dp = np.zeros(BN, q3.dtype)  # noqa: F821
+        j0 = (t - kb * nkb) * BN
+        n = min(BN, S - j0)
+        kt = np.zeros((E, BN), q3.dtype)
+        vt = np.zeros((Ev, BN), q3.dtype)
+        s = np.zeros(BN, q3.dtype)
+        dp = np.zeros(BN, q3.dtype)
         qs = np.empty(E, q3.dtype)
-        pt = np.zeros((BN, BM), q3.dtype)  # noqa: F821
-        dst = np.zeros((BN, BM), q3.dtype)  # noqa: F821
-        ak = np.zeros((BN, E), q3.dtype)  # noqa: F821
-        av = np.zeros((BN, Ev), q3.dtype)  # noqa: F821
+        pt = np.zeros((BN, BM), q3.dtype)
+        dst = np.zeros((BN, BM), q3.dtype)
+        ak = np.zeros((BN, E), q3.dtype)
+        av = np.zeros((BN, Ev), q3.dtype)
         for c in range(n):
             kr = k3[kb, j0 + c]
             for e in range(E):
@@ -228,14 +233,14 @@ def _dkv_template(q3, k3, v3, inv_ptr, inv_b, mask3, midx, has_mask, causal, sca
         for ib in range(inv_ptr[kb], inv_ptr[kb + 1]):
             b = inv_b[ib]
             mb = midx[b]
-            for i0 in range(i_start, L, BM):  # noqa: F821
-                mr = min(BM, L - i0)  # noqa: F821
+            for i0 in range(i_start, L, BM):
+                mr = min(BM, L - i0)
                 for c in range(n):
                     ptr = pt[c]
                     dsr = dst[c]
-                    for r in range(BM):  # noqa: F821
-                        ptr[r] = T(0)  # noqa: F821
-                        dsr[r] = T(0)  # noqa: F821
+                    for r in range(BM):
+                        ptr[r] = T(0)
+                        dsr[r] = T(0)
                 for r in range(mr):
                     i = i0 + r
                     nv = n
@@ -256,11 +261,11 @@ def _dkv_template(q3, k3, v3, inv_ptr, inv_b, mask3, midx, has_mask, causal, sca
                             s[c] += mrw[c]
                     di = dd2[b, i]
                     for c in range(nv):
-                        s[c] = EXP(s[c] - lse)  # noqa: F821  (P)
-                    if p > T(0):  # noqa: F821
+                        s[c] = EXP(s[c] - lse)  # (P)
+                    if p > T(0):
                         base = (np.int64(b) * L + i) * S + j0
                         for c in range(nv):
-                            kc = keep if U(key, base + c) >= p else T(0)  # noqa: F821
+                            kc = keep if U(key, base + c) >= p else T(0)
                             pt[c, r] = s[c] * kc  # the dropped P feeds dV
                             dst[c, r] = s[c] * (dp[c] * kc - di)
                     else:
@@ -281,16 +286,8 @@ def _dkv_template(q3, k3, v3, inv_ptr, inv_b, mask3, midx, has_mask, causal, sca
                 dvr[d] = avr[d]
 
 
-def instantiate(template, name, dtype, backend, **extra):
-    """A compiled clone of an attention kernel template (blocked kernels here, BLAS-path kernels in
-    ``_rows``) with the bindings they share: T, EXP and the dropout generator U of ``dtype``."""
-    dt = np.dtype(dtype)
-    return _jit.instantiate(
-        template,
-        f"{name}_{_jit.SUFFIX[dt]}_{backend}",
-        parallel=(backend == "parallel"),
-        T=_jit.scalar_type(dt),
-        EXP=_math.exp32 if dt == np.float32 else _math.exp64,
-        U=_random.UNIFORM[dt],
-        **extra,
-    )
+def bindings(dt):
+    """The globals every attention kernel of ``dt`` binds (blocked kernels here, tiled in
+    ``_tiled``, BLAS-path row kernels in ``_rows``): EXP and the dropout generator U (T comes with
+    every kernel set)."""
+    return dict(EXP=_math.exp32 if dt == np.float32 else _math.exp64, U=_random.UNIFORM[dt])

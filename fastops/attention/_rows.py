@@ -33,6 +33,10 @@ from numba import prange
 from .. import _dispatch, _gemm, _jit
 from . import _kernels
 from .._simd import row_dot, row_exp_sum, row_max, row_sum
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = U = UNBOUND
 
 def block_rows(L, S, itemsize):
     """Query rows per score block: as many as fit ``_dispatch.ATTENTION_BLOCK_BYTES`` (1 MiB; the
@@ -64,7 +68,7 @@ def _probs_template(s, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p, ke
     sum, normalise). Measured (float32, 1 thread, CPU time, a (256, 1024) block, loaded
     machine): 0.83 -> 0.66 ms."""
     mr = s.shape[0]
-    keep = T(0) if p >= T(1) else T(1) / (T(1) - p)  # noqa: F821
+    keep = T(0) if p >= T(1) else T(1) / (T(1) - p)
     for r in prange(mr):
         i = i0 + r
         row = s[r]
@@ -72,7 +76,7 @@ def _probs_template(s, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p, ke
         if causal:
             nv = min(n, i + 1)
         sv = row[:nv]
-        if has_mask or not scale > T(0):  # noqa: F821
+        if has_mask or not scale > T(0):
             if has_mask:
                 mrw = mask3[mb, i, :nv]
                 for c in range(nv):
@@ -83,29 +87,29 @@ def _probs_template(s, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p, ke
             mx = row_max(sv)
             if mx == -np.inf and not _any_nan(sv):  # fully masked row: output 0 (PyTorch's CPU result)
                 for c in range(n):
-                    row[c] = T(0)  # noqa: F821
+                    row[c] = T(0)
                 lse[r] = np.inf
-                rinv[r] = T(0)  # noqa: F821
+                rinv[r] = T(0)
                 continue
-            tot = row_exp_sum(sv, T(1), mx, sv, s[min(r + 1, mr - 1)])  # noqa: F821
+            tot = row_exp_sum(sv, T(1), mx, sv, s[min(r + 1, mr - 1)])
         else:
             mx = row_max(sv) * scale
             tot = row_exp_sum(sv, scale, mx, sv, s[min(r + 1, mr - 1)])
-        rinv[r] = T(1) / tot  # noqa: F821
-        if p > T(0):  # noqa: F821
+        rinv[r] = T(1) / tot
+        if p > T(0):
             base = (np.int64(b) * L + i) * S
             for c in range(nv):
-                sv[c] = sv[c] * keep if U(key, base + c) >= p else T(0)  # noqa: F821
+                sv[c] = sv[c] * keep if U(key, base + c) >= p else T(0)
         for c in range(nv, n):
-            row[c] = T(0)  # noqa: F821
-        lse[r] = mx + T(math.log(tot))  # noqa: F821
+            row[c] = T(0)
+        lse[r] = mx + T(math.log(tot))
 
 
 def _grads_template(s, dp, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p, key, dm, want_dm):
     """Rows of the score block ``s`` and of ``dp = dO v^T`` (mr, n), in place: ``s`` -> dropped P,
     ``dp`` -> ``dS * scale``; ``dm[r, :n] = dS`` when ``want_dm``."""
     mr = s.shape[0]
-    keep = T(0) if p >= T(1) else T(1) / (T(1) - p)  # noqa: F821
+    keep = T(0) if p >= T(1) else T(1) / (T(1) - p)
     for r in prange(mr):
         i = i0 + r
         row = s[r]
@@ -115,7 +119,7 @@ def _grads_template(s, dp, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p
             nv = min(n, i + 1)
         sv = row[:nv]
         dv = drow[:nv]
-        folded = not has_mask and scale > T(0)  # noqa: F821  (as in the forward kernel)
+        folded = not has_mask and scale > T(0)  # (as in the forward kernel)
         if has_mask:
             mrw = mask3[mb, i, :nv]
             for c in range(nv):
@@ -130,14 +134,14 @@ def _grads_template(s, dp, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p
             if folded:
                 tot = row_exp_sum(sv, scale, mx * scale, sv, s[min(r + 1, mr - 1)])
             else:
-                tot = row_exp_sum(sv, T(1), mx, sv, s[min(r + 1, mr - 1)])  # noqa: F821
-            inv = T(1) / tot  # noqa: F821
+                tot = row_exp_sum(sv, T(1), mx, sv, s[min(r + 1, mr - 1)])
+            inv = T(1) / tot
             for c in range(nv):
                 sv[c] = sv[c] * inv  # P
-            if p > T(0):  # noqa: F821
+            if p > T(0):
                 base = (np.int64(b) * L + i) * S
                 for c in range(nv):
-                    dv[c] = dv[c] * keep if U(key, base + c) >= p else T(0)  # noqa: F821
+                    dv[c] = dv[c] * keep if U(key, base + c) >= p else T(0)
             di = row_dot(sv, dv)  # D_i = sum_j P_ij dP_ij (dropped dP)
             if want_dm:
                 dmr = dm[r]
@@ -145,29 +149,22 @@ def _grads_template(s, dp, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p
                     dmr[c] = sv[c] * (dv[c] - di)
             for c in range(nv):
                 dv[c] = sv[c] * (dv[c] - di) * scale
-            if p > T(0):  # noqa: F821
+            if p > T(0):
                 base = (np.int64(b) * L + i) * S
                 for c in range(nv):
-                    sv[c] = sv[c] * keep if U(key, base + c) >= p else T(0)  # noqa: F821
+                    sv[c] = sv[c] * keep if U(key, base + c) >= p else T(0)
         for c in range(nv, n):
-            row[c] = T(0)  # noqa: F821
-            drow[c] = T(0)  # noqa: F821
+            row[c] = T(0)
+            drow[c] = T(0)
         if want_dm:
             dmr = dm[r]
             for c in range(nv, n):
-                dmr[c] = T(0)  # noqa: F821
+                dmr[c] = T(0)
 
 
-_cache = {}
-
-
-def _kernel(kind, dtype, backend):
-    k = (kind, np.dtype(dtype), backend)
-    fn = _cache.get(k)
-    if fn is None:
-        tmpl = {"probs": _probs_template, "grads": _grads_template}[kind]
-        fn = _cache[k] = _kernels.instantiate(tmpl, f"sdpa_rows_{kind}", dtype, backend)
-    return fn
+KERNELS = KernelSet(
+    "sdpa_rows", {"probs": _probs_template, "grads": _grads_template}, bind=lambda dt, which, v: _kernels.bindings(dt)
+)
 
 
 def _block(buf, mr, n):
@@ -242,7 +239,7 @@ def forward(P, nthreads):
     lse = np.empty((B, L), dt)
     bm = block_rows(L, S, dt.itemsize)
     nqb = -(-L // bm)
-    probs = _kernel("probs", dt, "serial")
+    probs = KERNELS.kernel("probs", dt)
     kT3 = P.k3.transpose(0, 2, 1)  # a view: the GEMM's packing reads it transposed
 
     def work(next_task):
@@ -282,7 +279,7 @@ def backward(P, go3, nthreads, want_dm):
     dm_dummy = np.zeros((1, 1), dt)
     dkp = np.zeros((B, nch, S, E), dt)
     dvp = np.zeros((B, nch, S, Ev), dt)
-    grads = _kernel("grads", dt, "serial")
+    grads = KERNELS.kernel("grads", dt)
     kT3 = P.k3.transpose(0, 2, 1)  # views: the GEMM's packing reads them transposed
     vT3 = P.v3.transpose(0, 2, 1)
 

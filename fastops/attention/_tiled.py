@@ -36,6 +36,10 @@ from numba import prange
 
 from .. import _dispatch, _threads, _tile
 from . import _kernels, _rows
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = GEMM = GRADS = PROBS = UNBOUND
 
 NR = _tile.NR
 assert _dispatch.TILE_NR == NR
@@ -44,7 +48,7 @@ assert _dispatch.TILE_NR == NR
 def _fwd_template(q3, kTp, v3, kvidx, mask3, midx, has_mask, causal, scale, p, key, bm, nw, out3, lse2):
     B, L, E = q3.shape
     S, Ev = v3.shape[1], v3.shape[2]
-    Sp = kTp.shape[1] * NR  # noqa: F821
+    Sp = kTp.shape[1] * NR
     kTf = kTp.reshape(kTp.size)
     vf = v3.reshape(v3.size)
     of = out3.reshape(out3.size)
@@ -61,12 +65,12 @@ def _fwd_template(q3, kTp, v3, kvidx, mask3, midx, has_mask, causal, scale, p, k
             n = S
             if causal:
                 n = min(S, i0 + mr)
-            n64 = (n + NR - 1) // NR * NR  # noqa: F821
+            n64 = (n + NR - 1) // NR * NR
             s = sbuf[:mr * n64].reshape((mr, n64))
-            GEMM(q3[b, i0:i0 + mr], kTf, kb * E * Sp, NR, E * NR, n64, sbuf, 0, n64, 0, rinv)  # noqa: F821
-            PROBS(s, n, i0, b, L, S, mask3, midx[b], has_mask, causal, scale, p, key,  # noqa: F821
+            GEMM(q3[b, i0:i0 + mr], kTf, kb * E * Sp, NR, E * NR, n64, sbuf, 0, n64, 0, rinv)
+            PROBS(s, n, i0, b, L, S, mask3, midx[b], has_mask, causal, scale, p, key,
                   lse2[b, i0:i0 + mr], rinv)
-            GEMM(s[:, :n], vf, kb * S * Ev, Ev, NR, Ev, of, (b * L + i0) * Ev, Ev, 2, rinv)  # noqa: F821
+            GEMM(s[:, :n], vf, kb * S * Ev, Ev, NR, Ev, of, (b * L + i0) * Ev, Ev, 2, rinv)
 
 
 def _bwd_template(q3, k3, kTp, vTp, go3, kvidx, mask3, midx, has_mask, causal, scale, p, key, bm, nch,
@@ -74,7 +78,7 @@ def _bwd_template(q3, k3, kTp, vTp, go3, kvidx, mask3, midx, has_mask, causal, s
     B, L, E = q3.shape
     S = k3.shape[1]
     Ev = go3.shape[2]
-    Sp = kTp.shape[1] * NR  # noqa: F821
+    Sp = kTp.shape[1] * NR
     kTf = kTp.reshape(kTp.size)
     vTf = vTp.reshape(vTp.size)
     kf = k3.reshape(k3.size)
@@ -94,29 +98,29 @@ def _bwd_template(q3, k3, kTp, vTp, go3, kvidx, mask3, midx, has_mask, causal, s
         pk = (b * nch + c) * S * E
         pv = (b * nch + c) * S * Ev
         for i in range(S * E):  # the task's own partials (zeroed here, in parallel)
-            dkf[pk + i] = T(0)  # noqa: F821
+            dkf[pk + i] = T(0)
         for i in range(S * Ev):
-            dvf[pv + i] = T(0)  # noqa: F821
+            dvf[pv + i] = T(0)
         for blk in range(c * nqb // nch, (c + 1) * nqb // nch):
             i0 = blk * bm
             mr = min(bm, L - i0)
             n = S
             if causal:
                 n = min(S, i0 + mr)
-            n64 = (n + NR - 1) // NR * NR  # noqa: F821
+            n64 = (n + NR - 1) // NR * NR
             s = sbuf[:mr * n64].reshape((mr, n64))  # C-contiguous blocks (the row kernels need it)
             dp = pbuf[:mr * n64].reshape((mr, n64))
             qb = q3[b, i0:i0 + mr]
             gb = go3[b, i0:i0 + mr]
-            GEMM(qb, kTf, kb * E * Sp, NR, E * NR, n64, sbuf, 0, n64, 0, rs)  # noqa: F821
-            GEMM(gb, vTf, kb * Ev * Sp, NR, Ev * NR, n64, pbuf, 0, n64, 0, rs)  # noqa: F821
+            GEMM(qb, kTf, kb * E * Sp, NR, E * NR, n64, sbuf, 0, n64, 0, rs)
+            GEMM(gb, vTf, kb * Ev * Sp, NR, Ev * NR, n64, pbuf, 0, n64, 0, rs)
             bm_ = b if want_dm else 0
             im_ = i0 if want_dm else 0
-            GRADS(s, dp, n, i0, b, L, S, mask3, midx[b], has_mask, causal, scale, p, key,  # noqa: F821
+            GRADS(s, dp, n, i0, b, L, S, mask3, midx[b], has_mask, causal, scale, p, key,
                   dm3[bm_, im_:im_ + mr], want_dm)
-            GEMM(dp[:, :n], kf, kb * S * E, E, NR, E, dqf, (b * L + i0) * E, E, 0, rs)  # noqa: F821
-            GEMM(s[:, :n].T, gf, (b * L + i0) * Ev, Ev, NR, Ev, dvf, pv, Ev, 1, rs)  # noqa: F821
-            GEMM(dp[:, :n].T, qf, (b * L + i0) * E, E, NR, E, dkf, pk, E, 1, rs)  # noqa: F821
+            GEMM(dp[:, :n], kf, kb * S * E, E, NR, E, dqf, (b * L + i0) * E, E, 0, rs)
+            GEMM(s[:, :n].T, gf, (b * L + i0) * Ev, Ev, NR, Ev, dvf, pv, Ev, 1, rs)
+            GEMM(dp[:, :n].T, qf, (b * L + i0) * E, E, NR, E, dkf, pk, E, 1, rs)
 
 
 def _sum_template(part, kvidx, out):
@@ -128,7 +132,7 @@ def _sum_template(part, kvidx, out):
         for kb in range(Bk):
             o = out[kb, j]
             for d in range(D):
-                o[d] = T(0)  # noqa: F821
+                o[d] = T(0)
         for b in range(B):
             o = out[kvidx[b], j]
             for c in range(nch):
@@ -137,21 +141,13 @@ def _sum_template(part, kvidx, out):
                     o[d] += r[d]
 
 
-_cache = {}
-
-
-def _kernel(kind, dtype, backend):
-    k = (kind, np.dtype(dtype), backend)
-    fn = _cache.get(k)
-    if fn is None:
-        extra = {}
-        if kind == "fwd":
-            extra["PROBS"] = _rows._kernel("probs", dtype, "serial")
-        elif kind == "bwd":
-            extra["GRADS"] = _rows._kernel("grads", dtype, "serial")
-        fn = _cache[k] = _kernels.instantiate(_TEMPLATES[kind], f"sdpa_tiled_{kind}", dtype, backend,
-                                              GEMM=_tile.gemm(dtype), NR=NR, **extra)
-    return fn
+def _bindings(dt, which, variant):
+    b = dict(_kernels.bindings(dt), GEMM=_tile.gemm(dt), NR=NR)
+    if which == "fwd":
+        b["PROBS"] = _rows.KERNELS.kernel("probs", dt)
+    elif which == "bwd":
+        b["GRADS"] = _rows.KERNELS.kernel("grads", dt)
+    return b
 
 
 def backend(num_threads):
@@ -168,13 +164,13 @@ def _pack_template(x3, out):
     for t in prange(Bk * npn):
         kb = t // npn
         jp = t - kb * npn
-        j0 = jp * NR  # noqa: F821
-        nj = min(NR, S - j0)  # noqa: F821
+        j0 = jp * NR
+        nj = min(NR, S - j0)
         panel = out[kb, jp]
         for d in range(D):
             pr = panel[d]
-            for o in range(nj, NR):  # noqa: F821
-                pr[o] = T(0)  # noqa: F821
+            for o in range(nj, NR):
+                pr[o] = T(0)
         xb = x3[kb]
         for d in range(D):
             pr = panel[d]
@@ -183,33 +179,30 @@ def _pack_template(x3, out):
 
 
 _TEMPLATES = {"fwd": _fwd_template, "bwd": _bwd_template, "sum": _sum_template, "pack": _pack_template}
+KERNELS = KernelSet("sdpa_tiled", _TEMPLATES, bind=_bindings)
 
 
 def _pack_t(x3, backend):
     Bk, S, D = x3.shape
     out = np.empty((Bk, -(-S // NR), D, NR), x3.dtype)
-    _kernel("pack", x3.dtype, backend)(x3, out)
+    KERNELS.run("pack", x3.dtype, backend, x3, out)
     return out
 
 
 def forward(P, backend):
     B, L, S, Ev, dt = P.B, P.L, P.S, P.Ev, P.dtype
-    if backend == "parallel":
-        _threads.sync()
     out = np.empty((B, L, Ev), dt)
     lse = np.empty((B, L), dt)
     kTp = _pack_t(P.k3, backend)
     bm = _rows.block_rows(L, S, dt.itemsize)
     nw = _threads.get_num_threads() if backend == "parallel" else 1
-    _kernel("fwd", dt, backend)(P.q3, kTp, P.v3, P.kvidx, P.mask3, P.midx, P.has_mask, P.causal, P.scale,
-                                P.p, P.key, bm, min(nw, B * -(-L // bm)), out, lse)
+    KERNELS.run("fwd", dt, backend, P.q3, kTp, P.v3, P.kvidx, P.mask3, P.midx, P.has_mask, P.causal, P.scale,
+                P.p, P.key, bm, min(nw, B * -(-L // bm)), out, lse)
     return out, lse
 
 
 def backward(P, go3, backend, want_dm):
     B, L, S, E, Ev, dt = P.B, P.L, P.S, P.E, P.Ev, P.dtype
-    if backend == "parallel":
-        _threads.sync()
     bm = _rows.block_rows(L, S, dt.itemsize)
     nch = min(_rows.NCHUNK, -(-L // bm))
     kTp = _pack_t(P.k3, backend)
@@ -218,11 +211,11 @@ def backward(P, go3, backend, want_dm):
     dm3 = np.zeros((B, L, S) if want_dm else (1, 1, 1), dt)
     dkp = np.empty((B, nch, S, E), dt)  # per-task partials, zeroed by their tasks
     dvp = np.empty((B, nch, S, Ev), dt)
-    _kernel("bwd", dt, backend)(P.q3, P.k3, kTp, vTp, go3, P.kvidx, P.mask3, P.midx, P.has_mask, P.causal,
-                                P.scale, P.p, P.key, bm, nch, dq3, dkp, dvp, dm3, want_dm)
+    KERNELS.run("bwd", dt, backend, P.q3, P.k3, kTp, vTp, go3, P.kvidx, P.mask3, P.midx, P.has_mask, P.causal,
+                P.scale, P.p, P.key, bm, nch, dq3, dkp, dvp, dm3, want_dm)
     dk3 = np.empty((P.Bk, S, E), dt)
     dv3 = np.empty((P.Bk, S, Ev), dt)
     kvidx = np.ascontiguousarray(P.kvidx, dtype=np.int64)
-    _kernel("sum", dt, backend)(dkp, kvidx, dk3)
-    _kernel("sum", dt, backend)(dvp, kvidx, dv3)
+    KERNELS.run("sum", dt, backend, dkp, kvidx, dk3)
+    KERNELS.run("sum", dt, backend, dvp, kvidx, dv3)
     return dq3, dk3, dv3, (dm3 if want_dm else None)

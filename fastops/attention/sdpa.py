@@ -22,6 +22,7 @@ from .. import _dispatch, _jit, _random, _threads, _tile
 from .._op import op
 from .._validate import float_array, float_arrays, grad_like, real_scalar
 from . import _kernels, _rows, _tiled
+from .._kernelset import KernelSet
 
 OP = "scaled_dot_product_attention"
 
@@ -30,16 +31,10 @@ OP = "scaled_dot_product_attention"
 BM = 64
 BN = 128
 
-_kernels_cache = {}
-
-
-def _kernel(kind, dtype, backend):
-    k = (kind, np.dtype(dtype), backend)
-    fn = _kernels_cache.get(k)
-    if fn is None:
-        tmpl = {"fwd": _kernels._fwd_template, "dq": _kernels._dq_template, "dkv": _kernels._dkv_template}[kind]
-        fn = _kernels_cache[k] = _kernels.instantiate(tmpl, f"sdpa_{kind}", dtype, backend, BM=BM, BN=BN)
-    return fn
+KERNELS = KernelSet(
+    "sdpa", {"fwd": _kernels._fwd_template, "dq": _kernels._dq_template, "dkv": _kernels._dkv_template},
+    consts=dict(BM=BM, BN=BN), bind=lambda dt, which, v: _kernels.bindings(dt),
+)
 
 
 def _fail(msg, exc=ValueError):
@@ -177,10 +172,8 @@ def _forward(P):
             out[...] = 0
             lse[...] = np.inf
         else:
-            if backend == "parallel":
-                _threads.sync()
-            _kernel("fwd", P.dtype, backend)(
-                P.q3, P.k3, P.v3, P.kvidx, P.mask3, P.midx, P.has_mask, P.causal, P.scale, P.p, P.key, out, lse)
+            KERNELS.run("fwd", P.dtype, backend,
+                        P.q3, P.k3, P.v3, P.kvidx, P.mask3, P.midx, P.has_mask, P.causal, P.scale, P.p, P.key, out, lse)
     return out, lse, backend
 
 
@@ -277,16 +270,16 @@ def _(grad_output, query, key, value, attn_mask=None, dropout_p=0.0, is_causal=F
     dv3 = np.zeros((P.Bk, P.S, P.Ev), P.dtype)
     dm3 = np.zeros((P.B, P.L, P.S) if want_dm else (1, 1, 1), P.dtype)
     if P.B and P.L and P.S:
-        if backend == "parallel":
-            _threads.sync()
-        _kernel("dq", P.dtype, backend)(
+        KERNELS.run(
+            "dq", P.dtype, backend,
             P.q3, P.k3, P.v3, P.kvidx, P.mask3, P.midx, P.has_mask, P.causal, P.scale, P.p, P.key,
             lse, dd, go3, dq3, dm3, want_dm)
         order = np.argsort(P.kvidx, kind="stable")
         inv_ptr = np.zeros(P.Bk + 1, np.int64)
         np.cumsum(np.bincount(P.kvidx, minlength=P.Bk), out=inv_ptr[1:])
         inv_b = np.ascontiguousarray(order.astype(np.int64))
-        _kernel("dkv", P.dtype, backend)(
+        KERNELS.run(
+            "dkv", P.dtype, backend,
             P.q3, P.k3, P.v3, inv_ptr, inv_b, P.mask3, P.midx, P.has_mask, P.causal, P.scale, P.p, P.key,
             lse, dd, go3, dk3, dv3)
     return _grads_out(P, dq3, dk3, dv3, dm3 if want_dm else None)

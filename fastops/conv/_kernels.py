@@ -20,9 +20,13 @@ Speed notes (project machine, 2 cores Zen 5, float32):
 import numpy as np
 from numba import carray, prange
 
-from .. import _jit, _threads, _tile
+from .. import _jit, _tile
 from .._tile import stack_tile as _stack_tile
-from .._epilogue import act_scalar
+from .._epilogue import Epilogue, act_scalar
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = ACT = NR = UNBOUND
 
 
 def _im2col_template(xp, KD, KH, KW, sd, sh, sw, dd, dh, dw, OD, OH, OW, cols):
@@ -62,7 +66,7 @@ def _col2im_template(cols, KD, KH, KW, sd, sh, sw, dd, dh, dw, OD, OH, OW, gxp):
             for j in range(Hp):
                 prow = plane[i, j]
                 for l in range(Wp):
-                    prow[l] = T(0)  # noqa: F821
+                    prow[l] = T(0)
         for kd in range(KD):
             for kh in range(KH):
                 for kw in range(KW):
@@ -95,7 +99,7 @@ def _direct_fwd_template(xp, w, bias, a, b, sd, sh, sw, dd, dh, dw, out):
             for oh in range(OH):
                 orow = out[n, o, od, oh]
                 for ow in range(OW):
-                    orow[ow] = T(0)  # noqa: F821
+                    orow[ow] = T(0)
                 for cg in range(Cg):
                     c = g * Cg + cg
                     for kd in range(KD):
@@ -112,7 +116,7 @@ def _direct_fwd_template(xp, w, bias, a, b, sd, sh, sw, dd, dh, dw, out):
                                         orow[ow] += wv * src[kw * dw + ow * sw]
                 # fused epilogue while the row is in L1
                 for ow in range(OW):
-                    orow[ow] = ACT(orow[ow] + bv, a, b)  # noqa: F821
+                    orow[ow] = ACT(orow[ow] + bv, a, b)
 
 
 def _direct_bwd_data_template(g, w, sd, sh, sw, dd, dh, dw, gxp):
@@ -130,7 +134,7 @@ def _direct_bwd_data_template(g, w, sd, sh, sw, dd, dh, dw, gxp):
             for j in range(Hp):
                 prow = plane[i, j]
                 for l in range(Wp):
-                    prow[l] = T(0)  # noqa: F821
+                    prow[l] = T(0)
         for jo in range(Og):
             o = grp * Og + jo
             for od in range(OD):
@@ -157,14 +161,14 @@ def _direct_bwd_weight_template(xp, g, sd, sh, sw, dd, dh, dw, gw):
     Og = O // (C // Cg)
     for o in prange(O):
         grp = o // Og
-        acc = np.empty(OW, dtype=T)  # noqa: F821  (per-thread partial sums, vectorized)
+        acc = np.empty(OW, dtype=T)  # (per-thread partial sums, vectorized)
         for cg in range(Cg):
             c = grp * Cg + cg
             for kd in range(KD):
                 for kh in range(KH):
                     for kw in range(KW):
                         for ow in range(OW):
-                            acc[ow] = T(0)  # noqa: F821
+                            acc[ow] = T(0)
                         for n in range(N):
                             for od in range(OD):
                                 for oh in range(OH):
@@ -177,7 +181,7 @@ def _direct_bwd_weight_template(xp, g, sd, sh, sw, dd, dh, dw, gw):
                                     else:
                                         for ow in range(OW):
                                             acc[ow] += grow[ow] * src[kw * dw + ow * sw]
-                        s = T(0)  # noqa: F821
+                        s = T(0)
                         for ow in range(OW):
                             s += acc[ow]
                         gw[o, cg, kd, kh, kw] = s
@@ -208,7 +212,7 @@ def _blocked_fwd_template(xp, wp, bias, a, b, sd, sh, sw, dd, dh, dw, out):
                 for kw in range(KW):
                     offs[t] = ((c * Dp + kd * dd) * Hp + kh * dh) * Wp + kw * dw
                     t += 1
-    wq = wp.reshape((OBn, KT, NR))  # noqa: F821
+    wq = wp.reshape((OBn, KT, NR))
     xq = xp.reshape((N, C * Dp * Hp * Wp))
     nq = OW // 4
     for p in prange(N * OBn * OD * OH):
@@ -218,8 +222,8 @@ def _blocked_fwd_template(xp, wp, bias, a, b, sd, sh, sw, dd, dh, dw, out):
         q = q // OD
         ob = q % OBn
         n = q // OBn
-        no = min(NR, O - ob * NR)  # noqa: F821
-        acc = carray(_stack_tile(T), (4, NR))  # noqa: F821
+        no = min(NR, O - ob * NR)
+        acc = carray(_stack_tile(T), (4, NR))
         xr = xq[n]
         wr = wq[ob]
         rowbase = (od * sd * Hp + oh * sh) * Wp
@@ -234,11 +238,11 @@ def _blocked_fwd_template(xp, wp, bias, a, b, sd, sh, sw, dd, dh, dw, out):
             a1 = acc[1]
             a2 = acc[2]
             a3 = acc[3]
-            for o in range(NR):  # noqa: F821
-                a0[o] = T(0)  # noqa: F821
-                a1[o] = T(0)  # noqa: F821
-                a2[o] = T(0)  # noqa: F821
-                a3[o] = T(0)  # noqa: F821
+            for o in range(NR):
+                a0[o] = T(0)
+                a1[o] = T(0)
+                a2[o] = T(0)
+                a3[o] = T(0)
             b0 = rowbase + ow0 * sw
             if npx == 4:
                 for tt in range(KT):
@@ -248,7 +252,7 @@ def _blocked_fwd_template(xp, wp, bias, a, b, sd, sh, sw, dd, dh, dw, out):
                     x2 = xr[i0 + 2 * sw]
                     x3 = xr[i0 + 3 * sw]
                     wv = wr[tt]
-                    for o in range(NR):  # noqa: F821
+                    for o in range(NR):
                         w_ = wv[o]
                         a0[o] += x0 * w_
                         a1[o] += x1 * w_
@@ -258,13 +262,13 @@ def _blocked_fwd_template(xp, wp, bias, a, b, sd, sh, sw, dd, dh, dw, out):
                 for tt in range(KT):
                     x0 = xr[b0 + offs[tt]]
                     wv = wr[tt]
-                    for o in range(NR):  # noqa: F821
+                    for o in range(NR):
                         a0[o] += x0 * wv[o]
             for o in range(no):
-                bv = bias[ob * NR + o]  # noqa: F821
-                orow = out[n, ob * NR + o, od, oh]  # noqa: F821
+                bv = bias[ob * NR + o]
+                orow = out[n, ob * NR + o, od, oh]
                 for i in range(npx):
-                    orow[ow0 + i] = ACT(acc[i, o] + bv, a, b)  # noqa: F821
+                    orow[ow0 + i] = ACT(acc[i, o] + bv, a, b)
 
 
 def _epilogue_rows_template(out, bias, a, b):
@@ -276,7 +280,7 @@ def _epilogue_rows_template(out, bias, a, b):
         bv = bias[m]
         row = out[r, m]
         for i in range(L):
-            row[i] = ACT(row[i] + bv, a, b)  # noqa: F821
+            row[i] = ACT(row[i] + bv, a, b)
 
 
 def _unpack_template(tmp, bias, a, b, out):
@@ -289,7 +293,7 @@ def _unpack_template(tmp, bias, a, b, out):
         src = tmp[m, n * L:n * L + L]
         row = out[n, m]
         for i in range(L):
-            row[i] = ACT(src[i] + bv, a, b)  # noqa: F821
+            row[i] = ACT(src[i] + bv, a, b)
 
 
 def _pack_template(g, tmp):
@@ -310,7 +314,7 @@ def _epilogue_cols_template(out, bias, a, b):
     for r in prange(R):
         row = out[r]
         for i in range(M):
-            row[i] = ACT(row[i] + bias[i], a, b)  # noqa: F821
+            row[i] = ACT(row[i] + bias[i], a, b)
 
 
 TEMPLATES = {
@@ -340,32 +344,33 @@ BLOCK_NR = _tile.NR  # 64
 BLOCK_MR = _tile.MR  # 4
 BLOCKED_FASTMATH = _tile.FASTMATH  # _config.FASTMATH | {"contract"}
 _USES_ACT = ("blocked_fwd", "direct_fwd", "epilogue_rows", "epilogue_cols", "unpack")
-_cache = {}
+
+
+def _bindings(dt, which, act):
+    b = {"NR": BLOCK_NR} if which == "blocked_fwd" else {}
+    if which in _USES_ACT:
+        b["ACT"] = act_scalar(Epilogue(act), dt)
+    return b
+
+
+def _name(which, dt, backend, act):
+    tag = f"_{Epilogue(act).key}" if which in _USES_ACT else ""
+    return f"conv_{which}{tag}_{_jit.SUFFIX[dt]}_{backend}"
+
+
+KERNELS = KernelSet(
+    "conv", TEMPLATES, bind=_bindings, kernel_name=_name,
+    fastmath=lambda which, act: BLOCKED_FASTMATH if which == "blocked_fwd" else None,
+)
+
+
+def _variant(which, epi):
+    return epi.name if which in _USES_ACT and epi is not None else None
 
 
 def name(which, dtype, backend, epi=None):
-    tag = f"_{epi.key}" if which in _USES_ACT else ""
-    return f"conv_{which}{tag}_{_jit.SUFFIX[np.dtype(dtype)]}_{backend}"
-
-
-def get(which, dtype, backend, epi=None):
-    dt = np.dtype(dtype)
-    key = (which, dt, backend, epi.name if which in _USES_ACT else None)
-    k = _cache.get(key)
-    if k is None:
-        bindings = {"T": dt.type}
-        if which == "blocked_fwd":
-            bindings.update(NR=BLOCK_NR)
-        if which in _USES_ACT:
-            bindings["ACT"] = act_scalar(epi, dt)
-        k = _cache[key] = _jit.instantiate(
-            TEMPLATES[which], name(which, dt, backend, epi), parallel=(backend == "parallel"),
-            fastmath=BLOCKED_FASTMATH if which == "blocked_fwd" else None, **bindings
-        )
-    return k
+    return KERNELS.kernel_name(which, dtype, backend, _variant(which, epi))
 
 
 def call(which, dtype, backend, *args, epi=None):
-    if backend == "parallel":
-        _threads.sync()
-    get(which, dtype, backend, epi)(*args)
+    KERNELS.run(which, dtype, backend, *args, variant=_variant(which, epi))

@@ -29,9 +29,13 @@ for any thread count); the block lets one grad_output row serve ``_CB`` channels
 import numpy as np
 from numba import prange
 
-from .. import _dispatch, _jit, _threads
+from .. import _dispatch, _threads
 from .._op import op
 from .._validate import float_arrays, grad_like, int_scalar
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = UNBOUND
 
 _OP = "correlation"
 # Channels per backward iteration: grad_output rows (D*D x W_out) are re-read once per block
@@ -43,11 +47,11 @@ def _fwd_template(x1p, x2p, KS, R, s1, s2, md, out):
     N, C = x1p.shape[0], x1p.shape[1]
     D2, Ho, Wo = out.shape[1], out.shape[2], out.shape[3]
     D = 2 * R + 1
-    nel = T(KS * KS * C)  # noqa: F821
+    nel = T(KS * KS * C)
     for it in prange(N * Ho):
         n = it // Ho
         oy = it % Ho
-        acc = np.zeros((D2, Wo), T)  # noqa: F821
+        acc = np.zeros((D2, Wo), T)
         y1 = oy * s1 + md
         for c in range(C):
             for j in range(KS):
@@ -85,8 +89,8 @@ def _bwd_template(g, x1p, x2p, KS, R, s1, s2, md, CB, gx1p, gx2p):
         for c in range(c0, c1):
             for y in range(Hp):
                 for x in range(Wp):
-                    gx1p[n, c, y, x] = T(0)  # noqa: F821
-                    gx2p[n, c, y, x] = T(0)  # noqa: F821
+                    gx1p[n, c, y, x] = T(0)
+                    gx2p[n, c, y, x] = T(0)
         for oy in range(Ho):
             y1 = oy * s1 + md
             for j in range(KS):
@@ -117,28 +121,11 @@ def _bwd_template(g, x1p, x2p, KS, R, s1, s2, md, CB, gx1p, gx2p):
 
 
 _TEMPLATES = {"fwd": _fwd_template, "bwd": _bwd_template}
-_cache = {}
-
-
-def _name(which, dtype, backend):
-    return f"correlation_{which}_{_jit.SUFFIX[np.dtype(dtype)]}_{backend}"
-
-
-def _kernel(which, dtype, backend):
-    dt = np.dtype(dtype)
-    key = (which, dt, backend)
-    k = _cache.get(key)
-    if k is None:
-        k = _jit.instantiate(_TEMPLATES[which], _name(which, dt, backend), parallel=(backend == "parallel"), T=dt.type)
-        _cache[key] = k
-    return k
+_KERNELS = KernelSet("correlation", _TEMPLATES)
 
 
 def _run(which, dtype, items, work, *args):
-    be = _dispatch.conv_extra_backend(dtype, items, work, _threads.get_num_threads())
-    if be == "parallel":
-        _threads.sync()
-    _kernel(which, dtype, be)(*args)
+    _KERNELS.run(which, dtype, _dispatch.conv_extra_backend(dtype, items, work, _threads.get_num_threads()), *args)
 
 
 def _int(name, v, minimum):
@@ -237,7 +224,7 @@ def _(shape, dtype="float32", kernel_size=1, max_displacement=4, stride1=1, stri
     work = N * C * geo["D2"] * geo["Ho"] * geo["Wo"] * geo["ks"] ** 2
     be = _dispatch.conv_extra_backend(dtype, N * geo["Ho"], work, nt)
     return {
-        "kernel": _name("fwd", dtype, be),
+        "kernel": _KERNELS.kernel_name("fwd", dtype, be),
         "backend": be,
         "backward_backend": _dispatch.conv_extra_backend(dtype, N * -(-C // _CB), 2 * work, nt),
         "threads": nt,

@@ -39,9 +39,13 @@ import numbers
 import numpy as np
 from numba import prange
 
-from .. import _dispatch, _gemm, _jit, _threads
+from .. import _dispatch, _gemm, _threads
 from .._op import op
 from .._validate import float_arrays, grad_like, int_scalar
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = UNBOUND
 
 # --- kernels ------------------------------------------------------------------------------------
 
@@ -64,19 +68,19 @@ def _coords_template(off, msk, use_mask, KW, sh, sw, ph, pw, dh, dw, H, W, Wo, i
         for l in range(L):
             oh = l // Wo
             ow = l - oh * Wo
-            y = T(oh * sh - ph + ki * dh) + oy[l]  # noqa: F821
-            x = T(ow * sw - pw + kj * dw) + ox[l]  # noqa: F821
-            m = msk[n, g, k, l] if use_mask else T(1)  # noqa: F821
+            y = T(oh * sh - ph + ki * dh) + oy[l]
+            x = T(ow * sw - pw + kj * dw) + ox[l]
+            m = msk[n, g, k, l] if use_mask else T(1)
             for q in range(4):
                 ii[q, l] = H * W  # the zero sentinel after the plane (see _padded)
-                ww[q, l] = T(0)  # noqa: F821
-            if not (y <= T(-1) or y >= T(H) or x <= T(-1) or x >= T(W)):  # noqa: F821
+                ww[q, l] = T(0)
+            if not (y <= T(-1) or y >= T(H) or x <= T(-1) or x >= T(W)):
                 fy = math.floor(y)
                 fx = math.floor(x)
                 ly = y - fy
                 lx = x - fx
-                hy = T(1) - ly  # noqa: F821
-                hx = T(1) - lx  # noqa: F821
+                hy = T(1) - ly
+                hx = T(1) - lx
                 y0 = int(fy)
                 x0 = int(fx)
                 y1 = y0 + 1
@@ -146,7 +150,7 @@ def _col2im_template(gcols, idx, wts, CB, LB, gx3):
         for c in range(c0, c1):
             gp = gx3[n, c]
             for p in range(HW):
-                gp[p] = T(0)  # noqa: F821
+                gp[p] = T(0)
         for k in range(K):
             for l0 in range(0, L, LB):
                 nb = min(LB, L - l0)
@@ -184,22 +188,22 @@ def _offset_grad_template(x3, off, msk, use_mask, gcols, KW, sh, sw, ph, pw, dh,
         oy = off[n, g, k, 0]
         ox = off[n, g, k, 1]
         ii = np.full((4, L), H * W, np.uint32)  # invalid corners read the zero sentinel
-        A = np.zeros((4, L), T)  # noqa: F821  d(mask*value)/dy per corner
-        B = np.zeros((4, L), T)  # noqa: F821  d(mask*value)/dx per corner
-        V = np.zeros((4, L), T)  # noqa: F821  value (without mask) per corner
+        A = np.zeros((4, L), T)  # d(mask*value)/dy per corner
+        B = np.zeros((4, L), T)  # d(mask*value)/dx per corner
+        V = np.zeros((4, L), T)  # value (without mask) per corner
         for l in range(L):
             oh = l // Wo
             ow = l - oh * Wo
-            y = T(oh * sh - ph + ki * dh) + oy[l]  # noqa: F821
-            x = T(ow * sw - pw + kj * dw) + ox[l]  # noqa: F821
-            m = msk[n, g, k, l] if use_mask else T(1)  # noqa: F821
-            if not (y <= T(-1) or y >= T(H) or x <= T(-1) or x >= T(W)):  # noqa: F821
+            y = T(oh * sh - ph + ki * dh) + oy[l]
+            x = T(ow * sw - pw + kj * dw) + ox[l]
+            m = msk[n, g, k, l] if use_mask else T(1)
+            if not (y <= T(-1) or y >= T(H) or x <= T(-1) or x >= T(W)):
                 fy = math.floor(y)
                 fx = math.floor(x)
                 ly = y - fy
                 lx = x - fx
-                hy = T(1) - ly  # noqa: F821
-                hx = T(1) - lx  # noqa: F821
+                hy = T(1) - ly
+                hx = T(1) - lx
                 y0 = int(fy)
                 x0 = int(fx)
                 y1 = y0 + 1
@@ -235,7 +239,7 @@ def _offset_grad_template(x3, off, msk, use_mask, gcols, KW, sh, sw, ph, pw, dh,
         # The three gradients are linear in the 4 corner values: sum gcol * value per corner over
         # the channels first (4 multiply-adds per channel and position instead of 15), then combine
         # with the coefficients once. Blocks of LB positions keep the rows in L1 across channels.
-        S = np.empty((4, LB), T)  # noqa: F821
+        S = np.empty((4, LB), T)
         for l0 in range(0, L, LB):
             nb = min(LB, L - l0)
             i0 = ii[0, l0:l0 + nb]
@@ -247,10 +251,10 @@ def _offset_grad_template(x3, off, msk, use_mask, gcols, KW, sh, sw, ph, pw, dh,
             s2 = S[2, :nb]
             s3 = S[3, :nb]
             for l in range(nb):
-                s0[l] = T(0)  # noqa: F821
-                s1[l] = T(0)  # noqa: F821
-                s2[l] = T(0)  # noqa: F821
-                s3[l] = T(0)  # noqa: F821
+                s0[l] = T(0)
+                s1[l] = T(0)
+                s2[l] = T(0)
+                s3[l] = T(0)
             for c in range(g * Cog, (g + 1) * Cog):
                 xp = x3[n, c]
                 gc = gcols[c * K + k, n, l0:l0 + nb]
@@ -277,28 +281,11 @@ _TEMPLATES = {
     "col2im": _col2im_template,
     "offset_grad": _offset_grad_template,
 }
-_cache = {}
-
-
-def _name(which, dtype, backend):
-    return f"deform_conv2d_{which}_{_jit.SUFFIX[np.dtype(dtype)]}_{backend}"
-
-
-def _kernel(which, dtype, backend):
-    dt = np.dtype(dtype)
-    key = (which, dt, backend)
-    k = _cache.get(key)
-    if k is None:
-        k = _jit.instantiate(_TEMPLATES[which], _name(which, dt, backend), parallel=(backend == "parallel"), T=dt.type)
-        _cache[key] = k
-    return k
+_KERNELS = KernelSet("deform_conv2d", _TEMPLATES)
 
 
 def _run(which, dtype, items, work, *args):
-    be = _dispatch.conv_extra_backend(dtype, items, work, _threads.get_num_threads())
-    if be == "parallel":
-        _threads.sync()
-    _kernel(which, dtype, be)(*args)
+    _KERNELS.run(which, dtype, _dispatch.conv_extra_backend(dtype, items, work, _threads.get_num_threads()), *args)
 
 
 # --- validation and geometry --------------------------------------------------------------------
@@ -505,7 +492,7 @@ def _(shape, dtype="float32", weight_shape=(1, 1, 3, 3), offset_groups=1, stride
         "offset_grad": _dispatch.conv_extra_backend(dtype, N * offset_groups * K, N * C * K * L * 12, nt),
     }
     return {
-        "kernel": _name("im2col", dtype, be["im2col"]),
+        "kernel": _KERNELS.kernel_name("im2col", dtype, be["im2col"]),
         "backend": be["im2col"],
         "backends": be,
         "gemm": "fastops._gemm",

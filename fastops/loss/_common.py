@@ -14,27 +14,31 @@ from .. import _jit, _reduce
 from .._elementwise import math_bindings
 from .._validate import choice, float_array, grad_like
 from .._simd import row_sum
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = DF = F = UNBOUND
 
 REDUCTIONS = ("mean", "sum", "none")
 
 
 def _fwd_template(x, y, w, pw, out, a, hw, hpw):
     n = x.size
-    one = T(1)  # noqa: F821
+    one = T(1)
     for i in range(n):
         wi = w[i] if hw else one
         pwi = pw[i] if hpw else one
-        out[i] = F(x[i], y[i], wi, pwi, a)  # noqa: F821
+        out[i] = F(x[i], y[i], wi, pwi, a)
 
 
 def _bwd_template(x, y, w, pw, g, gs, garr, dx, dy, a, hw, hpw):
     n = x.size
-    one = T(1)  # noqa: F821
+    one = T(1)
     for i in range(n):
         wi = w[i] if hw else one
         pwi = pw[i] if hpw else one
         gi = g[i] if garr else gs
-        ddx, ddy = DF(x[i], y[i], wi, pwi, a)  # noqa: F821
+        ddx, ddy = DF(x[i], y[i], wi, pwi, a)
         dx[i] = gi * ddx
         dy[i] = gi * ddy
 
@@ -43,15 +47,12 @@ def _sum_template(a):
     return row_sum(a)
 
 
-_SUM = {}
+_SUM = KernelSet("loss_sum", {"sum": _sum_template}, kernel_name=lambda which, dt, be, v: f"loss_sum_{_jit.SUFFIX[dt]}")
 
 
 def total(a):
     """Deterministic, vectorized sum of the 1-D contiguous array ``a``."""
-    k = _SUM.get(a.dtype)
-    if k is None:
-        k = _SUM[a.dtype] = _jit.instantiate(_sum_template, f"loss_sum_{_jit.SUFFIX[a.dtype]}")
-    return a.dtype.type(k(a))
+    return a.dtype.type(_SUM.kernel("sum", a.dtype)(a))
 
 
 class Elementwise:
@@ -64,20 +65,18 @@ class Elementwise:
     def __init__(self, name, f, df, broadcast=False, kernel_name=None):
         self.name, self.f, self.df, self.broadcast = name, f, df, broadcast
         self.kname = kernel_name or name  # kernels' names (an op may have variants: one name each)
-        self._k = {}
+        self.kernels = KernelSet(
+            self.kname, {"fwd": _fwd_template, "bwd": _bwd_template}, bind=self._bindings,
+            kernel_name=lambda which, dt, be, v: f"{self.kname}_loss_{which}_{_jit.SUFFIX[dt]}",
+        )
+
+    def _bindings(self, dt, which, variant):
+        scalar = self.f if which == "fwd" else self.df
+        fn = _jit.inline(_jit.clone(scalar, f"{self.kname}_{which}_scalar_{_jit.SUFFIX[dt]}", math_bindings(dt)))
+        return {"F" if which == "fwd" else "DF": fn}
 
     def kernel(self, which, dtype):
-        key = (which, dtype)
-        k = self._k.get(key)
-        if k is None:
-            dt = np.dtype(dtype)
-            sfx = _jit.SUFFIX[dt]
-            b = math_bindings(dt)
-            fn = _jit.inline(_jit.clone(self.f if which == "fwd" else self.df, f"{self.kname}_{which}_scalar_{sfx}", b))
-            tpl = _fwd_template if which == "fwd" else _bwd_template
-            k = _jit.instantiate(tpl, f"{self.kname}_loss_{which}_{sfx}", T=dt.type, **{"F" if which == "fwd" else "DF": fn})
-            self._k[key] = k
-        return k
+        return self.kernels.kernel(which, dtype)
 
     def prepare(self, input, target, weight=None, pos_weight=None, reduction="mean", reductions=REDUCTIONS):
         op = self.name

@@ -23,6 +23,10 @@ from .._op import op
 from .._validate import choice, float_array, grad_like, int_scalar, real_scalar
 from .._simd import row_dot, row_exp_sum, row_max, row_sum
 from ._common import REDUCTIONS, total
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = LOG = LOGSM = UNBOUND
 
 BLOCK = 64  # rows per parallel work unit (each unit owns one scratch row)
 
@@ -38,23 +42,23 @@ def _ce_idx_fwd_template(x2, t, w, hw, eps, ignore, loss, wt):
         for r in range(b * BLOCK, min(R, (b + 1) * BLOCK)):
             k = t[r]
             if k == ignore:
-                loss[r] = T(0)  # noqa: F821
-                wt[r] = T(0)  # noqa: F821
+                loss[r] = T(0)
+                wt[r] = T(0)
                 continue
             xs = x2[r]
-            if LOGSM:  # noqa: F821
+            if LOGSM:
                 m = row_max(xs)
-                lse = m + LOG(row_exp_sum(xs, T(1), m, buf, x2[min(r + 1, R - 1)]))  # noqa: F821
+                lse = m + LOG(row_exp_sum(xs, T(1), m, buf, x2[min(r + 1, R - 1)]))
             else:
-                lse = T(0)  # noqa: F821
-            wk = w[k] if hw else T(1)  # noqa: F821
-            v = (T(1) - eps) * wk * (lse - xs[k])  # noqa: F821
-            if eps != T(0):  # noqa: F821
+                lse = T(0)
+            wk = w[k] if hw else T(1)
+            v = (T(1) - eps) * wk * (lse - xs[k])
+            if eps != T(0):
                 if hw:
                     sm = row_sum(w) * lse - row_dot(w, xs)
                 else:
-                    sm = T(C) * lse - row_sum(xs)  # noqa: F821
-                v += eps / T(C) * sm  # noqa: F821
+                    sm = T(C) * lse - row_sum(xs)
+                v += eps / T(C) * sm
             loss[r] = v
             wt[r] = wk
 
@@ -69,20 +73,20 @@ def _ce_idx_bwd_template(x2, t, w, hw, eps, ignore, g, gs, garr, dx):
             ds = dx[r]
             if k == ignore:
                 for c in range(C):
-                    ds[c] = T(0)  # noqa: F821
+                    ds[c] = T(0)
                 continue
             xs = x2[r]
             gi = g[r] if garr else gs
-            wk = w[k] if hw else T(1)  # noqa: F821
-            if LOGSM:  # noqa: F821
+            wk = w[k] if hw else T(1)
+            if LOGSM:
                 # softmax = exp(x - max) / sum: the exponentials of the max pass are reused (one
                 # exp per element, not two)
                 m = row_max(xs)
                 se = row_exp_sum(xs, T(1), m, buf, x2[min(r + 1, R - 1)])
-                W = row_sum(w) if hw else T(C)  # noqa: F821
-                coef = (T(1) - eps) * wk + eps / T(C) * W  # noqa: F821
+                W = row_sum(w) if hw else T(C)
+                coef = (T(1) - eps) * wk + eps / T(C) * W
                 fc = gi * coef / se
-                ge = gi * eps / T(C)  # noqa: F821
+                ge = gi * eps / T(C)
                 if hw:
                     for c in range(C):
                         ds[c] = buf[c] * fc - ge * w[c]
@@ -91,8 +95,8 @@ def _ce_idx_bwd_template(x2, t, w, hw, eps, ignore, g, gs, garr, dx):
                         ds[c] = buf[c] * fc - ge
             else:
                 for c in range(C):
-                    ds[c] = T(0)  # noqa: F821
-            ds[k] -= gi * (T(1) - eps) * wk  # noqa: F821
+                    ds[c] = T(0)
+            ds[k] -= gi * (T(1) - eps) * wk
 
 
 def _ce_prob_fwd_template(x2, y2, w, hw, eps, loss):
@@ -104,10 +108,10 @@ def _ce_prob_fwd_template(x2, y2, w, hw, eps, loss):
             xs = x2[r]
             ys = y2[r]
             m = row_max(xs)
-            lse = m + LOG(row_exp_sum(xs, T(1), m, buf, x2[min(r + 1, R - 1)]))  # noqa: F821
+            lse = m + LOG(row_exp_sum(xs, T(1), m, buf, x2[min(r + 1, R - 1)]))
             for c in range(C):
-                wc = w[c] if hw else T(1)  # noqa: F821
-                yc = (T(1) - eps) * ys[c] + eps / T(C)  # noqa: F821
+                wc = w[c] if hw else T(1)
+                yc = (T(1) - eps) * ys[c] + eps / T(C)
                 buf[c] = wc * yc * (lse - xs[c])
             loss[r] = row_sum(buf)
 
@@ -124,16 +128,16 @@ def _ce_prob_bwd_template(x2, y2, w, hw, eps, g, gs, garr, dx, dy):
             gi = g[r] if garr else gs
             m = row_max(xs)
             se = row_exp_sum(xs, T(1), m, ebuf, x2[min(r + 1, R - 1)])
-            lse = m + LOG(se)  # noqa: F821
+            lse = m + LOG(se)
             for c in range(C):
-                wc = w[c] if hw else T(1)  # noqa: F821
-                buf[c] = wc * ((T(1) - eps) * ys[c] + eps / T(C))  # noqa: F821
+                wc = w[c] if hw else T(1)
+                buf[c] = wc * ((T(1) - eps) * ys[c] + eps / T(C))
             s = row_sum(buf)
             f = s / se  # softmax = exp(x - max) / sum (one exp per element)
             for c in range(C):
-                wc = w[c] if hw else T(1)  # noqa: F821
-                dx[r, c] = gi * (ebuf[c] * f - buf[c])  # noqa: F821
-                dy[r, c] = gi * (T(1) - eps) * wc * (lse - xs[c])  # noqa: F821
+                wc = w[c] if hw else T(1)
+                dx[r, c] = gi * (ebuf[c] * f - buf[c])
+                dy[r, c] = gi * (T(1) - eps) * wc * (lse - xs[c])
 
 
 _TEMPLATES = {
@@ -142,24 +146,20 @@ _TEMPLATES = {
     "prob_fwd": _ce_prob_fwd_template,
     "prob_bwd": _ce_prob_bwd_template,
 }
-_K = {}
+# variant: LOGSM (True: cross_entropy's kernels, log-softmax fused; False: nll_loss's)
+_KERNELS = KernelSet(
+    "classification", _TEMPLATES,
+    consts=dict(BLOCK=BLOCK, row_max=row_max, row_sum=row_sum, row_dot=row_dot, row_exp_sum=row_exp_sum),
+    bind=lambda dt, which, logsm: dict(math_bindings(dt), LOGSM=logsm),
+    kernel_name=lambda which, dt, be, logsm: f"{'cross_entropy' if logsm else 'nll_loss'}_{which}_{_jit.SUFFIX[dt]}_{be}",
+)
 
 
-def _kernel(which, logsm, dtype, shape):
+def _run(which, logsm, dtype, shape, *args):
     # serial for small problems (and whenever fastops runs on one thread, e.g. in a forked worker
     # of a process that used OpenMP, see fastops._threads); parallel over rows otherwise
     be = _dispatch.rowwise_backend(dtype, shape[0], shape[1] if len(shape) > 1 else 1, _threads.get_num_threads())
-    key = (which, logsm, dtype, be)
-    k = _K.get(key)
-    if k is None:
-        dt = np.dtype(dtype)
-        b = math_bindings(dt)
-        name = f"{'cross_entropy' if logsm else 'nll_loss'}_{which}_{_jit.SUFFIX[dt]}_{be}"
-        k = _K[key] = _jit.instantiate(_TEMPLATES[which], name, parallel=(be == "parallel"), LOGSM=logsm, BLOCK=BLOCK,
-                                       row_max=row_max, row_sum=row_sum, row_dot=row_dot, row_exp_sum=row_exp_sum, **b)
-    if be == "parallel":
-        _threads.sync()  # the caller runs the kernel next
-    return k
+    _KERNELS.run(which, dtype, be, *args, variant=logsm)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,12 +236,12 @@ def _forward(op_name, logsm, input, target, weight, ignore_index, reduction, lab
     loss = np.empty(R, x.dtype)
     if prob:
         if R:
-            _kernel("prob_fwd", logsm, x.dtype, x2.shape)(x2, y, wv, hw, T(eps), loss)
+            _run("prob_fwd", logsm, x.dtype, x2.shape, x2, y, wv, hw, T(eps), loss)
         denom = T(R)
     else:
         wt = np.empty(R, x.dtype)
         if R:
-            _kernel("idx_fwd", logsm, x.dtype, x2.shape)(x2, y, wv, hw, T(eps), ign, loss, wt)
+            _run("idx_fwd", logsm, x.dtype, x2.shape, x2, y, wv, hw, T(eps), ign, loss, wt)
         denom = total(wt) if reduction == "mean" else T(1)
     if reduction == "none":
         return loss.reshape(out_shape)
@@ -271,7 +271,7 @@ def _backward(op_name, logsm, grad_output, input, target, weight, ignore_index, 
                 wt = np.empty(R, x.dtype)
                 loss = np.empty(R, x.dtype)
                 if R:
-                    _kernel("idx_fwd", False, x.dtype, x2.shape)(x2, y, wv, hw, T(0), ign, loss, wt)
+                    _run("idx_fwd", False, x.dtype, x2.shape, x2, y, wv, hw, T(0), ign, loss, wt)
                 denom = total(wt)
             with np.errstate(invalid="ignore", divide="ignore"):
                 gs = T(gs / denom)
@@ -279,10 +279,10 @@ def _backward(op_name, logsm, grad_output, input, target, weight, ignore_index, 
     if prob:
         dy2 = np.empty((R, C), x.dtype)
         if R:
-            _kernel("prob_bwd", logsm, x.dtype, x2.shape)(x2, y, wv, hw, T(eps), gf, gs, garr, dx2, dy2)
+            _run("prob_bwd", logsm, x.dtype, x2.shape, x2, y, wv, hw, T(eps), gf, gs, garr, dx2, dy2)
         return _unrows(dx2, x, dims), _unrows(dy2, x, dims)
     if R:
-        _kernel("idx_bwd", logsm, x.dtype, x2.shape)(x2, y, wv, hw, T(eps), ign, gf, gs, garr, dx2)
+        _run("idx_bwd", logsm, x.dtype, x2.shape, x2, y, wv, hw, T(eps), ign, gf, gs, garr, dx2)
     return _unrows(dx2, x, dims), None
 
 

@@ -9,6 +9,10 @@ import numpy as np
 from .._op import op
 from .._validate import real_scalar
 from ._common import REDUCTIONS, Elementwise
+from .._kernelset import UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = EXP = LOG = LOG1P = UNBOUND
 
 # scalar functions: f(x, y, w, pw, a) -> loss; df -> (dl/dx, dl/dy). T, EXP, LOG, LOG1P bound per dtype.
 
@@ -19,7 +23,7 @@ def _mse_f(x, y, w, pw, a):
 
 
 def _mse_df(x, y, w, pw, a):
-    d = T(2) * (x - y)  # noqa: F821
+    d = T(2) * (x - y)
     return d, -d
 
 
@@ -29,7 +33,7 @@ def _l1_f(x, y, w, pw, a):
 
 def _l1_df(x, y, w, pw, a):
     d = x - y
-    s = T(1) if d > T(0) else (T(-1) if d < T(0) else T(0))  # noqa: F821
+    s = T(1) if d > T(0) else (T(-1) if d < T(0) else T(0))
     return s, -s
 
 
@@ -37,21 +41,21 @@ def _sl1_f(x, y, w, pw, a):  # a = beta
     d = x - y
     ad = abs(d)
     if ad < a:
-        return T(0.5) * d * d / a  # noqa: F821
-    return ad - T(0.5) * a  # noqa: F821
+        return T(0.5) * d * d / a
+    return ad - T(0.5) * a
 
 
 def _sl1_df(x, y, w, pw, a):
     d = x - y
     # branch order of PyTorch's smooth_l1_backward: a NaN difference falls through to d / beta (NaN)
     if d < -a:
-        s = T(-1)  # noqa: F821
+        s = T(-1)
     elif d > a:
-        s = T(1)  # noqa: F821
-    elif a > T(0):  # noqa: F821
+        s = T(1)
+    elif a > T(0):
         s = d / a
     else:  # beta = 0: l1_loss
-        s = T(1) if d > T(0) else (T(-1) if d < T(0) else T(0))  # noqa: F821
+        s = T(1) if d > T(0) else (T(-1) if d < T(0) else T(0))
     return s, -s
 
 
@@ -59,8 +63,8 @@ def _huber_f(x, y, w, pw, a):  # a = delta
     d = x - y
     ad = abs(d)
     if ad < a:
-        return T(0.5) * d * d  # noqa: F821
-    return a * (ad - T(0.5) * a)  # noqa: F821
+        return T(0.5) * d * d
+    return a * (ad - T(0.5) * a)
 
 
 def _huber_df(x, y, w, pw, a):
@@ -70,26 +74,26 @@ def _huber_df(x, y, w, pw, a):
 
 
 def _bce_f(x, y, w, pw, a):
-    lx = LOG(x)  # noqa: F821
-    l1x = LOG(T(1) - x)  # noqa: F821
-    lx = lx if lx > T(-100) else T(-100)  # noqa: F821
-    l1x = l1x if l1x > T(-100) else T(-100)  # noqa: F821
-    return -w * (y * lx + (T(1) - y) * l1x)  # noqa: F821
+    lx = LOG(x)
+    l1x = LOG(T(1) - x)
+    lx = lx if lx > T(-100) else T(-100)
+    l1x = l1x if l1x > T(-100) else T(-100)
+    return -w * (y * lx + (T(1) - y) * l1x)
 
 
 def _bce_df(x, y, w, pw, a):
-    den = (T(1) - x) * x  # noqa: F821
-    den = den if den > T(1e-12) else T(1e-12)  # noqa: F821
-    lx = LOG(x)  # noqa: F821
-    l1x = LOG(T(1) - x)  # noqa: F821
-    lx = lx if lx > T(-100) else T(-100)  # noqa: F821
-    l1x = l1x if l1x > T(-100) else T(-100)  # noqa: F821
+    den = (T(1) - x) * x
+    den = den if den > T(1e-12) else T(1e-12)
+    lx = LOG(x)
+    l1x = LOG(T(1) - x)
+    lx = lx if lx > T(-100) else T(-100)
+    l1x = l1x if l1x > T(-100) else T(-100)
     return w * (x - y) / den, w * (l1x - lx)
 
 
 def _softplus_neg(x):  # log(1 + exp(-x)), stable
-    m = -x if x < T(0) else T(0)  # noqa: F821
-    return LOG1P(EXP(-abs(x))) + m  # noqa: F821
+    m = -x if x < T(0) else T(0)
+    return LOG1P(EXP(-abs(x))) + m
 
 
 # Two kernels, as PyTorch's two formulas: without pos_weight the log weight is exactly 1, so that
@@ -98,59 +102,59 @@ def _softplus_neg(x):  # log(1 + exp(-x)), stable
 
 
 def _bcel_f(x, y, w, pw, a):
-    m = -x if x < T(0) else T(0)  # noqa: F821
-    sp = LOG1P(EXP(-abs(x))) + m  # noqa: F821  (softplus(-x) = -log_sigmoid(x))
-    return w * ((T(1) - y) * x + sp)  # noqa: F821
+    m = -x if x < T(0) else T(0)
+    sp = LOG1P(EXP(-abs(x))) + m  # (softplus(-x) = -log_sigmoid(x))
+    return w * ((T(1) - y) * x + sp)
 
 
 def _bcel_df(x, y, w, pw, a):  # torch: sigmoid(x) - y, and -x for the target
-    if x >= T(0):  # noqa: F821
-        e = EXP(-x)  # noqa: F821
-        sneg = e / (T(1) + e)  # sigmoid(-x)  # noqa: F821
+    if x >= T(0):
+        e = EXP(-x)
+        sneg = e / (T(1) + e)  # sigmoid(-x)
     else:
-        sneg = T(1) / (T(1) + EXP(x))  # noqa: F821
-    return w * ((T(1) - y) - sneg), -w * x  # noqa: F821
+        sneg = T(1) / (T(1) + EXP(x))
+    return w * ((T(1) - y) - sneg), -w * x
 
 
 def _bcelpw_f(x, y, w, pw, a):
-    lw = (pw - T(1)) * y + T(1)  # noqa: F821
-    m = -x if x < T(0) else T(0)  # noqa: F821
-    sp = LOG1P(EXP(-abs(x))) + m  # noqa: F821
-    return w * ((T(1) - y) * x + lw * sp)  # noqa: F821
+    lw = (pw - T(1)) * y + T(1)
+    m = -x if x < T(0) else T(0)
+    sp = LOG1P(EXP(-abs(x))) + m
+    return w * ((T(1) - y) * x + lw * sp)
 
 
 def _bcelpw_df(x, y, w, pw, a):
     # torch's formulas: (pw y + 1 - y) sigmoid(x) - pw y, and pw softplus(-x) - softplus(x)
     # (equal to (1 - y) - lw sigmoid(-x) and -x + (pw - 1) softplus(-x) for finite y and x)
-    if x >= T(0):  # noqa: F821
-        sig = T(1) / (T(1) + EXP(-x))  # noqa: F821
+    if x >= T(0):
+        sig = T(1) / (T(1) + EXP(-x))
     else:
-        ex = EXP(x)  # noqa: F821
-        sig = ex / (T(1) + ex)  # noqa: F821
-    lg = LOG1P(EXP(-abs(x)))  # noqa: F821
-    m = -x if x < T(0) else T(0)  # noqa: F821
-    mp = x if x > T(0) else T(0)  # noqa: F821
+        ex = EXP(x)
+        sig = ex / (T(1) + ex)
+    lg = LOG1P(EXP(-abs(x)))
+    m = -x if x < T(0) else T(0)
+    mp = x if x > T(0) else T(0)
     tp = pw * y
-    return w * ((tp + T(1) - y) * sig - tp), w * (pw * (lg + m) - (lg + mp))  # noqa: F821
+    return w * ((tp + T(1) - y) * sig - tp), w * (pw * (lg + m) - (lg + mp))
 
 
 def _kl_f(x, y, w, pw, a):  # a = log_target (1.0 / 0.0)
-    if a != T(0):  # noqa: F821
-        return EXP(y) * (y - x)  # noqa: F821
-    if y > T(0):  # noqa: F821
-        return y * (LOG(y) - x)  # noqa: F821
-    if y == T(0):  # noqa: F821
-        return T(0)  # noqa: F821  (xlogy(0, 0) = 0 and 0 * x = 0 for finite x)
-    return y * (LOG(y) - x)  # noqa: F821  (NaN)
+    if a != T(0):
+        return EXP(y) * (y - x)
+    if y > T(0):
+        return y * (LOG(y) - x)
+    if y == T(0):
+        return T(0)  # (xlogy(0, 0) = 0 and 0 * x = 0 for finite x)
+    return y * (LOG(y) - x)  # (NaN)
 
 
 def _kl_df(x, y, w, pw, a):
-    if a != T(0):  # noqa: F821
-        e = EXP(y)  # noqa: F821
-        return -e, e * (y - x + T(1))  # noqa: F821
-    if y > T(0):  # noqa: F821
-        return -y, LOG(y) + T(1) - x  # noqa: F821
-    return -y, T(0)  # noqa: F821
+    if a != T(0):
+        e = EXP(y)
+        return -e, e * (y - x + T(1))
+    if y > T(0):
+        return -y, LOG(y) + T(1) - x
+    return -y, T(0)
 
 
 MSE = Elementwise("mse_loss", _mse_f, _mse_df, broadcast=True)

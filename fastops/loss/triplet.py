@@ -13,39 +13,43 @@ from .._elementwise import math_bindings
 from .._op import op
 from .._validate import choice, float_arrays, grad_like, real_scalar
 from ._common import REDUCTIONS, total
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = DGRAD = DIST = UNBOUND
 
 
 def _dist_inline(a, b, eps, p):
     D = a.size
-    s = T(0)  # noqa: F821
-    if p == T(2):  # noqa: F821
+    s = T(0)
+    if p == T(2):
         for k in range(D):
             u = a[k] - b[k] + eps
             s += u * u
         return math.sqrt(s)
-    if p == T(1):  # noqa: F821
+    if p == T(1):
         for k in range(D):
             s += abs(a[k] - b[k] + eps)
         return s
     for k in range(D):
         s += abs(a[k] - b[k] + eps) ** p
-    return s ** (T(1) / p)  # noqa: F821
+    return s ** (T(1) / p)
 
 
 def _dgrad_inline(a, b, eps, p, d, scale, ga, gb):
     # ga += scale * dd/da; gb -= scale * dd/db... (dd/db = -dd/da)
     D = a.size
-    if d == T(0):  # noqa: F821
+    if d == T(0):
         return
     for k in range(D):
         u = a[k] - b[k] + eps
-        if p == T(2):  # noqa: F821
+        if p == T(2):
             v = u / d
-        elif p == T(1):  # noqa: F821
-            v = T(1) if u > T(0) else (T(-1) if u < T(0) else T(0))  # noqa: F821
+        elif p == T(1):
+            v = T(1) if u > T(0) else (T(-1) if u < T(0) else T(0))
         else:
-            sg = T(1) if u > T(0) else (T(-1) if u < T(0) else T(0))  # noqa: F821
-            v = sg * abs(u) ** (p - T(1)) / d ** (p - T(1))  # noqa: F821
+            sg = T(1) if u > T(0) else (T(-1) if u < T(0) else T(0))
+            v = sg * abs(u) ** (p - T(1)) / d ** (p - T(1))
         ga[k] += scale * v
         gb[k] -= scale * v
 
@@ -53,28 +57,28 @@ def _dgrad_inline(a, b, eps, p, d, scale, ga, gb):
 def _fwd_template(A, P, N, margin, p, eps, swap, loss):
     R = A.shape[0]
     for r in prange(R):
-        dap = DIST(A[r], P[r], eps, p)  # noqa: F821
-        dan = DIST(A[r], N[r], eps, p)  # noqa: F821
+        dap = DIST(A[r], P[r], eps, p)
+        dan = DIST(A[r], N[r], eps, p)
         if swap:
-            dpn = DIST(P[r], N[r], eps, p)  # noqa: F821
+            dpn = DIST(P[r], N[r], eps, p)
             dan = dpn if (dpn < dan or dpn != dpn) else dan  # torch.min: NaN wins
         h = margin + dap - dan
-        loss[r] = T(0) if h <= T(0) else h  # noqa: F821  (clamp_min keeps NaN)
+        loss[r] = T(0) if h <= T(0) else h  # (clamp_min keeps NaN)
 
 
 def _bwd_template(A, P, N, margin, p, eps, swap, g, gs, garr, dA, dP, dN):
     R, D = A.shape
     for r in prange(R):
         for k in range(D):
-            dA[r, k] = T(0)  # noqa: F821
-            dP[r, k] = T(0)  # noqa: F821
-            dN[r, k] = T(0)  # noqa: F821
-        dap = DIST(A[r], P[r], eps, p)  # noqa: F821
-        dan = DIST(A[r], N[r], eps, p)  # noqa: F821
+            dA[r, k] = T(0)
+            dP[r, k] = T(0)
+            dN[r, k] = T(0)
+        dap = DIST(A[r], P[r], eps, p)
+        dan = DIST(A[r], N[r], eps, p)
         use_pn = False
-        dpn = T(0)  # noqa: F821
+        dpn = T(0)
         if swap:
-            dpn = DIST(P[r], N[r], eps, p)  # noqa: F821
+            dpn = DIST(P[r], N[r], eps, p)
             if dpn < dan or dpn != dpn:
                 use_pn = True
         dmin = dpn if use_pn else dan
@@ -84,48 +88,44 @@ def _bwd_template(A, P, N, margin, p, eps, swap, g, gs, garr, dA, dP, dN):
             # a NaN or Inf distance (rare): torch's autograd arithmetic, every branch's coefficient
             # times its distance gradient (0 * NaN = NaN): clamp_min passes where h >= 0, torch.min
             # (swap) sends the gradient to the smaller, half to each when equal, all to both for NaN
-            c = gi if h >= T(0) else T(0)  # noqa: F821
-            DGRAD(A[r], P[r], eps, p, dap, c, dA[r], dP[r])  # noqa: F821
+            c = gi if h >= T(0) else T(0)
+            DGRAD(A[r], P[r], eps, p, dap, c, dA[r], dP[r])
             can = c
             if swap:
                 cpn = c
                 if dan == dpn:
-                    can = c / T(2)  # noqa: F821
+                    can = c / T(2)
                     cpn = can
                 elif dan > dpn:
-                    can = T(0)  # noqa: F821
+                    can = T(0)
                 elif dan < dpn:
-                    cpn = T(0)  # noqa: F821
-                DGRAD(P[r], N[r], eps, p, dpn, -cpn, dP[r], dN[r])  # noqa: F821
-            DGRAD(A[r], N[r], eps, p, dan, -can, dA[r], dN[r])  # noqa: F821
+                    cpn = T(0)
+                DGRAD(P[r], N[r], eps, p, dpn, -cpn, dP[r], dN[r])
+            DGRAD(A[r], N[r], eps, p, dan, -can, dA[r], dN[r])
             continue
-        if not (h > T(0)):  # noqa: F821
+        if not (h > T(0)):
             continue
-        DGRAD(A[r], P[r], eps, p, dap, gi, dA[r], dP[r])  # noqa: F821
+        DGRAD(A[r], P[r], eps, p, dap, gi, dA[r], dP[r])
         if use_pn:
-            DGRAD(P[r], N[r], eps, p, dpn, -gi, dP[r], dN[r])  # noqa: F821
+            DGRAD(P[r], N[r], eps, p, dpn, -gi, dP[r], dN[r])
         else:
-            DGRAD(A[r], N[r], eps, p, dan, -gi, dA[r], dN[r])  # noqa: F821
+            DGRAD(A[r], N[r], eps, p, dan, -gi, dA[r], dN[r])
 
 
-_K = {}
+def _bindings(dt, which, variant):
+    sfx = _jit.SUFFIX[dt]
+    b = math_bindings(dt)
+    dist = _jit.inline(_jit.clone(_dist_inline, f"triplet_dist_{sfx}", b))
+    dgrad = _jit.inline(_jit.clone(_dgrad_inline, f"triplet_dgrad_{sfx}", b))
+    return dict(b, DIST=dist, DGRAD=dgrad)
 
 
-def _kernel(which, dtype, shape):
+_KERNELS = KernelSet("triplet_margin_loss", {"fwd": _fwd_template, "bwd": _bwd_template}, bind=_bindings)
+
+
+def _run(which, dtype, shape, *args):
     be = _dispatch.rowwise_backend(dtype, shape[0], shape[1], _threads.get_num_threads())
-    k = _K.get((which, dtype, be))
-    if k is None:
-        dt = np.dtype(dtype)
-        sfx = _jit.SUFFIX[dt]
-        b = math_bindings(dt)
-        dist = _jit.inline(_jit.clone(_dist_inline, f"triplet_dist_{sfx}", b))
-        dgrad = _jit.inline(_jit.clone(_dgrad_inline, f"triplet_dgrad_{sfx}", b))
-        tpl = _fwd_template if which == "fwd" else _bwd_template
-        k = _K[(which, dtype, be)] = _jit.instantiate(tpl, f"triplet_margin_loss_{which}_{sfx}_{be}", parallel=(be == "parallel"),
-                                                  DIST=dist, DGRAD=dgrad, **b)
-    if be == "parallel":
-        _threads.sync()  # the caller runs the kernel next
-    return k
+    _KERNELS.run(which, dtype, be, *args)
 
 
 NAME = "triplet_margin_loss"
@@ -161,7 +161,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     R = a2.shape[0]
     loss = np.empty(R, a.dtype)
     if R:
-        _kernel("fwd", a.dtype, a2.shape)(a2, p2, n2, T(margin), T(p), T(eps), swap, loss)
+        _run("fwd", a.dtype, a2.shape, a2, p2, n2, T(margin), T(p), T(eps), swap, loss)
     if reduction == "none":
         return loss.reshape(out_shape)
     s = total(loss)
@@ -185,5 +185,5 @@ def _(grad_output, anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=F
             gs = T(gs / T(R))
     dA, dP, dN = (np.empty(a2.shape, a.dtype) for _ in range(3))
     if R:
-        _kernel("bwd", a.dtype, a2.shape)(a2, p2, n2, T(margin), T(p), T(eps), swap, gf, gs, garr, dA, dP, dN)
+        _run("bwd", a.dtype, a2.shape, a2, p2, n2, T(margin), T(p), T(eps), swap, gf, gs, garr, dA, dP, dN)
     return dA.reshape(a.shape), dP.reshape(a.shape), dN.reshape(a.shape)

@@ -30,6 +30,10 @@ from numba import prange
 from .. import _dispatch, _epilogue, _jit, _threads
 from .._simd import hsum, nlanes, row_dot, row_sum, vadd, vload, vmul, vsplat
 from .._jit import inline
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = ACT = DACT = UNBOUND
 
 IDENTITY = _epilogue.parse("norm", None)
 TILE = 1024  # elements of the per-plane scratch tiles of the backward sums (8 KB f64: L1)
@@ -124,13 +128,13 @@ def row_stats(a, inv_cnt, eps, one):
 
 
 # ---------------------------------------------------------------------------------------------
-# plane kernels (templates; ACT / DACT / T bound by instantiate)
+# plane kernels (templates; ACT / DACT / T bound by KERNELS below)
 
 
 def _moments_template(x2, k, out):
     P = x2.shape[0]
     for p in prange(P):
-        s, q = moments(x2[p], k[p])  # noqa: F821
+        s, q = moments(x2[p], k[p])
         out[p, 0] = s
         out[p, 1] = q
 
@@ -142,7 +146,7 @@ def _affine_template(x2, m, sc, bi, out2, a, b):
         orow = out2[p]
         mp, sp, bp = m[p], sc[p], bi[p]
         for i in range(S):
-            orow[i] = ACT((xr[i] - mp) * sp + bp, a, b)  # noqa: F821
+            orow[i] = ACT((xr[i] - mp) * sp + bp, a, b)
 
 
 def _gsums_template(x2, g2, m, sc, bi, inv, out, tw, a, b):
@@ -153,21 +157,21 @@ def _gsums_template(x2, g2, m, sc, bi, inv, out, tw, a, b):
         xr = x2[p]
         gr = g2[p]
         mp, sp, bp, ip = m[p], sc[p], bi[p], inv[p]
-        gt = np.empty(tw, T)  # noqa: F821
-        xt = np.empty(tw, T)  # noqa: F821
-        sg = T(0)  # noqa: F821
-        sgx = T(0)  # noqa: F821
+        gt = np.empty(tw, T)
+        xt = np.empty(tw, T)
+        sg = T(0)
+        sgx = T(0)
         for t0 in range(0, S, tw):
             w = min(tw, S - t0)
             xs = xr[t0 : t0 + w]
             gs = gr[t0 : t0 + w]
             for i in range(w):
                 d = xs[i] - mp
-                gt[i] = DACT(d * sp + bp, gs[i], a, b)  # noqa: F821
+                gt[i] = DACT(d * sp + bp, gs[i], a, b)
                 xt[i] = d * ip
             for i in range(w, tw):  # last, partial tile: zeros add nothing
-                gt[i] = T(0)  # noqa: F821
-                xt[i] = T(0)  # noqa: F821
+                gt[i] = T(0)
+                xt[i] = T(0)
             sg += row_sum(gt)
             sgx += row_dot(gt, xt)
         out[p, 0] = sg
@@ -186,11 +190,11 @@ def _ginput_template(x2, g2, m, sc, bi, al, be, ga, gx2, a, b):
             # running statistics (eval): grad_input does not depend on x through the statistics,
             # so a NaN/Inf in x must not reach it through (x - m) * 0 (PyTorch's is finite there)
             for i in range(S):
-                orow[i] = ap * DACT((xr[i] - mp) * sp + bp, gr[i], a, b)  # noqa: F821
+                orow[i] = ap * DACT((xr[i] - mp) * sp + bp, gr[i], a, b)
         else:
             for i in range(S):
                 d = xr[i] - mp
-                orow[i] = ap * DACT(d * sp + bp, gr[i], a, b) + d * ep + cp  # noqa: F821
+                orow[i] = ap * DACT(d * sp + bp, gr[i], a, b) + d * ep + cp
 
 
 # ---------------------------------------------------------------------------------------------
@@ -206,7 +210,7 @@ def _grp_fwd_template(xg, w, bb, out, st, K, S, G, eps, inv_cnt):
     R = xg.shape[0]
     for r in prange(R):
         xr = xg[r]
-        mean, var, rstd = row_stats(xr, inv_cnt, eps, T(1))  # noqa: F821
+        mean, var, rstd = row_stats(xr, inv_cnt, eps, T(1))
         st[r, 0] = mean
         st[r, 1] = var
         c0 = (r % G) * K
@@ -228,10 +232,10 @@ def _grp_bwd_template(xg, gg, w, gx, sums, K, S, G, eps, inv_cnt):
     for r in prange(R):
         xr = xg[r]
         gr = gg[r]
-        mean, var, rstd = row_stats(xr, inv_cnt, eps, T(1))  # noqa: F821
+        mean, var, rstd = row_stats(xr, inv_cnt, eps, T(1))
         c0 = (r % G) * K
-        A = T(0)  # noqa: F821
-        B = T(0)  # noqa: F821
+        A = T(0)
+        B = T(0)
         for k in range(K):
             xs = xr[k * S : (k + 1) * S]
             gs = gr[k * S : (k + 1) * S]
@@ -262,7 +266,7 @@ def _ln_fwd_template(x2, w, bb, out2, eps, inv_l, chunk):
     for u in prange((R + chunk - 1) // chunk):
         for r in range(u * chunk, min(u * chunk + chunk, R)):
             xr = x2[r]
-            mean, var, rstd = row_stats(xr, inv_l, eps, T(1))  # noqa: F821
+            mean, var, rstd = row_stats(xr, inv_l, eps, T(1))
             orow = out2[r]
             for i in range(L):
                 orow[i] = (xr[i] - mean) * rstd * w[i] + bb[i]
@@ -278,12 +282,12 @@ def _ln_bwd_template(x2, g2, w, gx2, pw, pb, eps, inv_l, chunk):
         gwu = pw[u]
         gbu = pb[u]
         for i in range(L):
-            gwu[i] = T(0)  # noqa: F821
-            gbu[i] = T(0)  # noqa: F821
+            gwu[i] = T(0)
+            gbu[i] = T(0)
         for r in range(u * chunk, min(u * chunk + chunk, R)):
             xr = x2[r]
             gr = g2[r]
-            mean, var, rstd = row_stats(xr, inv_l, eps, T(1))  # noqa: F821
+            mean, var, rstd = row_stats(xr, inv_l, eps, T(1))
             A = row_dot(gr, w) * inv_l
             B = dot_centered(gr, w, xr, mean) * (rstd * inv_l)
             orow = gx2[r]
@@ -299,28 +303,28 @@ _PLANE = {"moments": _moments_template, "affine": _affine_template, "gsums": _gs
           "ginput": _ginput_template}
 _ROWS = {"ln_fwd": _ln_fwd_template, "ln_bwd": _ln_bwd_template, "grp_fwd": _grp_fwd_template,
          "grp_bwd": _grp_bwd_template}
-_kernels = {}
+_USES_ACT = ("affine", "gsums", "ginput")  # variant: the fused activation's name (None: identity)
 
 
-def kernel_name(which, dtype, backend, epi=None):
-    tag = "" if which in ("moments",) + tuple(_ROWS) else f"_{epi.key}"
-    return f"norm_{which}{tag}_{_jit.SUFFIX[np.dtype(dtype)]}_{backend}"
+def _bindings(dt, which, act):
+    epi = _epilogue.Epilogue(act)
+    if which == "affine":
+        return {"ACT": _epilogue.act_scalar(epi, dt)}
+    if which in ("gsums", "ginput"):
+        return {"DACT": _epilogue.dact_scalar(epi, dt)}
+    return {}
 
 
-def kernel(which, dtype, backend, epi=None):
-    dt = np.dtype(dtype)
-    key = (which, dt, backend, None if epi is None else epi.name)
-    k = _kernels.get(key)
-    if k is None:
-        b = dict(T=dt.type)
-        if which in ("affine",):
-            b["ACT"] = _epilogue.act_scalar(epi, dt)
-        if which in ("gsums", "ginput"):
-            b["DACT"] = _epilogue.dact_scalar(epi, dt)
-        tmpl = _PLANE.get(which) or _ROWS[which]
-        k = _kernels[key] = _jit.instantiate(tmpl, kernel_name(which, dt, backend, epi),
-                                             parallel=(backend == "parallel"), **b)
-    return k
+def _name(which, dt, backend, act):
+    tag = f"_{_epilogue.Epilogue(act).key}" if which in _USES_ACT else ""
+    return f"norm_{which}{tag}_{_jit.SUFFIX[dt]}_{backend}"
+
+
+KERNELS = KernelSet("norm", dict(_PLANE, **_ROWS), bind=_bindings, kernel_name=_name)
+
+
+def _variant(which, epi):
+    return epi.name if which in _USES_ACT and epi is not None else None
 
 
 def backend(dtype, units, size, which=""):
@@ -328,16 +332,13 @@ def backend(dtype, units, size, which=""):
 
 
 def run(which, dtype, units, size, *args, epi=None):
-    be = backend(dtype, units, size, which)
-    if be == "parallel":
-        _threads.sync()
-    kernel(which, dtype, be, epi)(*args)
+    KERNELS.run(which, dtype, backend(dtype, units, size, which), *args, variant=_variant(which, epi))
 
 
 def explain(which, dtype, units, size, epi=None):
     be = backend(dtype, units, size, which)
     return {
-        "kernel": kernel_name(which, dtype, be, epi if epi is not None else _epilogue.parse("norm", None)),
+        "kernel": KERNELS.kernel_name(which, dtype, be, _variant(which, epi)),
         "backend": be,
         "units": units,
         "threads": _threads.get_num_threads(),

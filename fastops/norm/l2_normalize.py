@@ -6,6 +6,10 @@ from .. import _dispatch, _jit, _threads
 from .._op import op
 from .._validate import float_array, float_arrays, grad_like, real_scalar
 from .._simd import row_dot, row_sum
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = UNBOUND
 
 OP = "l2_normalize"
 
@@ -46,7 +50,7 @@ def _fwd_template(x, s, out, part, across, eps, bm):
             part[n, u - n * nb] = row_sum(acc)
         else:
             for i in range(acc.size):
-                acc[i] = T(1) / np.sqrt(acc[i] + eps)  # noqa: F821  (bound by instantiate)
+                acc[i] = T(1) / np.sqrt(acc[i] + eps)
             for c in range(C):
                 xr = x[n, c, m0:m1]
                 orow = out[n, c, m0:m1]
@@ -58,10 +62,10 @@ def _fwd_template(x, s, out, part, across, eps, bm):
             n = u // nb
             m0 = (u - n * nb) * bm
             m1 = min(m0 + bm, M)
-            tot = T(0)  # noqa: F821
+            tot = T(0)
             for b in range(nb):
                 tot += part[n, b]
-            r = T(1) / np.sqrt(tot + eps)  # noqa: F821
+            r = T(1) / np.sqrt(tot + eps)
             for c in range(C):
                 xr = x[n, c, m0:m1]
                 orow = out[n, c, m0:m1]
@@ -89,7 +93,7 @@ def _bwd_template(x, g, s, gi, gsp, part, across, eps, bm):
                 acc[i] += xr[i] * xr[i]
         if across:
             part[n, u - n * nb, 0] = row_sum(acc)
-            d = T(0)  # noqa: F821
+            d = T(0)
             for c in range(C):
                 gx = row_dot(g[n, c, m0:m1], x[n, c, m0:m1])
                 gsp[u, c] = gx
@@ -99,7 +103,7 @@ def _bwd_template(x, g, s, gi, gsp, part, across, eps, bm):
             dd = np.zeros(L, x.dtype)
             tmp = np.empty(L, x.dtype)
             for i in range(L):
-                acc[i] = T(1) / np.sqrt(acc[i] + eps)  # noqa: F821
+                acc[i] = T(1) / np.sqrt(acc[i] + eps)
             for c in range(C):
                 xr = x[n, c, m0:m1]
                 gr = g[n, c, m0:m1]
@@ -122,12 +126,12 @@ def _bwd_template(x, g, s, gi, gsp, part, across, eps, bm):
             n = u // nb
             m0 = (u - n * nb) * bm
             m1 = min(m0 + bm, M)
-            tot = T(0)  # noqa: F821
-            d = T(0)  # noqa: F821
+            tot = T(0)
+            d = T(0)
             for b in range(nb):
                 tot += part[n, b, 0]
                 d += part[n, b, 1]
-            r = T(1) / np.sqrt(tot + eps)  # noqa: F821
+            r = T(1) / np.sqrt(tot + eps)
             coef = r * r * r * d
             for c in range(C):
                 xr = x[n, c, m0:m1]
@@ -138,19 +142,7 @@ def _bwd_template(x, g, s, gi, gsp, part, across, eps, bm):
                     orow[i] = rs * gr[i] - xr[i] * coef
 
 
-_kernels = {}
-
-
-def _kernel(which, dtype, backend):
-    dt = np.dtype(dtype)
-    key = (which, dt, backend)
-    kern = _kernels.get(key)
-    if kern is None:
-        template = _fwd_template if which == "fwd" else _bwd_template
-        kern = _kernels[key] = _jit.instantiate(
-            template, f"l2_normalize_{which}_{_jit.SUFFIX[dt]}_{backend}", parallel=(backend == "parallel"), T=dt.type
-        )
-    return kern
+_KERNELS = KernelSet("l2_normalize", {"fwd": _fwd_template, "bwd": _bwd_template})
 
 
 def _plan(dtype, shape):
@@ -218,10 +210,8 @@ def l2_normalize(x, scale=None, across_spatial=False, channel_shared=False, eps=
     N, C, M, bm, nb = _plan(x.dtype, x.shape)
     part = np.empty((N, nb), x.dtype)
     be = _backend(x.dtype, x.shape)
-    if be == "parallel":
-        _threads.sync()
-    _kernel("fwd", x.dtype, be)(
-        x.reshape(N, C, M), _scale_vector(x, scale), out.reshape(N, C, M), part, across, eps, bm
+    _KERNELS.run(
+        "fwd", x.dtype, be, x.reshape(N, C, M), _scale_vector(x, scale), out.reshape(N, C, M), part, across, eps, bm
     )
     return out
 
@@ -239,10 +229,9 @@ def _(grad_output, x, scale=None, across_spatial=False, channel_shared=False, ep
     part = np.empty((N, nb, 2), x.dtype)
     gsp = np.empty((N * nb, C), x.dtype)
     be = _backend(x.dtype, x.shape)
-    if be == "parallel":
-        _threads.sync()
-    _kernel("bwd", x.dtype, be)(
-        x.reshape(N, C, M), g.reshape(N, C, M), _scale_vector(x, scale), gi.reshape(N, C, M), gsp, part, across, eps, bm
+    _KERNELS.run(
+        "bwd", x.dtype, be,
+        x.reshape(N, C, M), g.reshape(N, C, M), _scale_vector(x, scale), gi.reshape(N, C, M), gsp, part, across, eps, bm,
     )
     if scale is None:
         return gi, None

@@ -7,6 +7,10 @@ from numba import prange
 from .. import _dispatch, _jit, _math, _threads
 from .._op import op
 from .._validate import float_array, grad_like, int_scalar, real_scalar
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = EXP = LOG = UNBOUND
 
 OP = "local_response_norm"
 
@@ -36,7 +40,7 @@ def _fwd_template(x, out, lo, hi, a, beta, k):
         xs = x[n, c]
         os = out[n, c]
         for m in range(M):
-            os[m] = xs[m] * EXP(-beta * LOG(k + a * acc[m]))  # noqa: F821  (bound by instantiate)
+            os[m] = xs[m] * EXP(-beta * LOG(k + a * acc[m]))
 
 
 # y_c = x_c * d_c**-beta, d_c = k + a * S_c, a = alpha / size. With t_c = g_c * x_c * d_c**(-beta-1):
@@ -59,10 +63,10 @@ def _bwd_template(x, g, gi, q, t, lo, hi, a, beta, k):
         ts = t[n, c]
         for m in range(M):
             d = k + a * acc[m]
-            qm = EXP(-beta * LOG(d))  # noqa: F821
+            qm = EXP(-beta * LOG(d))
             qs[m] = qm
             ts[m] = gs[m] * xs[m] * (qm / d)
-    two_ab = T(2) * a * beta  # noqa: F821
+    two_ab = T(2) * a * beta
     for p in prange(N * C):
         n = p // C
         c = p - n * C
@@ -79,24 +83,9 @@ def _bwd_template(x, g, gi, q, t, lo, hi, a, beta, k):
             os[m] = gs[m] * qs[m] - two_ab * xs[m] * acc[m]
 
 
-_kernels = {}
-
-
-def _kernel(which, dtype, backend):
-    dt = np.dtype(dtype)
-    key = (which, dt, backend)
-    kern = _kernels.get(key)
-    if kern is None:
-        template = _fwd_template if which == "fwd" else _bwd_template
-        kern = _kernels[key] = _jit.instantiate(
-            template,
-            f"lrn_{which}_{_jit.SUFFIX[dt]}_{backend}",
-            parallel=(backend == "parallel"),
-            T=dt.type,
-            EXP=_math.EXP[dt],
-            LOG=_math.LOG[dt],
-        )
-    return kern
+_KERNELS = KernelSet(
+    "lrn", {"fwd": _fwd_template, "bwd": _bwd_template}, bind=lambda dt, which, variant: {"EXP": _math.EXP[dt], "LOG": _math.LOG[dt]}
+)
 
 
 def _backend(dtype, shape, size):
@@ -146,9 +135,7 @@ def local_response_norm(input, size, alpha=1e-4, beta=0.75, k=1.0):
     out = np.empty(x.shape, x.dtype)
     if x.size:
         be = _backend(x.dtype, x.shape, size)
-        if be == "parallel":
-            _threads.sync()
-        _kernel("fwd", x.dtype, be)(_view(x), _view(out), size // 2, (size - 1) // 2, a, b, kk)
+        _KERNELS.run("fwd", x.dtype, be, _view(x), _view(out), size // 2, (size - 1) // 2, a, b, kk)
     return out
 
 
@@ -162,9 +149,7 @@ def _(grad_output, input, size, alpha=1e-4, beta=0.75, k=1.0):
         q = np.empty(x.shape, x.dtype)
         t = np.empty(x.shape, x.dtype)
         be = _backend(x.dtype, x.shape, size)
-        if be == "parallel":
-            _threads.sync()
-        _kernel("bwd", x.dtype, be)(
+        _KERNELS.run("bwd", x.dtype, be,
             _view(x), _view(g), _view(gi), _view(q), _view(t), size // 2, (size - 1) // 2, a, b, kk
         )
     return (gi,)

@@ -10,8 +10,9 @@ another, so results are the same for any thread count.
 import numpy as np
 from numba import prange
 
-from .. import _dispatch, _jit, _threads
+from .. import _dispatch, _threads
 from .._elementwise import CHUNK
+from .._kernelset import KernelSet
 
 # ``flags`` bits
 HAS_WD = 1
@@ -167,7 +168,12 @@ _TEMPLATES = {
     "adam": _adam_template,
     "l1": _l1_template,
 }
-_kernels = {}
+# dtype-generic (one kernel per name and backend; Numba specialises it per argument types)
+KERNELS = KernelSet(
+    "optim", _TEMPLATES,
+    consts=dict(CHUNK=CHUNK, HAS_WD=HAS_WD, MAXIMIZE=MAXIMIZE, NESTEROV=NESTEROV, AMSGRAD=AMSGRAD, CENTERED=CENTERED,
+                FIRST=FIRST),
+)
 
 
 def backend(size):
@@ -176,21 +182,4 @@ def backend(size):
 
 def run(name, p, *args):
     """Run kernel ``name`` over parameter ``p`` (flat) and the remaining arrays and scalars."""
-    be = backend(p.size)
-    k = _kernels.get((name, be))
-    if k is None:
-        k = _kernels[(name, be)] = _jit.instantiate(
-            _TEMPLATES[name],
-            f"optim_{name}_{be}",
-            parallel=(be == "parallel"),
-            CHUNK=CHUNK,
-            HAS_WD=HAS_WD,
-            MAXIMIZE=MAXIMIZE,
-            NESTEROV=NESTEROV,
-            AMSGRAD=AMSGRAD,
-            CENTERED=CENTERED,
-            FIRST=FIRST,
-        )
-    if be == "parallel":
-        _threads.sync()
-    k(p, *args)
+    KERNELS.run(name, None, backend(p.size), p, *args)

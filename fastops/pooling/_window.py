@@ -24,7 +24,10 @@ import numpy as np
 from numba import prange
 
 from .._jit import inline
-from ..shape._kernels import Kernels
+from .._kernelset import PlaneSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = UNBOUND
 
 
 # --- kernels ------------------------------------------------------------------------------------
@@ -149,7 +152,7 @@ def _max_fwd_template(x4, out4, idx4, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh
     # time medians of 9 interleaved rounds in one process on the shared machine.
     P, OD, OH, OW = out4.shape
     D, H, W = x4.shape[1], x4.shape[2], x4.shape[3]
-    neg = -T(np.inf)  # noqa: F821
+    neg = -T(np.inf)
     for p in prange(P):
         xp = x4[p]
         hv, hi, done, cs0, cv, ks = _plane_buffers(D, H, W, OW, kw, sw, pw, dw, x4.dtype)
@@ -169,12 +172,12 @@ def _max_bwd_template(g4, x4, gx2, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, d
     # straight into the plane's own gradient (no int64 index array written and read back).
     P, OD, OH, OW = g4.shape
     D, H, W = x4.shape[1], x4.shape[2], x4.shape[3]
-    neg = -T(np.inf)  # noqa: F821
+    neg = -T(np.inf)
     for p in prange(P):
         xp = x4[p]
         gp = gx2[p]
         for i in range(gp.shape[0]):
-            gp[i] = T(0)  # noqa: F821
+            gp[i] = T(0)
         hv, hi, done, cs0, cv, ks = _plane_buffers(D, H, W, OW, kw, sw, pw, dw, x4.dtype)
         cur = np.empty(OW, x4.dtype)
         for od in range(OD):
@@ -205,7 +208,7 @@ def _max_val_template(x4, out4, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
                 h0 = oh * sh - ph
                 orow = out4[p, od, oh]
                 for ow in range(OW):
-                    orow[ow] = -T(np.inf)  # noqa: F821
+                    orow[ow] = -T(np.inf)
                 for a in range(kd):
                     d = d0 + a * dd
                     if d < 0 or d >= D:
@@ -232,7 +235,7 @@ def _scatter_template(g2, idx2, gx2):
     for p in prange(P):
         gp = gx2[p]
         for i in range(L):
-            gp[i] = T(0)  # noqa: F821
+            gp[i] = T(0)
         gs = g2[p]
         ix = idx2[p]
         for o in range(O):
@@ -258,7 +261,7 @@ def _avg_fwd_template(x4, out4, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_includ
                 n_h = min(h1, H) - max(h0, 0)
                 orow = out4[p, od, oh]
                 for ow in range(OW):
-                    orow[ow] = T(0)  # noqa: F821
+                    orow[ow] = T(0)
                 for a in range(kd):
                     d = d0 + a
                     if d < 0 or d >= D:
@@ -279,7 +282,7 @@ def _avg_fwd_template(x4, out4, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_includ
                     w1 = min(w0 + kw, W + pw)
                     n_w = min(w1, W) - max(w0, 0)
                     if n_d <= 0 or n_h <= 0 or n_w <= 0:
-                        orow[ow] = T(0)  # noqa: F821
+                        orow[ow] = T(0)
                         continue
                     if divisor > 0:
                         div = divisor
@@ -287,7 +290,7 @@ def _avg_fwd_template(x4, out4, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_includ
                         div = pool_d * pool_h * (w1 - w0)
                     else:
                         div = n_d * n_h * n_w
-                    orow[ow] = orow[ow] / T(div)  # noqa: F821
+                    orow[ow] = orow[ow] / T(div)
 
 
 def _avg_bwd_template(g4, gx4, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include_pad, divisor):
@@ -299,7 +302,7 @@ def _avg_bwd_template(g4, gx4, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include
             for h in range(H):
                 grow = gp[d, h]
                 for w in range(W):
-                    grow[w] = T(0)  # noqa: F821
+                    grow[w] = T(0)
         tmp = np.empty(OW, g4.dtype)
         for od in range(OD):
             d0 = od * sd - pd
@@ -324,7 +327,7 @@ def _avg_bwd_template(g4, gx4, kd, kh, kw, sd, sh, sw, pd, ph, pw, count_include
                         div = pool_d * pool_h * (w1 - w0)
                     else:
                         div = n_d * n_h * max(n_w, 1)
-                    tmp[ow] = g[ow] / T(div)  # noqa: F821
+                    tmp[ow] = g[ow] / T(div)
                 for a in range(kd):
                     d = d0 + a
                     if d < 0 or d >= D:
@@ -348,7 +351,7 @@ def _unpool_fwd_template(x2, idx2, out2):
     for p in prange(P):
         op = out2[p]
         for i in range(O):
-            op[i] = T(0)  # noqa: F821
+            op[i] = T(0)
         xs = x2[p]
         ix = idx2[p]
         for i in range(L):
@@ -366,10 +369,10 @@ def _gather_template(g2, idx2, gx2):
         out = gx2[p]
         for i in range(L):
             j = ix[i]
-            out[i] = gs[j] if (j >= 0 and j < O) else T(0)  # noqa: F821
+            out[i] = gs[j] if (j >= 0 and j < O) else T(0)
 
 
-K = Kernels(
+K = PlaneSet(
     "pool",
     {
         "max_fwd": _max_fwd_template,

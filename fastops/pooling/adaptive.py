@@ -14,7 +14,10 @@ from numba import prange
 from .._op import op
 from .._validate import float_array, grad_like, nonbatch_nonempty
 from .._simd import row_sum
-from ..shape._kernels import Kernels, explain
+from .._kernelset import PlaneSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = UNBOUND
 
 
 def _adaptive_fwd_template(x4, sd, ed, sh, eh, sw, ew, out4):
@@ -24,14 +27,14 @@ def _adaptive_fwd_template(x4, sd, ed, sh, eh, sw, ew, out4):
         for od in range(OD):
             for oh in range(OH):
                 for ow in range(OW):
-                    s = T(0)  # noqa: F821
+                    s = T(0)
                     for d in range(sd[od], ed[od]):
                         for h in range(sh[oh], eh[oh]):
                             row = xp[d, h]
                             for w in range(sw[ow], ew[ow]):
                                 s += row[w]
                     cnt = (ed[od] - sd[od]) * (eh[oh] - sh[oh]) * (ew[ow] - sw[ow])
-                    out4[p, od, oh, ow] = s / T(cnt)  # noqa: F821
+                    out4[p, od, oh, ow] = s / T(cnt)
 
 
 def _adaptive_bwd_template(g4, sd, ed, sh, eh, sw, ew, gx4):
@@ -41,12 +44,12 @@ def _adaptive_bwd_template(g4, sd, ed, sh, eh, sw, ew, gx4):
         for d in range(gp.shape[0]):
             for h in range(gp.shape[1]):
                 for w in range(gp.shape[2]):
-                    gp[d, h, w] = T(0)  # noqa: F821
+                    gp[d, h, w] = T(0)
         for od in range(OD):
             for oh in range(OH):
                 for ow in range(OW):
                     cnt = (ed[od] - sd[od]) * (eh[oh] - sh[oh]) * (ew[ow] - sw[ow])
-                    v = g4[p, od, oh, ow] / T(cnt)  # noqa: F821
+                    v = g4[p, od, oh, ow] / T(cnt)
                     for d in range(sd[od], ed[od]):
                         for h in range(sh[oh], eh[oh]):
                             row = gp[d, h]
@@ -57,19 +60,19 @@ def _adaptive_bwd_template(g4, sd, ed, sh, eh, sw, ew, gx4):
 def _global_fwd_template(x2, out):
     P, L = x2.shape
     for p in prange(P):
-        out[p] = row_sum(x2[p]) / T(L)  # noqa: F821
+        out[p] = row_sum(x2[p]) / T(L)
 
 
 def _global_bwd_template(g, gx2):
     P, L = gx2.shape
     for p in prange(P):
-        v = g[p] / T(L)  # noqa: F821
+        v = g[p] / T(L)
         row = gx2[p]
         for i in range(L):
             row[i] = v
 
 
-_K = Kernels(
+_K = PlaneSet(
     "avg_pool",
     {
         "adaptive_fwd": _adaptive_fwd_template,
@@ -119,7 +122,7 @@ def _(grad_output, input):
 
 @global_avg_pool2d.defexplain
 def _(shape, dtype, **params):
-    return explain(_K, "global_fwd", dtype, math.prod(shape[:2]), math.prod(shape))
+    return _K.explain("global_fwd", dtype, math.prod(shape[:2]), math.prod(shape))
 
 
 # --- adaptive_avg_pool{1,2,3}d ------------------------------------------------------------------
@@ -210,7 +213,7 @@ def _adaptive_backward(name, k, grad_output, input, output_size):
 
 def _adaptive_explain(k):
     def fn(shape, dtype, output_size=1, **params):
-        return explain(_K, "adaptive_fwd", dtype, math.prod(shape[:-k]), math.prod(shape))
+        return _K.explain("adaptive_fwd", dtype, math.prod(shape[:-k]), math.prod(shape))
 
     return fn
 

@@ -13,10 +13,13 @@ from numba import prange
 
 from .._op import op
 from .._validate import grad_like
-from ..shape._kernels import Kernels, explain
+from .._kernelset import PlaneSet, UNBOUND
 from . import _window as w
 from .adaptive import _bins, _validate
 from .max_pool import check_indices
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = UNBOUND
 
 
 def _amax_fwd_template(x3, sh, eh, sw, ew, out3, idx3):
@@ -26,7 +29,7 @@ def _amax_fwd_template(x3, sh, eh, sw, ew, out3, idx3):
         xp = x3[p]
         for oh in range(OH):
             for ow in range(OW):
-                m = -T(np.inf)  # noqa: F821
+                m = -T(np.inf)
                 mi = sh[oh] * W + sw[ow]
                 for h in range(sh[oh], eh[oh]):
                     row = xp[h]
@@ -39,7 +42,7 @@ def _amax_fwd_template(x3, sh, eh, sw, ew, out3, idx3):
                 idx3[p, oh, ow] = mi
 
 
-_K = Kernels("adaptive_max", {"fwd": _amax_fwd_template})
+_K = PlaneSet("adaptive_max", {"fwd": _amax_fwd_template})
 
 
 def _uniform(spatial, osz):
@@ -115,8 +118,8 @@ def _explain(k):
         spatial = tuple(shape[-k:])
         if _uniform(spatial, _output_size("explain", output_size, k, spatial)) is not None:
             which = "max_fwd" if return_indices else "max_val"
-            return explain(w.K, which, dtype, math.prod(shape[:-k]), math.prod(shape))
-        return explain(_K, "fwd", dtype, math.prod(shape[:-k]), math.prod(shape))
+            return w.K.explain(which, dtype, math.prod(shape[:-k]), math.prod(shape))
+        return _K.explain("fwd", dtype, math.prod(shape[:-k]), math.prod(shape))
 
     return fn
 

@@ -14,7 +14,6 @@ import numpy as np
 
 from .._op import op
 from .._validate import grad_like
-from ..shape._kernels import explain
 from . import _window as w
 
 
@@ -66,7 +65,7 @@ def _backward(name, k, grad_output, input, kernel_size, stride, padding, ceil_mo
 
 def _explain(k):
     def fn(shape, dtype, **params):
-        return explain(w.K, "avg_fwd", dtype, math.prod(shape[:-k]), math.prod(shape))
+        return w.K.explain("avg_fwd", dtype, math.prod(shape[:-k]), math.prod(shape))
 
     return fn
 

@@ -14,7 +14,6 @@ import numpy as np
 
 from .._op import op
 from .._validate import grad_like
-from ..shape._kernels import explain
 from . import _window as w
 
 
@@ -101,7 +100,7 @@ def _explain(k):
         import math
 
         which = "max_fwd" if params.get("return_indices") else "max_val"
-        return explain(w.K, which, dtype, math.prod(shape[:-k]), math.prod(shape))
+        return w.K.explain(which, dtype, math.prod(shape[:-k]), math.prod(shape))
 
     return fn
 

@@ -16,7 +16,6 @@ import numpy as np
 
 from .._op import op
 from .._validate import float_array, grad_like, nonbatch_nonempty
-from ..shape._kernels import explain
 from . import _window as w
 from .max_pool import check_indices
 
@@ -96,7 +95,7 @@ def _backward(name, k, grad_output, input, indices, kernel_size, stride, padding
 
 def _explain(k):
     def fn(shape, dtype, **params):
-        return explain(w.K, "unpool_fwd", dtype, math.prod(shape[:-k]), math.prod(shape))
+        return w.K.explain("unpool_fwd", dtype, math.prod(shape[:-k]), math.prod(shape))
 
     return fn
 

@@ -53,7 +53,10 @@ from numba import prange
 
 from .._op import op
 from .._validate import float_array, grad_like, int_scalar, real_scalar
-from ..shape._kernels import Kernels, backend
+from .._kernelset import PlaneSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = UNBOUND
 
 _FLT_MAX = 3.4028234663852886e38
 # Scaled box coordinates must stay well inside int range (torchvision casts them to int).
@@ -73,9 +76,9 @@ def _align_axis_template(c1, c2, scale, offset, force1, ratio, P, L):
     for k in range(K):
         s = c1[k] * scale - offset
         ext = (c2[k] * scale - offset) - s
-        if force1 and ext < T(1):  # noqa: F821
-            ext = T(1)  # noqa: F821
-        b = ext / T(P)  # noqa: F821
+        if force1 and ext < T(1):
+            ext = T(1)
+        b = ext / T(P)
         g = ratio
         if ratio <= 0:
             g = np.int64(np.ceil(b))
@@ -84,11 +87,11 @@ def _align_axis_template(c1, c2, scale, offset, force1, ratio, P, L):
             mn = L
             mx = -1
             for i in range(g):
-                y = s + T(p) * b + T(i + 0.5) * b / T(g)  # noqa: F821
-                if y < T(-1) or y > T(L):  # noqa: F821
+                y = s + T(p) * b + T(i + 0.5) * b / T(g)
+                if y < T(-1) or y > T(L):
                     continue
-                if y <= T(0):  # noqa: F821
-                    y = T(0)  # noqa: F821
+                if y <= T(0):
+                    y = T(0)
                 yl = np.int64(y)
                 yh = yl + 1
                 if yl >= L - 1:
@@ -100,30 +103,30 @@ def _align_axis_template(c1, c2, scale, offset, force1, ratio, P, L):
                 lo[k, p] = mn
                 num[k, p] = mx - mn + 1
     M = max(np.int64(1), num.max()) if K > 0 else np.int64(1)
-    w = np.zeros((K, P, M), T)  # noqa: F821
+    w = np.zeros((K, P, M), T)
     for k in range(K):
         s = c1[k] * scale - offset
         ext = (c2[k] * scale - offset) - s
-        if force1 and ext < T(1):  # noqa: F821
-            ext = T(1)  # noqa: F821
-        b = ext / T(P)  # noqa: F821
+        if force1 and ext < T(1):
+            ext = T(1)
+        b = ext / T(P)
         g = grid[k]
         for p in range(P):
             base = lo[k, p]
             for i in range(g):
-                y = s + T(p) * b + T(i + 0.5) * b / T(g)  # noqa: F821
-                if y < T(-1) or y > T(L):  # noqa: F821
+                y = s + T(p) * b + T(i + 0.5) * b / T(g)
+                if y < T(-1) or y > T(L):
                     continue
-                if y <= T(0):  # noqa: F821
-                    y = T(0)  # noqa: F821
+                if y <= T(0):
+                    y = T(0)
                 yl = np.int64(y)
                 yh = yl + 1
                 if yl >= L - 1:
                     yl = L - 1
                     yh = L - 1
-                    y = T(yl)  # noqa: F821
-                ly = y - T(yl)  # noqa: F821
-                w[k, p, yl - base] += T(1) - ly  # noqa: F821
+                    y = T(yl)
+                ly = y - T(yl)
+                w[k, p, yl - base] += T(1) - ly
                 w[k, p, yh - base] += ly
     return grid, lo, num, w
 
@@ -135,7 +138,7 @@ def _align_fwd_template(x, order, bstart, ylo, yn, wy, xlo, xn, wx, xb, xe, cnt,
         img = p // C
         c = p - img * C
         plane = x[img, c]
-        tmp = np.empty(max(W, 1), T)  # noqa: F821
+        tmp = np.empty(max(W, 1), T)
         for t in range(bstart[img], bstart[img + 1]):
             k = order[t]
             b0 = xb[k]
@@ -145,10 +148,10 @@ def _align_fwd_template(x, order, bstart, ylo, yn, wy, xlo, xn, wx, xb, xe, cnt,
                 ny = yn[k, ph]
                 if ny == 0 or L <= 0:
                     for pw in range(PW):
-                        o[ph, pw] = T(0)  # noqa: F821
+                        o[ph, pw] = T(0)
                     continue
                 for i in range(L):
-                    tmp[i] = T(0)  # noqa: F821
+                    tmp[i] = T(0)
                 r0 = ylo[k, ph]
                 wrow = wy[k, ph]
                 for j in range(ny):
@@ -159,7 +162,7 @@ def _align_fwd_template(x, order, bstart, ylo, yn, wy, xlo, xn, wx, xb, xe, cnt,
                 for pw in range(PW):
                     off = xlo[k, pw] - b0
                     wc = wx[k, pw]
-                    s = T(0)  # noqa: F821
+                    s = T(0)
                     for j in range(xn[k, pw]):
                         s += wc[j] * tmp[off + j]
                     o[ph, pw] = s / cnt[k]
@@ -174,8 +177,8 @@ def _align_bwd_template(g, order, bstart, ylo, yn, wy, xlo, xn, wx, xb, xe, cnt,
         gp = gx[img, c]
         for h in range(H):
             for w in range(W):
-                gp[h, w] = T(0)  # noqa: F821
-        tmp = np.empty(max(W, 1), T)  # noqa: F821
+                gp[h, w] = T(0)
+        tmp = np.empty(max(W, 1), T)
         for t in range(bstart[img], bstart[img + 1]):
             k = order[t]
             b0 = xb[k]
@@ -188,7 +191,7 @@ def _align_bwd_template(g, order, bstart, ylo, yn, wy, xlo, xn, wx, xb, xe, cnt,
                 if ny == 0:
                     continue
                 for i in range(L):
-                    tmp[i] = T(0)  # noqa: F821
+                    tmp[i] = T(0)
                 for pw in range(PW):
                     gv = gk[ph, pw] / cnt[k]
                     off = xlo[k, pw] - b0
@@ -222,10 +225,10 @@ def _ps_align_fwd_template(x, order, bstart, ylo, yn, wy, xlo, xn, wx, cnt, out)
             x0 = xlo[k, pw]
             wc = wx[k, pw]
             nx = xn[k, pw]
-            s = T(0)  # noqa: F821
+            s = T(0)
             for j in range(yn[k, ph]):
                 row = plane[r0 + j, x0 : x0 + nx]
-                a = T(0)  # noqa: F821
+                a = T(0)
                 for i in range(nx):
                     a += wc[i] * row[i]
                 s += wrow[j] * a
@@ -245,7 +248,7 @@ def _ps_align_bwd_template(g, order, bstart, ylo, yn, wy, xlo, xn, wx, cnt, gx):
         gp = gx[img, ci]
         for h in range(H):
             for w in range(W):
-                gp[h, w] = T(0)  # noqa: F821
+                gp[h, w] = T(0)
         for t in range(bstart[img], bstart[img + 1]):
             k = order[t]
             gv = g[k, co, ph, pw] / cnt[k]
@@ -271,9 +274,9 @@ def _pool_fwd_template(x, order, bstart, hs, he, ws, we, out):
             k = order[t]
             for ph in range(PH):
                 for pw in range(PW):
-                    m = T(0)  # noqa: F821
+                    m = T(0)
                     if he[k, ph] > hs[k, ph] and we[k, pw] > ws[k, pw]:
-                        m = T(-_FLT_MAX)  # noqa: F821  (torchvision starts from -FLT_MAX)
+                        m = T(-_FLT_MAX)  # (torchvision starts from -FLT_MAX)
                         for h in range(hs[k, ph], he[k, ph]):
                             row = plane[h]
                             for w in range(ws[k, pw], we[k, pw]):
@@ -292,12 +295,12 @@ def _pool_bwd_template(x, g, order, bstart, hs, he, ws, we, gx):
         plane = x[img, c]
         for h in range(H):
             for w in range(W):
-                gp[h, w] = T(0)  # noqa: F821
+                gp[h, w] = T(0)
         for t in range(bstart[img], bstart[img + 1]):
             k = order[t]
             for ph in range(PH):
                 for pw in range(PW):
-                    m = T(-_FLT_MAX)  # noqa: F821
+                    m = T(-_FLT_MAX)
                     bh = -1
                     bw = -1
                     for h in range(hs[k, ph], he[k, ph]):
@@ -324,14 +327,14 @@ def _ps_pool_fwd_template(x, order, bstart, hs, he, ws, we, out):
         plane = x[img, ci]
         for t in range(bstart[img], bstart[img + 1]):
             k = order[t]
-            v = T(0)  # noqa: F821
+            v = T(0)
             if he[k, ph] > hs[k, ph] and we[k, pw] > ws[k, pw]:
-                s = T(0)  # noqa: F821
+                s = T(0)
                 for h in range(hs[k, ph], he[k, ph]):
                     row = plane[h]
                     for w in range(ws[k, pw], we[k, pw]):
                         s += row[w]
-                v = s / T((he[k, ph] - hs[k, ph]) * (we[k, pw] - ws[k, pw]))  # noqa: F821
+                v = s / T((he[k, ph] - hs[k, ph]) * (we[k, pw] - ws[k, pw]))
             out[k, co, ph, pw] = v
 
 
@@ -348,19 +351,19 @@ def _ps_pool_bwd_template(g, order, bstart, hs, he, ws, we, gx):
         gp = gx[img, ci]
         for h in range(H):
             for w in range(W):
-                gp[h, w] = T(0)  # noqa: F821
+                gp[h, w] = T(0)
         for t in range(bstart[img], bstart[img + 1]):
             k = order[t]
             if he[k, ph] <= hs[k, ph] or we[k, pw] <= ws[k, pw]:
                 continue
-            gv = g[k, co, ph, pw] / T((he[k, ph] - hs[k, ph]) * (we[k, pw] - ws[k, pw]))  # noqa: F821
+            gv = g[k, co, ph, pw] / T((he[k, ph] - hs[k, ph]) * (we[k, pw] - ws[k, pw]))
             for h in range(hs[k, ph], he[k, ph]):
                 row = gp[h]
                 for w in range(ws[k, pw], we[k, pw]):
                     row[w] += gv
 
 
-_K = Kernels(
+_K = PlaneSet(
     "roi",
     {
         "align_axis": _align_axis_template,
@@ -373,7 +376,6 @@ _K = Kernels(
         "ps_pool_fwd": _ps_pool_fwd_template,
         "ps_pool_bwd": _ps_pool_bwd_template,
     },
-    _FLT_MAX=_FLT_MAX,
 )
 
 
@@ -463,7 +465,7 @@ def _align_geometry(x, b, PH, PW, scale, sampling_ratio, aligned, ps):
     H, W = x.shape[2], x.shape[3]
     offset = T(0.5) if aligned else T(0)
     ratio = int(sampling_ratio)
-    axis = _K.get("align_axis", x.dtype, "serial")
+    axis = _K.kernel("align_axis", x.dtype, "serial")
     force1 = not aligned
     gy, ylo, yn, wy = axis(np.ascontiguousarray(b[:, 2]), np.ascontiguousarray(b[:, 4]), T(scale), offset, force1, ratio, PH, H)
     gx, xlo, xn, wx = axis(np.ascontiguousarray(b[:, 1]), np.ascontiguousarray(b[:, 3]), T(scale), offset, force1, ratio, PW, W)
@@ -524,12 +526,12 @@ def _explain(name, fwd, bwd, ps):
         N, C, H, W = (tuple(shape) + (1, 1, 1, 1))[:4]
         PH, PW = _output_size(name, output_size)
         CO = C // (PH * PW) if ps else C
-        bf = backend(dtype, N * C, _fwd_work(num_boxes, CO, PH, PW))
-        bb = backend(dtype, N * C, N * C * H * W + _fwd_work(num_boxes, CO, PH, PW))
+        bf = _K.backend(dtype, N * C, _fwd_work(num_boxes, CO, PH, PW))
+        bb = _K.backend(dtype, N * C, N * C * H * W + _fwd_work(num_boxes, CO, PH, PW))
         return {
-            "kernel": _K.name(fwd, dtype, bf),
+            "kernel": _K.kernel_name(fwd, dtype, bf),
             "backend": bf,
-            "backward_kernel": _K.name(bwd, dtype, bb),
+            "backward_kernel": _K.kernel_name(bwd, dtype, bb),
             "backward_backend": bb,
         }
 

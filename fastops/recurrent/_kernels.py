@@ -10,31 +10,34 @@ activations and the cell update (forward) or their derivatives (backward), is on
 Work is split over batch rows (each row written by one iteration): results do not depend on the
 thread count.
 """
-import numpy as np
 from numba import prange
 
 from .. import _dispatch, _jit, _random, _threads
 from .._elementwise import math_bindings
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = ACT = DACT = EXP = SIG = TANH = TANHF = UNIFORM = UNBOUND
 
 
 def _sig(v):
-    return T(1) / (T(1) + EXP(-v))  # noqa: F821
+    return T(1) / (T(1) + EXP(-v))
 
 
 def _tanh(v):
-    return TANH(v)  # noqa: F821
+    return TANH(v)
 
 
 def _relu(v):
-    return T(0) if v <= T(0) else v  # noqa: F821  (keeps NaN, as torch.relu)
+    return T(0) if v <= T(0) else v  # (keeps NaN, as torch.relu)
 
 
 def _dtanh_out(h):  # derivative of tanh in terms of its output
-    return T(1) - h * h  # noqa: F821
+    return T(1) - h * h
 
 
 def _drelu_out(h):
-    return T(0) if h <= T(0) else T(1)  # noqa: F821  (torch: threshold_backward passes NaN outputs)
+    return T(0) if h <= T(0) else T(1)  # (torch: threshold_backward passes NaN outputs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -48,7 +51,7 @@ def _rnn_fwd_template(xp, gh, h_out):
         gr = gh[b]
         ho = h_out[b]
         for j in range(ho.size):
-            ho[j] = ACT(xr[j] + gr[j])  # noqa: F821
+            ho[j] = ACT(xr[j] + gr[j])
 
 
 def _rnn_bwd_template(h, dh, dpre):
@@ -58,7 +61,7 @@ def _rnn_bwd_template(h, dh, dpre):
         dr = dh[b]
         pr = dpre[b]
         for j in range(hr.size):
-            pr[j] = dr[j] * DACT(hr[j])  # noqa: F821
+            pr[j] = dr[j] * DACT(hr[j])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -77,23 +80,23 @@ def _lstm_fwd_template(xp, gh, c_prev, act, h_out, c_out):
         co = c_out[b]
         hout = h_out[b]
         for j in range(H):
-            i = SIG(xi[j] + hi[j])  # noqa: F821
-            f = SIG(xf[j] + hf[j])  # noqa: F821
-            g = TANHF(xg[j] + hg[j])  # noqa: F821
-            o = SIG(xo[j] + ho_[j])  # noqa: F821
+            i = SIG(xi[j] + hi[j])
+            f = SIG(xf[j] + hf[j])
+            g = TANHF(xg[j] + hg[j])
+            o = SIG(xo[j] + ho_[j])
             ai[j] = i
             af[j] = f
             ag[j] = g
             ao[j] = o
             c = f * cp[j] + i * g
             co[j] = c
-            hout[j] = o * TANHF(c)  # noqa: F821
+            hout[j] = o * TANHF(c)
 
 
 def _lstm_bwd_template(act, c_prev, c, dh, dc, dgates, dc_prev):
     B = c.shape[0]
     H = c.shape[1]
-    one = T(1)  # noqa: F821
+    one = T(1)
     for b in prange(B):
         ai, af, ag, ao = act[b, 0:H], act[b, H : 2 * H], act[b, 2 * H : 3 * H], act[b, 3 * H : 4 * H]
         di, df, dg, do = dgates[b, 0:H], dgates[b, H : 2 * H], dgates[b, 2 * H : 3 * H], dgates[b, 3 * H : 4 * H]
@@ -107,7 +110,7 @@ def _lstm_bwd_template(act, c_prev, c, dh, dc, dgates, dc_prev):
             f = af[j]
             g = ag[j]
             o = ao[j]
-            tc = TANHF(cr[j])  # noqa: F821
+            tc = TANHF(cr[j])
             dcj = dcr[j] + dhr[j] * o * (one - tc * tc)
             di[j] = dcj * g * i * (one - i)
             df[j] = dcj * cp[j] * f * (one - f)
@@ -124,7 +127,7 @@ def _gru_fwd_template(xp, gh, h_prev, save, h_out):
     # xp: x W_ih^T + b_ih, gh: h W_hh^T + b_hh (B, 3H); save (B, 4H) receives r, z, n, hn
     B = xp.shape[0]
     H = h_out.shape[1]
-    one = T(1)  # noqa: F821
+    one = T(1)
     for b in prange(B):
         xr, xz, xn = xp[b, 0:H], xp[b, H : 2 * H], xp[b, 2 * H : 3 * H]
         hr, hz, hn = gh[b, 0:H], gh[b, H : 2 * H], gh[b, 2 * H : 3 * H]
@@ -132,9 +135,9 @@ def _gru_fwd_template(xp, gh, h_prev, save, h_out):
         hp = h_prev[b]
         ho = h_out[b]
         for j in range(H):
-            r = SIG(xr[j] + hr[j])  # noqa: F821
-            z = SIG(xz[j] + hz[j])  # noqa: F821
-            n = TANHF(xn[j] + r * hn[j])  # noqa: F821
+            r = SIG(xr[j] + hr[j])
+            z = SIG(xz[j] + hz[j])
+            n = TANHF(xn[j] + r * hn[j])
             sr[j] = r
             sz[j] = z
             sn[j] = n
@@ -145,7 +148,7 @@ def _gru_fwd_template(xp, gh, h_prev, save, h_out):
 def _gru_bwd_template(save, h_prev, dh, dgi, dgh, dh_direct):
     B = h_prev.shape[0]
     H = h_prev.shape[1]
-    one = T(1)  # noqa: F821
+    one = T(1)
     for b in prange(B):
         sr, sz, sn, sh = save[b, 0:H], save[b, H : 2 * H], save[b, 2 * H : 3 * H], save[b, 3 * H : 4 * H]
         ir, iz, in_ = dgi[b, 0:H], dgi[b, H : 2 * H], dgi[b, 2 * H : 3 * H]
@@ -177,7 +180,7 @@ def _gru_bwd_template(save, h_prev, dh, dgi, dgh, dh_direct):
 def _mask_template(key, p, scale, out):
     n = out.size
     for i in prange(n):
-        out[i] = scale if UNIFORM(key, i) >= p else T(0)  # noqa: F821
+        out[i] = scale if UNIFORM(key, i) >= p else T(0)
 
 
 _TEMPLATES = {
@@ -189,30 +192,27 @@ _TEMPLATES = {
     "gru_bwd": _gru_bwd_template,
     "mask": _mask_template,
 }
-_kernels = {}
 
 
-def kernel(name, dtype, backend, act=None):
-    """Kernel ``name`` for ``dtype``/``backend`` (``act``: "tanh"/"relu" for the simple RNN)."""
-    dt = np.dtype(dtype)
-    key = (name, dt, backend, act)
-    k = _kernels.get(key)
-    if k is None:
-        sfx = _jit.SUFFIX[dt]
-        mb = math_bindings(dt)
+def _bindings(dt, name, act):
+    sfx = _jit.SUFFIX[dt]
+    mb = math_bindings(dt)
 
-        def scalar(fn, tag):
-            return _jit.inline(_jit.clone(fn, f"rec_{tag}_{sfx}", mb))
+    def scalar(fn, tag):
+        return _jit.inline(_jit.clone(fn, f"rec_{tag}_{sfx}", mb))
 
-        binds = dict(T=dt.type, SIG=scalar(_sig, "sig"), TANHF=scalar(_tanh, "tanh"), UNIFORM=_random.UNIFORM[dt])
-        if act is not None:
-            binds["ACT"] = scalar(_tanh if act == "tanh" else _relu, act)
-            binds["DACT"] = scalar(_dtanh_out if act == "tanh" else _drelu_out, "d" + act)
-        tag = name + (f"_{act}" if act else "")
-        k = _kernels[key] = _jit.instantiate(
-            _TEMPLATES[name], f"rec_{tag}_{sfx}_{backend}", parallel=(backend == "parallel"), **binds
-        )
-    return k
+    binds = dict(SIG=scalar(_sig, "sig"), TANHF=scalar(_tanh, "tanh"), UNIFORM=_random.UNIFORM[dt])
+    if act is not None:
+        binds["ACT"] = scalar(_tanh if act == "tanh" else _relu, act)
+        binds["DACT"] = scalar(_dtanh_out if act == "tanh" else _drelu_out, "d" + act)
+    return binds
+
+
+# variant: the simple RNN's nonlinearity ("tanh"/"relu"), None for the other kernels
+KERNELS = KernelSet(
+    "recurrent", _TEMPLATES, bind=_bindings,
+    kernel_name=lambda name, dt, backend, act: f"rec_{name}{f'_{act}' if act else ''}_{_jit.SUFFIX[dt]}_{backend}",
+)
 
 
 def backend(dtype, size):
@@ -222,7 +222,4 @@ def backend(dtype, size):
 
 def run(name, dtype, size, *args, act=None):
     """Run kernel ``name`` on ``args``; ``size``: elements touched (chooses serial or parallel)."""
-    be = backend(dtype, size)
-    if be == "parallel":
-        _threads.sync()
-    kernel(name, dtype, be, act)(*args)
+    KERNELS.run(name, dtype, backend(dtype, size), *args, variant=act)

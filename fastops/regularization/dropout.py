@@ -15,6 +15,10 @@ from .. import _dispatch, _jit, _random, _threads
 from .._elementwise import CHUNK
 from .._op import op
 from .._validate import float_array, grad_like, inplace_target, real_scalar
+from .._kernelset import KernelSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = BITS = SHIFT = UNBOUND
 
 # The test ``uniform >= p`` is done on the integer bits: ``(bits >> SHIFT) >= ceil(p * 2**(64 - SHIFT))``
 # is exactly ``uniform >= p`` (the uniform is ``(bits >> SHIFT) * 2**-(64 - SHIFT)``, and ``p *
@@ -35,8 +39,8 @@ def _mask_template(x, out, key, thresh, scale):
         xs = x[start:stop]
         os = out[start:stop]
         for i in range(xs.size):
-            keep = (BITS(key, start + i) >> SHIFT) >= thresh  # noqa: F821  (bound by instantiate)
-            os[i] = xs[i] * (scale if keep else T(0))  # noqa: F821
+            keep = (BITS(key, start + i) >> SHIFT) >= thresh
+            os[i] = xs[i] * (scale if keep else T(0))
 
 
 # dropout2d: ``out[j, :] = x[j, :] * f[j]`` with ``f`` the per-plane factors (computed by the
@@ -57,28 +61,10 @@ def _planes_template(x, f, out):
             os[i] = xs[i] * fj
 
 
-_kernels = {}
-
-
-def _kernel(which, dtype, backend):
-    dt = np.dtype(dtype)
-    k = _kernels.get((which, dt, backend))
-    if k is None:
-        if which == "mask":
-            k = _jit.instantiate(
-                _mask_template,
-                f"dropout_mask_{_jit.SUFFIX[dt]}_{backend}",
-                parallel=(backend == "parallel"),
-                T=dt.type,
-                SHIFT=np.uint64(_SHIFT[dt]),
-                BITS=_random.bits,
-            )
-        else:
-            k = _jit.instantiate(
-                _planes_template, f"dropout_planes_{_jit.SUFFIX[dt]}_{backend}", parallel=(backend == "parallel"), T=dt.type
-            )
-        _kernels[(which, dt, backend)] = k
-    return k
+_KERNELS = KernelSet(
+    "dropout", {"mask": _mask_template, "planes": _planes_template},
+    bind=lambda dt, which, v: dict(SHIFT=np.uint64(_SHIFT[dt]), BITS=_random.bits) if which == "mask" else {},
+)
 
 
 def _backend(dtype, size):
@@ -86,10 +72,7 @@ def _backend(dtype, size):
 
 
 def _call(which, dtype, size, *args):
-    be = _backend(dtype, size)
-    if be == "parallel":
-        _threads.sync()
-    _kernel(which, dtype, be)(*args)
+    _KERNELS.run(which, dtype, _backend(dtype, size), *args)
 
 
 def _params(name, p, training, seed, backward):

@@ -32,7 +32,10 @@ from numba import prange
 from .._op import op
 from .._validate import choice, float_array, float_arrays, grad_like
 from .._jit import clone, inline
-from ._kernels import Kernels, explain
+from .._kernelset import PlaneSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = CLIP = CUBIC = DCUBIC = FLOOR = NEAREST = READ = REFLECT = SOURCE = TAP = UNBOUND
 
 MODES = {"bilinear": 0, "nearest": 1, "bicubic": 2}
 TAPS = {0: 4, 1: 1, 2: 16}
@@ -137,24 +140,24 @@ def _(shape, dtype, **params):
 
 def _clip_template(v, n):
     """PyTorch's clip_coordinates_set_grad: (clipped, derivative); the borders count as outside."""
-    if v <= T(0):  # noqa: F821
-        return T(0), T(0)  # noqa: F821
-    hi = T(n - 1)  # noqa: F821
+    if v <= T(0):
+        return T(0), T(0)
+    hi = T(n - 1)
     if v >= hi:
-        return hi, T(0)  # noqa: F821
-    return v, T(1)  # noqa: F821
+        return hi, T(0)
+    return v, T(1)
 
 
 def _reflect_template(v, twice_low, twice_high):
     """PyTorch's reflect_coordinates_set_grad: (reflected, derivative)."""
     if twice_low == twice_high:
-        return T(0), T(0)  # noqa: F821
-    lo = T(twice_low) / T(2)  # noqa: F821
-    span = T(twice_high - twice_low) / T(2)  # noqa: F821
+        return T(0), T(0)
+    lo = T(twice_low) / T(2)
+    span = T(twice_high - twice_low) / T(2)
     v = v - lo
-    sign = T(1)  # noqa: F821
-    if v < T(0):  # noqa: F821
-        sign = T(-1)  # noqa: F821
+    sign = T(1)
+    if v < T(0):
+        sign = T(-1)
         v = -v
     extra = np.fmod(v, span)
     flips = int(math.floor(v / span))
@@ -166,26 +169,26 @@ def _reflect_template(v, twice_low, twice_high):
 def _source_template(c, n, padding, align, unpadded):
     """Grid value -> input coordinate and d(coordinate)/d(grid value) (unnormalize, then pad)."""
     if align:
-        v = (c + T(1)) / T(2) * T(n - 1)  # noqa: F821
-        m = T(n - 1) / T(2)  # noqa: F821
+        v = (c + T(1)) / T(2) * T(n - 1)
+        m = T(n - 1) / T(2)
     else:
-        v = ((c + T(1)) * T(n) - T(1)) / T(2)  # noqa: F821
-        m = T(n) / T(2)  # noqa: F821
+        v = ((c + T(1)) * T(n) - T(1)) / T(2)
+        m = T(n) / T(2)
     if not unpadded and v == v:  # a NaN coordinate stays NaN (no padding: it has no position)
         if padding == 1:
-            v, d = CLIP(v, n)  # noqa: F821
+            v, d = CLIP(v, n)
             m = m * d
         elif padding == 2:
             if align:
-                v, d = REFLECT(v, 0, 2 * (n - 1))  # noqa: F821
+                v, d = REFLECT(v, 0, 2 * (n - 1))
             else:
-                v, d = REFLECT(v, -1, 2 * n - 1)  # noqa: F821
-            v, d2 = CLIP(v, n)  # noqa: F821
+                v, d = REFLECT(v, -1, 2 * n - 1)
+            v, d2 = CLIP(v, n)
             m = m * d * d2
     # PyTorch's safe_downgrade_to_int_range: infinite or huge coordinates read nothing; a NaN one
     # stays NaN (the taps give it NaN weights: a NaN output, as PyTorch's bilinear/bicubic kernels)
-    if (v <= T(-2147483648.0) or v >= T(2147483647.0)):  # noqa: F821
-        v = T(-100)  # noqa: F821
+    if (v <= T(-2147483648.0) or v >= T(2147483647.0)):
+        v = T(-100)
     return v, m
 
 
@@ -207,20 +210,20 @@ def _read_template(plane, o, n):
     """plane[o] for an offset inside the plane, 0 for the out-of-bounds sentinel (o >= n)."""
     inside = o < n
     v = plane[o if inside else np.uint32(0)]
-    return v if inside else T(0)  # noqa: F821
+    return v if inside else T(0)
 
 
 def _tap_coord_template(i, n, padding, align):
     """An integer cubic tap position after padding (PyTorch's compute_coordinates), or -1 outside."""
-    v = T(i)  # noqa: F821
+    v = T(i)
     if padding == 1:
-        v, d = CLIP(v, n)  # noqa: F821
+        v, d = CLIP(v, n)
     elif padding == 2:
         if align:
-            v, d = REFLECT(v, 0, 2 * (n - 1))  # noqa: F821
+            v, d = REFLECT(v, 0, 2 * (n - 1))
         else:
-            v, d = REFLECT(v, -1, 2 * n - 1)  # noqa: F821
-        v, d = CLIP(v, n)  # noqa: F821
+            v, d = REFLECT(v, -1, 2 * n - 1)
+        v, d = CLIP(v, n)
     j = int(v)
     if j < 0 or j >= n:
         return -1
@@ -229,32 +232,32 @@ def _tap_coord_template(i, n, padding, align):
 
 def _cubic_template(t, i):
     """Cubic convolution weight (A = -0.75) of tap i in 0..3 at fractional position t."""
-    A = T(-0.75)  # noqa: F821
+    A = T(-0.75)
     if i == 0:
-        x = t + T(1)  # noqa: F821
-        return ((A * x - T(5) * A) * x + T(8) * A) * x - T(4) * A  # noqa: F821
+        x = t + T(1)
+        return ((A * x - T(5) * A) * x + T(8) * A) * x - T(4) * A
     if i == 1:
-        return ((A + T(2)) * t - (A + T(3))) * t * t + T(1)  # noqa: F821
-    x = T(1) - t  # noqa: F821
+        return ((A + T(2)) * t - (A + T(3))) * t * t + T(1)
+    x = T(1) - t
     if i == 2:
-        return ((A + T(2)) * x - (A + T(3))) * x * x + T(1)  # noqa: F821
-    x = x + T(1)  # noqa: F821
-    return ((A * x - T(5) * A) * x + T(8) * A) * x - T(4) * A  # noqa: F821
+        return ((A + T(2)) * x - (A + T(3))) * x * x + T(1)
+    x = x + T(1)
+    return ((A * x - T(5) * A) * x + T(8) * A) * x - T(4) * A
 
 
 def _dcubic_template(t, i):
     """d/dt of ``_cubic_template(t, i)`` (taps 0, 1 move with t, taps 2, 3 against it)."""
-    A = T(-0.75)  # noqa: F821
+    A = T(-0.75)
     if i == 0:
-        x = t + T(1)  # noqa: F821
-        return (T(3) * A * x - T(10) * A) * x + T(8) * A  # noqa: F821
+        x = t + T(1)
+        return (T(3) * A * x - T(10) * A) * x + T(8) * A
     if i == 1:
-        return (T(3) * (A + T(2)) * t - T(2) * (A + T(3))) * t  # noqa: F821
-    x = T(1) - t  # noqa: F821
+        return (T(3) * (A + T(2)) * t - T(2) * (A + T(3))) * t
+    x = T(1) - t
     if i == 2:
-        return -((T(3) * (A + T(2)) * x - T(2) * (A + T(3))) * x)  # noqa: F821
-    x = x + T(1)  # noqa: F821
-    return -((T(3) * A * x - T(10) * A) * x + T(8) * A)  # noqa: F821
+        return -((T(3) * (A + T(2)) * x - T(2) * (A + T(3))) * x)
+    x = x + T(1)
+    return -((T(3) * A * x - T(10) * A) * x + T(8) * A)
 
 
 def _taps_template(grid4, H, W, mode, padding, align, oob, off, wt, dwx, dwy):
@@ -270,35 +273,35 @@ def _taps_template(grid4, H, W, mode, padding, align, oob, off, wt, dwx, dwy):
         dx = dwx[n, h]
         dy = dwy[n, h]
         for w in range(Wo):
-            ix, mx = SOURCE(grid4[n, h, w, 0], W, padding, align, mode == 2)  # noqa: F821
-            iy, my = SOURCE(grid4[n, h, w, 1], H, padding, align, mode == 2)  # noqa: F821
+            ix, mx = SOURCE(grid4[n, h, w, 0], W, padding, align, mode == 2)
+            iy, my = SOURCE(grid4[n, h, w, 1], H, padding, align, mode == 2)
             if mode == 1:
-                xn = NEAREST(ix)  # noqa: F821
-                yn = NEAREST(iy)  # noqa: F821
+                xn = NEAREST(ix)
+                yn = NEAREST(iy)
                 if xn >= 0 and xn < W and yn >= 0 and yn < H:
                     o[0, w] = yn * W + xn
-                    ww[0, w] = T(1)  # noqa: F821
+                    ww[0, w] = T(1)
                 else:
                     o[0, w] = oob
-                    ww[0, w] = (ix + iy) * T(0)  # noqa: F821  (0, NaN for a NaN coordinate)
-                dx[0, w] = T(0)  # noqa: F821
-                dy[0, w] = T(0)  # noqa: F821
+                    ww[0, w] = (ix + iy) * T(0)  # (0, NaN for a NaN coordinate)
+                dx[0, w] = T(0)
+                dy[0, w] = T(0)
             elif mode == 0:
                 fx = np.floor(ix)
                 fy = np.floor(iy)
-                x0 = FLOOR(ix)  # noqa: F821
-                y0 = FLOOR(iy)  # noqa: F821
+                x0 = FLOOR(ix)
+                y0 = FLOOR(iy)
                 bx = ix - fx
                 by = iy - fy
-                ax = (fx + T(1)) - ix  # noqa: F821
-                ay = (fy + T(1)) - iy  # noqa: F821
+                ax = (fx + T(1)) - ix
+                ay = (fy + T(1)) - iy
                 for k in range(4):
                     xx = x0 + (k & 1)
                     yy = y0 + (k >> 1)
                     wx = bx if (k & 1) else ax
                     wy = by if (k >> 1) else ay
-                    sx = T(1) if (k & 1) else T(-1)  # noqa: F821
-                    sy = T(1) if (k >> 1) else T(-1)  # noqa: F821
+                    sx = T(1) if (k & 1) else T(-1)
+                    sy = T(1) if (k >> 1) else T(-1)
                     if xx >= 0 and xx < W and yy >= 0 and yy < H:
                         o[k, w] = yy * W + xx
                         ww[k, w] = wx * wy
@@ -306,35 +309,35 @@ def _taps_template(grid4, H, W, mode, padding, align, oob, off, wt, dwx, dwy):
                         dy[k, w] = sy * wx * my
                     else:
                         o[k, w] = oob
-                        ww[k, w] = T(0) * (wx * wy)  # noqa: F821
-                        dx[k, w] = T(0) * (wy * mx)  # noqa: F821
-                        dy[k, w] = T(0) * (wx * my)  # noqa: F821
+                        ww[k, w] = T(0) * (wx * wy)
+                        dx[k, w] = T(0) * (wy * mx)
+                        dy[k, w] = T(0) * (wx * my)
             else:
                 fx = np.floor(ix)
                 fy = np.floor(iy)
                 tx = ix - fx
                 ty = iy - fy
-                x0 = FLOOR(ix) - 1  # noqa: F821
-                y0 = FLOOR(iy) - 1  # noqa: F821
+                x0 = FLOOR(ix) - 1
+                y0 = FLOOR(iy) - 1
                 nan = ix != ix or iy != iy
                 for j in range(4):
-                    yy = -1 if nan else TAP(y0 + j, H, padding, align)  # noqa: F821
-                    cy = CUBIC(ty, j)  # noqa: F821
-                    dcy = DCUBIC(ty, j)  # noqa: F821
+                    yy = -1 if nan else TAP(y0 + j, H, padding, align)
+                    cy = CUBIC(ty, j)
+                    dcy = DCUBIC(ty, j)
                     for i in range(4):
                         k = 4 * j + i
-                        xx = -1 if nan else TAP(x0 + i, W, padding, align)  # noqa: F821
-                        cx = CUBIC(tx, i)  # noqa: F821
+                        xx = -1 if nan else TAP(x0 + i, W, padding, align)
+                        cx = CUBIC(tx, i)
                         if xx >= 0 and yy >= 0:
                             o[k, w] = yy * W + xx
                             ww[k, w] = cx * cy
-                            dx[k, w] = DCUBIC(tx, i) * cy * mx  # noqa: F821
+                            dx[k, w] = DCUBIC(tx, i) * cy * mx
                             dy[k, w] = cx * dcy * my
                         else:
                             o[k, w] = oob
-                            ww[k, w] = T(0) * (cx * cy)  # noqa: F821
-                            dx[k, w] = T(0) * (DCUBIC(tx, i) * cy)  # noqa: F821
-                            dy[k, w] = T(0) * (cx * dcy)  # noqa: F821
+                            ww[k, w] = T(0) * (cx * cy)
+                            dx[k, w] = T(0) * (DCUBIC(tx, i) * cy)
+                            dy[k, w] = T(0) * (cx * dcy)
 
 
 def _taps3_template(grid4, D, H, W, mode, padding, align, oob, off, wt, dwx, dwy, dwz):
@@ -351,35 +354,35 @@ def _taps3_template(grid4, D, H, W, mode, padding, align, oob, off, wt, dwx, dwy
         dy = dwy[n, h]
         dz = dwz[n, h]
         for w in range(Wo):
-            ix, mx = SOURCE(grid4[n, h, w, 0], W, padding, align, False)  # noqa: F821
-            iy, my = SOURCE(grid4[n, h, w, 1], H, padding, align, False)  # noqa: F821
-            iz, mz = SOURCE(grid4[n, h, w, 2], D, padding, align, False)  # noqa: F821
+            ix, mx = SOURCE(grid4[n, h, w, 0], W, padding, align, False)
+            iy, my = SOURCE(grid4[n, h, w, 1], H, padding, align, False)
+            iz, mz = SOURCE(grid4[n, h, w, 2], D, padding, align, False)
             if mode == 1:
-                xn = NEAREST(ix)  # noqa: F821
-                yn = NEAREST(iy)  # noqa: F821
-                zn = NEAREST(iz)  # noqa: F821
+                xn = NEAREST(ix)
+                yn = NEAREST(iy)
+                zn = NEAREST(iz)
                 if xn >= 0 and xn < W and yn >= 0 and yn < H and zn >= 0 and zn < D:
                     o[0, w] = (zn * H + yn) * W + xn
-                    ww[0, w] = T(1)  # noqa: F821
+                    ww[0, w] = T(1)
                 else:
                     o[0, w] = oob
-                    ww[0, w] = (ix + iy + iz) * T(0)  # noqa: F821  (0, NaN for a NaN coordinate)
-                dx[0, w] = T(0)  # noqa: F821
-                dy[0, w] = T(0)  # noqa: F821
-                dz[0, w] = T(0)  # noqa: F821
+                    ww[0, w] = (ix + iy + iz) * T(0)  # (0, NaN for a NaN coordinate)
+                dx[0, w] = T(0)
+                dy[0, w] = T(0)
+                dz[0, w] = T(0)
             else:
                 fx = np.floor(ix)
                 fy = np.floor(iy)
                 fz = np.floor(iz)
-                x0 = FLOOR(ix)  # noqa: F821
-                y0 = FLOOR(iy)  # noqa: F821
-                z0 = FLOOR(iz)  # noqa: F821
+                x0 = FLOOR(ix)
+                y0 = FLOOR(iy)
+                z0 = FLOOR(iz)
                 bx = ix - fx
                 by = iy - fy
                 bz = iz - fz
-                ax = (fx + T(1)) - ix  # noqa: F821
-                ay = (fy + T(1)) - iy  # noqa: F821
-                az = (fz + T(1)) - iz  # noqa: F821
+                ax = (fx + T(1)) - ix
+                ay = (fy + T(1)) - iy
+                az = (fz + T(1)) - iz
                 for k in range(8):
                     xx = x0 + (k & 1)
                     yy = y0 + ((k >> 1) & 1)
@@ -387,9 +390,9 @@ def _taps3_template(grid4, D, H, W, mode, padding, align, oob, off, wt, dwx, dwy
                     wx = bx if (k & 1) else ax
                     wy = by if ((k >> 1) & 1) else ay
                     wz = bz if (k >> 2) else az
-                    sx = T(1) if (k & 1) else T(-1)  # noqa: F821
-                    sy = T(1) if ((k >> 1) & 1) else T(-1)  # noqa: F821
-                    sz = T(1) if (k >> 2) else T(-1)  # noqa: F821
+                    sx = T(1) if (k & 1) else T(-1)
+                    sy = T(1) if ((k >> 1) & 1) else T(-1)
+                    sz = T(1) if (k >> 2) else T(-1)
                     if xx >= 0 and xx < W and yy >= 0 and yy < H and zz >= 0 and zz < D:
                         o[k, w] = (zz * H + yy) * W + xx
                         ww[k, w] = wx * wy * wz
@@ -398,10 +401,10 @@ def _taps3_template(grid4, D, H, W, mode, padding, align, oob, off, wt, dwx, dwy
                         dz[k, w] = sz * wx * wy * mz
                     else:
                         o[k, w] = oob
-                        ww[k, w] = T(0) * (wx * wy * wz)  # noqa: F821
-                        dx[k, w] = T(0) * (wy * wz * mx)  # noqa: F821
-                        dy[k, w] = T(0) * (wx * wz * my)  # noqa: F821
-                        dz[k, w] = T(0) * (wx * wy * mz)  # noqa: F821
+                        ww[k, w] = T(0) * (wx * wy * wz)
+                        dx[k, w] = T(0) * (wy * wz * mx)
+                        dy[k, w] = T(0) * (wx * wz * my)
+                        dz[k, w] = T(0) * (wx * wy * mz)
 
 
 def _gather_template(x3, off, wt, oob, out4):
@@ -427,12 +430,12 @@ def _gather_template(x3, off, wt, oob, out4):
                 plane = x3[n, c]
                 orow = out4[n, c, h]
                 for w in range(Wo):
-                    orow[w] = w0[w] * READ(plane, o0[w], P)  # noqa: F821
+                    orow[w] = w0[w] * READ(plane, o0[w], P)
                 for k in range(1, K):
                     ok = o[k]
                     wk = ww[k]
                     for w in range(Wo):
-                        orow[w] += wk[w] * READ(plane, ok[w], P)  # noqa: F821
+                        orow[w] += wk[w] * READ(plane, ok[w], P)
         elif K == 4:
             o1 = o[1]
             o2 = o[2]
@@ -469,7 +472,7 @@ def _scatter_template(g4, off, wt, oob, gx3):
         c = q - n * C
         gp = gx3[n, c]
         for i in range(gp.shape[0]):
-            gp[i] = T(0)  # noqa: F821
+            gp[i] = T(0)
         for h in range(Ho):
             grow = g4[n, c, h]
             o = off[n, h]
@@ -483,7 +486,7 @@ def _scatter_template(g4, off, wt, oob, gx3):
                             gp[ok[w]] += wk[w] * grow[w]
                 else:
                     for w in range(Wo):
-                        if wk[w] != T(0) and wk[w] == wk[w]:  # noqa: F821
+                        if wk[w] != T(0) and wk[w] == wk[w]:
                             gp[ok[w]] += wk[w] * grow[w]
 
 
@@ -507,7 +510,7 @@ def _gridgrad_template(x3, g4, off, dw, oob, gg4):
                 ok = o[k]
                 if oob != 0:
                     for w in range(Wo):
-                        v[w] = READ(plane, ok[w], P) * grow[w]  # noqa: F821
+                        v[w] = READ(plane, ok[w], P) * grow[w]
                 else:
                     for w in range(Wo):
                         v[w] = plane[ok[w]] * grow[w]
@@ -521,34 +524,28 @@ def _gridgrad_template(x3, g4, off, dw, oob, gg4):
                 gg4[n, h, w, s] = acc[s, w]
 
 
-class _GridKernels(Kernels):
-    """Kernels whose templates call per-dtype inlined helpers (bound as globals with their T)."""
-
-    def get(self, which, dtype, backend):
-        dt = np.dtype(dtype)
-        key = (which, dt, backend)
-        if key not in self._cache:
-            sfx = dt.name
-            b = {"T": dt.type}
-            clip = inline(clone(_clip_template, f"gs_clip_{sfx}", b))
-            refl = inline(clone(_reflect_template, f"gs_reflect_{sfx}", b))
-            hb = dict(b, CLIP=clip, REFLECT=refl)
-            self.bindings = dict(
-                SOURCE=inline(clone(_source_template, f"gs_source_{sfx}", hb)),
-                TAP=inline(clone(_tap_coord_template, f"gs_tap_{sfx}", hb)),
-                CUBIC=inline(clone(_cubic_template, f"gs_cubic_{sfx}", b)),
-                DCUBIC=inline(clone(_dcubic_template, f"gs_dcubic_{sfx}", b)),
-                FLOOR=inline(clone(_floor_int_template, f"gs_floor_{sfx}", b)),
-                NEAREST=inline(clone(_nearest_int_template, f"gs_nearest_{sfx}", b)),
-                READ=inline(clone(_read_template, f"gs_read_{sfx}", b)),
-            )
-            return super().get(which, dtype, backend)
-        return self._cache[key]
+def _grid_bindings(dt, which, variant):
+    """The per-dtype inlined helpers the grid_sample templates call (each with its T)."""
+    sfx = dt.name
+    b = {"T": dt.type}
+    clip = inline(clone(_clip_template, f"gs_clip_{sfx}", b))
+    refl = inline(clone(_reflect_template, f"gs_reflect_{sfx}", b))
+    hb = dict(b, CLIP=clip, REFLECT=refl)
+    return dict(
+        SOURCE=inline(clone(_source_template, f"gs_source_{sfx}", hb)),
+        TAP=inline(clone(_tap_coord_template, f"gs_tap_{sfx}", hb)),
+        CUBIC=inline(clone(_cubic_template, f"gs_cubic_{sfx}", b)),
+        DCUBIC=inline(clone(_dcubic_template, f"gs_dcubic_{sfx}", b)),
+        FLOOR=inline(clone(_floor_int_template, f"gs_floor_{sfx}", b)),
+        NEAREST=inline(clone(_nearest_int_template, f"gs_nearest_{sfx}", b)),
+        READ=inline(clone(_read_template, f"gs_read_{sfx}", b)),
+    )
 
 
-_K = _GridKernels(
+_K = PlaneSet(
     "grid_sample",
     {"taps": _taps_template, "taps3": _taps3_template, "gather": _gather_template, "scatter": _scatter_template, "gridgrad": _gridgrad_template},
+    bind=_grid_bindings,
 )
 
 
@@ -684,7 +681,7 @@ def _(shape, dtype, grid_shape=None, mode="bilinear", shapes=None, **params):
     osp = tuple(grid_shape[1:-1]) if grid_shape is not None else tuple(shape[2:])
     R, Wo = int(np.prod(osp[:-1])), osp[-1]
     K = TAPS[MODES[mode]] if len(shape) == 4 else (8 if mode == "bilinear" else 1)
-    d = explain(_K, "gather", dtype, N * R, N * C * R * Wo * K)
+    d = _K.explain("gather", dtype, N * R, N * C * R * Wo * K)
     d["taps"] = K
     return d
 

@@ -28,7 +28,10 @@ from numba import prange
 
 from .._op import op
 from .._validate import choice, float_array, grad_like, nonbatch_nonempty
-from ._kernels import Kernels, explain
+from .._kernelset import PlaneSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = UNBOUND
 
 OP = "interpolate"
 MODES = ("nearest", "nearest-exact", "linear", "bilinear", "bicubic", "trilinear")
@@ -121,7 +124,7 @@ def _bwd_template(g4, idd, wd, idh, wh, idw, ww, need_d, need_h, gx4):
             for h in range(H):
                 xrow = gp[d, h]
                 for w in range(W):
-                    xrow[w] = T(0)  # noqa: F821
+                    xrow[w] = T(0)
                 if need_d[d] == 0 or need_h[h] == 0:
                     continue
                 trow = tmp[d, h]
@@ -132,7 +135,7 @@ def _bwd_template(g4, idd, wd, idh, wh, idw, ww, need_d, need_h, gx4):
                         xrow[ik[o]] += wk[o] * trow[o]
 
 
-_K = Kernels("interpolate", {"fwd": _fwd_template, "bwd": _bwd_template})
+_K = PlaneSet("interpolate", {"fwd": _fwd_template, "bwd": _bwd_template})
 
 
 # --- arguments ----------------------------------------------------------------------------------
@@ -343,7 +346,7 @@ def _(shape, dtype, size=None, scale_factor=None, mode="nearest", **params):
     _, _, spatial, out, _ = _params(shape, size, scale_factor, mode, params.get("align_corners"),
                                     params.get("recompute_scale_factor"), False)
     P = math.prod(shape[:2])
-    d = explain(_K, "fwd", dtype, P, P * (math.prod(out) + math.prod(spatial)))
+    d = _K.explain("fwd", dtype, P, P * (math.prod(out) + math.prod(spatial)))
     d["mode"] = mode
     d["output_spatial"] = out
     return d

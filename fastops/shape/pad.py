@@ -9,7 +9,10 @@ from numba import prange
 
 from .._op import op
 from .._validate import choice, float_array, grad_like, nonbatch_nonempty, real_scalar
-from ._kernels import Kernels, explain
+from .._kernelset import PlaneSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = UNBOUND
 
 OP = "pad"
 MODES = ("constant", "reflect", "replicate", "circular")
@@ -34,7 +37,7 @@ def _scatter_template(g4, md, mh, mw, gx4):
         for i in range(dst.shape[0]):
             for j in range(dst.shape[1]):
                 for k in range(dst.shape[2]):
-                    dst[i, j, k] = T(0)  # noqa: F821
+                    dst[i, j, k] = T(0)
         for d in range(OD):
             sd = md[d]
             for h in range(OH):
@@ -44,7 +47,7 @@ def _scatter_template(g4, md, mh, mw, gx4):
                     orow[mw[w]] += row[w]
 
 
-_K = Kernels("pad", {"gather": _gather_template, "scatter": _scatter_template})
+_K = PlaneSet("pad", {"gather": _gather_template, "scatter": _scatter_template})
 
 
 def _validate(input, pad, mode, value):
@@ -185,7 +188,7 @@ def _(shape, dtype, pad=(), mode="constant", **params):
         return {"kernel": "numpy_slices", "backend": "numpy"}
     k = len(pad) // 2
     B = math.prod(shape[: len(shape) - k])
-    return explain(_K, "gather", dtype, B, math.prod(shape))
+    return _K.explain("gather", dtype, B, math.prod(shape))
 
 
 __all__ = ["pad"]

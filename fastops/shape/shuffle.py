@@ -6,7 +6,7 @@ from numba import prange
 
 from .._op import op
 from .._validate import float_array, grad_like, int_scalar
-from ._kernels import Kernels, explain
+from .._kernelset import PlaneSet
 
 
 def _gather_planes_template(x3, perm, out3):
@@ -57,7 +57,7 @@ def _pixel_unshuffle_template(g4, out4, r):
                         orow[w] = row[w * r + j]
 
 
-_K = Kernels(
+_K = PlaneSet(
     "shuffle",
     {
         "gather_planes": _gather_planes_template,
@@ -124,7 +124,7 @@ def _(grad_output, input, groups):
 @channel_shuffle.defexplain
 def _(shape, dtype, groups=1, **params):
     planes = shape[0] * shape[1] if len(shape) >= 2 else 1
-    return explain(_K, "gather_planes", dtype, planes, math.prod(shape))
+    return _K.explain("gather_planes", dtype, planes, math.prod(shape))
 
 
 # --- pixel_shuffle ------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ def _(grad_output, input, upscale_factor):
 def _(shape, dtype, upscale_factor=1, **params):
     r = upscale_factor
     planes = math.prod(shape[:-3]) * (shape[-3] // (r * r)) if len(shape) >= 3 else 1
-    return explain(_K, "pixel_shuffle", dtype, planes, math.prod(shape))
+    return _K.explain("pixel_shuffle", dtype, planes, math.prod(shape))
 
 
 __all__ = ["channel_shuffle", "pixel_shuffle"]

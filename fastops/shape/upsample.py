@@ -8,7 +8,10 @@ from numba import prange
 
 from .._op import op
 from .._validate import float_array, grad_like
-from ._kernels import Kernels, explain
+from .._kernelset import PlaneSet, UNBOUND
+
+# template globals, bound per kernel by this module's kernel set (fastops._kernelset)
+T = UNBOUND
 
 OP = "upsample_nearest2d"
 
@@ -32,7 +35,7 @@ def _bwd_template(g3, gx3, sh, sw):
         for h in range(H):
             orow = gx3[p, h]
             for w in range(W):
-                orow[w] = T(0)  # noqa: F821
+                orow[w] = T(0)
             for i in range(sh):
                 row = g3[p, h * sh + i]
                 for w in range(W):
@@ -42,7 +45,7 @@ def _bwd_template(g3, gx3, sh, sw):
                     orow[w] = s
 
 
-_K = Kernels("upsample_nearest2d", {"fwd": _fwd_template, "bwd": _bwd_template})
+_K = PlaneSet("upsample_nearest2d", {"fwd": _fwd_template, "bwd": _bwd_template})
 
 
 def _size(size):
@@ -101,7 +104,7 @@ def _(grad_output, x, size=(2, 2)):
 @upsample_nearest2d.defexplain
 def _(shape, dtype, size=(2, 2), **params):
     sh, sw = _size(size)
-    return explain(_K, "fwd", dtype, math.prod(shape[:2]), math.prod(shape) * sh * sw)
+    return _K.explain("fwd", dtype, math.prod(shape[:2]), math.prod(shape) * sh * sw)
 
 
 __all__ = ["upsample_nearest2d"]

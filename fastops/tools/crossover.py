@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from fastops import _threads
-from fastops.activation.pointwise import GELU, RELU
+from fastops._activations import GELU, RELU
 
 
 def _median(fn, reps):
