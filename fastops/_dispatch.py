@@ -1,10 +1,13 @@
 """Kernel selection: pure functions of dtype, shape, parameters and thread count.
 
 Every op asks one of these which kernel runs; tests call them directly ("this shape picks that
-kernel"), and ``python -m fastops explain OP --shape ...`` prints their answer. Nothing here
-touches array data.
+kernel") or force a choice with :func:`force`, and ``python -m fastops explain OP --shape ...``
+prints their answer. Nothing here touches array data. Every rule of the package is here: the one
+serial/parallel rule (:func:`parallel_backend` and its cost table), the binary ops' broadcast
+patterns, and the plans of convolution (:func:`conv_plan`) and attention (:func:`attention_plan`),
+which return named paths.
 
-Thresholds (serial below, parallel at or above), measured with ``python -m fastops.tools.crossover``
+Thresholds of the cost table (serial below, parallel at or above), measured with ``python -m fastops.tools.crossover``
 on the project machine (2 cores, Zen 5, omp threading layer), float32, 2 threads: entering a
 ``prange`` region costs ~2-3 us.
  - "cheap" pointwise ops (relu, add, ...: ~0.1 ns/element serial, memory-bound): 2**16 elements
@@ -14,18 +17,128 @@ on the project machine (2 cores, Zen 5, omp threading layer), float32, 2 threads
    compute-bound loops (the second is an SMT sibling), 1.7-1.9x on memory-bound ones;
  - row-wise ops (softmax over a dim): by rows x row length, like "transcendental".
 """
+import contextlib
+import contextvars
+import enum
 import functools
 
 import numpy as np
 
-PARALLEL_MIN_ELEMENTS = {"cheap": 1 << 16, "transcendental": 1 << 15}
+# ---------------------------------------------------------------------------------------------
+# The one serial/parallel rule: a kernel runs its parallel build when fastops has more than one
+# thread, the kernel has at least two independent work units, and its work reaches the threshold of
+# its cost class (units of work per class: elements for the elementwise classes, multiply-adds for
+# the products). Every op's backend comes from :func:`parallel_backend`; the results never depend
+# on the answer (every kernel fixes its summation order by shape).
+PARALLEL_MIN_WORK = {
+    "cheap": 1 << 16,  # memory-bound elementwise (relu, add, copies, gathers, sums, norms): elements
+    "transcendental": 1 << 15,  # exp/tanh/erfc per element, row-wise ops, gather-heavy conv kernels
+    "gemm": 1 << 18,  # multiply-adds of one engine product: a (32 x 64) @ (64 x 128) one, ~5 us, runs serial
+    "conv": 1 << 15,  # multiply-adds of a convolution kernel (~1 ns of work each)
+    "attention": 1 << 15,  # multiply-adds L * S * (E + Ev) of the blocked attention kernels
+}
 
 
-def pointwise_backend(dtype, size, num_threads, cost="cheap"):
-    """``"serial"`` or ``"parallel"`` for an elementwise kernel over ``size`` elements."""
-    if num_threads <= 1 or size < PARALLEL_MIN_ELEMENTS[cost]:  # KeyError: unknown cost class
+def parallel_backend(dtype, work, num_threads, cost="cheap", units=2):
+    """``"serial"`` or ``"parallel"`` for a kernel of cost class ``cost`` doing ``work`` units of
+    work split over ``units`` independent tasks (KeyError: unknown cost class)."""
+    if num_threads <= 1 or units < 2 or work < PARALLEL_MIN_WORK[cost]:
         return "serial"
     return "parallel"
+
+
+# Packing a right operand for the GEMM engine (a copy): serial below GEMM_PACK_SERIAL_ELEMENTS
+# packed elements (256 KiB of float32), else the caller's backend (the product's), else the "gemm"
+# rule over its K * N elements per batch entry.
+GEMM_PACK_SERIAL_ELEMENTS = 1 << 16
+
+
+def gemm_pack_backend(dtype, packed, elements, num_threads, given=None):
+    if packed < GEMM_PACK_SERIAL_ELEMENTS:
+        return "serial"
+    return given if given is not None else parallel_backend(dtype, elements, num_threads, "gemm")
+
+
+# ---------------------------------------------------------------------------------------------
+# Forcing a choice (tests, ``explain``, experiments): ``with force(conv_path="direct"):`` makes the
+# plans below return that path inside the block (in the calling thread or task only: a context
+# variable). Every path computes the same op; a forced path that cannot run the problem (say the
+# float32-only tiled attention for float64) raises ValueError from the plan.
+
+
+class _Named(str, enum.Enum):
+    """A named choice: equal to, printed and formatted as its string value."""
+
+    def __str__(self):
+        return self.value
+
+    def __format__(self, spec):
+        return format(self.value, spec)
+
+
+class ConvPath(_Named):
+    """How a convolution runs (compares equal to its string value)."""
+
+    GEMM_1X1 = "gemm_1x1"  # 1x1 kernel, stride 1, no padding: the input already is the GEMM operand
+    DIRECT = "direct"  # the direct Numba kernel (small per-group channel products, e.g. depthwise)
+    DIRECT_BLOCKED = "direct_blocked"  # the register-blocked direct forward kernel
+    IM2COL_GEMM = "im2col_gemm"  # Numba im2col, the GEMM engine, a fused bias + activation pass
+
+
+class AttentionPath(_Named):
+    """How ``scaled_dot_product_attention`` runs (compares equal to its string value)."""
+
+    BLOCKED = "blocked"  # the all-Numba online-softmax kernels (attention._kernels)
+    ROWS = "rows"  # score blocks through the GEMM engine, softmax in a Numba kernel (attention._rows)
+    TILED = "tiled"  # the rows blocks with fastops' register-tiled micro-kernel (attention._tiled)
+
+
+class Direction(_Named):
+    """Which pass of an op a plan is for."""
+
+    FORWARD = "forward"
+    BACKWARD_DATA = "backward_data"
+    BACKWARD_WEIGHT = "backward_weight"
+
+
+_FORCEABLE = {
+    "conv_path": ConvPath,
+    "attention_path": AttentionPath,
+    "attention_block_rows": int,  # query rows per score block of the rows/tiled paths
+}
+_forced = contextvars.ContextVar("fastops_dispatch_forced", default={})
+
+
+@contextlib.contextmanager
+def force(**choices):
+    """Force dispatch choices inside the block: ``conv_path=`` (a :class:`ConvPath` or its
+    name), ``attention_path=`` (an :class:`AttentionPath`), ``attention_block_rows=`` (an int >= 1).
+    Blocks nest (the inner one wins per key)."""
+    new = dict(_forced.get())
+    for k, v in choices.items():
+        kind = _FORCEABLE.get(k)
+        if kind is None:
+            raise TypeError(f"force: unknown choice {k!r}; known: {sorted(_FORCEABLE)}")
+        if kind is int:
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"force: {k} must be an int >= 1, got {v!r}")
+            v = int(v)
+        else:
+            try:
+                v = kind(v)
+            except ValueError:
+                raise ValueError(f"force: {k} must be one of {[m.value for m in kind]}, got {v!r}") from None
+        new[k] = v
+    token = _forced.set(new)
+    try:
+        yield
+    finally:
+        _forced.reset(token)
+
+
+def forced(key):
+    """The forced choice ``key`` in effect here, or None."""
+    return _forced.get().get(key)
 
 
 def broadcast_backend(shape_a, shape_b, out_shape):
@@ -100,204 +213,123 @@ def broadcast_collapse(out_shape, *shapes):
     return tuple(dims), tuple(tuple(st) for st in strides)
 
 
-def rowwise_backend(dtype, rows, row_len, num_threads):
-    """Row-wise kernels (softmax along a dim): serial for small problems, else parallel over rows."""
-    np.dtype(dtype)
-    if num_threads <= 1 or rows < 2 or rows * row_len < PARALLEL_MIN_ELEMENTS["transcendental"]:
-        return "serial"
-    return "parallel"
-
-
-# Below this many multiply-adds a matrix product runs serial: a parallel region's launch and join
-# cost more than the work (a (32 x 64) @ (64 x 128) product is 2.6e5 multiply-adds, ~5 us).
-GEMM_SERIAL_MACS = 1 << 18
-
-
-def gemm_backend(dtype, m, n, k, batch, num_threads):
-    """``"serial"`` or ``"parallel"`` for one ``_gemm`` product of ``batch`` (m x k) @ (k x n)
-    matrices. The result does not depend on the answer (the engine fixes its summation order by
-    shape)."""
-    np.dtype(dtype)
-    if num_threads <= 1 or batch * m * n * k < GEMM_SERIAL_MACS:
-        return "serial"
-    return "parallel"
-
-
-def reduction_backend(dtype, size, num_threads):
-    """``"serial"`` or ``"parallel"`` for one pass of ``_reduce`` over ``size`` input elements.
-
-    A sum reads each element once (memory-bound, like a "cheap" pointwise op): same threshold. The
-    result does not depend on the answer (``_reduce`` fixes its chunking by shape)."""
-    np.dtype(dtype)
-    if num_threads <= 1 or size < PARALLEL_MIN_ELEMENTS["cheap"]:
-        return "serial"
-    return "parallel"
-
-
-def plane_backend(dtype, planes, size, num_threads):
-    """Plane-wise copy/gather kernels (shape, pad, resampling, pooling over N*C planes): serial
-    below the "cheap" pointwise threshold of elements touched, else parallel over planes. Each
-    plane is handled by one thread in a fixed order, so results do not depend on the answer."""
-    np.dtype(dtype)
-    if num_threads <= 1 or planes < 2 or size < PARALLEL_MIN_ELEMENTS["cheap"]:
-        return "serial"
-    return "parallel"
-
-
-# --- conv family: deform_conv2d and correlation --------------------------------------------------
-
-
-def conv_extra_backend(dtype, items, work, num_threads):
-    """deform_conv2d / correlation kernels: ``"serial"`` or ``"parallel"`` over ``items``
-    independent work units (planes, rows, (n, group, k) rows), each written by one iteration in a
-    fixed order, so results do not depend on the answer. ``work`` counts the flops-ish operations
-    of the kernel; every one does several per element touched (gathers, bilinear weights,
-    multiply-adds), so the "transcendental" threshold applies."""
-    np.dtype(dtype)
-    if num_threads <= 1 or items < 2 or work < PARALLEL_MIN_ELEMENTS["transcendental"]:
-        return "serial"
-    return "parallel"
-# --- convolution family (fastops/conv) ----------------------------------------------------------
+# ---------------------------------------------------------------------------------------------
+# convolution (fastops/conv)
 
 # Per-group channel product (C/groups * O/groups) at or below which a convolution runs the direct
-# Numba kernel instead of im2col + BLAS GEMM: one GEMM per group of (O/g x C/g*K) @ (C/g*K x L)
-# degenerates into GEMV-like calls (depthwise: 1 x 9 @ 9 x L, one BLAS call per sample and
-# channel), while the direct kernel streams the plane once with a broadcast weight.
+# Numba kernel instead of im2col + GEMM: one GEMM per group of (O/g x C/g*K) @ (C/g*K x L)
+# degenerates into GEMV-like products (depthwise: 1 x 9 @ 9 x L per sample and channel), while the
+# direct kernel streams the plane once with a broadcast weight.
 CONV_DIRECT_MAX_GROUP_CHANNELS = 16
-# Multiply-adds below which a conv kernel runs serially (a compute-bound kernel: the
-# "transcendental" element threshold of the pointwise ops, ~1 ns of work per unit).
-CONV_PARALLEL_MIN_MACS = 1 << 15
 
-
-# Blocked direct forward kernel (``direct_blocked``, fastops/conv/_kernels.py blocked_fwd: 4-pixel x
-# 64-output-channel register tiles, FMA): chosen for float32 groups == 1 convolutions with a kernel
-# larger than 1x1 and at least CONV_BLOCKED_MIN_OUT_CHANNELS output channels (the packed weight pads
-# O to a multiple of 64; conv3d C32 -> 32 still ran 2.2x faster than im2col); float64 stays on im2col + GEMM (a 4 x 64 f64 tile
-# needs all 32 zmm and spills). The choice depends on shapes and dtype only, never on the thread
-# count (results stay bitwise equal for 1 and 2 threads). Measured interleaved A/B in one process
-# (float32, 2 threads, machine shared with 5 other jobs at load ~13: noisy; median over rounds of
-# im2col_time / blocked_time of fastops' forward incl. padding and weight packing, 5 rounds, min-max):
-# 7x7 s2 3->64 224 1.20 (1.09-1.53), 3x3 C64 56 1.37 (1.30-1.61), 3x3 dil 2 C64 56 1.55 (1.36-1.62),
-# 3x3 C128 28 1.45 (1.05-1.65), 3x3 C256 14 1.77 (1.58-1.93), conv1d k5 C128 1024 1.34 (1.11-1.47),
-# conv3d 3x3x3 C32 -> 32 16x32x32 2.16 (1.25-2.24). Kernel design measurements: _kernels.BLOCK_NR.
-CONV_BLOCKED_ENABLED = True
+# The blocked direct forward kernel (fastops/conv/_kernels.py blocked_fwd: 4-pixel x 64-output-channel
+# register tiles, FMA) runs float32 groups == 1 convolutions with a kernel larger than 1x1 and at
+# least CONV_BLOCKED_MIN_OUT_CHANNELS output channels (the packed weight pads O to a multiple of 64);
+# float64 stays on im2col + GEMM (a 4 x 64 float64 tile needs all 32 zmm registers and spills). It
+# computes the forward only: the gradients of such a convolution run im2col + GEMM. Measured
+# interleaved in one process (float32, 2 threads; median over 5 rounds of im2col_time /
+# blocked_time, forward incl. padding and weight packing): 7x7 s2 3->64 224 1.20, 3x3 C64 56 1.37,
+# 3x3 dil 2 C64 56 1.55, 3x3 C128 28 1.45, 3x3 C256 14 1.77, conv1d k5 C128 1024 1.34, conv3d
+# 3x3x3 C32 -> 32 16x32x32 2.16.
 CONV_BLOCKED_MIN_OUT_CHANNELS = 32
 
 
-def conv_backend(dtype, batch, in_channels, out_channels, groups, kernel, stride, padded, out_spatial,
-                 num_threads, dilation=(1, 1, 1)):
-    """Kernel choice of a convolution (also the data/weight gradients and conv_transpose, which
-    run the same core): returns ``(path, backend)``.
+# Backend of the memory-bound passes around a convolution's GEMM (im2col, col2im, pack, unpack +
+# epilogue): always serial. Measured (8x64x56x56 3x3, float32, 2 threads, loaded shared machine,
+# median / min of 7): unpack serial 0.5-0.7 / 0.3-0.55 ms vs parallel 0.1-24 / 0.1-20 ms; pack
+# serial 0.45-0.65 vs parallel up to 28 ms; im2col serial 23 / 18.7 ms vs parallel 24 / 20 ms;
+# col2im serial 28 / 24.7 ms vs parallel 48 / 21 ms. One core streams these copies about as fast
+# as two, and a parallel region waits for its slowest thread: under load a descheduled thread
+# stalls the pass for a whole scheduler slice (the 16-28 ms outliers). The compute-bound direct
+# kernels keep conv_plan's backend.
+CONV_PASS_BACKEND = "serial"
 
-    ``path``: ``"gemm_1x1"`` (1x1 kernel, stride 1, no padding: the input already is the GEMM
-    operand, one BLAS call per sample), ``"direct"`` (small per-group channel product, e.g.
-    depthwise: the direct Numba kernel, bias + activation fused), ``"direct_blocked"`` (float32,
-    groups 1, kernel > 1x1, >= CONV_BLOCKED_MIN_OUT_CHANNELS outputs: the register-blocked direct
-    forward kernel; its gradients run im2col + GEMM), else ``"im2col_gemm"`` (Numba
-    im2col, BLAS GEMM, fused bias + activation pass). ``backend``: ``"serial"`` or ``"parallel"``
-    for the Numba kernels of that path.
-    """
+
+def conv_plan(dtype, batch, in_channels, out_channels, groups, kernel, stride, padded, out_spatial,
+              num_threads, dilation=(1, 1, 1), direction=Direction.FORWARD):
+    """Kernel choice of one pass of a convolution (``direction``: forward, backward-data or
+    backward-weight; conv_transpose runs the same core): ``(ConvPath, backend)``.
+
+    ``GEMM_1X1`` for a 1x1 kernel with stride 1 and no padding (groups 1); ``DIRECT`` for a small
+    per-group channel product (e.g. depthwise: the direct Numba kernel, bias + activation fused);
+    ``DIRECT_BLOCKED`` for the forward of a float32 groups-1 convolution with a kernel > 1x1 and at
+    least CONV_BLOCKED_MIN_OUT_CHANNELS outputs; else ``IM2COL_GEMM``. ``backend``: the build of the
+    Numba kernels of that path (the "conv" cost class over the multiply-adds). The choice depends on
+    dtype, shapes and direction only, never on the thread count."""
     cg, og = in_channels // max(groups, 1), out_channels // max(groups, 1)
     ksize = _size(kernel)
-    if groups == 1 and ksize == 1 and all(s == 1 for s in stride) and not padded:
-        path = "gemm_1x1"
+    one_by_one = groups == 1 and ksize == 1 and all(s == 1 for s in stride) and not padded
+    path = forced("conv_path")
+    if path is not None:
+        if path is ConvPath.GEMM_1X1 and not one_by_one:
+            raise ValueError("force: conv_path 'gemm_1x1' needs a 1x1 kernel, stride 1, no padding and groups 1")
+        if path is ConvPath.DIRECT_BLOCKED and (np.dtype(dtype) != np.float32 or groups != 1):
+            raise ValueError("force: conv_path 'direct_blocked' needs float32 and groups 1")
+    elif one_by_one:
+        path = ConvPath.GEMM_1X1
     elif cg * og <= CONV_DIRECT_MAX_GROUP_CHANNELS:
-        path = "direct"
-    elif (CONV_BLOCKED_ENABLED and np.dtype(dtype) == np.float32 and groups == 1 and ksize > 1
-          and out_channels >= CONV_BLOCKED_MIN_OUT_CHANNELS):
-        path = "direct_blocked"
+        path = ConvPath.DIRECT
+    elif np.dtype(dtype) == np.float32 and groups == 1 and ksize > 1 and out_channels >= CONV_BLOCKED_MIN_OUT_CHANNELS:
+        path = ConvPath.DIRECT_BLOCKED
     else:
-        path = "im2col_gemm"
+        path = ConvPath.IM2COL_GEMM
+    if path is ConvPath.DIRECT_BLOCKED and Direction(direction) is not Direction.FORWARD:
+        path = ConvPath.IM2COL_GEMM  # the blocked kernel is forward-only
     macs = batch * out_channels * cg * ksize * _size(out_spatial)
-    if num_threads <= 1 or macs < CONV_PARALLEL_MIN_MACS or batch * max(in_channels, out_channels) < 2:
-        return path, "serial"
-    return path, "parallel"
+    return path, parallel_backend(dtype, macs, num_threads, "conv", units=batch * max(in_channels, out_channels))
 
 
 # ---------------------------------------------------------------------------------------------
-# normalization: local_response_norm, l2_normalize
+# attention (fastops/attention)
 
-
-def lrn_backend(dtype, planes, size, window, num_threads):
-    """local_response_norm over ``planes`` = N*C output planes of ``size`` elements in all, with a
-    channel window of ``window``: parallel over planes above the "transcendental" threshold (each
-    element costs ``window`` adds, an exp and a log), serial below, or with a single plane. Each
-    plane is summed by one thread in a fixed order: the result does not depend on the answer."""
-    np.dtype(dtype)
-    if num_threads <= 1 or planes < 2 or size < PARALLEL_MIN_ELEMENTS["transcendental"]:
-        return "serial"
-    return "parallel"
-
-
-def l2_normalize_backend(dtype, units, size, num_threads):
-    """l2_normalize: ``units`` = (sample, spatial block) work units over ``size`` elements; parallel
-    over units above the "cheap" threshold (memory-bound: two reads and a write per element)."""
-    np.dtype(dtype)
-    if num_threads <= 1 or units < 2 or size < PARALLEL_MIN_ELEMENTS["cheap"]:
-        return "serial"
-    return "parallel"
-
-
-# ---------------------------------------------------------------------------------------------
-# normalization (batch_norm, instance_norm, group_norm, layer_norm)
-
-
-def norm_backend(dtype, units, size, num_threads, kernel=""):
-    """Normalization kernels (over N*C planes, or chunks of layer_norm rows): memory-bound like a
-    "cheap" pointwise op, so serial below that threshold of elements touched, else parallel over
-    units. Each unit is handled by one thread in a fixed order: results do not depend on the answer.
-
-    The fused group_norm/instance_norm backward (``kernel="grp_bwd"``) follows the same rule. It
-    used to be forced serial after its parallel build measured 10.9 ms wall against 2.6 ms serial
-    on a machine at load ~10 on 2 cores, where a parallel region waits for its preempted thread.
-    Process CPU time shows no parfor overhead: (16,256,28,28) f32, 60 rounds, median 3.3 ms CPU
-    parallel vs 3.1 ms serial (forward 1.67 vs 1.69), so on an idle machine 2 threads halve it."""
-    np.dtype(dtype)
-    if num_threads <= 1 or units < 2 or size < PARALLEL_MIN_ELEMENTS["cheap"]:
-        return "serial"
-    return "parallel"
-
-
-# ---------------------------------------------------------------------------------------------
-# attention
-
-
-def attention_backend(dtype, batch, L, S, E, Ev, num_threads):
-    """``scaled_dot_product_attention``: serial when there is a single task (one batch entry and
-    at most one block of 64 query rows) or under ~2**15 multiply-adds (L * S * (E + Ev) per
-    batch entry; a parallel region costs ~2-3 us, about that much work), else parallel over
-    (batch, query blocks) in the forward and dQ pass and (key batch, key blocks) in the dK/dV pass.
-    The kernels give each task its own output rows, so the results do not depend on the answer."""
-    np.dtype(dtype)
-    tasks = batch * -(-L // 64)
-    if num_threads <= 1 or tasks < 2 or batch * L * S * (E + Ev) < (1 << 15):
-        return "serial"
-    return "parallel"
-
-
-# Sizes of the rows path of scaled_dot_product_attention (fastops/attention/_rows.py): score blocks of
-# at most ATTENTION_BLOCK_BYTES (a block of query rows x all keys), at least ATTENTION_MIN_ROWS rows.
+# Sizes of the rows and tiled paths: score blocks of at most ATTENTION_BLOCK_BYTES (a block of query
+# rows x all keys), at least ATTENTION_MIN_ROWS rows; those paths from ATTENTION_ROWS_MIN_WORK
+# multiply-adds L * S * (E + Ev) per batch entry (each block costs a few Python-level calls, ~30-50 us).
 ATTENTION_BLOCK_BYTES = 1 << 20
 ATTENTION_MIN_ROWS = 32
 ATTENTION_ROWS_MIN_WORK = 1 << 21
+# The tiled path's register tile is TILE_MR query rows x TILE_NR keys (fastops._tile reads its
+# tile from here): E and Ev must be multiples of TILE_NR.
+TILE_MR = 4
+TILE_NR = 64
 
 
-TILE_NR = 64  # fastops._tile.NR: the tiled attention path needs E and Ev multiples of it
+def attention_plan(dtype, batch, L, S, E, Ev, num_threads):
+    """``(AttentionPath, backend)`` of ``scaled_dot_product_attention``.
 
+    ``TILED`` for float32 with E and Ev multiples of TILE_NR (its 4 x 64 register tile; float64
+    would spill), ``ROWS`` otherwise, both from ATTENTION_ROWS_MIN_WORK multiply-adds per batch
+    entry when ATTENTION_MIN_ROWS rows of keys fit the block budget (S <= 8192 float32); else
+    ``BLOCKED`` (longer key sequences too: their memory does not grow with S).
 
-def attention_path(dtype, batch, L, S, E, Ev, num_threads):
-    """``"tiled"``: the "rows" blocks with the products in fastops' register-tiled micro-kernel, one
-    parallel Numba kernel per direction (``attention._tiled``), for float32 with E and Ev multiples
-    of 64 (its 4 x 64 register tile; float64 would spill); measured in ``attention._tiled``.
-    ``"rows"``: score blocks (query rows x all keys) through the GEMM engine (serial, one block per
-    thread), softmax in a fused Numba kernel (``attention._rows``); ``"blocked"``: the all-Numba
-    online-softmax kernels. Rows from ~2**21 multiply-adds per batch entry (L * S * (E + Ev): each
-    block costs a few Python-level calls, ~30-50 us), when ATTENTION_MIN_ROWS rows of keys fit the
-    block budget (S <= 8192 float32); longer key sequences stay blocked (their memory does not
-    grow with S)."""
+    ``backend``: TILED: ``"parallel"`` whenever fastops has more than one thread (one parallel
+    kernel per direction); ROWS: the number of threads its blocks are spread over (serial kernels,
+    one block per thread); BLOCKED: the "attention" cost class over the multiply-adds, with the
+    (batch, 64-row query block) tasks as units. Each task writes its own output rows, so results do
+    not depend on the backend."""
     dt = np.dtype(dtype)
-    if L * S * (E + Ev) < ATTENTION_ROWS_MIN_WORK or S * dt.itemsize * ATTENTION_MIN_ROWS > ATTENTION_BLOCK_BYTES:
-        return "blocked"
-    if dt == np.float32 and E > 0 and Ev > 0 and E % TILE_NR == 0 and Ev % TILE_NR == 0:
-        return "tiled"
-    return "rows"
+    tiled_ok = dt == np.float32 and E > 0 and Ev > 0 and E % TILE_NR == 0 and Ev % TILE_NR == 0
+    path = forced("attention_path")
+    if path is None:
+        if L * S * (E + Ev) < ATTENTION_ROWS_MIN_WORK or S * dt.itemsize * ATTENTION_MIN_ROWS > ATTENTION_BLOCK_BYTES:
+            path = AttentionPath.BLOCKED
+        else:
+            path = AttentionPath.TILED if tiled_ok else AttentionPath.ROWS
+    elif path is AttentionPath.TILED and not tiled_ok:
+        raise ValueError(f"force: attention_path 'tiled' needs float32 and E, Ev multiples of {TILE_NR}")
+    if path is AttentionPath.TILED:
+        return path, "parallel" if num_threads > 1 else "serial"
+    if path is AttentionPath.ROWS:
+        return path, num_threads
+    tasks = batch * -(-L // 64)
+    return path, parallel_backend(dt, batch * L * S * (E + Ev), num_threads, "attention", units=tasks)
+
+
+def attention_block_rows(L, S, itemsize):
+    """Query rows per score block of the rows and tiled paths: as many as fit ATTENTION_BLOCK_BYTES,
+    a multiple of 16, at most L (``force(attention_block_rows=...)`` sets it, still at most L)."""
+    bm = forced("attention_block_rows")
+    if bm is None:
+        bm = ATTENTION_BLOCK_BYTES // max(1, S * itemsize)
+        bm = max(16, (bm // 16) * 16)
+    return min(bm, max(L, 1))

@@ -82,7 +82,7 @@ class Pointwise:
         return self.kernels.kernel(which, dtype, backend)
 
     def backend(self, dtype, size):
-        return _dispatch.pointwise_backend(dtype, size, _threads.get_num_threads(), self.cost)
+        return _dispatch.parallel_backend(dtype, size, _threads.get_num_threads(), self.cost)
 
     def explain(self, shape, dtype):
         size = int(np.prod(shape))
@@ -92,7 +92,7 @@ class Pointwise:
             "backend": be,
             "size": size,
             "threads": _threads.get_num_threads(),
-            "parallel_min_elements": _dispatch.PARALLEL_MIN_ELEMENTS[self.cost],
+            "parallel_min_elements": _dispatch.PARALLEL_MIN_WORK[self.cost],
         }
 
     def _run(self, which, dtype, size, *arrays):

@@ -288,14 +288,13 @@ KERNELS = KernelSet(
 def backend(M, N, K, batch=1, threads=None, dtype=np.float32):
     """``"serial"`` or ``"parallel"``: the build a product of these sizes runs (``_dispatch``)."""
     n = _threads.get_num_threads() if threads is None else threads
-    return _dispatch.gemm_backend(dtype, M, N, K, batch, n)
+    return _dispatch.parallel_backend(dtype, batch * M * N * K, n, "gemm")
 
 
 def _run(which, dtype, be, *args):
     return KERNELS.run(which, dtype, be, *args)
 
 
-PACK_SERIAL = 1 << 16  # packed elements below which packing runs serial (a copy of <= 256 KiB)
 
 
 class PackedB:
@@ -335,8 +334,7 @@ def pack_b(b, be=None):
     npn = -(-N // nr(dt))
     data = np.empty(nb * npn * K * nr(dt), dt)
     if data.size:
-        if be is None or data.size < PACK_SERIAL:
-            be = "serial" if data.size < PACK_SERIAL else backend(K, N, 1, nb, dtype=dt)
+        be = _dispatch.gemm_pack_backend(dt, data.size, nb * K * N, _threads.get_num_threads(), be)
         _run("pack_b", dt, be, src, off, s0, s1, s2, nb, K, N, data, npn, s1 < s2)
     return PackedB(data, b.shape[:-2], K, N, dt, npn)
 

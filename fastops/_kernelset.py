@@ -134,7 +134,8 @@ class KernelSet:
 
 class PlaneSet(KernelSet):
     """A kernel set whose kernels loop over independent planes (the shape and pooling families):
-    serial or parallel by :func:`fastops._dispatch.plane_backend`."""
+    serial or parallel by :func:`fastops._dispatch.parallel_backend` ("cheap" elements touched,
+    the planes as units; each plane is handled by one thread in a fixed order)."""
 
     def backend(self, dtype, planes, size):
         return plane_backend(dtype, planes, size)
@@ -150,12 +151,12 @@ class PlaneSet(KernelSet):
             "backend": be,
             "planes": planes,
             "threads": _threads.get_num_threads(),
-            "parallel_min_elements": _dispatch.PARALLEL_MIN_ELEMENTS["cheap"],
+            "parallel_min_elements": _dispatch.PARALLEL_MIN_WORK["cheap"],
         }
 
 
 def plane_backend(dtype, planes, size):
-    return _dispatch.plane_backend(dtype, planes, size, _threads.get_num_threads())
+    return _dispatch.parallel_backend(dtype, size, _threads.get_num_threads(), units=planes)
 
 
 def compiled():

@@ -247,7 +247,7 @@ KERNELS = KernelSet(
 
 
 def _run(kind, dtype, size, *args):
-    KERNELS.run(kind, dtype, _dispatch.reduction_backend(dtype, size, _threads.get_num_threads()), *args)
+    KERNELS.run(kind, dtype, _dispatch.parallel_backend(dtype, size, _threads.get_num_threads()), *args)
 
 
 def sum_pass(x3):
@@ -299,7 +299,7 @@ def explain(in_shape, shape, dtype="float32"):
     out = []
     for A, B, C in reduce_passes(in_shape, shape):
         kind, fold, chunk, nk, rows = pass_plan(A, B, C, np.dtype(dtype).itemsize)
-        be = _dispatch.reduction_backend(dtype, A * B * C, _threads.get_num_threads())
+        be = _dispatch.parallel_backend(dtype, A * B * C, _threads.get_num_threads())
         out.append(
             dict(view=(A, B, C), kernel=f"reduce_{kind}_{_jit.SUFFIX[np.dtype(dtype)]}_{be}", backend=be,
                  fold=fold, chunk=chunk, chunks=nk, rows_per_unit=rows)

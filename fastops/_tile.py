@@ -29,7 +29,7 @@ import numpy as np
 from numba.core import cgutils, types
 from numba.extending import intrinsic
 
-from . import _config, _jit
+from . import _config, _dispatch, _jit
 from ._jit import inline
 from ._simd import nlanes, vadd, vfma, vload, vmul, vsplat, vstore
 from ._kernelset import KernelSet, UNBOUND
@@ -37,8 +37,8 @@ from ._kernelset import KernelSet, UNBOUND
 # template globals, bound per kernel by this module's kernel set (fastops._kernelset)
 T = UNBOUND
 
-MR = 4
-NR = 64
+MR = _dispatch.TILE_MR  # the register tile: MR rows x NR columns (NR = 4 vectors of 16 float32)
+NR = _dispatch.TILE_NR
 FASTMATH = _config.FASTMATH | {"contract"}  # conv's blocked kernels over stack_tile (see conv._kernels)
 
 

@@ -1,6 +1,5 @@
 """prelu, rrelu, softmax, log_softmax beyond the table-driven tests: the counter-based RNG,
 rrelu's training mode, thread-count independence, NaN/Inf semantics, dispatch."""
-import importlib
 import math
 
 import numba
@@ -9,13 +8,12 @@ import pytest
 
 import fastops
 from fastops import _random, _threads
+from fastops import _simd as lanes
+from fastops.activation import prelu as prelu_mod
+from fastops.activation import softmax as softmax_mod
 from fastops.testing.activation import rrelu_slopes, splitmix_uniform
 
 from .conftest import requires_torch, torch
-
-softmax_mod = importlib.import_module("fastops.activation.softmax")
-prelu_mod = importlib.import_module("fastops.activation.prelu")
-lanes = importlib.import_module("fastops._simd")
 
 DTYPES = [np.float32, np.float64]
 needs_two_threads = pytest.mark.skipif(_threads.max_threads() < 2, reason="needs NUMBA_NUM_THREADS >= 2")

@@ -76,7 +76,7 @@ def test_explain_reports_kernel_backend_and_pattern():
         assert a["dims"] == (128, 49) and a["inner"] == "a value per row"
         m = fastops.matmul.explain((8, 64, 32), other=(32, 16))
         assert m["kernel"] == "fastops._gemm (batch folded into M)" and (m["m"], m["n"], m["k"]) == (512, 16, 32)
-        assert m["backend"] == _dispatch.gemm_backend(np.float32, 512, 16, 32, 1, fastops.get_num_threads())
+        assert m["backend"] == _dispatch.parallel_backend(np.float32, 512 * 16 * 32, fastops.get_num_threads(), "gemm")
         assert fastops.matmul.explain((2, 8, 4), other=(2, 4, 3))["backend"] == "serial"  # 192 multiply-adds
         assert fastops.eltwise.explain((100,), op="max", shapes=[(100,)] * 3)["kernel"] == "eltwise_max_f32_serial"
     with fastops.threads(1):
@@ -84,10 +84,10 @@ def test_explain_reports_kernel_backend_and_pattern():
 
 
 def test_reduction_backend_threshold():
-    n = _dispatch.PARALLEL_MIN_ELEMENTS["cheap"]
-    assert _dispatch.reduction_backend(np.float32, n - 1, 2) == "serial"
-    assert _dispatch.reduction_backend(np.float32, n, 2) == "parallel"
-    assert _dispatch.reduction_backend(np.float32, 1 << 24, 1) == "serial"
+    n = _dispatch.PARALLEL_MIN_WORK["cheap"]
+    assert _dispatch.parallel_backend(np.float32, n - 1, 2) == "serial"
+    assert _dispatch.parallel_backend(np.float32, n, 2) == "parallel"
+    assert _dispatch.parallel_backend(np.float32, 1 << 24, 1) == "serial"
 
 
 # ------------------------------------------------------------------ pass-through gradients

@@ -141,12 +141,11 @@ def test_empty_value_dim_and_empty_keys():
 
 
 @pytest.fixture
-def rows_path(monkeypatch):
+def rows_path():
     from fastops import _dispatch
 
-    monkeypatch.setattr(_dispatch, "ATTENTION_ROWS_MIN_WORK", 0)
-    monkeypatch.setattr(_dispatch, "ATTENTION_BLOCK_BYTES", 16 * 64 * 8)  # 16 rows of <= 64 keys
-    monkeypatch.setattr(_dispatch, "ATTENTION_MIN_ROWS", 16)
+    with _dispatch.force(attention_path="rows", attention_block_rows=16):
+        yield
 
 
 _BLAS_CASES = {
@@ -195,7 +194,7 @@ def test_rows_path_matches_torch(rows_path, case):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_rows_path_dropout_matches_blocked_kernels(monkeypatch, dtype):
+def test_rows_path_dropout_matches_blocked_kernels(dtype):
     from fastops import _dispatch
 
     rng = np.random.default_rng(8)
@@ -203,12 +202,11 @@ def test_rows_path_dropout_matches_blocked_kernels(monkeypatch, dtype):
     m = rng.standard_normal((40, 50)).astype(dtype)
     g = rng.standard_normal((2, 2, 40, 5)).astype(dtype)
     kw = dict(dropout_p=0.3, seed=11)
-    blocked = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
-    monkeypatch.setattr(_dispatch, "ATTENTION_ROWS_MIN_WORK", 0)
-    monkeypatch.setattr(_dispatch, "ATTENTION_BLOCK_BYTES", 16 * 64 * 8)
-    monkeypatch.setattr(_dispatch, "ATTENTION_MIN_ROWS", 16)
-    assert f.explain(q.shape, np.dtype(dtype).name, key_shape=k.shape, value_shape=v.shape)["path"] == "rows"
-    rows = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
+    with _dispatch.force(attention_path="blocked"):
+        blocked = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
+    with _dispatch.force(attention_path="rows", attention_block_rows=16):
+        assert f.explain(q.shape, np.dtype(dtype).name, key_shape=k.shape, value_shape=v.shape)["path"] == "rows"
+        rows = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
     tol = 2e-5 if dtype == np.float32 else 1e-12
     for a, b in zip(rows, blocked):
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
@@ -224,12 +222,11 @@ def test_rows_path_dropout_matches_blocked_kernels(monkeypatch, dtype):
 
 
 @pytest.fixture
-def tiled_path(monkeypatch):
+def tiled_path():
     from fastops import _dispatch
 
-    monkeypatch.setattr(_dispatch, "ATTENTION_ROWS_MIN_WORK", 0)
-    monkeypatch.setattr(_dispatch, "ATTENTION_BLOCK_BYTES", 16 * 128 * 4)  # 16 rows of <= 128 f32 keys
-    monkeypatch.setattr(_dispatch, "ATTENTION_MIN_ROWS", 16)
+    with _dispatch.force(attention_path="tiled", attention_block_rows=16):
+        yield
 
 
 _TILED_CASES = {
@@ -261,18 +258,22 @@ def _case_inputs(rng, case, dtype=np.float32):
 def test_tiled_path_matches_float64(tiled_path, case):
     rng = np.random.default_rng(11)
     q, k, v, m, kw = _case_inputs(rng, case)
+    from fastops import _dispatch
+
     assert f.explain(q.shape, "float32", key_shape=k.shape, value_shape=v.shape)["path"] == "tiled"
-    assert f.explain(q.shape, "float64", key_shape=k.shape, value_shape=v.shape)["path"] != "tiled"
+    with pytest.raises(ValueError, match="tiled"):  # float32 only
+        f.explain(q.shape, "float64", key_shape=k.shape, value_shape=v.shape)
     out = f(q, k, v, m, **kw)
     assert out.dtype == np.float32
     g = rng.standard_normal(out.shape).astype(np.float32)
     grads = f.backward(g, q, k, v, m, **kw)
     up = [a.astype(np.float64) for a in (q, k, v)]
     m64 = m if m is None or m.dtype == bool else m.astype(np.float64)
-    ref = f(*up, m64, **kw)
+    with _dispatch.force(attention_path="rows"):  # the float64 reference: the rows path's blocks
+        ref = f(*up, m64, **kw)
+        refg = f.backward(g.astype(np.float64), *up, m64, **kw)
     np.testing.assert_allclose(out, ref, rtol=2e-4, atol=2e-5)
     np.testing.assert_allclose(out, sdpa_ref(*up, m64, **kw), rtol=2e-4, atol=2e-5)
-    refg = f.backward(g.astype(np.float64), *up, m64, **kw)
     for got, want in zip(grads, refg):
         if want is None:
             assert got is None
@@ -299,7 +300,7 @@ def test_tiled_path_matches_torch(tiled_path, case):
         np.testing.assert_allclose(got, w, rtol=1e-3, atol=1e-4 * max(1.0, np.abs(w).max()))
 
 
-def test_tiled_path_dropout_matches_rows_path(tiled_path, monkeypatch):
+def test_tiled_path_dropout_matches_rows_path(tiled_path):
     from fastops import _dispatch
 
     rng = np.random.default_rng(13)
@@ -309,9 +310,9 @@ def test_tiled_path_dropout_matches_rows_path(tiled_path, monkeypatch):
     kw = dict(dropout_p=0.3, seed=11)
     assert f.explain(q.shape, "float32", key_shape=k.shape, value_shape=v.shape)["path"] == "tiled"
     tiled = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
-    monkeypatch.setattr(_dispatch, "TILE_NR", 7)  # E = 64 is no multiple of 7: the BLAS path
-    assert f.explain(q.shape, "float32", key_shape=k.shape, value_shape=v.shape)["path"] == "rows"
-    rows = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
+    with _dispatch.force(attention_path="rows"):
+        assert f.explain(q.shape, "float32", key_shape=k.shape, value_shape=v.shape)["path"] == "rows"
+        rows = (f(q, k, v, m, **kw),) + f.backward(g, q, k, v, m, **kw)
     for a, b in zip(tiled, rows):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6 * max(1.0, np.abs(b).max()))
     assert np.array_equal(tiled[0] == 0, rows[0] == 0)  # the same dropout mask

@@ -51,7 +51,7 @@ def test_bitwise_same_for_one_and_two_threads(case):
 
 def test_dispatch_picks_path_per_shape():
     f32 = np.float32
-    cb = _dispatch.conv_backend
+    cb = _dispatch.conv_plan
     # 1x1, stride 1, unpadded: the input is the GEMM operand
     assert cb(f32, 8, 256, 64, 1, (1, 1, 1), (1, 1, 1), False, (1, 56, 56), 2) == ("gemm_1x1", "parallel")
     # padded or strided 1x1 needs im2col
@@ -82,7 +82,7 @@ def test_dispatch_blocked_direct():
     """float32, groups 1, a kernel larger than 1x1, at least 32 output channels; never depends on
     the thread count (only serial / parallel does)."""
     f32 = np.float32
-    cb = _dispatch.conv_backend
+    cb = _dispatch.conv_plan
     assert cb(f32, 8, 256, 64, 1, (1, 1, 1), (1, 2, 2), False, (1, 28, 28), 2)[0] == "im2col_gemm"
     assert cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), 2) == ("direct_blocked", "parallel")
     assert cb(f32, 8, 64, 64, 1, (1, 3, 3), (1, 1, 1), True, (1, 56, 56), 2, dilation=(1, 2, 2))[0] == "direct_blocked"
@@ -92,12 +92,41 @@ def test_dispatch_blocked_direct():
     assert cb(np.float64, 8, 64, 64, 1, (1, 3, 3), (1, 2, 2), True, (1, 28, 28), 2)[0] == "im2col_gemm"
     for nt in (1, 2, 4):
         assert cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), nt)[0] == "direct_blocked"
+    # the blocked kernel is forward-only: both gradient directions of the same shape run im2col
+    D = _dispatch.Direction
+    for d in (D.BACKWARD_DATA, D.BACKWARD_WEIGHT):
+        path, _ = cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), 2, direction=d)
+        assert path is _dispatch.ConvPath.IM2COL_GEMM
+    assert cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), 2, direction="forward")[0] is _dispatch.ConvPath.DIRECT_BLOCKED
+
+
+def test_forced_conv_paths():
+    """``_dispatch.force(conv_path=...)`` picks the path (a path that cannot run the problem is
+    refused), nests, and ends with its block."""
+    f32 = np.float32
+    cb = _dispatch.conv_plan
+    args = (8, 64, 64, 1, (1, 3, 3), (1, 1, 1), True, (1, 56, 56), 2)
+    assert cb(f32, *args)[0] == "direct_blocked"
+    with _dispatch.force(conv_path="direct"):
+        assert cb(f32, *args) == ("direct", "parallel")
+        with _dispatch.force(conv_path=_dispatch.ConvPath.IM2COL_GEMM):
+            assert cb(f32, *args)[0] == "im2col_gemm"
+        assert cb(f32, *args)[0] == "direct"
+    assert cb(f32, *args)[0] == "direct_blocked"
+    with _dispatch.force(conv_path="gemm_1x1"), pytest.raises(ValueError, match="gemm_1x1"):
+        cb(f32, *args)
+    with _dispatch.force(conv_path="direct_blocked"), pytest.raises(ValueError, match="float32"):
+        cb(np.float64, *args)
+    with pytest.raises(ValueError, match="conv_path"), _dispatch.force(conv_path="fast"):
+        pass
+    with pytest.raises(TypeError, match="unknown choice"), _dispatch.force(conv_kernel="direct"):
+        pass
     d = fastops.conv2d.explain((8, 3, 224, 224), "float32", weight_shape=(64, 3, 7, 7), stride=2, padding=3)
     assert d["path"] == "direct_blocked" and d["backward_path"] == "im2col_gemm" and d["block_out_channels"] == 64
 
 
-def test_direct_and_gemm_paths_agree(monkeypatch):
-    """The same convolution through the direct kernel and through im2col + GEMM (threshold moved)."""
+def test_direct_and_gemm_paths_agree():
+    """The same convolution through the direct kernel and through im2col + GEMM (paths forced)."""
     rng = np.random.default_rng(5)
     x = rng.standard_normal((2, 4, 7, 8))
     w = rng.standard_normal((6, 2, 3, 2))
@@ -105,10 +134,10 @@ def test_direct_and_gemm_paths_agree(monkeypatch):
     kw = {"groups": 2, "stride": (2, 1), "padding": 1, "dilation": (1, 2), "activation": "elu"}
     g = rng.standard_normal(fastops.conv2d(x, w, b, **kw).shape)
     res = {}
-    for limit in (0, 1000):
-        monkeypatch.setattr(_dispatch, "CONV_DIRECT_MAX_GROUP_CHANNELS", limit)
-        path = fastops.conv2d.explain(x.shape, "float64", weight_shape=w.shape, **kw)["path"]
-        res[path] = [fastops.conv2d(x, w, b, **kw)] + list(fastops.conv2d.backward(g, x, w, b, **kw))
+    for forced in ("im2col_gemm", "direct"):
+        with _dispatch.force(conv_path=forced):
+            path = fastops.conv2d.explain(x.shape, "float64", weight_shape=w.shape, **kw)["path"]
+            res[path] = [fastops.conv2d(x, w, b, **kw)] + list(fastops.conv2d.backward(g, x, w, b, **kw))
     assert set(res) == {"direct", "im2col_gemm"}
     for a, c in zip(res["direct"], res["im2col_gemm"]):
         np.testing.assert_allclose(a, c, rtol=1e-12, atol=1e-12)
@@ -203,9 +232,9 @@ def test_deform_conv2d_out_of_image_samples_ignore_nan_at_origin(dtype):
                 assert np.array_equal(a, r)
 
 
-def test_blocked_direct_kernel_matches_gemm_path(monkeypatch):
-    """The register-blocked direct forward kernel (float32 only; forced on small shapes by lowering
-    its output-channel threshold) against the im2col + GEMM path: stride, dilation, 3-D, output
+def test_blocked_direct_kernel_matches_gemm_path():
+    """The register-blocked direct forward kernel (float32 only; forced on small shapes with
+    ``_dispatch.force``) against the im2col + GEMM path: stride, dilation, 3-D, output
     channels not a multiple of the 64-wide block, output widths not a multiple of the 4-pixel tile
     and below it, fused activation; and bitwise the same for 1 and 2 threads (parallel build vs
     serial build: the kernel alone uses FMA contraction, this checks both builds round alike)."""
@@ -221,17 +250,15 @@ def test_blocked_direct_kernel_matches_gemm_path(monkeypatch):
         x = rng.standard_normal(xs).astype(dtype)
         w = rng.standard_normal(ws).astype(dtype)
         b = rng.standard_normal(ws[0]).astype(dtype)
-        monkeypatch.setattr(_dispatch, "CONV_DIRECT_MAX_GROUP_CHANNELS", 0)
-        monkeypatch.setattr(_dispatch, "CONV_BLOCKED_ENABLED", True)
-        monkeypatch.setattr(_dispatch, "CONV_BLOCKED_MIN_OUT_CHANNELS", 10**9)
-        assert f.explain(xs, np.dtype(dtype).name, weight_shape=ws, **kw)["path"] == "im2col_gemm"
-        ref = f(x, w, b, **kw)
-        monkeypatch.setattr(_dispatch, "CONV_BLOCKED_MIN_OUT_CHANNELS", 1)
-        assert f.explain(xs, np.dtype(dtype).name, weight_shape=ws, **kw)["path"] == "direct_blocked"
+        with _dispatch.force(conv_path="im2col_gemm"):
+            assert f.explain(xs, np.dtype(dtype).name, weight_shape=ws, **kw)["path"] == "im2col_gemm"
+            ref = f(x, w, b, **kw)
         res = {}
-        for n in (1, 2):
-            with fastops.threads(n):
-                res[n] = f(x, w, b, **kw)
+        with _dispatch.force(conv_path="direct_blocked"):
+            assert f.explain(xs, np.dtype(dtype).name, weight_shape=ws, **kw)["path"] == "direct_blocked"
+            for n in (1, 2):
+                with fastops.threads(n):
+                    res[n] = f(x, w, b, **kw)
         tol = 1e-5
         np.testing.assert_allclose(res[1], ref, rtol=tol, atol=tol)
         assert np.array_equal(res[1], res[2])

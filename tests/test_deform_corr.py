@@ -157,10 +157,10 @@ def test_bitwise_same_for_one_and_two_threads(name, case):
 
 
 def test_dispatch_is_pure_and_explain_reports_it():
-    assert _dispatch.conv_extra_backend("float32", 1, 10**9, 2) == "serial"
-    assert _dispatch.conv_extra_backend("float32", 64, 10, 2) == "serial"
-    assert _dispatch.conv_extra_backend("float64", 64, 10**7, 1) == "serial"
-    assert _dispatch.conv_extra_backend("float32", 64, 10**7, 2) == "parallel"
+    assert _dispatch.parallel_backend("float32", 10**9, 2, "transcendental", units=1) == "serial"
+    assert _dispatch.parallel_backend("float32", 10, 2, "transcendental", units=64) == "serial"
+    assert _dispatch.parallel_backend("float64", 10**7, 1, "transcendental", units=64) == "serial"
+    assert _dispatch.parallel_backend("float32", 10**7, 2, "transcendental", units=64) == "parallel"
     with fastops.threads(1):
         d = fastops.deform_conv2d.explain((8, 64, 56, 56), "float32", weight_shape=(64, 64, 3, 3), padding=1)
         assert d["backend"] == "serial" and d["output_shape"] == (8, 64, 56, 56)

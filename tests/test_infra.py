@@ -38,13 +38,13 @@ def _run(code, env=None, timeout=300):
         (1 << 24, 16, "transcendental", "parallel"),
     ],
 )
-def test_pointwise_backend(size, threads, cost, expect):
-    assert _dispatch.pointwise_backend(np.float32, size, threads, cost) == expect
+def test_parallel_backend(size, threads, cost, expect):
+    assert _dispatch.parallel_backend(np.float32, size, threads, cost) == expect
 
 
 def test_pointwise_backend_rejects_unknown_cost():
     with pytest.raises(KeyError):
-        _dispatch.pointwise_backend(np.float32, 10, 2, "expensive")
+        _dispatch.parallel_backend(np.float32, 10, 2, "expensive")
 
 
 def test_explain_reports_the_choice():

@@ -268,23 +268,23 @@ def _sdpa_ref(q, k, v, m, scale, go):
         return p @ v, ds @ k * scale, np.swapaxes(ds, -1, -2) @ q * scale, np.swapaxes(p, -1, -2) @ go
 
 
-def _sdpa_path(monkeypatch, path):
+def _sdpa_path(path):
     from fastops import _dispatch
 
-    if path == "blocked":
-        monkeypatch.setattr(_dispatch, "ATTENTION_ROWS_MIN_WORK", 1 << 62)
-    else:  # the tests' settings of test_attention.py: score blocks of 16 rows
-        monkeypatch.setattr(_dispatch, "ATTENTION_ROWS_MIN_WORK", 0)
-        monkeypatch.setattr(_dispatch, "ATTENTION_BLOCK_BYTES", 16 * (128 * 4 if path == "tiled" else 64 * 8))
-        monkeypatch.setattr(_dispatch, "ATTENTION_MIN_ROWS", 16)
+    # the blocks of test_attention.py: score blocks of 16 rows
+    return _dispatch.force(attention_path=path, **({} if path == "blocked" else {"attention_block_rows": 16}))
 
 
 @pytest.mark.parametrize("mask", [False, True])
 @pytest.mark.parametrize("where,value", [("key", N), ("key", P), ("query", N), ("query", P)])
 @pytest.mark.parametrize("path,dtype", [("blocked", np.float32), ("blocked", np.float64), ("rows", np.float32),
                                         ("rows", np.float64), ("tiled", np.float32)])
-def test_sdpa_nan_inf(monkeypatch, path, dtype, where, value, mask):
-    _sdpa_path(monkeypatch, path)
+def test_sdpa_nan_inf(path, dtype, where, value, mask):
+    with _sdpa_path(path):
+        _check_sdpa_nan_inf(path, dtype, where, value, mask)
+
+
+def _check_sdpa_nan_inf(path, dtype, where, value, mask):
     f = fastops.scaled_dot_product_attention
     E = 64 if path == "tiled" else 4
     rng = np.random.default_rng(3)

@@ -137,18 +137,17 @@ def test_explain_reports_the_dispatch():
 def test_float32_mask_kernel_stays_float32_and_vectorizes():
     """The fused RNG + multiply loop: no float64 in the float32 kernel, and vectorized (LLVM vector
     types; the 64-bit multiplies of SplitMix64 become vector multiplies)."""
-    import importlib
     import re
 
     import numba
 
     from fastops import _config
+    from fastops.regularization import dropout as mod
 
-    mod = importlib.import_module("fastops.regularization.dropout")
     x = np.ones(64, np.float32)
     thresh, scale = mod._threshold_scale(np.float32, 0.5)
     # recompiled uncached: Numba cannot inspect code loaded from its cache
-    k = numba.njit(**_config.JIT_OPTIONS)(mod._kernel("mask", np.float32, "serial").py_func)
+    k = numba.njit(**_config.JIT_OPTIONS)(mod._KERNELS.kernel("mask", np.float32, "serial").py_func)
     k(x, np.empty_like(x), np.uint64(3), thresh, scale)
     ir = "\n".join(k.inspect_llvm().values())
     funcs = [f for f in ir.split("\ndefine ")[1:] if "@_ZN7fastops" in f.splitlines()[0]]

@@ -188,7 +188,7 @@ _KERNELS = KernelSet("prelu", _TEMPLATES, consts=dict(PIECE=PIECE, COLUMN_CHUNK=
 
 
 def _backend(dtype, size):
-    return _dispatch.pointwise_backend(dtype, size, _threads.get_num_threads(), "cheap")
+    return _dispatch.parallel_backend(dtype, size, _threads.get_num_threads(), "cheap")
 
 
 def _call(which, dtype, size, *args):
@@ -281,7 +281,7 @@ def _(shape, dtype, weight_shape=(1,), shapes=None, **params):
         "channels": C,
         "row_length": L,
         "threads": _threads.get_num_threads(),
-        "parallel_min_elements": _dispatch.PARALLEL_MIN_ELEMENTS["cheap"],
+        "parallel_min_elements": _dispatch.PARALLEL_MIN_WORK["cheap"],
     }
 
 

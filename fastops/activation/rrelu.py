@@ -55,7 +55,7 @@ _KERNELS = KernelSet(
 
 
 def _backend(dtype, size):
-    return _dispatch.pointwise_backend(dtype, size, _threads.get_num_threads(), "cheap")
+    return _dispatch.parallel_backend(dtype, size, _threads.get_num_threads(), "cheap")
 
 
 def _run(which, dtype, size, *args):
@@ -149,7 +149,7 @@ def _(shape, dtype, training=False, **params):
         "mode": "training (counter-based slopes, fastops._random)",
         "size": size,
         "threads": _threads.get_num_threads(),
-        "parallel_min_elements": _dispatch.PARALLEL_MIN_ELEMENTS["cheap"],
+        "parallel_min_elements": _dispatch.PARALLEL_MIN_WORK["cheap"],
     }
 
 

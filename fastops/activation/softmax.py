@@ -244,7 +244,7 @@ class Rowwise:
             rows, row_len = lay[1], lay[2]
         else:
             rows, row_len = lay[1] * lay[3], lay[2]
-        be = _dispatch.rowwise_backend(dtype, rows, row_len, threads)
+        be = _dispatch.parallel_backend(dtype, rows * row_len, threads, "transcendental", units=rows)
         plan = {
             "kernel": self.kernels.kernel_name("fwd", dtype, be, lay[0]),
             "backend": be,

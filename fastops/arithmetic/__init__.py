@@ -1,6 +1,3 @@
 """Tensor arithmetic: add, sub, mul, div (broadcasting), bias_add, matmul, axpy, eltwise."""
-from .axpy import axpy  # noqa: F401
-from .bias_add import bias_add  # noqa: F401
-from .binary import add, div, mul, sub  # noqa: F401
-from .eltwise import eltwise  # noqa: F401
-from .matmul import matmul  # noqa: F401
+# the family's modules (each op is ``fastops.<op>``, imported from its module by fastops/__init__.py)
+from . import axpy, bias_add, binary, eltwise, matmul  # noqa: F401

@@ -95,7 +95,7 @@ def _prepare(a, x, y):
 
 def _plan(a_shape, x_shape, dtype):
     size = int(np.prod(x_shape, dtype=np.int64))
-    be = _dispatch.pointwise_backend(dtype, size, _threads.get_num_threads(), "cheap")
+    be = _dispatch.parallel_backend(dtype, size, _threads.get_num_threads(), "cheap")
     dims, (sa,) = _dispatch.broadcast_collapse(x_shape, a_shape)
     # the fused kernel has 4 dims; x and y are contiguous, so only a's pattern splits dims: more
     # than 4 needs rank >= 5 with alternating broadcast dims, e.g. a (2, 1, 2, 1, 2)

@@ -18,7 +18,7 @@ pattern comes from :func:`fastops._dispatch.broadcast_backend`):
   broadcast patterns such as ``(2, 1, 2, 1, 2) + (1, 2, 1, 2, 1)``) loop over the leading dims
   in Python, calling the 4-dim kernel per block.
 
-Parallel at or above ``_dispatch.PARALLEL_MIN_ELEMENTS["cheap"]`` output elements, serial below.
+Parallel at or above ``_dispatch.PARALLEL_MIN_WORK["cheap"]`` output elements, serial below.
 
 Backward: ``OP.backward(grad_output, input, other, ...)`` -> ``(grad_input, grad_other)``; the
 gradient of an operand broadcast in the forward is summed over the broadcast axes by
@@ -206,7 +206,7 @@ def kernel(fname, pattern, dtype, backend):
 
 
 def backend(dtype, size):
-    return _dispatch.pointwise_backend(dtype, size, _threads.get_num_threads(), "cheap")
+    return _dispatch.parallel_backend(dtype, size, _threads.get_num_threads(), "cheap")
 
 
 def _pad4(dims, *strides):
@@ -369,7 +369,7 @@ def _explain_binary(fname, shape, dtype, other, note=None, shapes=None):
     d = plan(shape, other, out_shape, dtype)
     d = dict(kernel=kernel_name(fname, d["pattern"], dtype, d["backend"]), **d)
     d["threads"] = _threads.get_num_threads()
-    d["parallel_min_elements"] = _dispatch.PARALLEL_MIN_ELEMENTS["cheap"]
+    d["parallel_min_elements"] = _dispatch.PARALLEL_MIN_WORK["cheap"]
     if note:
         d["note"] = note
     return d

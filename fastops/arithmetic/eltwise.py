@@ -160,7 +160,7 @@ def kernel_name(which, dtype, backend):
 
 def _backend(dtype, size, k):
     # a pass over k inputs: "cheap" per element read; the threshold is on the elements touched
-    return _dispatch.pointwise_backend(dtype, size * max(k, 1), _threads.get_num_threads(), "cheap")
+    return _dispatch.parallel_backend(dtype, size * max(k, 1), _threads.get_num_threads(), "cheap")
 
 
 _OPS = ("sum", "prod", "max")

@@ -38,15 +38,6 @@ from .._kernelset import KernelSet, UNBOUND
 # template globals, bound per kernel by this module's kernel set (fastops._kernelset)
 T = U = UNBOUND
 
-def block_rows(L, S, itemsize):
-    """Query rows per score block: as many as fit ``_dispatch.ATTENTION_BLOCK_BYTES`` (1 MiB; the
-    dispatch sends longer key sequences, S > 8192 float32, to the blocked Numba kernels), a multiple
-    of 16, at most L."""
-    bm = _dispatch.ATTENTION_BLOCK_BYTES // max(1, S * itemsize)
-    bm = max(16, (bm // 16) * 16)
-    return min(bm, max(L, 1))
-
-
 @_jit.inline
 def _any_nan(a):
     """Whether the 1-D ``a`` holds a NaN. Called only for rows whose ``row_max`` (which skips NaN)
@@ -237,7 +228,7 @@ def forward(P, nthreads):
     B, L, S, Ev, dt = P.B, P.L, P.S, P.Ev, P.dtype
     out = np.empty((B, L, Ev), dt)
     lse = np.empty((B, L), dt)
-    bm = block_rows(L, S, dt.itemsize)
+    bm = _dispatch.attention_block_rows(L, S, dt.itemsize)
     nqb = -(-L // bm)
     probs = KERNELS.kernel("probs", dt)
     kT3 = P.k3.transpose(0, 2, 1)  # a view: the GEMM's packing reads it transposed
@@ -271,7 +262,7 @@ def backward(P, go3, nthreads, want_dm):
     """``(dq3, dk3, dv3, dm3)`` through the block products (``dm3`` (B, L, S) or None); tasks
     (b, chunk of row blocks), the chunks' dk/dv partials summed in a fixed order afterwards."""
     B, L, S, E, Ev, dt = P.B, P.L, P.S, P.E, P.Ev, P.dtype
-    bm = block_rows(L, S, dt.itemsize)
+    bm = _dispatch.attention_block_rows(L, S, dt.itemsize)
     nqb = -(-L // bm)
     nch = min(NCHUNK, nqb)
     dq3 = np.empty((B, L, E), dt)

@@ -1,11 +1,7 @@
-"""Tiled path of ``scaled_dot_product_attention``: the BLAS path's blocks (a block of query rows x
-all visible keys, the block's softmax exact in one pass), with the block products in fastops' own
-register-tiled micro-kernel (``fastops._tile``) instead of OpenBLAS, all in one parallel Numba
-kernel per direction (no Python thread pool, no per-block Python calls).
-
-Why: OpenBLAS runs attention's products (inner dimension E = 64 for Q K^T and dO V^T) at 62-89
-GFLOP/s on one thread here, and forward + backward stayed at 0.75x torch measured alone (torch's
-flash attention: 16.8 ms forward, 45.8 ms backward on (1, 8, 1024, 1024, 64) float32, 2 threads).
+"""Tiled path of ``scaled_dot_product_attention``: the rows path's blocks (a block of query rows x
+all visible keys, the block's softmax exact in one pass), with the block products in fastops'
+register-tiled micro-kernel (``fastops._tile``), all in one parallel Numba kernel per direction
+(no per-block Python calls).
 
 For float32 with E and Ev multiples of ``_tile.NR`` (64): every B operand of the micro-kernel has
 64-lane contiguous rows: K^T and V^T packed in 64-key panels ((Sp / 64, E, 64), keys zero-padded
@@ -21,15 +17,12 @@ The softmax and its gradient are ``_rows``'s kernels (serial builds, called per 
 runs one prange iteration per thread (worker ``w`` takes tasks ``w, w + nw, ...`` with one score
 buffer); which worker runs a task changes no result.
 
-Measured ((1, 8, 1024, 1024, 64) float32, 2 threads, the op alone, ranges over a loaded machine):
-forward 22-23 -> 14-17 ms, backward 49-50 -> 40-46 ms against the BLAS path; against torch
-(``python -m fastops bench``, interleaved pairs) forward 1.00-1.09x, forward + backward 1.13x.
-Then the softmax rows through ``_simd.row_exp_sum`` (vector exp): forward 1.03-1.04x -> 1.09-1.12x;
-then ``_tile.gemm`` in explicit vectors (84 -> 113 GFLOP/s on the Q K^T block): forward 1.25x,
-backward 1.18-1.20x (op alone, interleaved with torch, two runs).
-Blocks of 256 KiB or 64 KiB of scores instead of 1 MiB: no faster, resp. 2x slower. Results
-depend on the shapes only (block size is fixed by S and the dtype, each task writes its own rows or
-its own partial): bitwise identical for any thread count.
+Speed ((1, 8, 1024, 1024, 64) float32, 2 threads, interleaved with torch in one process,
+``python -m fastops bench scaled_dot_product_attention``): forward 1.25x torch, forward + backward
+1.18-1.20x (two runs); the Q K^T block product runs at ~113 GFLOP/s. Blocks of 256 KiB or 64 KiB
+of scores instead of 1 MiB: no faster, resp. 2x slower. Results depend on the shapes only (the
+block size is fixed by S and the dtype, each task writes its own rows or its own partial):
+bitwise identical for any thread count.
 """
 import numpy as np
 from numba import prange
@@ -42,7 +35,6 @@ from .._kernelset import KernelSet, UNBOUND
 T = GEMM = GRADS = PROBS = UNBOUND
 
 NR = _tile.NR
-assert _dispatch.TILE_NR == NR
 
 
 def _fwd_template(q3, kTp, v3, kvidx, mask3, midx, has_mask, causal, scale, p, key, bm, nw, out3, lse2):
@@ -150,12 +142,6 @@ def _bindings(dt, which, variant):
     return b
 
 
-def backend(num_threads):
-    """The tiled kernels' build: parallel whenever fastops has more than one thread (the path is
-    only dispatched for problems of at least ``_dispatch.ATTENTION_ROWS_MIN_WORK``)."""
-    return "parallel" if num_threads > 1 else "serial"
-
-
 def _pack_template(x3, out):
     """(Bk, S, D) -> (Bk, Sp / NR, D, NR): the transpose in NR-key panels (each a contiguous
     (D, NR) block), keys zero-padded to Sp; parallel over panels."""
@@ -194,7 +180,7 @@ def forward(P, backend):
     out = np.empty((B, L, Ev), dt)
     lse = np.empty((B, L), dt)
     kTp = _pack_t(P.k3, backend)
-    bm = _rows.block_rows(L, S, dt.itemsize)
+    bm = _dispatch.attention_block_rows(L, S, dt.itemsize)
     nw = _threads.get_num_threads() if backend == "parallel" else 1
     KERNELS.run("fwd", dt, backend, P.q3, kTp, P.v3, P.kvidx, P.mask3, P.midx, P.has_mask, P.causal, P.scale,
                 P.p, P.key, bm, min(nw, B * -(-L // bm)), out, lse)
@@ -203,7 +189,7 @@ def forward(P, backend):
 
 def backward(P, go3, backend, want_dm):
     B, L, S, E, Ev, dt = P.B, P.L, P.S, P.E, P.Ev, P.dtype
-    bm = _rows.block_rows(L, S, dt.itemsize)
+    bm = _dispatch.attention_block_rows(L, S, dt.itemsize)
     nch = min(_rows.NCHUNK, -(-L // bm))
     kTp = _pack_t(P.k3, backend)
     vTp = _pack_t(P.v3, backend)

@@ -1,6 +1,6 @@
 """``scaled_dot_product_attention`` (``torch.nn.functional.scaled_dot_product_attention``).
 
-Three paths (``_dispatch.attention_path``, reported by ``explain``):
+Three paths (``_dispatch.attention_plan``, reported by ``explain``, forced by ``_dispatch.force``):
 
 * "tiled" (the "rows" sizes, float32 with E and Ev multiples of 64): the same blocks, their
   products in fastops' register-tiled micro-kernel (``fastops._tile``) inside one parallel Numba
@@ -145,15 +145,8 @@ def _prepare(query, key, value, attn_mask, dropout_p, is_causal, scale, enable_g
 
 
 def _path(P):
-    """``(path, backend)``: "rows" (``_dispatch.attention_path``) with the number of threads the
-    rows path spreads its blocks over, or "blocked" with the blocked kernels' backend."""
-    nt = _threads.get_num_threads()
-    path = _dispatch.attention_path(P.dtype, P.B, P.L, P.S, P.E, P.Ev, nt)
-    if path == "rows":
-        return path, nt
-    if path == "tiled":
-        return path, _tiled.backend(nt)
-    return path, _dispatch.attention_backend(P.dtype, P.B, P.L, P.S, P.E, P.Ev, nt)
+    """``(path, backend)`` of ``_dispatch.attention_plan``."""
+    return _dispatch.attention_plan(P.dtype, P.B, P.L, P.S, P.E, P.Ev, _threads.get_num_threads())
 
 
 # the paths that go block by block (query rows x all keys): same forward/backward interface
@@ -304,16 +297,13 @@ def _(shape, dtype="float32", key_shape=None, value_shape=None, **params):
     B = math.prod(shape[:-2])
     L, S, E, Ev = shape[-2], ks[-2], shape[-1], vs[-1]
     nt = _threads.get_num_threads()
-    sfx = _jit.SUFFIX[np.dtype(dtype)]
-    path = _dispatch.attention_path(dtype, B, L, S, E, Ev, nt)
-    blocks = {"threads": nt, "block_rows": _rows.block_rows(L, S, np.dtype(dtype).itemsize), "block_keys": S}
+    path, backend = _dispatch.attention_plan(dtype, B, L, S, E, Ev, nt)
+    blocks = {"threads": nt, "block_rows": _dispatch.attention_block_rows(L, S, np.dtype(dtype).itemsize), "block_keys": S}
     if path == "tiled":
-        backend = _tiled.backend(nt)
-        return {"path": "tiled", "kernel": f"sdpa_tiled_fwd_{sfx}_{backend}", "backend": backend,
+        return {"path": path, "kernel": _tiled.KERNELS.kernel_name("fwd", dtype, backend), "backend": backend,
                 "gemm": f"fastops._tile ({_tile.MR} x {_tile.NR} register tile)", **blocks}
     if path == "rows":
-        return {"path": "rows", "kernel": f"sdpa_rows_probs_{sfx}_serial", "gemm": "fastops._gemm (serial, one block per thread)",
+        return {"path": path, "kernel": _rows.KERNELS.kernel_name("probs", dtype), "gemm": "fastops._gemm (serial, one block per thread)",
                 **blocks}
-    backend = _dispatch.attention_backend(dtype, B, L, S, E, Ev, nt)
-    return {"path": "blocked", "kernel": f"sdpa_fwd_{sfx}_{backend}", "backend": backend,
+    return {"path": path, "kernel": KERNELS.kernel_name("fwd", dtype, backend), "backend": backend,
             "block_rows": BM, "block_keys": BN}

@@ -4,7 +4,7 @@ Everything runs on canonical 5-D arrays: 1-D and 2-D convolutions are 3-D ones w
 (and KD = KH = 1). Padding is applied before the core (zeros by ``np.pad``, other modes by
 ``fastops.pad``), so the core sees a padded input ``xp`` and no padding.
 
-Three functions, each dispatched by :func:`fastops._dispatch.conv_backend`:
+Three functions, each dispatched by :func:`fastops._dispatch.conv_plan` (with its direction):
 
 * :func:`forward` (xp, w) -> ``ACT(conv(xp, w) + bias)``;
 * :func:`backward_data` (g, w) -> gradient w.r.t. the padded input (also conv_transpose's forward);
@@ -15,18 +15,18 @@ a chunk of the batch, then one GEMM per chunk on fastops' engine (``fastops._gem
 sized by :func:`batch_chunk` so every temporary stays under ``WORKSPACE_MAX_BYTES`` whatever N
 is), ``direct`` (Numba direct kernel for small per-group channel products: depthwise and
 friends), ``direct_blocked`` (register-blocked direct forward kernel, ``_kernels.blocked_fwd``,
-float32 groups-1 convolutions with >= 32 outputs, 1.2-2.2x faster than im2col + OpenBLAS when measured, see
+float32 groups-1 convolutions with >= 32 outputs, measured in
 ``_dispatch``; its temporaries are the packed weight and a per-tap offset table, independent of N;
 its gradients run im2col + GEMM).
 
 The big GEMM operands live in a per-thread reusable workspace (``_workspace``: three slots, at
 most 64 MiB each kept, so at most 192 MiB per calling thread; ``release_workspace()`` frees it)
-and the memory-bound passes around BLAS run serial (``PASS_BACKEND``): the only parallel region of
-a GEMM path is the BLAS call itself.
+and the memory-bound passes around the GEMM run serial (``_dispatch.CONV_PASS_BACKEND``): the only
+parallel region of a GEMM path is the GEMM itself.
 
-BLAS partitions a GEMM over M and N, never over K, so its results do not depend on its thread
-count; fastops' own kernels are deterministic by construction (see ``_kernels``). The weight
-gradient is one GEMM whose K dim is batch x pixels, summed in a fixed order.
+The GEMM engine fixes its summation order by shape, so its results do not depend on the thread
+count; the conv kernels are deterministic by construction (see ``_kernels``). The weight gradient
+is one GEMM per batch chunk whose K dim is the chunk's pixels, the chunks added in order.
 """
 import math
 import threading
@@ -38,9 +38,9 @@ from .. import _gemm as _engine
 from . import _kernels as K
 
 
-def backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp, dilation=(1, 1, 1)):
-    return _dispatch.conv_backend(dtype, N, C, O, groups, tuple(kernel), tuple(stride), bool(padded), tuple(out_sp),
-                                  _threads.get_num_threads(), dilation=tuple(dilation))
+def backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp, dilation=(1, 1, 1), direction=_dispatch.Direction.FORWARD):
+    return _dispatch.conv_plan(dtype, N, C, O, groups, tuple(kernel), tuple(stride), bool(padded), tuple(out_sp),
+                               _threads.get_num_threads(), dilation=tuple(dilation), direction=direction)
 
 
 # Per-thread reusable workspace for the big GEMM operands (im2col matrix, its gradient, the GEMM
@@ -76,34 +76,7 @@ def _workspace(slot, shape, dtype):
     return buf[:nbytes].view(dt).reshape(shape)
 
 
-# Backend of the memory-bound passes around the BLAS GEMM (im2col, col2im, pack, unpack + epilogue):
-# always serial. Measured (8x64x56x56 3x3, float32, 2 threads, loaded shared machine, median / min
-# of 7): unpack serial 0.5-0.7 / 0.3-0.55 ms vs parallel 0.1-24 / 0.1-20 ms; pack serial 0.45-0.65
-# vs parallel up to 28 ms; im2col serial 23 / 18.7 ms vs parallel 24 / 20 ms; col2im serial 28 /
-# 24.7 ms vs parallel 48 / 21 ms. One Zen 5 core streams these copies about as fast as two, and a
-# parallel region waits for its slowest thread: under load a descheduled thread stalls the pass for
-# a whole scheduler slice (the 16-28 ms outliers). The compute-bound direct kernels keep
-# conv_backend's choice.
-PASS_BACKEND = "serial"
-
-# Effect of the workspace + serial passes (issue 3 list, float32, 2 threads, torch_time/fastops_time,
-# base = the merged conv family before, new = after, interleaved in one process, 3 rounds, on the
-# shared 2-core machine at load ~6-7: noisy, single run), fwd | fwd+bwd:
-#   3x3 C64 56: 0.61->0.67 | 0.42->0.99     3x3 C128 28: 0.80->1.04 | 0.89->0.95
-#   3x3 C256 14: 0.60->0.68 | 1.02->1.08    1x1 256->64 56: 1.05->1.29 | 0.56->1.44
-#   7x7s2 3->64 224: 0.50->0.62 | 0.43->0.88  dw3x3 C128 56: 1.61->3.22 | 2.00->2.09
-#   3x3 dil2 C64 56: 0.40->0.70 | 0.42->0.76  convT 4x4s2 64->32: 0.94->1.76 | 0.66->0.90
-#   conv1d k5 C128 L1024: 0.76->0.85 | 0.75->0.96  conv3d C32: 0.47->0.66 | 0.26->0.63
-#   linear 256x1024->1024: 0.72->0.81 | 0.84->1.05
-#   geometric mean: fwd 0.71 -> 0.97, fwd+bwd 0.65 -> 1.01
-#   a second run (load ~6): geometric mean fwd 0.97 -> 1.13, fwd+bwd 0.90 -> 1.23. The depthwise case
-#   (direct path, code unchanged) read 1.61->3.22 in one run and 3.02->2.25 in the other: that is
-#   the noise level of single ratios; the fwd+bwd gains of the GEMM cases repeated in both runs.
-# Next step measured but not done: OpenBLAS is faster on the pixel-major ("cols^T") orientation:
-# (32 x 864) @ (864 x 32768) 72 ms vs (32768 x 864) @ (864 x 32) 40 ms; the data-gradient GEMM
-# 48 vs 32 ms (conv3d case); 40 vs 32 and 32 vs 24 ms for the 3x3 C64 case. Using it needs an
-# im2col / col2im on the transposed layout with cache-blocked (transposing) stores, or the GEMM
-# gain is eaten by strided scalar writes.
+PASS_BACKEND = _dispatch.CONV_PASS_BACKEND
 
 
 def _ks(w):
@@ -216,9 +189,8 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
     # writes every element) and all of gw: no np.zeros pass needed
     gxp = np.empty(xp.shape, dt) if need_data else None
     gw = np.empty(w.shape, dt) if need_weight else None
-    path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation)
-    if path == "direct_blocked":
-        path = "im2col_gemm"  # the blocked kernel is forward-only: its gradients run im2col + GEMM
+    direction = _dispatch.Direction.BACKWARD_DATA if need_data else _dispatch.Direction.BACKWARD_WEIGHT
+    path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation, direction)
     if path == "direct":
         if need_data:
             K.call("direct_bwd_data", dt, be, g, w, *stride, *dilation, gxp)
@@ -291,16 +263,17 @@ _IDENTITY = _epilogue.parse("conv", None)
 
 
 def explain(dtype, N, C, O, groups, kernel, stride, padded, out_sp, epi=None, which="fwd", dilation=(1, 1, 1)):
-    path, be = backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp, dilation)
-    if path == "direct_blocked" and which != "fwd":
-        path = "im2col_gemm"  # see backward
-    extra = {"block_out_channels": K.BLOCK_NR, "block_out_pixels": K.BLOCK_MR,
-             "backward_path": "im2col_gemm"} if path == "direct_blocked" else {}
+    direction = _dispatch.Direction.FORWARD if which == "fwd" else _dispatch.Direction.BACKWARD_DATA
+    path, be = backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp, dilation, direction)
+    extra = {}
+    if path == "direct_blocked":
+        bwd, _ = backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp, dilation, _dispatch.Direction.BACKWARD_DATA)
+        extra = {"block_out_channels": K.BLOCK_NR, "block_out_pixels": K.BLOCK_MR, "backward_path": bwd}
     return {**extra,
         "path": path,
         "backend": be,
         "pass_backend": be if path == "direct" else PASS_BACKEND,
         "threads": _threads.get_num_threads(),
         "direct_max_group_channels": _dispatch.CONV_DIRECT_MAX_GROUP_CHANNELS,
-        "parallel_min_macs": _dispatch.CONV_PARALLEL_MIN_MACS,
+        "parallel_min_macs": _dispatch.PARALLEL_MIN_WORK["conv"],
     }

@@ -15,7 +15,7 @@ import numpy as np
 from .. import _epilogue
 from .._op import op
 from .._validate import choice, grad_like
-from ..shape import pad as _pad
+from ..shape.pad import pad as _pad
 from . import _core
 from ._params import arrays, groups_arg, pad3, to5, tuple_arg
 

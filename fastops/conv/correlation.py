@@ -125,7 +125,7 @@ _KERNELS = KernelSet("correlation", _TEMPLATES)
 
 
 def _run(which, dtype, items, work, *args):
-    _KERNELS.run(which, dtype, _dispatch.conv_extra_backend(dtype, items, work, _threads.get_num_threads()), *args)
+    _KERNELS.run(which, dtype, _dispatch.parallel_backend(dtype, work, _threads.get_num_threads(), "transcendental", units=items), *args)
 
 
 def _int(name, v, minimum):
@@ -222,11 +222,11 @@ def _(shape, dtype="float32", kernel_size=1, max_displacement=4, stride1=1, stri
     N, C = shape[:2]
     nt = _threads.get_num_threads()
     work = N * C * geo["D2"] * geo["Ho"] * geo["Wo"] * geo["ks"] ** 2
-    be = _dispatch.conv_extra_backend(dtype, N * geo["Ho"], work, nt)
+    be = _dispatch.parallel_backend(dtype, work, nt, "transcendental", units=N * geo["Ho"])
     return {
         "kernel": _KERNELS.kernel_name("fwd", dtype, be),
         "backend": be,
-        "backward_backend": _dispatch.conv_extra_backend(dtype, N * -(-C // _CB), 2 * work, nt),
+        "backward_backend": _dispatch.parallel_backend(dtype, 2 * work, nt, "transcendental", units=N * -(-C // _CB)),
         "threads": nt,
         "output_shape": (N, geo["D2"], geo["Ho"], geo["Wo"]),
     }

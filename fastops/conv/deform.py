@@ -285,7 +285,7 @@ _KERNELS = KernelSet("deform_conv2d", _TEMPLATES)
 
 
 def _run(which, dtype, items, work, *args):
-    _KERNELS.run(which, dtype, _dispatch.conv_extra_backend(dtype, items, work, _threads.get_num_threads()), *args)
+    _KERNELS.run(which, dtype, _dispatch.parallel_backend(dtype, work, _threads.get_num_threads(), "transcendental", units=items), *args)
 
 
 # --- validation and geometry --------------------------------------------------------------------
@@ -485,11 +485,11 @@ def _(shape, dtype="float32", weight_shape=(1, 1, 3, 3), offset_groups=1, stride
     K, L = kh * kw, max(Ho, 0) * max(Wo, 0)
     nt = _threads.get_num_threads()
     be = {
-        "coords": _dispatch.conv_extra_backend(dtype, N * offset_groups * K, N * offset_groups * K * L * 8, nt),
-        "im2col": _dispatch.conv_extra_backend(dtype, N * offset_groups * K, N * C * K * L * 4, nt),
-        "col2im": _dispatch.conv_extra_backend(dtype, N * offset_groups * -(-(C // offset_groups) // _CB),
-                                               N * C * K * L * 4, nt),
-        "offset_grad": _dispatch.conv_extra_backend(dtype, N * offset_groups * K, N * C * K * L * 12, nt),
+        "coords": _dispatch.parallel_backend(dtype, N * offset_groups * K * L * 8, nt, "transcendental", units=N * offset_groups * K),
+        "im2col": _dispatch.parallel_backend(dtype, N * C * K * L * 4, nt, "transcendental", units=N * offset_groups * K),
+        "col2im": _dispatch.parallel_backend(dtype, N * C * K * L * 4, nt, "transcendental",
+                                             units=N * offset_groups * -(-(C // offset_groups) // _CB)),
+        "offset_grad": _dispatch.parallel_backend(dtype, N * C * K * L * 12, nt, "transcendental", units=N * offset_groups * K),
     }
     return {
         "kernel": _KERNELS.kernel_name("im2col", dtype, be["im2col"]),

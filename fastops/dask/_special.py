@@ -1,7 +1,6 @@
 """``fastops.dask`` ops that need more than one fastops call per block: training-mode
 ``batch_norm`` (global statistics), reduced losses, random ops (global element offsets) and RoI
 ops (boxes routed to the block of their batch index)."""
-import importlib
 import math
 
 import numpy as np
@@ -16,8 +15,7 @@ from fastops.norm.batch_norm import update_running
 from . import _graph as g_
 from ._ops import DASK_OPS, LOSS_ROLES, DaskOp, probe_call, register
 
-# the module (``fastops.regularization.dropout`` the attribute is the op of that name)
-_dropout_mod = importlib.import_module("fastops.regularization.dropout")
+from fastops.regularization import dropout as _dropout_mod
 
 # ---------------------------------------------------------------------------------------------
 # batch_norm: eval mode is the plain batched op; training computes global per-channel statistics

@@ -158,7 +158,7 @@ _KERNELS = KernelSet(
 def _run(which, logsm, dtype, shape, *args):
     # serial for small problems (and whenever fastops runs on one thread, e.g. in a forked worker
     # of a process that used OpenMP, see fastops._threads); parallel over rows otherwise
-    be = _dispatch.rowwise_backend(dtype, shape[0], shape[1] if len(shape) > 1 else 1, _threads.get_num_threads())
+    be = _dispatch.parallel_backend(dtype, math.prod(shape), _threads.get_num_threads(), "transcendental", units=shape[0])
     _KERNELS.run(which, dtype, be, *args, variant=logsm)
 
 

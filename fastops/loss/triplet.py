@@ -124,7 +124,7 @@ _KERNELS = KernelSet("triplet_margin_loss", {"fwd": _fwd_template, "bwd": _bwd_t
 
 
 def _run(which, dtype, shape, *args):
-    be = _dispatch.rowwise_backend(dtype, shape[0], shape[1], _threads.get_num_threads())
+    be = _dispatch.parallel_backend(dtype, shape[0] * shape[1], _threads.get_num_threads(), "transcendental", units=shape[0])
     _KERNELS.run(which, dtype, be, *args)
 
 

@@ -1,7 +1,3 @@
-"""Normalization ops (OPS.md "Normalization"): batch, layer, group and instance norm, LRN, L2."""
-from .batch_norm import batch_norm  # noqa: F401
-from .group_norm import group_norm  # noqa: F401
-from .instance_norm import instance_norm  # noqa: F401
-from .l2_normalize import l2_normalize  # noqa: F401
-from .layer_norm import layer_norm  # noqa: F401
-from .lrn import local_response_norm  # noqa: F401
+"""Normalization ops: batch, layer, group and instance norm, LRN, L2."""
+# the family's modules (each op is ``fastops.<op>``, imported from its module by fastops/__init__.py)
+from . import batch_norm, group_norm, instance_norm, l2_normalize, layer_norm, lrn  # noqa: F401

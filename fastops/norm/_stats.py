@@ -328,7 +328,7 @@ def _variant(which, epi):
 
 
 def backend(dtype, units, size, which=""):
-    return _dispatch.norm_backend(dtype, units, size, _threads.get_num_threads(), which)
+    return _dispatch.parallel_backend(dtype, size, _threads.get_num_threads(), units=units)
 
 
 def run(which, dtype, units, size, *args, epi=None):
@@ -342,7 +342,7 @@ def explain(which, dtype, units, size, epi=None):
         "backend": be,
         "units": units,
         "threads": _threads.get_num_threads(),
-        "parallel_min_elements": _dispatch.PARALLEL_MIN_ELEMENTS["cheap"],
+        "parallel_min_elements": _dispatch.PARALLEL_MIN_WORK["cheap"],
     }
 
 

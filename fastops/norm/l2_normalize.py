@@ -157,7 +157,7 @@ def _plan(dtype, shape):
 
 def _backend(dtype, shape):
     N, C, M, bm, nb = _plan(dtype, shape)
-    return _dispatch.l2_normalize_backend(dtype, N * nb, N * C * M, _threads.get_num_threads())
+    return _dispatch.parallel_backend(dtype, N * C * M, _threads.get_num_threads(), units=N * nb)
 
 
 def _validate(x, scale, across_spatial, channel_shared, eps):

@@ -90,7 +90,7 @@ _KERNELS = KernelSet(
 
 def _backend(dtype, shape, size):
     planes = shape[0] * shape[1]
-    return _dispatch.lrn_backend(dtype, planes, math.prod(shape), size, _threads.get_num_threads())
+    return _dispatch.parallel_backend(dtype, math.prod(shape), _threads.get_num_threads(), "transcendental", units=planes)
 
 
 def _params(x, size, alpha, beta, k):

@@ -177,7 +177,7 @@ KERNELS = KernelSet(
 
 
 def backend(size):
-    return _dispatch.pointwise_backend(np.float32, size, _threads.get_num_threads(), "cheap")
+    return _dispatch.parallel_backend(np.float32, size, _threads.get_num_threads(), "cheap")
 
 
 def run(name, p, *args):

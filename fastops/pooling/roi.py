@@ -38,7 +38,7 @@ thread count, and the backward's scatter has no race. (A row pass in fixed 8-wid
 widths below the AVX-512 vector loop's trip count, measured no faster: 224 vs 202 ms serial.)
 
 ``OP.explain(input_shape, dtype, output_size=..., num_boxes=K)`` reports the forward and backward
-kernels and their serial/parallel choice (``fastops._dispatch.plane_backend`` over the N * C planes,
+kernels and their serial/parallel choice (``fastops._dispatch.parallel_backend`` over the N * C planes,
 by an estimate of the elements touched).
 
 Validation beyond torchvision's (which has none of these and reads out of bounds or casts NaN to

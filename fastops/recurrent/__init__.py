@@ -1,5 +1,3 @@
 """Recurrent family: cells (one step) and layers over sequences, forward and backward through time."""
-from .cells import gru_cell, lstm_cell, rnn_cell  # noqa: F401
-from .sequence import gru, lstm, rnn  # noqa: F401
-
-__all__ = ["rnn_cell", "lstm_cell", "gru_cell", "rnn", "lstm", "gru"]
+# the family's modules (each op is ``fastops.<op>``, imported from its module by fastops/__init__.py)
+from . import cells, sequence  # noqa: F401

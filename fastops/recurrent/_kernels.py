@@ -217,7 +217,7 @@ KERNELS = KernelSet(
 
 def backend(dtype, size):
     """Serial or parallel for a per-step kernel touching ``size`` elements (gate math: transcendental)."""
-    return _dispatch.pointwise_backend(dtype, size, _threads.get_num_threads(), "transcendental")
+    return _dispatch.parallel_backend(dtype, size, _threads.get_num_threads(), "transcendental")
 
 
 def run(name, dtype, size, *args, act=None):

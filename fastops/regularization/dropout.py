@@ -68,7 +68,7 @@ _KERNELS = KernelSet(
 
 
 def _backend(dtype, size):
-    return _dispatch.pointwise_backend(dtype, size, _threads.get_num_threads(), "cheap")
+    return _dispatch.parallel_backend(dtype, size, _threads.get_num_threads(), "cheap")
 
 
 def _call(which, dtype, size, *args):
@@ -207,7 +207,7 @@ def _(shape, dtype, training=True, **params):
         "mode": "training (counter-based mask, fastops._random)",
         "size": size,
         "threads": _threads.get_num_threads(),
-        "parallel_min_elements": _dispatch.PARALLEL_MIN_ELEMENTS["cheap"],
+        "parallel_min_elements": _dispatch.PARALLEL_MIN_WORK["cheap"],
     }
 
 
@@ -262,7 +262,7 @@ def _(shape, dtype, training=True, **params):
         "planes": math.prod(shape[:2]),
         "size": size,
         "threads": _threads.get_num_threads(),
-        "parallel_min_elements": _dispatch.PARALLEL_MIN_ELEMENTS["cheap"],
+        "parallel_min_elements": _dispatch.PARALLEL_MIN_WORK["cheap"],
     }
 
 

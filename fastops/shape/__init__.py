@@ -1,8 +1,4 @@
 """Shape and resampling family: flatten, reshape, channel_shuffle, pixel_shuffle, pad,
-upsample_nearest2d."""
-from .pad import pad  # noqa: F401
-from .reshape import flatten, reshape  # noqa: F401
-from .shuffle import channel_shuffle, pixel_shuffle  # noqa: F401
-from .upsample import upsample_nearest2d  # noqa: F401
-from .interpolate import interpolate  # noqa: F401
-from .grid import affine_grid, grid_sample  # noqa: F401
+upsample_nearest2d, interpolate, affine_grid, grid_sample."""
+# the family's modules (each op is ``fastops.<op>``, imported from its module by fastops/__init__.py)
+from . import grid, interpolate, pad, reshape, shuffle, upsample  # noqa: F401

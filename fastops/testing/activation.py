@@ -1,4 +1,4 @@
-"""Op table: activations (OPS.md "Activations and elementwise")."""
+"""Op table: activations (docs/ops.md, "Activations and elementwise")."""
 import math
 
 import numpy as np

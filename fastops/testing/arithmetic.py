@@ -1,4 +1,4 @@
-"""Op table: tensor arithmetic (OPS.md "Tensor arithmetic")."""
+"""Op table: tensor arithmetic (docs/ops.md, "Tensor arithmetic")."""
 import functools
 import operator
 

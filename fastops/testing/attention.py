@@ -1,4 +1,4 @@
-"""Op table: attention (OPS.md "Attention")."""
+"""Op table: attention (docs/ops.md, "Attention")."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Op table: linear and convolution (OPS.md "Linear and convolution").
+"""Op table: linear and convolution (docs/ops.md, "Linear and convolution").
 
 References are independent NumPy code (a sum over kernel offsets of strided input slices, one
 einsum per group; the transposed conv scatters the same way), evaluated in float64 by the tests.

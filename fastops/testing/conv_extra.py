@@ -1,4 +1,4 @@
-"""Op table: deform_conv2d and correlation (OPS.md "Linear and convolution").
+"""Op table: deform_conv2d and correlation (docs/ops.md, "Linear and convolution").
 
 References are independent NumPy implementations written from torchvision's
 ``deform_conv2d_kernel.cpp`` (bilinear_interpolate rule) and the FlowNet Caffe correlation layer.

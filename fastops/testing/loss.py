@@ -1,4 +1,4 @@
-"""Op table: losses (OPS.md "Losses")."""
+"""Op table: losses (docs/ops.md, "Losses")."""
 import warnings
 
 import numpy as np

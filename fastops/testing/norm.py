@@ -1,4 +1,4 @@
-"""Op table: normalization (OPS.md "Normalization"): batch_norm, layer_norm, group_norm, instance_norm.
+"""Op table: normalization (docs/ops.md, "Normalization"): batch_norm, layer_norm, group_norm, instance_norm.
 
 In training, batch_norm / instance_norm update given running statistics in place; the generic
 tests check that inputs are not modified, so the table's training samples pass ``None`` running

@@ -1,4 +1,4 @@
-"""Op table: pooling (OPS.md "Pooling")."""
+"""Op table: pooling (docs/ops.md, "Pooling")."""
 import itertools
 
 import numpy as np

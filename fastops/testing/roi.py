@@ -1,4 +1,4 @@
-"""Op table: RoI pooling (OPS.md "Pooling": roi_pool, roi_align, ps_roi_pool, ps_roi_align).
+"""Op table: RoI pooling (docs/ops.md, "Pooling": roi_pool, roi_align, ps_roi_pool, ps_roi_align).
 
 The NumPy references follow torchvision's CPU kernels literally, in float64: every bilinear sample
 of ``roi_align`` is a 4-corner interpolation (the op itself uses separable row/column weights),

@@ -1,4 +1,4 @@
-"""Op table: shape and resampling (OPS.md "Shape and resampling")."""
+"""Op table: shape and resampling (docs/ops.md, "Shape and resampling")."""
 import math
 
 import numpy as np

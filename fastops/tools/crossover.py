@@ -3,7 +3,7 @@
 ``python -m fastops.tools.crossover`` times the serial and the parallel kernel of a cheap op
 (relu) and a transcendental one (gelu) on sizes 2**10 .. 2**20, interleaved, and prints the
 smallest size from which the parallel kernel is faster. The thresholds in
-``fastops._dispatch.PARALLEL_MIN_ELEMENTS`` come from this measurement.
+``fastops._dispatch.PARALLEL_MIN_WORK`` come from this measurement.
 """
 import sys
 import time
