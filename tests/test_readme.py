@@ -26,3 +26,17 @@ def test_op_table_matches_registry():
     table = readme.split("<!-- op-table-start -->")[1].split("<!-- op-table-end -->")[0]
     rows = re.findall(r"^\| [a-z]+ \| `([a-z0-9_.]+)` \| yes \| yes \| yes \|$", table, re.M)
     assert sorted(rows) == fastops.ops()
+
+
+def test_layout_table_is_current():
+    """The README's layout table is what the registries say now (regenerate it with
+    ``python -m fastops.tools.layout`` after adding, moving or testing an op elsewhere)."""
+    from fastops.tools import layout
+
+    readme = _read("README.md")
+    assert layout.BEGIN in readme and layout.END in readme
+    got = readme[readme.index(layout.BEGIN):readme.index(layout.END) + len(layout.END)]
+    want = layout.table_markdown()
+    assert got == want, "README layout table is stale: run python -m fastops.tools.layout"
+    names = [line.split("`")[1] for line in want.splitlines() if line.startswith("| `")]
+    assert names == fastops.ops()
