@@ -4,33 +4,16 @@ forward+backward of every recurrent op at the recurrent issue's shape (batch 32,
 (``fastops.recurrent.bench``, interleaved; > 1 means fastops is faster)."""
 import numpy as np
 
+from fastops.testing import recurrent
+
 from ._common import DTYPES, nonempty, pin_threads, selected, skip_placeholder, torch_or_none
 
-OPS = [op for op in ("rnn_cell", "lstm_cell", "gru_cell", "rnn", "lstm", "gru") if selected(op)]
-T, B, I, H = 50, 32, 256, 512
-GATES = {"rnn": 1, "lstm": 4, "gru": 3}
+OPS = [op for op in recurrent.OPS if selected(op)]
 
 
 def _case(name, dtype):
-    """(args, grad_output) of one recurrent op."""
-    rng = np.random.default_rng(0)
-    kind = name.split("_")[0]
-    G = GATES[kind] * H
-
-    def r(*shape):
-        return (rng.standard_normal(shape) * 0.05).astype(dtype)
-
-    w = [r(G, I), r(G, H), r(G), r(G)]
-    if name.endswith("_cell"):
-        x, h = r(B, I), r(B, H)
-        if kind == "lstm":
-            return (x, (h, r(B, H)), *w), (np.ones((B, H), dtype), np.ones((B, H), dtype))
-        return (x, h, *w), np.ones((B, H), dtype)
-    x, h = r(T, B, I), r(1, B, H)
-    g_out = np.ones((T, B, H), dtype)
-    if kind == "lstm":
-        return (x, (h, r(1, B, H)), w), (g_out, None)
-    return (x, h, w), (g_out, None)
+    """(args, grad_output) of one recurrent op at the benchmark shape."""
+    return recurrent.case(name, dtype, "bench")
 
 
 class RecurrentForward:
@@ -82,7 +65,7 @@ class RecurrentRatios:
         from fastops.recurrent import bench
 
         pin_threads()
-        return {k: bench.run(kind=k, rounds=5, threads=get_num_threads()) for k in self.params[0] if k in GATES}
+        return {k: bench.run(kind=k, rounds=5, threads=get_num_threads()) for k in self.params[0] if k in recurrent.GATES}
 
     def setup(self, rows, kind):
         skip_placeholder(kind)

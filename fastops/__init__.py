@@ -58,7 +58,8 @@ from .norm.layer_norm import layer_norm  # noqa: F401
 from .norm.lrn import local_response_norm  # noqa: F401
 
 # shape and resampling
-from .shape.grid import affine_grid, grid_sample  # noqa: F401
+from .shape.affine_grid import affine_grid  # noqa: F401
+from .shape.grid import grid_sample  # noqa: F401
 from .shape.shuffle import channel_shuffle, pixel_shuffle  # noqa: F401
 from .shape.reshape import flatten, reshape  # noqa: F401
 from .shape.interpolate import interpolate  # noqa: F401

@@ -60,19 +60,9 @@ def _progress(items, desc, total=None):
 
 def _recurrent_case(name, dtype):
     """A tiny call of a recurrent op (they are tested outside the op table): (args, grad_output)."""
-    import numpy as np
+    from fastops.testing import recurrent
 
-    r = np.random.default_rng(0)
-    kind = name.split("_")[0]
-    G = {"rnn": 1, "lstm": 4, "gru": 3}[kind] * 8
-    w = [r.standard_normal(s).astype(dtype) for s in ((G, 4), (G, 8), (G,), (G,))]
-    if name.endswith("_cell"):
-        x, h = r.standard_normal((2, 4)).astype(dtype), np.zeros((2, 8), dtype)
-        if kind == "lstm":
-            return (x, (h, h), *w), (np.ones_like(h), np.ones_like(h))
-        return (x, h, *w), np.ones_like(h)
-    x, h = r.standard_normal((3, 2, 4)).astype(dtype), np.zeros((1, 2, 8), dtype)
-    return (x, (h, h) if kind == "lstm" else h, w), (np.ones((3, 2, 8), dtype), None)
+    return recurrent.case(name, dtype, "tiny")
 
 
 def _unknown_ops(names):

@@ -25,16 +25,8 @@ from . import _config
 
 _PKG_DIR = os.path.dirname(os.path.abspath(__file__))
 # Parts of the package that define no cached kernel and that no kernel module imports (the test
-# table, the CLI, benchmarks, tools, examples, the Dask wrappers): editing them must not invalidate
-# the kernel cache, so the stamp leaves them out (tests/test_infra.py checks both conditions).
-# Top-level names; a family's own ``bench.py`` (its timing script) is tooling as well.
-TOOLING = frozenset({"testing", "tools", "examples", "dask", "__main__.py", "bench.py"})
-
-
-def is_tooling(rel):
-    """Whether the package-relative path ``rel`` is tooling (outside the cache stamp)."""
-    parts = rel.replace(os.sep, "/").split("/")
-    return parts[0] in TOOLING or parts[-1] == "bench.py"
+# table, the CLI, benchmarks, tools, examples, the Dask wrappers): outside the stamp (_config).
+TOOLING, is_tooling = _config.TOOLING, _config.is_tooling
 _source_stamp = None
 
 

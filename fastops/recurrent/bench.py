@@ -14,9 +14,12 @@ from ..bench import median_calls as _median_calls
 from . import gru, lstm
 
 
-def run(kind="lstm", T=50, B=32, I=256, H=512, rounds=7, threads=2):
+def run(kind="lstm", T=None, B=None, I=None, H=None, rounds=7, threads=2):
     import torch
 
+    from ..testing.recurrent import SIZES
+
+    T, B, I, H = (v if v is not None else SIZES["bench"][k] for k, v in zip("TBIH", (T, B, I, H)))
     torch.set_num_threads(threads)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((T, B, I)).astype(np.float32)
@@ -91,8 +94,10 @@ def _setup(kind, T, B, I, H, threads, lib):
     return fwd, fb
 
 
-def _worker(lib, kind, rounds, threads, T=50, B=32, I=256, H=512):
-    fwd, fb = _setup(kind, T, B, I, H, threads, lib)
+def _worker(lib, kind, rounds, threads):
+    from ..testing.recurrent import SIZES
+
+    fwd, fb = _setup(kind, *(SIZES["bench"][k] for k in "TBIH"), threads, lib)
     out = []
     with _threads.threads(threads):
         for f in (fwd, fb):
