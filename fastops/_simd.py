@@ -67,21 +67,9 @@ def _splat(builder, value, lanes):
     return builder.shuffle_vector(v, v, ir.Constant(ir.VectorType(_I32, lanes), [ir.Constant(_I32, 0)] * lanes))
 
 
-def _vconst(vty, value):
-    """The constant float vector of type ``vty`` with every lane ``value``."""
-    return ir.Constant(vty, [ir.Constant(vty.element, float(value))] * vty.count)
-
-
-def _vname(vty):
-    """LLVM's overload suffix of a vector type (``v16f32``)."""
-    e = vty.element
-    kind = "f32" if isinstance(e, ir.FloatType) else "f64" if isinstance(e, ir.DoubleType) else f"i{e.width}"
-    return f"v{vty.count}{kind}"
-
-
-def _fma_fn(builder, vty):
-    """``llvm.fma`` on the float vector type ``vty`` (declared in the module once)."""
-    return cgutils.get_or_insert_function(builder.module, ir.FunctionType(vty, [vty] * 3), f"llvm.fma.{_vname(vty)}")
+_vconst = _math.fconst  # the constant vector with every lane ``value``
+_vname = _math._llvm_suffix  # LLVM's overload suffix of a vector type (``v16f32``)
+_fma_fn = _math.fma_fn  # ``llvm.fma`` on a vector type
 
 
 @intrinsic
@@ -280,68 +268,15 @@ def prefetch(typingctx, arr, i):
     return types.none(arr, i), codegen
 
 
-# vexp's constants: those of the scalar ``_math.exp32``/``exp64`` (one table)
-_EXP_CONSTANTS = {
-    32: dict(range=_math.EXP32_RANGE, ln2=_math.EXP32_LN2, shift=23, poly=_math.EXP32_POLY),
-    64: dict(range=_math.EXP64_RANGE, ln2=_math.EXP64_LN2, shift=52, p=_math.EXP64_P, q=_math.EXP64_Q),
-}
-
-
-def _exp_ir(builder, x, bits):
-    """LLVM IR of ``exp`` on the float vector ``x`` (see ``vexp``)."""
-    vty = x.type
-    k = _EXP_CONSTANTS[bits]
-    ity = ir.VectorType(ir.IntType(bits), vty.count)
-    fma_fn = _fma_fn(builder, vty)
-
-    def c(v):
-        return _vconst(vty, v)
-
-    def fma(a, b, d):
-        return builder.call(fma_fn, [a, b, d])
-
-    lo, hi = c(k["range"][0]), c(k["range"][1])
-    below = builder.fcmp_ordered("<", x, lo)
-    above = builder.fcmp_ordered(">", x, hi)
-    xc = builder.select(above, hi, builder.select(below, lo, x))  # NaN stays NaN
-    # n = round(x / ln2): adding 1.5 * 2^(mantissa bits) rounds to an integer held in the low bits
-    magic = c(1.5 * 2.0 ** k["shift"])
-    t = fma(xc, c(_math.LOG2E), magic)
-    n = builder.fsub(t, magic)
-    r = fma(n, c(-k["ln2"][0]), xc)  # Cody-Waite: x - n * (ln2_hi + ln2_lo) in two steps
-    r = fma(n, c(-k["ln2"][1]), r)
-    if bits == 32:
-        coeffs = k["poly"]
-        p = c(coeffs[0])
-        for a in coeffs[1:]:
-            p = fma(p, r, c(a))
-        e = builder.fadd(fma(p, builder.fmul(r, r), r), c(1.0))
-    else:
-        rr = builder.fmul(r, r)
-        pc, qc = k["p"], k["q"]
-        px = builder.fmul(r, fma(fma(c(pc[0]), rr, c(pc[1])), rr, c(pc[2])))
-        q = fma(fma(fma(c(qc[0]), rr, c(qc[1])), rr, c(qc[2])), rr, c(qc[3]))
-        e = builder.fadd(c(1.0), builder.fmul(c(2.0), builder.fdiv(px, builder.fsub(q, px))))
-    # 2^n from the low bits of t (bits(t) = bits(magic) + n, whose high bits shift out)
-    scale = builder.shl(builder.bitcast(t, ity), ir.Constant(ity, [ir.Constant(ity.element, k["shift"])] * vty.count))
-    y = builder.bitcast(builder.add(builder.bitcast(e, ity), scale), vty)
-    y = builder.select(above, c(np.inf), builder.select(below, c(0.0), y))
-    return builder.select(builder.fcmp_unordered("uno", x, x), x, y)
-
-
 @intrinsic
 def vexp(typingctx, v):
-    """``exp`` of every lane of the ``Vec`` ``v`` (against float64 NumPy: < 1 ulp for float32, at
-    most 2 ulp for float64, tests/test_activation_extra.py; results below the smallest normal
-    number flush to 0, overflow gives inf, NaN gives NaN, as ``_math.exp32``/``exp64``, whose
-    constants it uses). FMA throughout (explicit ``llvm.fma``), so a lane's
-    value may differ from the scalar ``_math`` version by an ulp; it never depends on the lane, the
-    position in the array or the code path."""
+    """``exp`` of every lane of the ``Vec`` ``v``: ``_math.exp_ir``, the IR of the scalar
+    ``_math.exp32``/``exp64`` too, so every lane has exactly the scalar function's bits (tested)."""
     if not isinstance(v, Vec):
         return None
 
     def codegen(context, builder, signature, args):
-        return _exp_ir(builder, args[0], v.dtype.bitwidth)
+        return _math.exp_ir(builder, args[0], v.dtype.bitwidth)
 
     return v(v), codegen
 

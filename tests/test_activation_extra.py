@@ -509,6 +509,41 @@ def _vec(name):
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
+def test_one_exponential_scalar_and_vector_bitwise(rng, dtype):
+    """One exponential: the scalar ``_math.exp32``/``exp64`` that the kernels' loops call (LLVM
+    vectorizes such a loop, or not: both are checked) gives exactly the bits of ``_simd.vexp``, so
+    an op's rounding does not depend on the path a shape picks (e.g. attention's blocked kernels
+    against its rows/tiled paths)."""
+    from fastops import _config, _math
+
+    fn = _math.exp32 if dtype == np.float32 else _math.exp64
+
+    @numba.njit(**_config.JIT_OPTIONS)
+    def flat(x, out):  # a plain loop: vectorized by LLVM
+        for i in range(x.size):
+            out[i] = fn(x[i])
+
+    @numba.njit(**_config.JIT_OPTIONS)
+    def scalar(x, out, step):  # strided start/step: a scalar loop
+        for s in range(step):
+            for i in range(s, x.size, step):
+                out[i] = fn(x[i])
+
+    fi = np.finfo(dtype)
+    x = np.concatenate([np.linspace(-800, 800, 40001), rng.uniform(-90, 90, 20000), rng.standard_normal(5000),
+                        [0.0, -0.0, np.inf, -np.inf, np.nan, fi.max, -fi.max, fi.tiny, -fi.tiny]]).astype(dtype)
+    vec = np.empty_like(x)
+    _vec("exp")(x[None], vec[None])
+    a, b = np.empty_like(x), np.empty_like(x)
+    flat(x, a)
+    scalar(x, b, 7)
+    bits = np.uint32 if dtype == np.float32 else np.uint64
+    for got in (a, b):
+        same = got.view(bits) == vec.view(bits)  # bit patterns, NaN included
+        assert same.all(), x[~same][:5]
+
+
+@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_vexp_against_float64_numpy(rng, dtype):
     fi = np.finfo(dtype)
     lo, hi = (-87.33654, 88.72283) if dtype == np.float32 else (-708.3964185322641, 709.782712893384)
