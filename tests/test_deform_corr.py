@@ -4,7 +4,7 @@ import pytest
 
 import fastops
 from fastops import _dispatch, _threads
-from fastops.testing.conv_extra import _deform_case, correlation_ref, deform_conv2d_ref, deform_conv2d_torch
+from fastops.testing.conv import _deform_case, correlation_ref, deform_conv2d_ref, deform_conv2d_torch
 
 from .conftest import requires_torch, torch
 

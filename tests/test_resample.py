@@ -6,7 +6,7 @@ import pytest
 
 import fastops
 from fastops import _threads
-from fastops.testing import resample as ref
+from fastops.testing import shape as ref
 
 from .conftest import requires_torch, torch
 

@@ -1,6 +1,6 @@
 """RoI ops: thread-count independence, dispatch, hand-checked torchvision semantics, edge cases.
 
-The op table (fastops/testing/roi.py) covers forward vs NumPy, finite differences, torch
+The op table (fastops/testing/pooling.py) covers forward vs NumPy, finite differences, torch
 compositions, layouts and errors; this file checks what a table cannot express.
 """
 import numpy as np
@@ -8,7 +8,7 @@ import pytest
 
 import fastops
 from fastops import _threads
-from fastops.testing import roi as roi_table
+from fastops.testing import pooling as roi_table
 
 OPS = ["roi_pool", "roi_align", "ps_roi_pool", "ps_roi_align"]
 

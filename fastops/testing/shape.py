@@ -1,4 +1,5 @@
 """Op table: shape and resampling (docs/ops.md, "Shape and resampling")."""
+import itertools
 import math
 
 import numpy as np
@@ -298,3 +299,421 @@ TABLE = [
         bench=_bench_4d(SMALL_LARGE),
     ),
 ]
+
+
+# === resampling: interpolate, affine_grid, grid_sample (shape/interpolate.py, affine_grid.py, grid.py) ===
+# The NumPy references are written independently of the kernels: ``interpolate`` builds a dense
+# (out, in) interpolation matrix per resized dim from PyTorch's coordinate rules (restated here) and
+# applies them with ``tensordot``; ``grid_sample`` loops over output pixels in Python, reading the
+# taps of each pixel for all channels at once (5-D: the 8 trilinear corners, or the nearest voxel).
+# Both run in float64.
+
+_LINEAR = {"linear": 1, "bilinear": 2, "bicubic": 2, "trilinear": 3}
+
+
+# --- interpolate --------------------------------------------------------------------------------
+
+
+def _cubic(t, A=-0.75):
+    def c1(v):
+        return ((A + 2) * v - (A + 3)) * v * v + 1
+
+    def c2(v):
+        return ((A * v - 5 * A) * v + 8 * A) * v - 4 * A
+
+    return [c2(t + 1), c1(t), c1(1 - t), c2(2 - t)]
+
+
+def _interp_matrix(mode, L, O, align, scale, nd):
+    M = np.zeros((O, L))
+    if align:
+        r = (L - 1) / (O - 1) if O > 1 else 0.0
+    elif scale is not None:
+        r = 1.0 / scale
+    else:
+        r = L / O
+    for o in range(O):
+        if mode == "nearest":
+            if nd == 2 and O == L:
+                i = o
+            elif nd == 2 and O == 2 * L:
+                i = o // 2
+            elif nd == 2:  # ATen's 2-D nearest computes its scale in float32
+                sc = np.float32(1.0 / scale) if scale is not None else np.float32(L) / np.float32(O)
+                i = int(np.floor(np.float32(sc * np.float32(o))))
+            else:
+                i = int(np.floor(np.float32(r * o)))
+            M[o, min(i, L - 1)] = 1
+        elif mode == "nearest-exact":
+            M[o, min(int(np.floor(np.float32(r * (o + 0.5)))), L - 1)] = 1
+        elif mode == "bicubic":
+            src = r * o if align else r * (o + 0.5) - 0.5
+            i0 = math.floor(src)
+            for j, c in enumerate(_cubic(src - i0)):
+                M[o, min(max(i0 - 1 + j, 0), L - 1)] += c
+        elif O == L:
+            M[o, o] = 1
+        else:
+            src = r * o if align else max(r * (o + 0.5) - 0.5, 0.0)
+            i0 = min(math.floor(src), L - 1)
+            lam = min(max(src - i0, 0.0), 1.0)
+            M[o, i0] += 1 - lam
+            M[o, min(i0 + 1, L - 1)] += lam
+    return M
+
+
+def _interp_ref(x, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    nd = x.ndim - 2
+    spatial = x.shape[2:]
+    if size is not None:
+        out = (size,) * nd if isinstance(size, int) else tuple(size)
+        scales = (None,) * nd
+    else:
+        sf = (scale_factor,) * nd if not isinstance(scale_factor, (tuple, list)) else tuple(scale_factor)
+        out = tuple(int(math.floor(L * s)) for L, s in zip(spatial, sf))
+        scales = (None,) * nd if recompute_scale_factor else sf
+    y = x
+    for d in range(nd):
+        M = _interp_matrix(mode, spatial[d], out[d], bool(align_corners), scales[d], nd)
+        y = np.moveaxis(np.tensordot(M, np.moveaxis(y, 2 + d, 0), axes=(1, 0)), 0, 2 + d)
+    return np.ascontiguousarray(y, dtype=x.dtype)
+
+
+_SPECS = [
+    ("up size", {"size": None}),
+    ("down size", {"size": None}),
+    ("sf 1.7", {"scale_factor": 1.7}),
+    ("sf 0.6", {"scale_factor": 0.6}),
+    ("sf tuple", {"scale_factor": None}),
+    ("recompute", {"scale_factor": 1.7, "recompute_scale_factor": True}),
+]
+_SHAPES = {1: (2, 3, 5), 2: (1, 2, 5, 7), 3: (1, 2, 3, 4, 5)}
+_UP = {1: (9,), 2: (8, 11), 3: (5, 6, 7)}
+_DOWN = {1: (3,), 2: (3, 4), 3: (2, 3, 2)}
+_SF_TUPLE = {1: (2.5,), 2: (1.5, 0.7), 3: (1.5, 0.8, 2.3)}
+
+
+def _interp_samples(rng, dtype):
+    out = []
+    configs = [(m, nd, None) for m in ("nearest", "nearest-exact") for nd in (1, 2, 3)]
+    configs += [(m, nd, al) for m, nd in _LINEAR.items() for al in (False, True)]
+    for mode, nd, al in configs:
+        for desc, spec in _SPECS:
+            kw = dict(spec)
+            if desc == "up size":
+                kw["size"] = _UP[nd]
+            elif desc == "down size":
+                kw["size"] = _DOWN[nd]
+            elif desc == "sf tuple":
+                kw["scale_factor"] = _SF_TUPLE[nd]
+            kw["mode"] = mode
+            if al is not None:
+                kw["align_corners"] = al
+            out.append(Sample((randn(rng, _SHAPES[nd], dtype),), kw, f"{mode} {nd}d {desc} ac={al}"))
+    # odd sizes, batch 1, an integer size and scale 2
+    out += [
+        Sample((randn(rng, (1, 1, 6, 5), dtype),), {"scale_factor": 2, "mode": "bilinear"}, "x2"),
+        Sample((randn(rng, (1, 1, 6, 5), dtype),), {"size": 4, "mode": "bicubic"}, "int size"),
+        Sample((randn(rng, (1, 2, 7, 9), dtype),), {"size": (1, 1), "mode": "bilinear", "align_corners": True}, "to 1x1 ac"),
+        Sample((randn(rng, (1, 2, 4, 4), dtype),), {"scale_factor": 2, "mode": "nearest"}, "nearest x2"),
+        Sample((randn(rng, (2, 1, 1, 1, 3), dtype),), {"size": (2, 3, 5), "mode": "trilinear"}, "from 1"),
+    ]
+    return out
+
+
+def _interp_torch(t, x, **kw):
+    return t.nn.functional.interpolate(x, **kw)
+
+
+def _interp_errors():
+    x3 = np.ones((1, 2, 5), np.float32)
+    x4 = np.ones((1, 2, 5, 5), np.float32)
+    return [
+        ErrorCase((x3,), {"size": 4, "mode": "bilinear"}, ValueError, "4-D"),
+        ErrorCase((x4,), {"size": 4, "mode": "trilinear"}, ValueError, "5-D"),
+        ErrorCase((x4,), {"size": 4, "mode": "linear"}, ValueError, "3-D"),
+        ErrorCase((np.ones((5, 5), np.float32),), {"size": 4}, ValueError, "input"),
+        ErrorCase((x4,), {"size": 4, "scale_factor": 2.0}, ValueError, "exactly one"),
+        ErrorCase((x4,), {"mode": "bilinear"}, ValueError, "exactly one"),
+        ErrorCase((x4,), {"size": 4, "align_corners": True}, ValueError, "align_corners"),
+        ErrorCase((x4,), {"size": 4, "mode": "bilinear", "antialias": True}, ValueError, "antialias"),
+        ErrorCase((x4,), {"size": (4, 4, 4), "mode": "bilinear"}, TypeError, "size"),
+        ErrorCase((x4,), {"scale_factor": -2.0, "mode": "bilinear"}, ValueError, "scale_factor"),
+        ErrorCase((x4,), {"scale_factor": 0.1, "mode": "bilinear"}, ValueError, "sizes must be > 0"),
+        ErrorCase((x4,), {"size": 4, "recompute_scale_factor": True}, ValueError, "recompute_scale_factor"),
+        ErrorCase((x4,), {"size": 4, "mode": "area"}, ValueError, "mode"),
+        ErrorCase((x4,), {"size": 4, "mode": "bilinear", "align_corners": 1}, TypeError, "align_corners"),
+        ErrorCase((x4.astype(np.int32),), {"size": 4}, TypeError, "float32 or float64"),
+    ]
+
+
+def _interp_bench(rng, dtype, size):
+    shape = {"small": (1, 4, 8, 8), "large": (8, 64, 56, 56)}[size]
+    return Sample((randn(rng, shape, dtype),), {"scale_factor": 2, "mode": "bilinear", "align_corners": False})
+
+
+# --- affine_grid --------------------------------------------------------------------------------
+
+
+def _ag_ref(theta, size, align_corners=False):
+    sp = size[2:]
+    k = len(sp)
+
+    def lin(n):
+        if n <= 1:
+            return np.zeros(1)
+        v = np.linspace(-1, 1, n)
+        return v if align_corners else v * (n - 1) / n
+
+    coords = np.meshgrid(*[lin(n) for n in sp], indexing="ij")  # z?, y, x
+    base = np.stack([c for c in reversed(coords)] + [np.ones(sp)], axis=-1)  # (..., x, y, [z,] 1)
+    return np.einsum("...j,nij->n...i", base, theta).astype(theta.dtype)
+
+
+def _ag_torch(t, theta, size, align_corners=False):
+    import warnings
+
+    with warnings.catch_warnings():  # torch warns about size-1 dims with align_corners=True
+        warnings.simplefilter("ignore", UserWarning)
+        return t.nn.functional.affine_grid(theta, size, align_corners=align_corners)
+
+
+def _ag_samples(rng, dtype):
+    out = []
+    for size in [(2, 3, 4, 5), (1, 1, 1, 3), (2, 2, 3, 4, 5), (1, 1, 2, 1, 3)]:
+        k = len(size) - 2
+        for al in (False, True):
+            out.append(Sample((randn(rng, (size[0], k, k + 1), dtype),), {"size": size, "align_corners": al}, f"{size} {al}"))
+    return out
+
+
+def _ag_errors():
+    t = np.ones((2, 2, 3), np.float32)
+    return [
+        ErrorCase((np.ones((2, 3, 3), np.float32),), {"size": (2, 1, 4, 4)}, ValueError, "theta"),
+        ErrorCase((t,), {"size": (3, 1, 4, 4)}, ValueError, "theta"),
+        ErrorCase((t,), {"size": (2, 1, 4, 4, 4)}, ValueError, "theta"),
+        ErrorCase((t,), {"size": (2, 4, 4)}, TypeError, "size"),
+        ErrorCase((t,), {"size": (2, 1, 0, 4)}, ValueError, "size"),
+        ErrorCase((t.astype(np.int64),), {"size": (2, 1, 4, 4)}, TypeError, "float32 or float64"),
+    ]
+
+
+# --- grid_sample --------------------------------------------------------------------------------
+
+
+def _unnorm(c, n, align):
+    return (c + 1) / 2 * (n - 1) if align else ((c + 1) * n - 1) / 2
+
+
+def _reflect(v, lo2, hi2):
+    if lo2 == hi2:
+        return 0.0
+    lo, span = lo2 / 2, (hi2 - lo2) / 2
+    v = abs(v - lo)
+    flips = math.floor(v / span)
+    extra = v - flips * span
+    return extra + lo if flips % 2 == 0 else span - extra + lo
+
+
+def _pad(v, n, padding, align):
+    if padding == "border":
+        return min(max(v, 0.0), n - 1.0)
+    if padding == "reflection":
+        v = _reflect(v, 0, 2 * (n - 1)) if align else _reflect(v, -1, 2 * n - 1)
+        return min(max(v, 0.0), n - 1.0)
+    return v
+
+
+def _gs_ref(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False):
+    if x.ndim == 5:
+        return _gs_ref3(x, grid, mode, padding_mode, align_corners)
+    N, C, H, W = x.shape
+    Ho, Wo = grid.shape[1:3]
+    out = np.zeros((N, C, Ho, Wo))
+
+    def val(n, yy, xx):
+        if 0 <= yy < H and 0 <= xx < W:
+            return x[n, :, yy, xx].astype(np.float64)
+        return np.zeros(C)
+
+    for n, h, w in itertools.product(range(N), range(Ho), range(Wo)):
+        gx, gy = float(grid[n, h, w, 0]), float(grid[n, h, w, 1])
+        ix, iy = _unnorm(gx, W, align_corners), _unnorm(gy, H, align_corners)
+        if mode == "bicubic":
+            x0, y0 = math.floor(ix), math.floor(iy)
+            cx, cy = _cubic(ix - x0), _cubic(iy - y0)
+            acc = np.zeros(C)
+            for j in range(4):
+                for i in range(4):
+                    xx = int(_pad(float(x0 - 1 + i), W, padding_mode, align_corners))
+                    yy = int(_pad(float(y0 - 1 + j), H, padding_mode, align_corners))
+                    acc += cx[i] * cy[j] * val(n, yy, xx)
+            out[n, :, h, w] = acc
+            continue
+        ix, iy = _pad(ix, W, padding_mode, align_corners), _pad(iy, H, padding_mode, align_corners)
+        if mode == "nearest":
+            out[n, :, h, w] = val(n, int(np.rint(iy)), int(np.rint(ix)))
+        else:
+            x0, y0 = math.floor(ix), math.floor(iy)
+            tx, ty = ix - x0, iy - y0
+            out[n, :, h, w] = ((1 - tx) * (1 - ty) * val(n, y0, x0) + tx * (1 - ty) * val(n, y0, x0 + 1)
+                               + (1 - tx) * ty * val(n, y0 + 1, x0) + tx * ty * val(n, y0 + 1, x0 + 1))
+    return out.astype(x.dtype)
+
+
+def _gs_ref3(x, grid, mode, padding_mode, align_corners):
+    """5-D input: trilinear ("bilinear") or nearest, grid (N, D', H', W', 3) of (x, y, z)."""
+    N, C = x.shape[:2]
+    sp = x.shape[2:]  # D, H, W
+    osp = grid.shape[1:4]
+    out = np.zeros((N, C) + osp)
+
+    def val(n, p):  # p = (z, y, x)
+        if all(0 <= i < L for i, L in zip(p, sp)):
+            return x[(n, slice(None)) + tuple(p)].astype(np.float64)
+        return np.zeros(C)
+
+    for n, *o in itertools.product(range(N), *[range(L) for L in osp]):
+        # grid component j (x, y, z) indexes input dim 2 - j (W, H, D)
+        pos = [_pad(_unnorm(float(grid[(n, *o, 2 - d)]), sp[d], align_corners), sp[d], padding_mode, align_corners)
+               for d in range(3)]
+        if mode == "nearest":
+            out[(n, slice(None), *o)] = val(n, [int(np.rint(v)) for v in pos])
+            continue
+        lo = [math.floor(v) for v in pos]
+        acc = np.zeros(C)
+        for bits in itertools.product((0, 1), repeat=3):
+            wgt = 1.0
+            for v, l, b in zip(pos, lo, bits):
+                wgt *= (v - l) if b else (1 - (v - l))
+            acc += wgt * val(n, [l + b for l, b in zip(lo, bits)])
+        out[(n, slice(None), *o)] = acc
+    return out.astype(x.dtype)
+
+
+def _coords(rng, n, count, align, lo=-3.0, hi=None):
+    """Normalized coordinates whose pixel positions keep their fractional part in [0.1, 0.4] or
+    [0.6, 0.9]: away from the kinks of bilinear/clipping/reflection (integers, and -0.5 / n - 0.5)
+    and from nearest's rounding jumps (half-integers)."""
+    hi = n + 2.0 if hi is None else hi
+    if n == 1 and align:  # every coordinate maps to pixel 0
+        return rng.uniform(-1.5, 1.5, count)
+    whole = rng.integers(int(lo), int(hi), count).astype(np.float64)
+    frac = rng.uniform(0.1, 0.4, count) + 0.5 * rng.integers(0, 2, count)
+    pix = whole + frac
+    return pix / (n - 1) * 2 - 1 if align else (2 * pix + 1) / n - 1
+
+
+def _gs_grid(rng, N, Ho, Wo, H, W, align, dtype, inside=False):
+    lo, hx, hy = (0.0, W - 1.0, H - 1.0) if inside else (-3.0, W + 2.0, H + 2.0)
+    gx = _coords(rng, W, N * Ho * Wo, align, lo, hx)
+    gy = _coords(rng, H, N * Ho * Wo, align, lo, hy)
+    return np.stack([gx, gy], -1).reshape(N, Ho, Wo, 2).astype(dtype)
+
+
+def _gs_grid3(rng, N, out, sp, align, dtype):
+    """A 5-D grid (N, *out, 3) for input spatial size sp = (D, H, W): components (x, y, z)."""
+    count = N * int(np.prod(out))
+    comps = [_coords(rng, n, count, align, -3.0, n + 2.0) for n in reversed(sp)]
+    return np.stack(comps, -1).reshape((N,) + tuple(out) + (3,)).astype(dtype)
+
+
+def _gs_samples(rng, dtype):
+    out = []
+    for mode in ("bilinear", "nearest", "bicubic"):
+        for pad in ("zeros", "border", "reflection"):
+            for al in (False, True):
+                x = randn(rng, (2, 3, 5, 6), dtype)
+                g = _gs_grid(rng, 2, 3, 4, 5, 6, al, dtype)
+                out.append(Sample((x, g), {"mode": mode, "padding_mode": pad, "align_corners": al}, f"{mode} {pad} {al}"))
+    out.append(Sample((randn(rng, (1, 2, 4, 5), dtype), _gs_grid(rng, 1, 6, 7, 4, 5, False, dtype, inside=True)), {}, "defaults, upsampling grid"))
+    out.append(Sample((randn(rng, (1, 1, 1, 1), dtype), _gs_grid(rng, 1, 2, 3, 1, 1, True, dtype)), {"align_corners": True}, "1x1 input"))
+    # 5-D (volumetric): trilinear ("bilinear") and nearest
+    for mode in ("bilinear", "nearest"):
+        for pad in ("zeros", "border", "reflection"):
+            for al in (False, True):
+                x = randn(rng, (2, 2, 3, 4, 5), dtype)
+                g = _gs_grid3(rng, 2, (2, 3, 4), (3, 4, 5), al, dtype)
+                out.append(Sample((x, g), {"mode": mode, "padding_mode": pad, "align_corners": al}, f"5d {mode} {pad} {al}"))
+    out.append(Sample((randn(rng, (1, 2, 1, 1, 1), dtype), _gs_grid3(rng, 1, (2, 1, 3), (1, 1, 1), True, dtype)),
+                      {"align_corners": True}, "5d 1x1x1 input"))
+    return out
+
+
+def _gs_errors():
+    x = np.ones((2, 3, 4, 5), np.float32)
+    g = np.zeros((2, 3, 3, 2), np.float32)
+    x5 = np.ones((2, 3, 4, 4, 4), np.float32)
+    g5 = np.zeros((2, 2, 3, 3, 3), np.float32)
+    return [
+        ErrorCase((x, np.zeros((2, 3, 3, 3), np.float32)), {}, ValueError, "argument 'grid'"),
+        ErrorCase((x, np.zeros((1, 3, 3, 2), np.float32)), {}, ValueError, "argument 'grid'"),
+        ErrorCase((x, np.zeros((2, 9, 2), np.float32)), {}, ValueError, "argument 'grid'"),
+        ErrorCase((np.ones((2, 3, 4), np.float32), g), {}, ValueError, "argument 'input'"),
+        # 5-D: grid (N, D', H', W', 3)
+        ErrorCase((x5, g), {}, ValueError, "argument 'grid'"),
+        ErrorCase((x5, np.zeros((2, 2, 3, 3, 2), np.float32)), {}, ValueError, "argument 'grid'"),
+        ErrorCase((x5, np.zeros((1, 2, 3, 3, 3), np.float32)), {}, ValueError, "argument 'grid'"),
+        ErrorCase((x5, g5), {"mode": "bicubic"}, ValueError, "argument 'mode' 'bicubic' supports only 4-D"),
+        ErrorCase((x, g5), {}, ValueError, "argument 'grid'"),
+        ErrorCase((np.ones((2, 3, 4, 4, 4, 4), np.float32), g), {}, ValueError, "argument 'input'"),
+        ErrorCase((np.ones((2, 3, 0, 4, 4), np.float32), g5), {}, ValueError, "argument 'input' has an empty"),
+        ErrorCase((x, g), {"mode": "area"}, ValueError, "mode"),
+        ErrorCase((x, g), {"padding_mode": "wrap"}, ValueError, "padding_mode"),
+        ErrorCase((x, g.astype(np.float64)), {}, TypeError, "mixed"),
+        ErrorCase((x.astype(np.int32), g), {}, TypeError, "float32 or float64"),
+    ]
+
+
+def _gs_bench(rng, dtype, size):
+    from .. import affine_grid
+
+    shape = {"small": (1, 4, 8, 8), "large": (8, 64, 56, 56)}[size]
+    N = shape[0]
+    theta = (np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]) + 0.2 * rng.standard_normal((N, 2, 3))).astype(dtype)
+    grid = affine_grid(theta, shape, align_corners=False)
+    return Sample((randn(rng, shape, dtype), grid), {"mode": "bilinear", "padding_mode": "zeros", "align_corners": False})
+
+
+_TOL = {np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)}
+
+_RESAMPLE_TABLE = [
+    OpInfo(
+        name="interpolate",
+        samples=_interp_samples,
+        ref=_interp_ref,
+        torch_ref=_interp_torch,
+        errors=_interp_errors,
+        tol=_TOL,
+        bench=_interp_bench,
+    ),
+    OpInfo(
+        name="affine_grid",
+        samples=_ag_samples,
+        ref=_ag_ref,
+        torch_ref=_ag_torch,
+        errors=_ag_errors,
+        tol=_TOL,
+        bench=lambda rng, dtype, size: Sample(
+            (randn(rng, ({"small": 1, "large": 8}[size], 2, 3), dtype),),
+            {"size": {"small": (1, 4, 8, 8), "large": (8, 64, 56, 56)}[size]},
+        ),
+    ),
+    OpInfo(
+        name="grid_sample",
+        samples=_gs_samples,
+        ref=_gs_ref,
+        torch_ref=lambda t, x, g, mode="bilinear", padding_mode="zeros", align_corners=False: t.nn.functional.grid_sample(
+            x, g, mode=mode, padding_mode=padding_mode, align_corners=align_corners
+        ),
+        grad_args=(0, 1),
+        errors=_gs_errors,
+        tol=_TOL,
+        bench=_gs_bench,
+        nondiff_kinks=True,
+    ),
+]
+
+TABLE = TABLE + _RESAMPLE_TABLE
