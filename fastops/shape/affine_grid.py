@@ -73,11 +73,12 @@ def affine_grid(theta, size, align_corners=False):
     N = size[0]
     out = np.empty((N,) + size[2:] + (k,), t.dtype)
     ex = (slice(None),) + (None,) * k
-    for i in range(k):
-        acc = np.broadcast_to(t[ex + (i, k)], out.shape[:-1]).copy()
-        for j in range(k):
-            acc += base[j][None] * t[ex + (i, j)]
-        out[..., i] = acc
+    with np.errstate(invalid="ignore", over="ignore"):  # inf * 0 is NaN, as in the math (and torch, silently)
+        for i in range(k):
+            acc = np.broadcast_to(t[ex + (i, k)], out.shape[:-1]).copy()
+            for j in range(k):
+                acc += base[j][None] * t[ex + (i, j)]
+            out[..., i] = acc
     return out
 
 
@@ -90,16 +91,18 @@ def _(grad_output, theta, size, align_corners=False):
     base = _ag_base(size, align, t.dtype)
     gt = np.empty(t.shape, t.dtype)
     axes = tuple(range(1, k + 1))
-    for i in range(k):
-        gi = g[..., i]
-        for j in range(k):
-            gt[:, i, j] = np.sum(gi * base[j][None], axis=axes)
-        gt[:, i, k] = np.sum(gi, axis=axes)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for i in range(k):
+            gi = g[..., i]
+            for j in range(k):
+                gt[:, i, j] = np.sum(gi * base[j][None], axis=axes)
+            gt[:, i, k] = np.sum(gi, axis=axes)
     return (gt,)
 
 
 @affine_grid.defexplain
 def _(shape, dtype, **params):
     return {"kernel": "numpy_broadcast", "backend": "numpy"}
+
 
 __all__ = ["affine_grid"]
