@@ -6,7 +6,7 @@ threads, a sigmoid through ``np.exp`` took ~36 ms, the same as torch; these poly
 vectorize to AVX-512 and make such kernels memory-bound. Algorithms follow Cephes (S. Moshier):
 Cody-Waite range reduction, a minimax polynomial (float32) or Pade form (float64), and the power
 of two built from its exponent bits. Accuracy: within a few ulp of libm over the whole range
-(checked against NumPy in tests/test_math.py); overflow gives inf, NaN in gives NaN out; results
+(checked against NumPy in tests/core/test_math.py); overflow gives inf, NaN in gives NaN out; results
 below the smallest normal number flush to 0 (libm returns subnormals there).
 
 Each function is an inlined helper; ``EXP[dtype]`` etc. pick the variant a kernel binds. exp is
@@ -100,7 +100,7 @@ def _exp32_reduced(r):
 # --- exp: one algorithm, emitted as LLVM IR on a scalar or on a vector ----------------------------
 # exp32/exp64 (scalar, called by the Numba kernels' loops, which LLVM vectorizes) and
 # ``_simd.vexp`` (explicit vectors) are both this IR, so a value's exp has the same bits whatever
-# the path that computes it (tests/test_math.py checks scalar against vector bitwise).
+# the path that computes it (tests/activation/test_activation.py checks scalar against vector bitwise).
 
 _EXP_CONSTANTS = {
     32: dict(range=EXP32_RANGE, ln2=EXP32_LN2, shift=23, poly=EXP32_POLY),

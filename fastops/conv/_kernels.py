@@ -339,7 +339,7 @@ TEMPLATES = {
 # (7x7 s2 3->64 224), 2.11 (3x3 dil 2 C64 56) with FMA contraction, 1.45 (dil 2) without.
 # FMA contraction ("contract") is enabled for this kernel only (BLOCKED_FASTMATH): its vector loop
 # has the constant trip count NR (no scalar remainder whose rounding could differ from the vector
-# body), and the serial and parallel builds were checked bitwise equal (tests/test_conv.py).
+# body), and the serial and parallel builds were checked bitwise equal (tests/conv/test_conv.py).
 BLOCK_NR = _tile.NR  # 64
 BLOCK_MR = _tile.MR  # 4
 BLOCKED_FASTMATH = _tile.FASTMATH  # _config.FASTMATH | {"contract"}

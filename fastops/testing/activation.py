@@ -134,7 +134,7 @@ TABLE = [
         scale=4.0,
         # ATen's hardsigmoid_backward multiplies by the float constant 1.0f / 6.0f in every dtype:
         # torch's float64 gradient is float32-precise (3e-8 relative); fastops' is g / 6 in float64
-        # (tests/test_activation_extra.py::test_hardsigmoid_float64_gradient_is_exact)
+        # (tests/activation/test_activation.py::test_hardsigmoid_float64_gradient_is_exact)
         torch_tol={np.float64: (1e-7, 1e-9)},
     ),
     _entry(

@@ -299,7 +299,7 @@ def _axpy_bench(rng, dtype, size):
 
 # ---------------------------------------------------------------------------------------------
 # eltwise (every sample has 3 inputs, so grad_args (0, 1, 2) covers them all; 2 and 4 inputs are
-# in tests/test_arithmetic.py)
+# in tests/arithmetic/test_arithmetic.py)
 
 
 ELTWISE_CASES = [

@@ -519,7 +519,7 @@ def _deform_case(rng, dtype, N, C, H, W, O, kh, kw, G=1, OG=1, stride=1, padding
 
 def _deform_samples(rng, dtype):
     # mask is a keyword here (it follows the hyper-parameters in the signature); its gradient is
-    # checked in tests/test_deform_corr.py
+    # checked in tests/conv/test_deform_correlation.py
     return [
         _deform_case(rng, dtype, 2, 3, 5, 6, 4, 3, 3, padding=1, desc="3x3 pad1"),
         _deform_case(rng, dtype, 1, 4, 7, 5, 6, 2, 3, G=2, OG=2, stride=(2, 1), padding=(1, 0), dilation=(1, 2),

@@ -4,7 +4,7 @@ local_response_norm, l2_normalize.
 In training, batch_norm / instance_norm update given running statistics in place; the generic
 tests check that inputs are not modified, so the table's training samples pass ``None`` running
 statistics (allowed by PyTorch) and the in-place updates are checked against torch over several
-steps in tests/test_norm.py.
+steps in tests/norm/test_norm.py.
 """
 import numpy as np
 

@@ -1,5 +1,5 @@
 """Calls of the recurrent ops (``rnn_cell``, ``lstm_cell``, ``gru_cell``, ``rnn``, ``lstm``,
-``gru``) for warmup and benchmarks. They are tested by ``tests/test_recurrent.py``, outside the op
+``gru``) for warmup and benchmarks. They are tested by ``tests/recurrent/test_recurrent.py``, outside the op
 table: their weights come as a list (``params``) and their states as tuples, which the table's
 generic checks do not take.
 

@@ -104,16 +104,20 @@ def reference(name):
 
 
 def tests_of(name):
+    """Test modules (``tests/<family>/test_*.py`` as ``<family>/test_*``, or top-level) that name
+    the op, besides the table-wide ones."""
     out = []
     tdir = os.path.join(ROOT, "tests")
     pat = re.compile(rf"fastops\.{name}\b|\"{name}\"|'{name}'")
-    for f in sorted(os.listdir(tdir)):
-        stem = f[:-3]
-        if f.endswith(".py") and f.startswith("test_") and stem not in GENERIC_TESTS:
-            with open(os.path.join(tdir, f), encoding="utf-8") as fh:
-                if pat.search(fh.read()):
-                    out.append(stem)
-    return out
+    for root, dirs, files in os.walk(tdir):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for f in sorted(files):
+            stem = f[:-3]
+            if f.endswith(".py") and f.startswith("test_") and stem not in GENERIC_TESTS:
+                with open(os.path.join(root, f), encoding="utf-8") as fh:
+                    if pat.search(fh.read()):
+                        out.append(os.path.relpath(os.path.join(root, stem), tdir).replace(os.sep, "/"))
+    return sorted(out)
 
 
 def benchmarks_of(name):
@@ -149,7 +153,7 @@ def rows():
 def table_markdown():
     lines = [BEGIN,
              "| op | defined in | kernel sets | dispatch (`fastops._dispatch`) | NumPy reference (`fastops.testing`) | "
-             "tests (besides the table-wide ones) | benchmarks (`asv_benches`) |",
+             "tests (`tests/`, besides the table-wide ones) | benchmarks (`asv_benches`) |",
              "|---|---|---|---|---|---|---|"]
     for r in rows():
         lines.append("| " + " | ".join(f"`{r[0]}`" if i == 0 else c for i, c in enumerate(r)) + " |")

@@ -5,7 +5,7 @@ import pytest
 import fastops
 from fastops import _threads
 
-from .conftest import requires_torch, torch
+from ..conftest import requires_torch, torch
 
 
 @requires_torch

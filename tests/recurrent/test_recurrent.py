@@ -5,7 +5,7 @@ import pytest
 import fastops
 from fastops import _threads
 
-from .conftest import requires_torch, torch
+from ..conftest import requires_torch, torch
 
 DT = [np.float32, np.float64]
 TOL = {np.float32: 2e-5, np.float64: 1e-11}

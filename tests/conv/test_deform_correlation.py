@@ -6,7 +6,7 @@ import fastops
 from fastops import _dispatch, _threads
 from fastops.testing.conv import _deform_case, correlation_ref, deform_conv2d_ref, deform_conv2d_torch
 
-from .conftest import requires_torch, torch
+from ..conftest import requires_torch, torch
 
 
 def _args(s):

@@ -11,7 +11,7 @@ import fastops
 from fastops import _config, _dispatch, _reduce, _threads
 from fastops.arithmetic import binary
 
-from .conftest import requires_torch, torch
+from ..conftest import requires_torch, torch
 
 MAX_THREADS = _threads.max_threads()
 needs_2_threads = pytest.mark.skipif(MAX_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2")

@@ -7,7 +7,7 @@ import pytest
 import fastops
 from fastops import optim
 
-from .conftest import requires_torch, torch
+from ..conftest import requires_torch, torch
 
 SHAPES = [(7, 5), (13,), (3, 2, 2)]
 

@@ -9,7 +9,7 @@ import pytest
 import fastops
 from fastops import _threads
 
-from .conftest import requires_torch, torch
+from ..conftest import requires_torch, torch
 
 F = torch.nn.functional if torch is not None else None
 

@@ -13,7 +13,7 @@ from fastops.activation import prelu as prelu_mod
 from fastops.activation import softmax as softmax_mod
 from fastops.testing.activation import rrelu_slopes, splitmix_uniform
 
-from .conftest import requires_torch, torch
+from ..conftest import requires_torch, torch
 
 DTYPES = [np.float32, np.float64]
 needs_two_threads = pytest.mark.skipif(_threads.max_threads() < 2, reason="needs NUMBA_NUM_THREADS >= 2")

@@ -8,7 +8,7 @@ import fastops
 from fastops import _threads
 from fastops.testing import shape as ref
 
-from .conftest import requires_torch, torch
+from ..conftest import requires_torch, torch
 
 INTERP_CASES = [
     ((2, 16, 20, 24), {"scale_factor": 2, "mode": "bilinear"}),
