@@ -18,11 +18,11 @@ T = ERFC = EXP = EXPM1 = LOG1P = TANH = UNBOUND
 
 
 def _relu_f(v, a, b):
-    return T(0) if v <= T(0) else v  # (NaN <= 0 is False: NaN propagates)
+    return T(0) if v <= T(0) else v  # NaN <= 0 is False: NaN propagates
 
 
 def _relu_df(v, g, a, b):
-    return T(0) if v <= T(0) else g  # (ATen threshold_backward: 0 at v == 0)
+    return T(0) if v <= T(0) else g  # ATen threshold_backward: 0 at v == 0
 
 
 def _leaky_f(v, a, b):

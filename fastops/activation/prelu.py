@@ -98,7 +98,7 @@ def _rows_bwd_template(x2, g2, w, gx2, partial, P, G):
                 gv = gs[i]
                 pos = v > T(0)
                 os[i] = gv if pos else a * gv
-                cs[i] = T(0) if pos else v * gv  # (ATen: input > 0 ? 0 : input * grad)
+                cs[i] = T(0) if pos else v * gv  # ATen: input > 0 ? 0 : input * grad
             partial[u] = row_sum(cs)
 
 

@@ -33,7 +33,7 @@ def _fwd_template(x, out, key, lo, span):
         for i in range(xs.size):
             v = xs[i]
             r = lo + span * UNIFORM(key, start + i)
-            os[i] = v if v > T(0) else v * r  # (NaN > 0 is False: NaN * r propagates)
+            os[i] = v if v > T(0) else v * r  # NaN > 0 is False: NaN * r propagates
 
 
 def _bwd_template(x, g, out, key, lo, span):

@@ -87,7 +87,7 @@ def _last_fwd_template(x2, out2):
         m = row_max(xs)
         s = row_exp_sum(xs, T(1), m, os, x2[min(r + 1, R - 1)])  # os[i] = exp(xs[i] - m); next row prefetched
         if LOG:
-            ls = T(math.log(s))  # (one log per row)
+            ls = T(math.log(s))  # one log per row
             for i in range(L):
                 os[i] = (xs[i] - m) - ls
         else:
@@ -105,7 +105,7 @@ def _last_bwd_template(y2, g2, out2):
         os = out2[r]
         yn = y2[min(r + 1, R - 1)]  # the next rows, prefetched during the second pass
         gn = g2[min(r + 1, R - 1)]
-        if LOG:  # (grad = g - exp(y) * sum(g))
+        if LOG:  # grad = g - exp(y) * sum(g)
             sv = vsplat(ys, row_sum(gs))
         else:  # grad = y * (g - sum(g * y))
             sv = vsplat(ys, row_dot(gs, ys))

@@ -50,8 +50,8 @@ def _fwd_template(q3, k3, v3, kvidx, mask3, midx, has_mask, causal, scale, p, ke
         mr = min(BM, L - i0)
         kb = kvidx[b]
         mb = midx[b]
-        kt = np.zeros((E, BN), q3.dtype)  # (packed K^T block)
-        s = np.zeros(BN, q3.dtype)  # (one row of scores)
+        kt = np.zeros((E, BN), q3.dtype)  # packed K^T block
+        s = np.zeros(BN, q3.dtype)  # one row of scores
         qs = np.empty(E, q3.dtype)
         acc = np.zeros((BM, Ev), q3.dtype)
         mrow = np.full(BM, -np.inf, q3.dtype)
@@ -87,7 +87,7 @@ def _fwd_template(q3, k3, v3, kvidx, mask3, midx, has_mask, causal, scale, p, ke
                 if m_new == -np.inf:  # every key so far masked out, or NaN scores (row_max skips NaN)
                     for c in range(nv):
                         if sv[c] != sv[c]:
-                            lrow[r] = T(np.nan)  # (stays NaN: the row's output is NaN)
+                            lrow[r] = T(np.nan)  # stays NaN: the row's output is NaN
                             break
                     continue
                 alpha = EXP(m_old - m_new)
@@ -116,7 +116,7 @@ def _fwd_template(q3, k3, v3, kvidx, mask3, midx, has_mask, causal, scale, p, ke
             elif lrow[r] != lrow[r]:  # a NaN score (NaN or inf in q or k, inf - inf): NaN row
                 for d in range(Ev):
                     orow[d] = T(np.nan)
-                lse2[b, i] = T(np.nan)  # (the backward's P and gradients: NaN)
+                lse2[b, i] = T(np.nan)  # the backward's P and gradients: NaN
             else:  # fully masked row: output 0 (as PyTorch's CPU kernel), gradients 0
                 for d in range(Ev):
                     orow[d] = T(0)
@@ -261,7 +261,7 @@ def _dkv_template(q3, k3, v3, inv_ptr, inv_b, mask3, midx, has_mask, causal, sca
                             s[c] += mrw[c]
                     di = dd2[b, i]
                     for c in range(nv):
-                        s[c] = EXP(s[c] - lse)  # (P)
+                        s[c] = EXP(s[c] - lse)  # P
                     if p > T(0):
                         base = (np.int64(b) * L + i) * S + j0
                         for c in range(nv):

@@ -110,7 +110,7 @@ def _grads_template(s, dp, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p
             nv = min(n, i + 1)
         sv = row[:nv]
         dv = drow[:nv]
-        folded = not has_mask and scale > T(0)  # (as in the forward kernel)
+        folded = not has_mask and scale > T(0)  # as in the forward kernel
         if has_mask:
             mrw = mask3[mb, i, :nv]
             for c in range(nv):

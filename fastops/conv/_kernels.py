@@ -161,7 +161,7 @@ def _direct_bwd_weight_template(xp, g, sd, sh, sw, dd, dh, dw, gw):
     Og = O // (C // Cg)
     for o in prange(O):
         grp = o // Og
-        acc = np.empty(OW, dtype=T)  # (per-thread partial sums, vectorized)
+        acc = np.empty(OW, dtype=T)  # per-thread partial sums, vectorized
         for cg in range(Cg):
             c = grp * Cg + cg
             for kd in range(KD):

@@ -103,7 +103,7 @@ def _softplus_neg(x):  # log(1 + exp(-x)), stable
 
 def _bcel_f(x, y, w, pw, a):
     m = -x if x < T(0) else T(0)
-    sp = LOG1P(EXP(-abs(x))) + m  # (softplus(-x) = -log_sigmoid(x))
+    sp = LOG1P(EXP(-abs(x))) + m  # softplus(-x) = -log_sigmoid(x)
     return w * ((T(1) - y) * x + sp)
 
 
@@ -144,8 +144,8 @@ def _kl_f(x, y, w, pw, a):  # a = log_target (1.0 / 0.0)
     if y > T(0):
         return y * (LOG(y) - x)
     if y == T(0):
-        return T(0)  # (xlogy(0, 0) = 0 and 0 * x = 0 for finite x)
-    return y * (LOG(y) - x)  # (NaN)
+        return T(0)  # xlogy(0, 0) = 0 and 0 * x = 0 for finite x
+    return y * (LOG(y) - x)  # NaN
 
 
 def _kl_df(x, y, w, pw, a):

@@ -63,7 +63,7 @@ def _fwd_template(A, P, N, margin, p, eps, swap, loss):
             dpn = DIST(P[r], N[r], eps, p)
             dan = dpn if (dpn < dan or dpn != dpn) else dan  # torch.min: NaN wins
         h = margin + dap - dan
-        loss[r] = T(0) if h <= T(0) else h  # (clamp_min keeps NaN)
+        loss[r] = T(0) if h <= T(0) else h  # clamp_min keeps NaN
 
 
 def _bwd_template(A, P, N, margin, p, eps, swap, g, gs, garr, dA, dP, dN):

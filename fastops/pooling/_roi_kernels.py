@@ -238,7 +238,7 @@ def _pool_fwd_template(x, order, bstart, hs, he, ws, we, out):
                 for pw in range(PW):
                     m = T(0)
                     if he[k, ph] > hs[k, ph] and we[k, pw] > ws[k, pw]:
-                        m = T(-_FLT_MAX)  # (torchvision starts from -FLT_MAX)
+                        m = T(-_FLT_MAX)  # torchvision starts from -FLT_MAX
                         for h in range(hs[k, ph], he[k, ph]):
                             row = plane[h]
                             for w in range(ws[k, pw], we[k, pw]):

@@ -29,7 +29,7 @@ def _tanh(v):
 
 
 def _relu(v):
-    return T(0) if v <= T(0) else v  # (keeps NaN, as torch.relu)
+    return T(0) if v <= T(0) else v  # keeps NaN, as torch.relu
 
 
 def _dtanh_out(h):  # derivative of tanh in terms of its output
@@ -37,7 +37,7 @@ def _dtanh_out(h):  # derivative of tanh in terms of its output
 
 
 def _drelu_out(h):
-    return T(0) if h <= T(0) else T(1)  # (torch: threshold_backward passes NaN outputs)
+    return T(0) if h <= T(0) else T(1)  # torch: threshold_backward passes NaN outputs
 
 
 # ---------------------------------------------------------------------------------------------

@@ -184,7 +184,7 @@ def _taps_template(grid4, H, W, mode, padding, align, oob, off, wt, dwx, dwy):
                     ww[0, w] = T(1)
                 else:
                     o[0, w] = oob
-                    ww[0, w] = (ix + iy) * T(0)  # (0, NaN for a NaN coordinate)
+                    ww[0, w] = (ix + iy) * T(0)  # 0, NaN for a NaN coordinate
                 dx[0, w] = T(0)
                 dy[0, w] = T(0)
             elif mode == 0:
@@ -267,7 +267,7 @@ def _taps3_template(grid4, D, H, W, mode, padding, align, oob, off, wt, dwx, dwy
                     ww[0, w] = T(1)
                 else:
                     o[0, w] = oob
-                    ww[0, w] = (ix + iy + iz) * T(0)  # (0, NaN for a NaN coordinate)
+                    ww[0, w] = (ix + iy + iz) * T(0)  # 0, NaN for a NaN coordinate
                 dx[0, w] = T(0)
                 dy[0, w] = T(0)
                 dz[0, w] = T(0)
