@@ -43,9 +43,7 @@ UNBOUND = _Unbound()
 
 def _default_name(prefix):
     def name(which, dt, backend, variant):
-        parts = [prefix]
-        if which is not None:
-            parts.append(str(which))
+        parts = [prefix, str(which)]
         if dt is not None:
             parts.append(_jit.SUFFIX[dt])
         parts.append(backend)
@@ -162,12 +160,3 @@ def plane_backend(dtype, planes, size):
 def compiled():
     """``{set name: [kernel names]}`` of every set with kernels built in this process."""
     return {name: s.compiled() for name, s in sorted(SETS.items()) if s._built}
-
-
-def scalar(fn, name, dtype, bindings=None):
-    """An always-inlined copy of the scalar function ``fn`` named ``name`` for ``dtype``, with
-    ``T`` and ``bindings`` as its globals (how an op's scalar function reaches a set's template)."""
-    dt = np.dtype(dtype)
-    b = {"T": dt.type}
-    b.update(bindings or {})
-    return _jit.inline(_jit.clone(fn, name, b))

@@ -18,6 +18,7 @@ import math
 import numpy as np
 from llvmlite import ir
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 
 from ._jit import inline
@@ -124,8 +125,6 @@ def _llvm_suffix(ty):
 
 def fma_fn(builder, ty):
     """``llvm.fma`` on the float (or float vector) type ``ty``, declared in the module once."""
-    from numba.core import cgutils
-
     return cgutils.get_or_insert_function(builder.module, ir.FunctionType(ty, [ty] * 3), f"llvm.fma.{_llvm_suffix(ty)}")
 
 

@@ -93,60 +93,71 @@ def dispatch_rules(op):
     return sorted(names)
 
 
-def reference(name):
-    from fastops.testing import table
-
-    infos = [i for i in table() if i.name == name]
-    if not infos:
+def reference(name, infos):
+    """The NumPy reference of the op's first table entry (``infos``: the op table)."""
+    info = next((i for i in infos if i.name == name), None)
+    if info is None:
         return ""
-    r = infos[0].ref
+    r = info.ref
     return f"{r.__module__.replace('fastops.', '')}.{r.__qualname__}"
 
 
-def tests_of(name):
-    """Test modules (``tests/<family>/test_*.py`` as ``<family>/test_*``, or top-level) that name
-    the op, besides the table-wide ones."""
-    out = []
-    tdir = os.path.join(ROOT, "tests")
-    pat = re.compile(rf"fastops\.{name}\b|\"{name}\"|'{name}'")
-    for root, dirs, files in os.walk(tdir):
+def _sources(top, keep):
+    """``{name: source}`` of the ``.py`` files below ``top`` that ``keep(relative path)`` accepts,
+    read once for every op's lookup (names relative to ``top``, without ``.py``)."""
+    out = {}
+    for root, dirs, files in os.walk(top):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for f in sorted(files):
-            stem = f[:-3]
-            if f.endswith(".py") and f.startswith("test_") and stem not in GENERIC_TESTS:
+            rel = os.path.relpath(os.path.join(root, f), top).replace(os.sep, "/")
+            if f.endswith(".py") and keep(rel):
                 with open(os.path.join(root, f), encoding="utf-8") as fh:
-                    if pat.search(fh.read()):
-                        out.append(os.path.relpath(os.path.join(root, stem), tdir).replace(os.sep, "/"))
-    return sorted(out)
+                    out[rel[:-3]] = fh.read()
+    return out
 
 
-def benchmarks_of(name):
-    from fastops.testing import table
+def test_sources():
+    """Test modules (``tests/<family>/test_*.py`` as ``<family>/test_*``, or top-level), besides the
+    table-wide ones."""
+    def keep(rel):
+        f = rel.split("/")[-1]
+        return f.startswith("test_") and f[:-3] not in GENERIC_TESTS
 
-    out = []
-    bdir = os.path.join(ROOT, "asv_benches")
-    if any(i.name == name and i.bench is not None for i in table()):
-        out.append("bench_ops")
+    return _sources(os.path.join(ROOT, "tests"), keep)
+
+
+def bench_sources():
+    return _sources(os.path.join(ROOT, "asv_benches"), lambda rel: "/" not in rel and rel.startswith("bench_"))
+
+
+def tests_of(name, tests):
+    pat = re.compile(rf"fastops\.{name}\b|\"{name}\"|'{name}'")
+    return sorted(t for t, src in tests.items() if pat.search(src))
+
+
+def benchmarks_of(name, infos, benches):
     from fastops.testing import recurrent
 
+    out = ["bench_ops"] if any(i.name == name and i.bench is not None for i in infos) else []
     pat = re.compile(rf"fastops\.{name}\b|\"{name}\"")
-    for f in sorted(os.listdir(bdir)):
-        if f.startswith("bench_") and f.endswith(".py") and f[:-3] != "bench_ops":
-            with open(os.path.join(bdir, f), encoding="utf-8") as fh:
-                src = fh.read()
-            # a benchmark of every recurrent op names them through fastops.testing.recurrent.OPS
-            if pat.search(src) or (name in recurrent.OPS and "recurrent.OPS" in src):
-                out.append(f[:-3])
+    for b, src in benches.items():
+        # a benchmark of every recurrent op names them through fastops.testing.recurrent.OPS
+        if b != "bench_ops" and (pat.search(src) or (name in recurrent.OPS and "recurrent.OPS" in src)):
+            out.append(b)
     return out
 
 
 def rows():
+    from fastops.testing import table
+
+    infos, tests, benches = table(), test_sources(), bench_sources()
     out = []
     for name in sorted(REGISTRY):
         op = REGISTRY[name]
         mod = inspect.getmodule(op._forward)
         out.append((name, _rel(mod.__file__), ", ".join(kernel_sets(op)), ", ".join(dispatch_rules(op)),
-                    reference(name), ", ".join(tests_of(name)), ", ".join(benchmarks_of(name))))
+                    reference(name, infos), ", ".join(tests_of(name, tests)),
+                    ", ".join(benchmarks_of(name, infos, benches))))
     return out
 
 
