@@ -37,6 +37,23 @@ class ErrorCase:
 
 
 @dataclass
+class PathCase:
+    """One dispatch path of an op and a sample that reaches it (large enough for the parallel
+    kernels where the path has them). ``force``: the ``fastops._dispatch.force`` choices the call
+    runs under (empty: the shape alone selects the path). ``expect``: what
+    ``op.explain(sample's first shape, dtype, **explain)`` must report at 2 threads (checked, so a
+    case that no longer reaches its path fails). ``tol``: ``{dtype: (rtol, atol)}`` where this case
+    needs its own (e.g. a long reduction), else the entry's."""
+
+    path: str
+    sample: Sample
+    force: dict = field(default_factory=dict)
+    expect: dict = field(default_factory=dict)
+    explain: dict = field(default_factory=dict)
+    tol: dict = field(default_factory=dict)
+
+
+@dataclass
 class OpInfo:
     name: str
     samples: Callable  # (rng, dtype) -> list[Sample]
@@ -52,6 +69,9 @@ class OpInfo:
     bench: Optional[Callable] = None  # (rng, dtype, "small"|"large") -> Sample
     bench_sizes: tuple = ("small", "large")
     deterministic: bool = True
+    # (rng, dtype) -> list[PathCase]: each dispatch path of the op, checked by tests/test_paths.py
+    # against the reference, the finite-difference VJP and bitwise across thread counts
+    paths: Optional[Callable] = None
     nondiff_kinks: bool = False  # documentation only: sampler keeps inputs away from kinks
     extra: dict = field(default_factory=dict)
 
@@ -115,7 +135,7 @@ def get(name):
     raise KeyError(name)
 
 
-__all__ = ["Sample", "ErrorCase", "OpInfo", "away_from", "randn", "table", "get"]
+__all__ = ["Sample", "ErrorCase", "PathCase", "OpInfo", "away_from", "randn", "table", "get"]
 
 
 def grad_entries(name, args):

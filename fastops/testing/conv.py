@@ -11,7 +11,7 @@ import itertools
 
 import numpy as np
 
-from . import ErrorCase, OpInfo, Sample, activation_ref, activation_torch, randn
+from . import ErrorCase, OpInfo, PathCase, Sample, activation_ref, activation_torch, randn
 
 _NP_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
@@ -358,6 +358,50 @@ def _sep_bench(rng, dtype, size):
 
 _TOL = {np.float32: (2e-4, 2e-5), np.float64: (1e-10, 1e-12)}
 
+# Dispatch paths (tests/test_paths.py): (path, input shape, weight shape, has bias, kwargs), each
+# large enough for the parallel kernels at 2 threads. ``direct_blocked`` is float32 only (float64
+# shapes of that kind run im2col_gemm, listed on its own).
+_PATHS = {
+    "conv1d": [
+        ("direct", (2, 16, 200), (8, 4, 5), True, {"groups": 4, "padding": "same", "padding_mode": "reflect"}),
+        ("direct_blocked", (2, 16, 200), (32, 16, 5), True, {"padding": 2, "activation": "gelu"}),
+    ],
+    "conv2d": [
+        ("im2col_gemm", (2, 8, 12, 11), (16, 8, 3, 3), True, {"padding": 1, "activation": "relu"}),
+        ("direct", (2, 16, 21, 19), (32, 1, 3, 3), True, {"groups": 16, "stride": 2, "padding": 1}),
+        ("gemm_1x1", (2, 16, 9, 10), (16, 16, 1, 1), False, {}),
+        ("direct_blocked", (2, 8, 12, 11), (32, 8, 3, 3), True, {"padding": 1, "dilation": (1, 2)}),
+    ],
+    "conv3d": [
+        ("im2col_gemm", (1, 8, 6, 8, 8), (8, 8, 3, 3, 3), True, {"padding": 1, "stride": (1, 2, 1)}),
+        ("direct", (1, 8, 6, 8, 8), (8, 1, 3, 3, 3), False, {"padding": 1, "groups": 8}),
+        ("direct_blocked", (1, 4, 6, 8, 8), (32, 4, 3, 3, 3), True, {"padding": 1}),
+    ],
+    "conv_transpose1d": [
+        ("im2col_gemm", (2, 16, 100), (16, 8, 4), True, {"stride": 2, "padding": 1}),
+    ],
+    "conv_transpose2d": [
+        ("im2col_gemm", (2, 16, 7, 8), (16, 4, 4, 4), True, {"stride": 2, "padding": 1, "groups": 2}),
+    ],
+    "conv_transpose3d": [
+        ("direct", (1, 8, 5, 6, 7), (8, 1, 3, 3, 3), False, {"groups": 8, "stride": 2}),
+    ],
+}
+
+
+def _paths(name, transposed):
+    def paths(rng, dtype):
+        out = []
+        for path, xs, ws, has_b, kw in _PATHS[name]:
+            if path == "direct_blocked" and dtype != np.float32:
+                continue
+            s = _case_samples([(xs, ws, has_b, kw)], transposed)(rng, dtype)[0]
+            out.append(PathCase(path, s, expect={"path": path, "backend": "parallel"},
+                                explain=dict(weight_shape=ws, **kw)))
+        return out
+
+    return paths
+
 
 def _conv_info(k):
     return OpInfo(
@@ -369,6 +413,7 @@ def _conv_info(k):
         errors=_conv_errors(k),
         tol=_TOL,
         bench=_b(f"conv{k}d"),
+        paths=_paths(f"conv{k}d", False),
     )
 
 
@@ -382,6 +427,7 @@ def _ct_info(k):
         errors=_ct_errors(k),
         tol=_TOL,
         bench=_b(f"conv_transpose{k}d"),
+        paths=_paths(f"conv_transpose{k}d", True),
     )
 
 

@@ -1,52 +1,14 @@
-"""Convolution family: thread-count independence, dispatch decisions, path agreement, fusion.
+"""Convolution family: dispatch decisions, path agreement, fusion, workspaces.
 
 The generic table tests (tests/test_ops.py) cover forward/backward vs NumPy, torch and finite
-differences for every parameter; this file covers what is specific to the family."""
+differences for every parameter, and tests/test_paths.py each dispatch path (the table's ``paths``)
+against the reference and bitwise across thread counts; this file covers what is specific to the
+family."""
 import numpy as np
 import pytest
 
 import fastops
 from fastops import _dispatch, _threads
-
-# (op, input shape, weight shape, bias?, kwargs): each large enough to run the parallel kernels
-CASES = [
-    ("conv2d", (2, 8, 12, 11), (16, 8, 3, 3), True, {"padding": 1, "activation": "relu"}),  # im2col_gemm
-    ("conv2d", (2, 16, 21, 19), (32, 1, 3, 3), True, {"groups": 16, "stride": 2, "padding": 1}),  # direct
-    ("conv2d", (2, 16, 9, 10), (16, 16, 1, 1), False, {}),  # gemm_1x1
-    ("conv1d", (2, 16, 200), (8, 4, 5), True, {"groups": 4, "padding": "same", "padding_mode": "reflect"}),
-    ("conv_transpose2d", (2, 16, 7, 8), (16, 4, 4, 4), True, {"stride": 2, "padding": 1, "groups": 2}),
-    ("conv_transpose3d", (1, 8, 5, 6, 7), (8, 1, 3, 3, 3), False, {"groups": 8, "stride": 2}),
-]
-
-
-def _run(name, xs, ws, has_b, kw):
-    rng = np.random.default_rng(0)
-    f = getattr(fastops, name)
-    x = rng.standard_normal(xs).astype(np.float32)
-    w = rng.standard_normal(ws).astype(np.float32)
-    nb = ws[1] * kw.get("groups", 1) if "transpose" in name else ws[0]
-    b = rng.standard_normal(nb).astype(np.float32) if has_b else None
-    out = f(x, w, b, **kw)
-    g = rng.standard_normal(out.shape).astype(np.float32)
-    return [out] + [a for a in f.backward(g, x, w, b, **kw) if a is not None]
-
-
-@pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_bitwise_same_for_one_and_two_threads(case):
-    if _threads.max_threads() < 2:
-        pytest.skip("needs 2 threads")
-    name, xs, ws, _, kw = case
-    with fastops.threads(2):
-        d = getattr(fastops, name).explain(xs, "float32", weight_shape=ws, **kw)
-        assert d["backend"] == "parallel", d
-    res = []
-    for n in (1, 2, 2):
-        with fastops.threads(n):
-            res.append(_run(*case))
-    for a, b in zip(res[0], res[1]):
-        assert np.array_equal(a, b)
-    for a, b in zip(res[1], res[2]):
-        assert np.array_equal(a, b)
 
 
 def test_dispatch_picks_path_per_shape():
