@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from . import ErrorCase, OpInfo, Sample, randn
+from . import ErrorCase, OpInfo, PathCase, Sample, randn
 
 
 def sdpa_ref(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None, enable_gqa=False,
@@ -107,11 +107,39 @@ def _bench(rng, dtype, size):
                    randn(rng, (n, h, L, e), dtype), None), {})
 
 
+def _paths(rng, dtype):
+    """The three paths (``_dispatch.AttentionPath``) with a float mask and dropout, and causal.
+    ``blocked`` (small E, the online-softmax kernels) is chosen by the shape; ``rows`` and ``tiled``
+    are forced with 16-row blocks, so that 70 query rows make several blocks and a partial one.
+    ``tiled`` is float32 only (float64 runs ``rows``)."""
+    def r(*shape):
+        return randn(rng, shape, dtype)
+
+    out = []
+    q, k, v = r(2, 2, 70, 16), r(2, 2, 130, 16), r(2, 2, 130, 8)
+    out.append(PathCase("blocked", Sample((q, k, v, r(2, 1, 70, 130)), {"dropout_p": 0.3, "seed": 5}, "float mask, dropout"),
+                        expect={"path": "blocked", "backend": "parallel"},
+                        explain={"key_shape": k.shape, "value_shape": v.shape}))
+    for path, E, Ev, S in (("rows", 16, 8, 60), ("tiled", 64, 64, 90)):
+        if path == "tiled" and dtype != np.float32:
+            continue
+        q, k, v = r(2, 2, 70, E), r(2, 2, S, E), r(2, 2, S, Ev)
+        force = {"attention_path": path, "attention_block_rows": 16}
+        shapes = {"key_shape": k.shape, "value_shape": v.shape}
+        expect = {"path": path, "backend": "parallel"} if path == "tiled" else {"path": path}
+        out.append(PathCase(path, Sample((q, k, v, r(2, 1, 70, S)), {"dropout_p": 0.3, "seed": 5}, "float mask, dropout"),
+                            force=force, expect=expect, explain=shapes))
+        out.append(PathCase(path, Sample((q, k, v, None), {"is_causal": True}, "causal"),
+                            force=force, expect=expect, explain=shapes))
+    return out
+
+
 TABLE = [
     OpInfo(
         name="scaled_dot_product_attention", samples=_samples, ref=sdpa_ref, torch_ref=sdpa_torch,
         grad_args=(0, 1, 2, 3),  # a float attn_mask is differentiable (as in torch); a bool one is not
         errors=_errors, bench=_bench,
         tol={np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)},
+        paths=_paths,
     ),
 ]

@@ -704,6 +704,22 @@ def _corr_bench(rng, dtype, size):
                   {"kernel_size": 1, "max_displacement": 4, "stride1": 1, "stride2": 1, "pad_size": 4})
 
 
+def _deform_paths(rng, dtype):
+    s = _deform_case(rng, dtype, N=2, C=16, H=20, W=21, O=8, kh=3, kw=3, G=2, OG=2, padding=1, use_mask=True,
+                     desc="groups 2, offset groups 2, mask")
+    return [PathCase("im2col", s, expect={"backend": "parallel"},
+                     explain=dict(weight_shape=s.args[2].shape, offset_groups=2, padding=1))]
+
+
+def _corr_paths(rng, dtype):
+    out = []
+    for shape, kw in (((2, 16, 20, 24), dict(kernel_size=1, max_displacement=3, pad_size=3)),
+                      ((2, 9, 17, 19), dict(kernel_size=3, max_displacement=2, stride1=2, stride2=1, pad_size=3))):
+        s = Sample((randn(rng, shape, dtype), randn(rng, shape, dtype)), kw, f"{shape} {kw}")
+        out.append(PathCase("direct", s, expect={"backend": "parallel"}, explain=kw))
+    return out
+
+
 _CONV_EXTRA_TABLE = [
     OpInfo(
         name="deform_conv2d",
@@ -715,6 +731,7 @@ _CONV_EXTRA_TABLE = [
         errors=_deform_errors,
         tol={np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)},
         bench=_deform_bench,
+        paths=_deform_paths,
         nondiff_kinks=True,
     ),
     OpInfo(
@@ -726,6 +743,7 @@ _CONV_EXTRA_TABLE = [
         errors=_corr_errors,
         tol={np.float32: (1e-4, 1e-6), np.float64: (1e-10, 1e-12)},
         bench=_corr_bench,
+        paths=_corr_paths,
     ),
 ]
 

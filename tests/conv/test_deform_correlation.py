@@ -1,9 +1,9 @@
-"""deform_conv2d and correlation: mask gradients, cross-checks with torch, edge cases, threads."""
+"""deform_conv2d and correlation: mask gradients, cross-checks with torch, edge cases (the thread-count property: the table's ``paths``, tests/test_paths.py)."""
 import numpy as np
 import pytest
 
 import fastops
-from fastops import _dispatch, _threads
+from fastops import _dispatch
 from fastops.testing.conv import _deform_case, correlation_ref, deform_conv2d_ref, deform_conv2d_torch
 
 from ..conftest import requires_torch, torch
@@ -119,41 +119,6 @@ def test_correlation_known_values():
     z = fastops.correlation(y, y, kernel_size=3, max_displacement=2, stride2=2, pad_size=3)
     np.testing.assert_allclose(z, correlation_ref(y, y, kernel_size=3, max_displacement=2, stride2=2, pad_size=3),
                                rtol=1e-12, atol=1e-12)
-
-
-DET_CASES = [
-    ("deform_conv2d", dict(N=2, C=16, H=20, W=21, O=8, kh=3, kw=3, G=2, OG=2, padding=1, use_mask=True)),
-    ("correlation", dict(shape=(2, 16, 20, 24), kernel_size=1, max_displacement=3, pad_size=3)),
-    ("correlation", dict(shape=(2, 9, 17, 19), kernel_size=3, max_displacement=2, stride1=2, stride2=1, pad_size=3)),
-]
-
-
-@pytest.mark.parametrize("name,case", DET_CASES, ids=["deform", "corr", "corr-k3-s2"])
-def test_bitwise_same_for_one_and_two_threads(name, case):
-    if _threads.max_threads() < 2:
-        pytest.skip("needs 2 threads")
-    rng = np.random.default_rng(16)
-    case = dict(case)
-    if name == "deform_conv2d":
-        s = _deform_case(rng, np.float32, **case)
-        args, kw = s.args, s.kwargs
-        shape = args[0].shape
-        ekw = dict(weight_shape=args[2].shape, offset_groups=case["OG"], padding=1)
-    else:
-        shape = case.pop("shape")
-        args = (rng.standard_normal(shape).astype(np.float32), rng.standard_normal(shape).astype(np.float32))
-        kw = ekw = case
-    f = getattr(fastops, name)
-    with fastops.threads(2):
-        assert f.explain(shape, "float32", **ekw)["backend"] == "parallel"
-    res = []
-    for n in (1, 2):
-        with fastops.threads(n):
-            out = f(*args, **kw)
-            g = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
-            res.append((out,) + tuple(f.backward(g, *args, **kw)))
-    for a, b in zip(res[0], res[1]):
-        assert (a is None and b is None) or np.array_equal(a, b)
 
 
 def test_dispatch_is_pure_and_explain_reports_it():
