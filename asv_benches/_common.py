@@ -2,7 +2,8 @@
 
 The grid is built from the op table (``fastops.testing``): every op with a benchmark sample gets a
 forward and a forward+backward benchmark at its representative ("large") shape, float32 (the
-recurrent ops, tested outside the table, have their own module ``bench_recurrent``).
+recurrent ops have their own module ``bench_recurrent``, with the recurrent issue's shape and torch's
+nn modules).
 Environment variables:
 
 - ``FASTOPS_BENCH_FULL=1``: the full grid, adding the "small" shape (about 100 elements: call

@@ -1,4 +1,4 @@
-"""Recurrent ops (tested in tests/recurrent/test_recurrent.py, outside the op table): forward and
+"""Recurrent ops (in the op table without a ``bench`` sample: their shapes are here): forward and
 forward+backward of every recurrent op at the recurrent issue's shape (batch 32, input 256, hidden
 512; sequences of 50 steps, one layer), float32, and the LSTM/GRU layers' ratios against torch
 (``fastops.recurrent.bench``, interleaved; > 1 means fastops is faster)."""

@@ -58,13 +58,6 @@ def _progress(items, desc, total=None):
         return items, False
 
 
-def _recurrent_case(name, dtype):
-    """A tiny call of a recurrent op (they are tested outside the op table): (args, grad_output)."""
-    from fastops.testing import recurrent
-
-    return recurrent.case(name, dtype, "tiny")
-
-
 def _unknown_ops(names):
     import fastops
 
@@ -83,29 +76,25 @@ _WARMUP_FIRST = ("scaled_dot_product_attention", "max_pool2d", "group_norm", "la
 
 
 def _warm(name):
-    """Compile (or load) one op's kernels, float32 and float64, through the calls of its samples
-    (recurrent ops: a tiny call each). Returns the seconds it took."""
+    """Compile (or load) one op's kernels, float32 and float64, through the calls of its table
+    samples and of its dispatch paths (``paths``: each under its ``force`` choices, at the sizes
+    that select the parallel builds). Returns the seconds it took."""
     import numpy as np
 
-    import fastops
-    from fastops.testing import table
+    from fastops import _dispatch
+    from fastops.testing import table, tree_map
 
     t0 = time.perf_counter()
-    infos = [i for i in table() if i.name == name]
-    for dtype in (np.float32, np.float64):
-        if not infos:
-            f = getattr(fastops, name)
-            fargs, g = _recurrent_case(name, dtype)
-            f(*fargs)
-            f.backward(g, *fargs)
-            continue
-        for info in infos:
-            for s in info.samples(np.random.default_rng(0), dtype):
-                out = info.op(*s.args, **s.kwargs)
-                if info.grad_args:
-                    outs = list(out) if isinstance(out, (tuple, list)) else [out]
-                    g = [np.ones_like(o) for o in outs]
-                    info.op.backward(g if len(g) > 1 else g[0], *s.args, **s.kwargs)
+    for info in (i for i in table() if i.name == name):
+        for dtype in (np.float32, np.float64):
+            calls = [(s, {}) for s in info.samples(np.random.default_rng(0), dtype)]
+            if info.paths is not None:
+                calls += [(c.sample, c.force) for c in info.paths(np.random.default_rng(0), dtype)]
+            for s, force in calls:
+                with _dispatch.force(**force):
+                    out = info.op(*s.args, **s.kwargs)
+                    if info.grad_args:
+                        info.op.backward(tree_map(np.ones_like, out), *s.args, **s.kwargs)
     return time.perf_counter() - t0
 
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fastops
-from fastops.testing import grad_entries, table, to_float64
+from fastops.testing import check_vjp, grad_entries, is_arrays, table, to_float64, tree_leaves, tree_map
 
 from .conftest import requires_torch, torch
 
@@ -15,11 +15,21 @@ DTYPES = [np.float32, np.float64]
 
 
 def _as_list(out):
-    return list(out) if isinstance(out, (tuple, list)) else [out]
+    """The arrays (and Nones) of a result, flat: also inside a recurrent op's ``(y, (h_n, c_n))``
+    or its ``params`` gradients."""
+    return tree_leaves(out)
+
+
+_is_arrays = is_arrays
 
 
 def _arrays(sample):
-    return [i for i, a in enumerate(sample.args) if isinstance(a, np.ndarray)]
+    return [i for i, a in enumerate(sample.args) if _is_arrays(a)]
+
+
+def _cotangent(out, make):
+    """A cotangent with the structure of ``out`` (an array, or nested tuples of arrays)."""
+    return tree_map(make, out)
 
 
 def _samples(info, dtype, seed=0):
@@ -67,32 +77,16 @@ def test_backward_matches_finite_differences(info):
     eps = 1e-6
     for s in _samples(info, np.float64):
         args = list(s.args)
-        outs = _as_list(info.op(*args, **s.kwargs))
-        if sum(o.size for o in outs) == 0:
+        out = info.op(*args, **s.kwargs)
+        if sum(o.size for o in _as_list(out)) == 0:
             continue
-        cots = [rng.standard_normal(o.shape) for o in outs]
-        grads = info.op.backward(cots if len(cots) > 1 else cots[0], *args, **s.kwargs)
+        cot = _cotangent(out, lambda o: rng.standard_normal(o.shape))
+        grads = info.op.backward(cot, *args, **s.kwargs)
         assert isinstance(grads, tuple), f"{info.name}: backward returns a tuple"  # arity: test_backward_contract
-        entry = grad_entries(info.name, args)
-        dirs = {}
-        for i in info.grad_args:
-            if isinstance(args[i], np.ndarray) and args[i].size and args[i].dtype.kind == "f":  # not a bool mask
-                dirs[i] = rng.standard_normal(args[i].shape)
-                gi = grads[entry[i]]
-                assert gi is not None and gi.shape == args[i].shape and gi.dtype == np.float64
-        if not dirs:
+        res = check_vjp(info, s, cot, grads, rng, eps)
+        if res is None:
             continue
-
-        def shifted(sign):
-            a = list(args)
-            for i, t in dirs.items():
-                a[i] = args[i] + sign * eps * t
-            return _as_list(info.op(*a, **s.kwargs))
-
-        plus, minus = shifted(1), shifted(-1)
-        fd = sum(np.sum((p - m) / (2 * eps) * c) for p, m, c in zip(plus, minus, cots))
-        an = sum(np.sum(grads[entry[i]] * t) for i, t in dirs.items())
-        scale = sum(np.sum(np.abs(grads[entry[i]] * t)) for i, t in dirs.items()) + 1e-12
+        fd, an, scale = res
         assert abs(fd - an) <= 1e-6 * scale + 1e-9, f"{info.name} {s}: finite difference {fd} vs backward {an}"
 
 
@@ -107,28 +101,32 @@ def test_forward_and_backward_match_torch(info, dtype):
     rtol, atol = info.torch_tol.get(dtype, _tol(info, dtype))
     rng = np.random.default_rng(3)
     for s in _samples(info, dtype):
-        targs = [
-            torch.from_numpy(a.copy()).requires_grad_(i in info.grad_args and a.dtype.kind == "f")
-            if isinstance(a, np.ndarray) else a
-            for i, a in enumerate(s.args)
-        ]
+        def tensor(i):
+            return lambda a: torch.from_numpy(a.copy()).requires_grad_(i in info.grad_args and a.dtype.kind == "f")
+
+        targs = [tree_map(tensor(i), a) for i, a in enumerate(s.args)]
         tout = _as_list(info.torch_ref(torch, *targs, **s.kwargs))
-        out = _as_list(info.op(*s.args, **s.kwargs))
+        out_tree = info.op(*s.args, **s.kwargs)
+        out = _as_list(out_tree)
         _assert_close(out, [t.detach().numpy() for t in tout], rtol, atol, f"{info.name} {s} vs torch")
         if sum(o.size for o in out) == 0:
             continue
-        cots = [rng.standard_normal(o.shape).astype(dtype) for o in out]
-        diff = [targs[i] for i in info.grad_args if isinstance(targs[i], torch.Tensor) and targs[i].requires_grad]
+        cot = _cotangent(out_tree, lambda o: rng.standard_normal(o.shape).astype(dtype))
+        cots = _as_list(cot)
+        diff = [t for i in info.grad_args for t in tree_leaves(targs[i])
+                if isinstance(t, torch.Tensor) and t.requires_grad]
         tgrads = torch.autograd.grad(tout, diff, [torch.from_numpy(c) for c in cots], allow_unused=True)
-        grads = info.op.backward(cots if len(cots) > 1 else cots[0], *s.args, **s.kwargs)
+        grads = info.op.backward(cot, *s.args, **s.kwargs)
         k, entry = 0, grad_entries(info.name, s.args)
         for i in info.grad_args:
-            if isinstance(targs[i], torch.Tensor) and targs[i].requires_grad:
-                tg = tgrads[k]
-                k += 1
-                expect = np.zeros(s.args[i].shape) if tg is None else tg.numpy()
-                assert grads[entry[i]].dtype == dtype
-                _assert_close(grads[entry[i]], expect, rtol * 10, atol * 10, f"{info.name} {s}: grad of arg {i} vs torch")
+            for j, (t, g) in enumerate(zip(tree_leaves(targs[i]), tree_leaves(grads[entry[i]]))):
+                if isinstance(t, torch.Tensor) and t.requires_grad:
+                    tg = tgrads[k]
+                    k += 1
+                    expect = np.zeros(tuple(t.shape)) if tg is None else tg.numpy()
+                    assert g.dtype == dtype
+                    _assert_close(g, expect, rtol * 10, atol * 10, f"{info.name} {s}: grad of arg {i} ({j}) vs torch")
+        assert k == len(diff), f"{info.name} {s}: {k} gradients compared of {len(diff)}"
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
@@ -139,19 +137,17 @@ def test_inputs_unmodified_and_layouts(info, dtype):
     rng = np.random.default_rng(5)
     for s in _samples(info, dtype):
         idx = _arrays(s)
-        before = [a.copy() for a in s.args if isinstance(a, np.ndarray)]
+        before = [a.copy() for a in tree_leaves(list(s.args)) if isinstance(a, np.ndarray)]
         out = info.op(*s.args, **s.kwargs)
-        outs = _as_list(out)
         if info.grad_args:
-            cots = [rng.standard_normal(o.shape).astype(dtype) for o in outs]
-            info.op.backward(cots if len(cots) > 1 else cots[0], *s.args, **s.kwargs)
-        after = [a for a in s.args if isinstance(a, np.ndarray)]
+            info.op.backward(_cotangent(out, lambda o: rng.standard_normal(o.shape).astype(dtype)), *s.args, **s.kwargs)
+        after = [a for a in tree_leaves(list(s.args)) if isinstance(a, np.ndarray)]
         assert _equal(before, after), f"{info.name} {s}: an input was modified"
 
         def variant(make):
             args = list(s.args)
             for i in idx:
-                args[i] = make(args[i])
+                args[i] = tree_map(make, args[i])
             return info.op(*args, **s.kwargs)
 
         def strided(a):
@@ -203,15 +199,14 @@ def test_backward_contract(info):
     arrays = set()
     for s in samples:
         if not varargs:
-            arrays |= {names[i] for i, a in enumerate(s.args) if a is None or isinstance(a, np.ndarray)}
+            arrays |= {names[i] for i, a in enumerate(s.args) if a is None or _is_arrays(a)}
         arrays |= {k for k, v in s.kwargs.items() if isinstance(v, np.ndarray)}
     if not varargs:  # the positional parameters that never get an array are the declared hyper_args
         npos = max(len(s.args) for s in samples)
         assert {i for i in range(npos) if names[i] not in arrays} == set(info.hyper_args), info.name
     for s in samples:
-        outs = _as_list(info.op(*s.args, **s.kwargs))
-        cots = [np.ones(o.shape, o.dtype) for o in outs]
-        grads = info.op.backward(cots if len(cots) > 1 else cots[0], *s.args, **s.kwargs)
+        out = info.op(*s.args, **s.kwargs)
+        grads = info.op.backward(_cotangent(out, lambda o: np.ones(o.shape, o.dtype)), *s.args, **s.kwargs)
         assert isinstance(grads, tuple), f"{info.name}: backward returns {type(grads).__name__}, not a tuple"
         if varargs:
             entries = [(a, i in info.grad_args) for i, a in enumerate(s.args)]
@@ -223,23 +218,29 @@ def test_backward_contract(info):
         assert len(grads) == len(entries), \
             f"{info.name} {s}: backward gives {len(grads)} entries for {len(entries)} array parameters"
         for k, ((value, differentiable), g) in enumerate(zip(entries, grads)):
-            differentiable = differentiable and isinstance(value, np.ndarray) and value.dtype.kind == "f"
+            differentiable = differentiable and _is_arrays(value) and all(v.dtype.kind == "f" for v in tree_leaves(value))
             if not differentiable:  # None, a Python scalar operand, a bool mask, integer indices
                 assert g is None, f"{info.name} {s}: entry {k} must be None (argument absent, a scalar or not differentiable)"
-            else:
+            elif isinstance(value, np.ndarray):
                 assert isinstance(g, np.ndarray) and g.shape == value.shape and g.dtype == value.dtype, \
                     f"{info.name} {s}: entry {k}: {type(g).__name__} {getattr(g, 'shape', '')} for {value.shape} {value.dtype}"
+            else:  # a tuple/list of arrays (hx, params): a gradient of the same structure
+                assert type(g) is type(value) and len(g) == len(value), \
+                    f"{info.name} {s}: entry {k}: {type(g).__name__} for a {type(value).__name__} of {len(value)}"
+                for v, gv in zip(tree_leaves(value), tree_leaves(g)):
+                    assert isinstance(gv, np.ndarray) and gv.shape == v.shape and gv.dtype == v.dtype, \
+                        f"{info.name} {s}: entry {k}: {getattr(gv, 'shape', gv)} for {v.shape} {v.dtype}"
 
 
 @pytest.mark.parametrize("info", [i for i in TABLE if i.grad_args], ids=[i.name for i in TABLE if i.grad_args])
 def test_backward_rejects_bad_grad_output(info):
     s = next(s for s in _samples(info, np.float32) if all(o.size for o in _as_list(info.op(*s.args, **s.kwargs))))
-    outs = _as_list(info.op(*s.args, **s.kwargs))
-    bad_shape = [np.ones(o.shape + (2,), np.float32) for o in outs]
-    bad_dtype = [np.ones(o.shape, np.float64) for o in outs]
+    out = info.op(*s.args, **s.kwargs)
+    bad_shape = _cotangent(out, lambda o: np.ones(o.shape + (2,), np.float32))
+    bad_dtype = _cotangent(out, lambda o: np.ones(o.shape, np.float64))
     for bad, exc in [(bad_shape, ValueError), (bad_dtype, TypeError)]:
         with pytest.raises(exc):
-            info.op.backward(bad if len(bad) > 1 else bad[0], *s.args, **s.kwargs)
+            info.op.backward(bad, *s.args, **s.kwargs)
 
 
 @pytest.mark.parametrize("info", [i for i in TABLE if "inplace" in inspect.signature(i.op).parameters], ids=lambda i: i.name)

@@ -18,7 +18,7 @@ import pytest
 
 import fastops
 from fastops import _dispatch, _threads
-from fastops.testing import grad_entries, table, to_float64
+from fastops.testing import check_vjp, table, to_float64, tree_leaves, tree_map
 
 THREADS = sorted({n for n in (int(v) for v in os.environ.get("FASTOPS_TEST_THREADS", "1,2").split(",") if v.strip())
                   if 1 <= n <= _threads.max_threads()})
@@ -26,40 +26,14 @@ OPS = [i for i in table() if i.paths is not None]
 DTYPES = [np.float32, np.float64]
 
 
-def _list(out):
-    return list(out) if isinstance(out, (tuple, list)) else [out]
-
-
 def _arrays(values):
-    return [v for v in values if isinstance(v, np.ndarray)]
+    return [v for v in tree_leaves(list(values)) if isinstance(v, np.ndarray)]
 
 
-def _run(info, s, cots):
-    out = _list(info.op(*s.args, **s.kwargs))
-    grads = info.op.backward(cots if len(cots) > 1 else cots[0], *s.args, **s.kwargs)
-    return out, list(grads)
-
-
-def _check_vjp(info, s, out, grads, cots, rng, what):
-    """<(f(x + e t) - f(x - e t)) / 2e, c> == <t, backward(c)> over the differentiable arguments."""
-    eps = 1e-6
-    entry = grad_entries(info.name, s.args)
-    dirs = {i: rng.standard_normal(s.args[i].shape) for i in info.grad_args
-            if isinstance(s.args[i], np.ndarray) and s.args[i].size and s.args[i].dtype.kind == "f"}
-    if not dirs or sum(o.size for o in out) == 0:
-        return
-
-    def shifted(sign):
-        a = list(s.args)
-        for i, t in dirs.items():
-            a[i] = s.args[i] + sign * eps * t
-        return _list(info.op(*a, **s.kwargs))
-
-    plus, minus = shifted(1), shifted(-1)
-    fd = sum(np.sum((p - m) / (2 * eps) * c) for p, m, c in zip(plus, minus, cots))
-    an = sum(np.sum(grads[entry[i]] * t) for i, t in dirs.items())
-    scale = sum(np.sum(np.abs(grads[entry[i]] * t)) for i, t in dirs.items()) + 1e-12
-    assert abs(fd - an) <= 1e-6 * scale + 1e-9, f"{what}: finite difference {fd} vs backward {an}"
+def _run(info, s, cot):
+    """The forward's arrays, flat, and the backward's entries."""
+    out = info.op(*s.args, **s.kwargs)
+    return tree_leaves(out), info.op.backward(cot, *s.args, **s.kwargs)
 
 
 def _ids():
@@ -82,19 +56,20 @@ def test_each_dispatch_path(info, dtype):
                 for k, v in case.expect.items():
                     assert d.get(k) == v, f"{what}: explain gives {k}={d.get(k)!r}, the case is for {v!r} ({d})"
             before = [a.copy() for a in _arrays(s.args)]
-            out = _list(info.op(*s.args, **s.kwargs))
-            cots = [rng.standard_normal(o.shape).astype(o.dtype) for o in out]
+            out_tree = info.op(*s.args, **s.kwargs)
+            out = tree_leaves(out_tree)
+            cot = tree_map(lambda o: rng.standard_normal(o.shape).astype(o.dtype), out_tree)
             runs = {}
             for n in THREADS:
                 with fastops.threads(n):
-                    runs[n] = _run(info, s, cots)
+                    runs[n] = _run(info, s, cot)
             with fastops.threads(THREADS[-1]):
-                again = _run(info, s, cots)
+                again = _run(info, s, cot)
             assert all(np.array_equal(a, b, equal_nan=True) for a, b in zip(_arrays(s.args), before)), \
                 f"{what}: an input was modified"
 
             rtol, atol = case.tol.get(dtype, info.tol[dtype])
-            ref = _list(info.ref(*to_float64(s.args), **s.kwargs))
+            ref = tree_leaves(info.ref(*to_float64(s.args), **s.kwargs))
             assert len(ref) == len(out), what
             for k, (a, e) in enumerate(zip(out, ref)):
                 assert a.dtype == dtype, f"{what}: output {k} is {a.dtype}"
@@ -102,8 +77,11 @@ def test_each_dispatch_path(info, dtype):
                                            err_msg=f"{what}: output {k} vs the NumPy reference")
 
             base_out, base_grads = runs[THREADS[0]]
-            if dtype == np.float64:
-                _check_vjp(info, s, base_out, base_grads, cots, rng, what)
+            if dtype == np.float64 and sum(o.size for o in out):
+                res = check_vjp(info, s, cot, base_grads, rng)
+                if res is not None:
+                    fd, an, scale = res
+                    assert abs(fd - an) <= 1e-6 * scale + 1e-9, f"{what}: finite difference {fd} vs backward {an}"
             if info.deterministic:
                 for n, (o, g) in list(runs.items()) + [("a rerun", again)]:
                     for k, (a, b) in enumerate(zip(o + _arrays(g), base_out + _arrays(base_grads))):

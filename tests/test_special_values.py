@@ -1,7 +1,8 @@
 """Generic op-table tests (fastops.testing): special values, empty axes, invalid dtype and rank.
 
 Every op of the table gets every case by construction (a new op is covered the moment it has an
-OpInfo). The cases come from the op's first two float64 samples with non-empty arrays:
+OpInfo). The cases come from the op's first two float64 samples with non-empty arrays, and change
+its top-level array arguments (not the arrays inside a recurrent op's ``hx`` or ``params``):
 
 * ``test_nan_inf``: NaN, +Inf or -Inf at one element (the first, and the middle one) of one float
   array argument. Forward: the non-finite pattern (NaN / +Inf / -Inf per element) equals torch's,
@@ -32,7 +33,7 @@ import warnings
 import numpy as np
 import pytest
 
-from fastops.testing import grad_entries, table
+from fastops.testing import grad_entries, table, tree_leaves, tree_map
 
 from .conftest import torch
 
@@ -70,7 +71,14 @@ IDS = _ids()
 
 
 def _as_list(out):
-    return list(out) if isinstance(out, (tuple, list)) else [out]
+    """A result's arrays, flat (also inside a recurrent op's ``(output, (h_n, c_n))``)."""
+    return tree_leaves(out)
+
+
+def _structured(out, flat):
+    """``flat`` (one array per leaf of ``out``) in the structure of ``out``: a cotangent."""
+    it = iter(flat)
+    return tree_map(lambda _: next(it), out)
 
 
 def _short(info):
@@ -149,8 +157,11 @@ SPECIAL_REF = {"scaled_dot_product_attention": _sdpa_math}  # torch references f
 def _torch_run(ref, info, args, kwargs, cots=None):
     """torch's outputs (numpy) and gradients (numpy or None per positional argument; None for all if
     torch's backward raised). ``cots``: a function outputs -> cotangents."""
+    # a tuple/list argument (a recurrent op's hx, params) goes to torch as tensors without a
+    # gradient: the cases here change top-level array arguments only
     targs = [torch.from_numpy(a.copy()).requires_grad_(i in info.grad_args and a.dtype.kind == "f")
-             if isinstance(a, np.ndarray) else a for i, a in enumerate(args)]
+             if isinstance(a, np.ndarray) else tree_map(lambda v: torch.from_numpy(v.copy()), a)
+             for i, a in enumerate(args)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tout = _as_list(ref(torch, *targs, **kwargs))
@@ -264,8 +275,8 @@ def test_nan_inf(info, s, i, v, p, cid):
         np.testing.assert_allclose(o[fin], t[fin], rtol=rtol, atol=atol, err_msg=what)
     if not tgrads:
         return  # nothing differentiable, or torch's backward raised
-    c = cots(touts)
-    grads = info.op.backward(c if len(c) > 1 else c[0], *args, **s.kwargs)
+    out_tree = info.op(*args, **s.kwargs)
+    grads = info.op.backward(_structured(out_tree, cots(touts)), *args, **s.kwargs)
     entry = grad_entries(info.name, args)
     for j, tg in tgrads.items():
         g = np.asarray(grads[entry[j]])
@@ -310,6 +321,9 @@ STRICTER = {
     "bias_add-s*-x-fewer": "bias_add needs x with at least 2 dims (N, C, ...) (the torch reference broadcasts)",
     "bias_add-s*-bias-fewer": "bias_add needs a bias of shape (C,) (the torch reference broadcasts a 0-d one)",
     "linear-s*-bias-fewer": "linear needs a bias of shape (out_features,) (torch broadcasts a 0-d one)",
+    "rnn_cell-s*-b_[ih]h-fewer": "rnn_cell needs biases of shape (hidden_size,) (torch broadcasts a 0-d one)",
+    "lstm_cell-s*-b_[ih]h-fewer": "lstm_cell needs biases of shape (4 * hidden_size,) (torch broadcasts a 0-d one)",
+    "gru_cell-s*-b_[ih]h-fewer": "gru_cell needs biases of shape (3 * hidden_size,) (torch broadcasts a 0-d one)",
     "l2_normalize-s*-scale-fewer": "l2_normalize needs a scale of shape (C,) (the torch reference broadcasts a 0-d one)",
     "global_avg_pool2d-s*-input-more": "global_avg_pool2d takes 4-D input only (the torch reference x.mean((2, 3)) takes any)",
     "upsample_nearest2d-s*-x-more": "upsample_nearest2d takes 4-D input only (torch's interpolate does 3-D on 5-D input)",
@@ -398,8 +412,7 @@ def _compare_to_torch(info, args, kwargs, what, tol, cid, axes=()):
     diff = [j for j in info.grad_args if j < len(args) and isinstance(args[j], np.ndarray) and args[j].dtype.kind == "f"]
     if not diff:
         return
-    c = [np.ones(o.shape, o.dtype) for o in outs]
-    grads = info.op.backward(c if len(c) > 1 else c[0], *args, **kwargs)
+    grads = info.op.backward(tree_map(lambda o: np.ones(o.shape, o.dtype), info.op(*args, **kwargs)), *args, **kwargs)
     entry = grad_entries(info.name, args)
     for j in diff:
         g = grads[entry[j]]

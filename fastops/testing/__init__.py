@@ -100,7 +100,7 @@ def randn(rng, shape, dtype, scale=1.0, shift=0.0):
 
 
 # one module per op family of the package (fastops/<family>/), in catalogue order (each defines
-# TABLE); the recurrent ops are outside the table (fastops/testing/recurrent.py says why)
+# TABLE)
 FAMILIES = (
     "activation",
     "arithmetic",
@@ -111,6 +111,7 @@ FAMILIES = (
     "regularization",
     "norm",
     "attention",
+    "recurrent",
 )
 
 
@@ -135,7 +136,8 @@ def get(name):
     raise KeyError(name)
 
 
-__all__ = ["Sample", "ErrorCase", "PathCase", "OpInfo", "away_from", "randn", "table", "get"]
+__all__ = ["Sample", "ErrorCase", "PathCase", "OpInfo", "away_from", "randn", "table", "get", "tree_leaves", "tree_map",
+           "tree_add", "is_arrays", "check_vjp"]
 
 
 def grad_entries(name, args):
@@ -147,13 +149,83 @@ def grad_entries(name, args):
     ``hyper_args``) has none."""
     try:
         hyper = get(name).hyper_args
-    except KeyError:  # not in the table (the recurrent ops): no positional hyper-parameters
+    except KeyError:  # not in the table: no positional hyper-parameters
         hyper = ()
     out = {}
     for i in range(len(args)):
         if i not in hyper:
             out[i] = len(out)
     return out
+
+
+def tree_leaves(value):
+    """The arrays and Nones of ``value`` in order, looking inside tuples and lists (a recurrent
+    op's ``hx = (h0, c0)`` and ``params`` list, its ``(output, (h_n, c_n))`` result, their
+    gradients): the flat view the generic tests compare and perturb."""
+    if isinstance(value, (tuple, list)):
+        return [leaf for v in value for leaf in tree_leaves(v)]
+    return [value]
+
+
+def tree_map(fn, value):
+    """``fn`` applied to every array of ``value``, tuples and lists rebuilt with their own type
+    (anything else, None included, is kept)."""
+    if isinstance(value, np.ndarray):
+        return fn(value)
+    if isinstance(value, (tuple, list)):
+        return type(value)(tree_map(fn, v) for v in value)
+    return value
+
+
+def tree_add(a, t, step):
+    """``a + step * t`` over the arrays of ``a`` (an array or nested tuples/lists; ``t`` alike)."""
+    if isinstance(a, np.ndarray):
+        return a + step * t
+    return type(a)(tree_add(x, y, step) for x, y in zip(a, t))
+
+
+def is_arrays(a):
+    """An array argument, or a non-empty tuple/list of arrays (``hx = (h0, c0)``, ``params``)."""
+    if isinstance(a, np.ndarray):
+        return True
+    leaves = tree_leaves(a) if isinstance(a, (tuple, list)) else []
+    return bool(leaves) and all(isinstance(v, np.ndarray) for v in leaves)
+
+
+def check_vjp(info, sample, cot, grads, rng, eps=1e-6):
+    """JAX-style check_vjp of a float64 call: ``<(f(x + e t) - f(x - e t)) / 2e, cot> == <t,
+    backward(cot)>`` for a random direction ``t`` over every differentiable, non-empty float
+    argument of ``info.grad_args`` (arrays or tuples/lists of arrays). Returns ``(fd, an, scale)``
+    (None when nothing is differentiable); the caller asserts ``|fd - an| <= 1e-6 * scale + 1e-9``."""
+    args = list(sample.args)
+    entry = grad_entries(info.name, args)
+    dirs = {}
+    for i in info.grad_args:
+        a = args[i]
+        if is_arrays(a) and all(v.size and v.dtype.kind == "f" for v in tree_leaves(a)):  # not a bool mask
+            dirs[i] = tree_map(lambda v: rng.standard_normal(v.shape), a)
+            got = tree_leaves(grads[entry[i]])
+            assert len(got) == len(tree_leaves(a)) and all(
+                g is not None and g.shape == v.shape and g.dtype == v.dtype for g, v in zip(got, tree_leaves(a))), \
+                f"{info.name} {sample}: gradient of argument {i}"
+    if not dirs:
+        return None
+
+    def shifted(sign):
+        a = list(args)
+        for i, t in dirs.items():
+            a[i] = tree_add(args[i], t, sign * eps)
+        return tree_leaves(info.op(*a, **sample.kwargs))
+
+    def dot(i, t, absolute=False):
+        return sum(np.sum(np.abs(g * d) if absolute else g * d)
+                   for g, d in zip(tree_leaves(grads[entry[i]]), tree_leaves(t)))
+
+    plus, minus = shifted(1), shifted(-1)
+    fd = sum(np.sum((p - m) / (2 * eps) * c) for p, m, c in zip(plus, minus, tree_leaves(cot)))
+    an = sum(dot(i, t) for i, t in dirs.items())
+    scale = sum(dot(i, t, True) for i, t in dirs.items()) + 1e-12
+    return fd, an, scale
 
 
 def to_float64(value: Any):
