@@ -3,7 +3,7 @@ import math
 
 import numpy as np
 
-from . import ErrorCase, OpInfo, Sample, away_from, randn
+from . import ErrorCase, OpInfo, PathCase, Sample, away_from, randn
 
 # Shapes every pointwise op is sampled at: scalar (0-d), empty, odd 1-D, 2-D, 4-D, and one above the
 # parallel threshold of the transcendental class (2**15) so both kernels of each op are exercised;
@@ -318,6 +318,67 @@ def _softmax_bench(rng, dtype, size):
     return Sample((randn(rng, shape, dtype, 3.0),), {"dim": -1})
 
 
+def _sfx(dtype):
+    return "f32" if np.dtype(dtype) == np.float32 else "f64"
+
+
+# Dispatch paths (tests/test_paths.py), each above the parallel threshold at 2 threads.
+# prelu: (path, input shape, weight size); the first word of the path is the layout
+# (fastops/activation/prelu.py: rows shorter than a piece are grouped per task, longer ones split).
+_PRELU_PATHS = [
+    ("rows_grouped", (8, 16, 33, 31), 16),
+    ("columns", (20000, 12), 12),
+    ("rows_one_weight", (300_001,), 1),  # one row (one slope), in pieces
+    ("rows_in_pieces", (3, 5, 70_000), 5),
+]
+
+
+def _prelu_paths(rng, dtype):
+    out = []
+    for path, xs, ws in _PRELU_PATHS:
+        x = np.asarray(away_from(randn(rng, xs, np.float64), (0.0,), 1e-2), dtype=dtype)
+        w = np.asarray(rng.uniform(0, 0.5, ws), dtype=dtype)
+        layout = path.split("_")[0]
+        out.append(PathCase(path, Sample((x, w), {}, desc=f"{xs} w({ws},)"),
+                            expect={"layout": layout, "kernel": f"prelu_{layout}_fwd_{_sfx(dtype)}_parallel",
+                                    "backend": "parallel"},
+                            explain={"weight_shape": (ws,)}))
+    return out
+
+
+def _rrelu_paths(rng, dtype):
+    x = randn(rng, (300_001,), dtype)
+    x[np.abs(x) < 1e-3] = dtype(0.5)  # away from the kink at 0
+    return [PathCase("training", Sample((x,), {"training": True, "seed": 3}, desc="(300001,) training"),
+                     expect={"kernel": f"rrelu_train_fwd_{_sfx(dtype)}_parallel", "backend": "parallel"},
+                     explain={"training": True})]
+
+
+# softmax / log_softmax: (path, shape, dim); the first word of the path is the layout. "strided"
+# reduces along a non-last dim, the columns of a task whole (long columns) or split so that each
+# thread has tasks (fastops/activation/softmax.py, strided_width).
+_SOFTMAX_PATHS = [
+    ("last", (300, 1000), -1),
+    ("strided_whole_columns", (1, 2000, 300), 1),
+    ("strided_split", (4, 37, 500), 1),
+    ("strided_split_dim0", (600, 70), 0),
+]
+
+
+def _softmax_paths(name):
+    def paths(rng, dtype):
+        out = []
+        for path, shape, dim in _SOFTMAX_PATHS:
+            layout = path.split("_")[0]
+            out.append(PathCase(path, Sample((randn(rng, shape, dtype, 3.0),), {"dim": dim}, desc=f"{shape} dim={dim}"),
+                                expect={"layout": layout, "kernel": f"{name}_{layout}_fwd_{_sfx(dtype)}_parallel",
+                                        "backend": "parallel"},
+                                explain={"dim": dim}))
+        return out
+
+    return paths
+
+
 TABLE += [
     OpInfo(
         name="prelu",
@@ -327,6 +388,7 @@ TABLE += [
         grad_args=(0, 1),
         errors=_prelu_errors,
         bench=_prelu_bench,
+        paths=_prelu_paths,
         nondiff_kinks=True,
     ),
     OpInfo(
@@ -358,6 +420,7 @@ TABLE += [
             ],
         ),
         bench=_bench,
+        paths=_rrelu_paths,
         nondiff_kinks=True,
     ),
     OpInfo(
@@ -368,6 +431,7 @@ TABLE += [
         grad_args=(0,),
         errors=_softmax_errors("softmax"),
         bench=_softmax_bench,
+        paths=_softmax_paths("softmax"),
     ),
     OpInfo(
         name="log_softmax",
@@ -377,5 +441,6 @@ TABLE += [
         grad_args=(0,),
         errors=_softmax_errors("log_softmax"),
         bench=_softmax_bench,
+        paths=_softmax_paths("log_softmax"),
     ),
 ]

@@ -1,5 +1,6 @@
 """prelu, rrelu, softmax, log_softmax beyond the table-driven tests: the counter-based RNG,
-rrelu's training mode, thread-count independence, NaN/Inf semantics, dispatch."""
+rrelu's training mode, NaN/Inf semantics, dispatch. Each op's parallel paths against the reference
+and bitwise across thread counts: the table's ``paths`` (tests/test_paths.py)."""
 import math
 
 import numba
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastops
-from fastops import _random, _threads
+from fastops import _random
 from fastops import _simd as lanes
 from fastops.activation import prelu as prelu_mod
 from fastops.activation import softmax as softmax_mod
@@ -16,15 +17,6 @@ from fastops.testing.activation import rrelu_slopes, splitmix_uniform
 from ..conftest import requires_torch, torch
 
 DTYPES = [np.float32, np.float64]
-needs_two_threads = pytest.mark.skipif(_threads.max_threads() < 2, reason="needs NUMBA_NUM_THREADS >= 2")
-
-
-def _threads_1_and_2(fn):
-    with fastops.threads(1):
-        a = fn()
-    with fastops.threads(2):
-        b = fn()
-    return a, b
 
 
 def _same(a, b):
@@ -145,19 +137,6 @@ def test_rrelu_mask_depends_on_flat_index_not_shape(rng):
     assert np.array_equal(a, b.reshape(-1))
 
 
-@needs_two_threads
-@pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
-def test_rrelu_training_identical_for_1_and_2_threads(rng, dtype):
-    x = _neg_pos(rng, 300_001, dtype)  # above the parallel threshold
-    g = rng.standard_normal(x.shape).astype(dtype)
-    with fastops.threads(2):
-        assert fastops.rrelu.explain(x.shape, dtype, training=True)["backend"] == "parallel"
-    a, b = _threads_1_and_2(lambda: fastops.rrelu(x, training=True, seed=3))
-    assert np.array_equal(a, b)
-    ga, gb = _threads_1_and_2(lambda: fastops.rrelu.backward(g, x, training=True, seed=3)[0])
-    assert np.array_equal(ga, gb)
-
-
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 def test_rrelu_backward_consistent_with_forward(rng, dtype):
     x = _neg_pos(rng, 20_000, dtype)
@@ -228,23 +207,19 @@ def test_prelu_layout(shape, wsize, layout):
     assert fastops.prelu.explain(shape, "float32", weight_shape=(wsize,))["layout"] == layout
 
 
-@needs_two_threads
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f32", "f64"])
 @pytest.mark.parametrize("shape,wsize", [((8, 16, 33, 31), 16), ((20000, 12), 12), ((300_001,), 1), ((3, 5, 70_000), 5)])
-def test_prelu_grad_weight_bitwise_identical_for_1_and_2_threads(rng, dtype, shape, wsize):
+def test_prelu_grad_weight_against_a_float64_sum(rng, dtype, shape, wsize):
+    # the layouts' parallel paths (the table's paths); their thread-count independence: tests/test_paths.py
     x = rng.standard_normal(shape).astype(dtype)
     w = rng.uniform(0, 0.5, wsize).astype(dtype)
     g = rng.standard_normal(shape).astype(dtype)
-    with fastops.threads(2):
-        assert fastops.prelu.explain(shape, dtype, weight_shape=(wsize,))["backend"] == "parallel"
-    a, b = _threads_1_and_2(lambda: (fastops.prelu(x, w),) + fastops.prelu.backward(g, x, w))
-    assert _same(a, b)
-    # and accurate: against a float64 sum
+    gw = fastops.prelu.backward(g, x, w)[1]
     x64, g64 = x.astype(np.float64), g.astype(np.float64)
     contrib = np.where(x64 > 0, 0.0, x64 * g64)
     axes = tuple(i for i in range(x.ndim) if not (i == 1 and wsize > 1))
     ref = contrib.sum(axis=axes).reshape(-1)
-    np.testing.assert_allclose(a[2], ref, rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-3 if dtype == np.float32 else 1e-9)
+    np.testing.assert_allclose(gw, ref, rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-3 if dtype == np.float32 else 1e-9)
 
 
 @requires_torch
@@ -318,19 +293,6 @@ def test_strided_width(outer, d, inner, threads, expect):
     w = softmax_mod.strided_width(outer, d, inner, 4, threads)
     assert w == expect
     assert w <= inner and (w == inner or w % 16 == 0)
-
-
-@needs_two_threads
-@pytest.mark.parametrize("name", OPS)
-@pytest.mark.parametrize("shape,dim", [((300, 1000), -1), ((1, 2000, 300), 1), ((4, 37, 500), 1), ((600, 70), 0)])
-def test_softmax_identical_for_1_and_2_threads(rng, name, shape, dim):
-    f = getattr(fastops, name)
-    x = (rng.standard_normal(shape) * 3).astype(np.float32)
-    g = rng.standard_normal(shape).astype(np.float32)
-    with fastops.threads(2):
-        assert f.explain(shape, "float32", dim=dim)["backend"] == "parallel"
-    a, b = _threads_1_and_2(lambda: (f(x, dim),) + f.backward(g, x, dim))
-    assert _same(a, b)
 
 
 @pytest.mark.parametrize("name", OPS)
