@@ -4,7 +4,7 @@ import operator
 
 import numpy as np
 
-from . import ErrorCase, OpInfo, Sample, away_from
+from . import ErrorCase, OpInfo, PathCase, Sample, away_from
 from . import randn as _randn_scalar_or_array
 
 
@@ -141,7 +141,8 @@ def _div_ref(a, b, rounding_mode=None):
     return _arr(np.floor_divide(a, b))
 
 
-def _binary_entry(name, ref, torch_ref, kwargs_list=({},), nonzero_b=False, large_kwargs=True, extra_errors=()):
+def _binary_entry(name, ref, torch_ref, kwargs_list=({},), nonzero_b=False, large_kwargs=True, extra_errors=(),
+                  paths=None):
     return OpInfo(
         name=name,
         samples=_binary_samples(kwargs_list, nonzero_b, large_kwargs),
@@ -150,6 +151,7 @@ def _binary_entry(name, ref, torch_ref, kwargs_list=({},), nonzero_b=False, larg
         grad_args=(0, 1),
         errors=_binary_errors(name, extra_errors),
         bench=_binary_bench,
+        paths=paths,
     )
 
 
@@ -365,6 +367,82 @@ def _eltwise_bench(rng, dtype, size):
 
 
 # ---------------------------------------------------------------------------------------------
+# dispatch paths (tests/test_paths.py), each above the parallel threshold at 2 threads
+
+
+def _sfx(dtype):
+    return "f32" if np.dtype(dtype) == np.float32 else "f64"
+
+
+def _binary_expect(fname, pattern, dtype):
+    return {"pattern": pattern, "kernel": f"{fname}_{pattern}_{_sfx(dtype)}_parallel", "backend": "parallel"}
+
+
+# add's backward sums grad_output to other's shape (fastops._reduce.sum_to_shape): (path, input
+# shape, other shape), one per plan of the reduction. add.explain reports the forward only, so
+# tests/arithmetic checks that each of these reaches a parallel reduction.
+REDUCE_PATHS = [
+    ("reduce_one_sum", (1 << 20,), ()),  # one sum: chunks combined in order
+    ("reduce_columns", (2048, 512), (512,)),  # bias of a linear layer: column sums
+    ("reduce_two_passes", (16, 64, 32, 32), (1, 64, 1, 1)),  # conv bias
+    ("reduce_short_rows", (300000, 3), (3,)),  # short rows, folded lanes
+    ("reduce_long_rows", (3, 200000), (3, 1)),  # long row sums
+    ("reduce_tiled_columns", (8, 1 << 17), (1 << 17,)),  # few long rows, tiled columns
+]
+# the broadcast ops' paths: x of this shape and a per-channel operand (3, 1, 1) (or (3,) for
+# bias_add, (64, 3) for axpy)
+_PATH_SHAPE = (64, 3, 40, 40)
+
+
+def _channel_path(fname, nonzero=False, kwargs=None):
+    def paths(rng, dtype):
+        x, b = randn(rng, _PATH_SHAPE, dtype), randn(rng, (3, 1, 1), dtype)
+        if nonzero:
+            b = np.asarray(away_from(b + 3, (0.0,), 0.25), dtype=dtype)
+        return [PathCase("strided", Sample((x, b), dict(kwargs or {}), desc=f"{_PATH_SHAPE}+(3, 1, 1)"),
+                         expect=_binary_expect(fname, "strided", dtype), explain={"other": (3, 1, 1)})]
+
+    return paths
+
+
+def _add_paths(rng, dtype):
+    out = _channel_path("add", kwargs={"alpha": 0.3})(rng, dtype)
+    for path, xs, ts in REDUCE_PATHS:
+        pattern = "scalar_b" if ts == () else "strided"
+        out.append(PathCase(path, Sample((randn(rng, xs, dtype), randn(rng, ts, dtype)), desc=f"{xs}+{ts}"),
+                            expect=_binary_expect("add", pattern, dtype), explain={"other": ts}))
+    return out
+
+
+def _bias_add_paths(rng, dtype):
+    s = Sample((randn(rng, _PATH_SHAPE, dtype), randn(rng, (3,), dtype)), desc=str(_PATH_SHAPE))
+    return [PathCase("strided", s, expect=_binary_expect("add", "strided", dtype))]
+
+
+def _axpy_paths(rng, dtype):
+    a, x, y = randn(rng, _PATH_SHAPE[:2], dtype), randn(rng, _PATH_SHAPE, dtype), randn(rng, _PATH_SHAPE, dtype)
+    return [PathCase("value_per_row", Sample((a, x, y), desc=f"a{_PATH_SHAPE[:2]} x{_PATH_SHAPE}"),
+                     expect={"kernel": f"axpy_{_sfx(dtype)}_parallel", "backend": "parallel", "inner": "a value per row"},
+                     explain={"shapes": [_PATH_SHAPE[:2], _PATH_SHAPE]})]
+
+
+def _no_ties(xs, h=1e-2):
+    """Inputs of ``max`` no two of which are closer than h / 3 anywhere (input k on the grid
+    h * (integer + k / 3)), so that the finite differences never step over a kink."""
+    return tuple(np.asarray((np.round(x.astype(np.float64) / h) + k / 3) * h, x.dtype) for k, x in enumerate(xs))
+
+
+def _eltwise_paths(rng, dtype):
+    out = []
+    for op in ("prod", "max"):
+        xs = tuple(randn(rng, _PATH_SHAPE, dtype) for _ in range(3))  # 3 inputs, like the samples (grad_args)
+        out.append(PathCase(op, Sample(_no_ties(xs) if op == "max" else xs, {"op": op}, desc=str(_PATH_SHAPE)),
+                            expect={"kernel": f"eltwise_{op}_{_sfx(dtype)}_parallel", "backend": "parallel"},
+                            explain={"op": op, "n_inputs": 3}))
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
 
 TABLE = [
     _binary_entry(
@@ -373,6 +451,7 @@ TABLE = [
         lambda t, a, b, **k: t.add(a, b, **k),
         kwargs_list=({}, {"alpha": -1.5}),
         extra_errors=[({"alpha": "a"}, TypeError, "alpha")],
+        paths=_add_paths,
     ),
     _binary_entry(
         "sub",
@@ -381,7 +460,7 @@ TABLE = [
         kwargs_list=({}, {"alpha": 2.5}),
         extra_errors=[({"alpha": None}, TypeError, "alpha")],
     ),
-    _binary_entry("mul", lambda a, b: _arr(a * b), lambda t, a, b, **k: t.mul(a, b)),
+    _binary_entry("mul", lambda a, b: _arr(a * b), lambda t, a, b, **k: t.mul(a, b), paths=_channel_path("mul")),
     _binary_entry(
         "div",
         _div_ref,
@@ -390,6 +469,7 @@ TABLE = [
         nonzero_b=True,
         large_kwargs=False,  # float32 and float64 quotients may round to different sides of an integer
         extra_errors=[({"rounding_mode": "round"}, ValueError, "rounding_mode")],
+        paths=_channel_path("div", nonzero=True),
     ),
     OpInfo(
         name="bias_add",
@@ -399,6 +479,7 @@ TABLE = [
         grad_args=(0, 1),
         errors=_bias_add_errors,
         bench=_bias_add_bench,
+        paths=_bias_add_paths,
     ),
     OpInfo(
         name="matmul",
@@ -419,6 +500,7 @@ TABLE = [
         grad_args=(0, 1, 2),
         errors=_axpy_errors,
         bench=_axpy_bench,
+        paths=_axpy_paths,
     ),
     OpInfo(
         name="eltwise",
@@ -428,5 +510,6 @@ TABLE = [
         grad_args=(0, 1, 2),
         errors=_eltwise_errors,
         bench=_eltwise_bench,
+        paths=_eltwise_paths,
     ),
 ]

@@ -1,5 +1,7 @@
 """Tensor arithmetic beyond the generic table tests: dispatch decisions, pass-through gradients,
-determinism of the broadcast reductions, fastops._reduce against np.sum, eltwise details."""
+fastops._reduce against np.sum, eltwise details. The ops' parallel paths (the broadcast reductions
+of add's backward among them) against the reference and bitwise across thread counts: the table's
+``paths`` (tests/test_paths.py)."""
 import itertools
 import re
 
@@ -10,11 +12,11 @@ import pytest
 import fastops
 from fastops import _config, _dispatch, _reduce, _threads
 from fastops.arithmetic import binary
+from fastops.testing.arithmetic import REDUCE_PATHS
 
 from ..conftest import requires_torch, torch
 
 MAX_THREADS = _threads.max_threads()
-needs_2_threads = pytest.mark.skipif(MAX_THREADS < 2, reason="needs NUMBA_NUM_THREADS >= 2")
 
 
 # ------------------------------------------------------------------ dispatch
@@ -158,60 +160,23 @@ def test_mul_div_gradients_are_new_arrays():
             assert gr.flags.writeable and not np.shares_memory(gr, g)
 
 
-# ------------------------------------------------------------------ determinism
+# ------------------------------------------------------------------ the reductions of add's paths
 
 
-@needs_2_threads
-@pytest.mark.parametrize(
-    "shape,target",
-    [
-        ((1 << 20,), ()),  # one sum: chunks combined in order
-        ((2048, 512), (512,)),  # bias of a linear layer: column sums
-        ((16, 64, 32, 32), (1, 64, 1, 1)),  # conv bias: two passes
-        ((300000, 3), (3,)),  # short rows, folded lanes
-        ((3, 200000), (3, 1)),  # long row sums
-        ((8, 1 << 17), (1 << 17,)),  # few long rows, tiled columns
-    ],
-)
+@pytest.mark.parametrize("path,shape,target", REDUCE_PATHS, ids=[p[0] for p in REDUCE_PATHS])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_reduction_bitwise_identical_for_1_and_2_threads(shape, target, dtype):
-    x = np.random.default_rng(4).standard_normal(shape).astype(dtype)
-    with fastops.threads(1):
-        r1 = _reduce.sum_to_shape(x, target)
-        assert all(p["backend"] == "serial" for p in _reduce.explain(shape, target, dtype))
-    with fastops.threads(2):
-        r2 = _reduce.sum_to_shape(x, target)
-        assert any(p["backend"] == "parallel" for p in _reduce.explain(shape, target, dtype))
-    assert r1.dtype == dtype and r1.shape == tuple(target)
-    assert np.array_equal(r1, r2)
-    np.testing.assert_allclose(r1, x.astype(np.float64).sum(axis=_axes(shape, target)).reshape(target),
-                               rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-3 if dtype == np.float32 else 1e-9)
-
-
-@needs_2_threads
-def test_arithmetic_ops_bitwise_identical_for_1_and_2_threads():
-    rng = np.random.default_rng(5)
-    x = rng.standard_normal((64, 3, 40, 40)).astype(np.float32)
-    b = rng.standard_normal(3).astype(np.float32)
-    a = rng.standard_normal((64, 3)).astype(np.float32)
-    g = rng.standard_normal(x.shape).astype(np.float32)
-    calls = [
-        lambda: fastops.add(x, b.reshape(3, 1, 1), alpha=0.3),
-        lambda: fastops.add.backward(g, x, b.reshape(3, 1, 1), alpha=0.3),
-        lambda: fastops.mul.backward(g, x, b.reshape(3, 1, 1)),
-        lambda: fastops.div.backward(g, x, b.reshape(3, 1, 1) + 3),
-        lambda: fastops.bias_add.backward(g, x, b),
-        lambda: fastops.axpy.backward(g, a, x, x),
-        lambda: fastops.eltwise.backward(g, x, g, x, op="prod"),
-        lambda: fastops.eltwise(x, g, op="max"),
-    ]
-    for k, f in enumerate(calls):
-        with fastops.threads(1):
-            r1 = f()
+def test_reduction_paths_parallel_and_against_a_float64_sum(path, shape, target, dtype):
+    # the table's add paths (fastops.testing.arithmetic.REDUCE_PATHS) reduce grad_output to other's
+    # shape with these plans; add.explain reports the forward only, so that they reach a parallel
+    # reduction is checked here (bitwise across thread counts: tests/test_paths.py)
+    if MAX_THREADS >= 2:
         with fastops.threads(2):
-            r2 = f()
-        r1, r2 = (r if isinstance(r, tuple) else (r,) for r in (r1, r2))
-        assert all(np.array_equal(u, v) for u, v in zip(r1, r2)), k
+            assert any(p["backend"] == "parallel" for p in _reduce.explain(shape, target, dtype))
+    x = np.random.default_rng(4).standard_normal(shape).astype(dtype)
+    r = _reduce.sum_to_shape(x, target)
+    assert r.dtype == dtype and r.shape == tuple(target)
+    np.testing.assert_allclose(r, x.astype(np.float64).sum(axis=_axes(shape, target)).reshape(target),
+                               rtol=1e-4 if dtype == np.float32 else 1e-12, atol=1e-3 if dtype == np.float32 else 1e-9)
 
 
 # ------------------------------------------------------------------ _reduce against np.sum
