@@ -3,7 +3,7 @@ import warnings
 
 import numpy as np
 
-from . import ErrorCase, OpInfo, Sample, away_from, randn
+from . import ErrorCase, OpInfo, PathCase, Sample, away_from, randn
 
 SHAPES = [(7,), (3, 5), (2, 3, 4), (70001,)]
 REDS = ("mean", "sum", "none")
@@ -201,12 +201,28 @@ def _bench_kl(rng, dtype, size):
     return Sample((np.log(x).astype(dtype), y.astype(dtype)), {"reduction": "batchmean"})
 
 
+# Dispatch paths (tests/test_paths.py). The elementwise losses run serial kernels and a serial
+# sum at any thread count (fastops/loss/_common.py) and report no explain; the one parallel step is
+# a broadcast gradient summed back to its argument's shape (fastops._reduce, parallel above 2**16
+# elements).
+def _pair_paths(kwargs, broadcast=False):
+    def paths(rng, dtype):
+        out = [PathCase("serial", Sample((randn(rng, (100_001,), dtype), randn(rng, (100_001,), dtype)), dict(kwargs),
+                                         desc="(100001,)"))]
+        if broadcast:
+            x, y = randn(rng, (1000, 101), dtype), randn(rng, (101,), dtype)
+            out.append(PathCase("broadcast_target_reduce", Sample((x, y), dict(kwargs), desc="(1000, 101) target (101,)")))
+        return out
+
+    return paths
+
+
 TOL = {np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)}
 
 TABLE = [
     OpInfo(
         name="mse_loss", samples=_pair_samples(_diff_xy(())), ref=_mse_ref, torch_ref=_f("mse_loss"),
-        grad_args=(0, 1), errors=_pair_errors("mse_loss"), bench=_bench_pair, tol=TOL,
+        grad_args=(0, 1), errors=_pair_errors("mse_loss"), bench=_bench_pair, tol=TOL, paths=_pair_paths({}, True),
     ),
     OpInfo(
         name="l1_loss", samples=_pair_samples(_diff_xy((0.0,))), ref=_l1_ref, torch_ref=_f("l1_loss"),
@@ -217,7 +233,7 @@ TABLE = [
         samples=_pair_samples(_diff_xy((0.0, 1.0, -1.0, 0.5, -0.5)), ({}, {"beta": 0.5}, {"beta": 0.0})),
         ref=_sl1_ref, torch_ref=_f("smooth_l1_loss"), grad_args=(0, 1),
         errors=_pair_errors("smooth_l1_loss", extra=[({"beta": -1.0}, ValueError, "beta")]),
-        bench=_bench_pair, tol=TOL, nondiff_kinks=True,
+        bench=_bench_pair, tol=TOL, nondiff_kinks=True, paths=_pair_paths({"reduction": "sum"}),
     ),
     OpInfo(
         name="huber_loss",
@@ -365,17 +381,30 @@ def _ce_torch(t, x, tg, w=None, **k):
     return t.nn.functional.cross_entropy(x, tg, weight=w, **k)
 
 
+# Dispatch paths (tests/test_paths.py): rows of C class scores, parallel over blocks of rows from
+# 2**15 elements (fastops/loss/classification.py; no explain): 1000 x 37 is above it. Some rows
+# ignored.
+def _cls_paths(kwargs):
+    def paths(rng, dtype):
+        x = randn(rng, (1000, 37), dtype)
+        t = rng.integers(0, 37, 1000)
+        t[::7] = -100
+        return [PathCase("parallel_rows", Sample((x, t, None), dict(kwargs), desc="(1000, 37)"))]
+
+    return paths
+
+
 TABLE += [
     OpInfo(
         name="nll_loss", samples=_cls_samples(({}, {"_w": True}, {"_w": True, "ignore_index": 1})),
         ref=_cls_ref(False), torch_ref=_nll_torch, grad_args=(0,), errors=_cls_errors("nll_loss", False),
-        bench=_cls_bench, tol=TOL,
+        bench=_cls_bench, tol=TOL, paths=_cls_paths({}),
     ),
     OpInfo(
         name="cross_entropy",
         samples=_cls_samples(({}, {"_w": True}, {"_w": True, "label_smoothing": 0.2}, {"label_smoothing": 0.1, "ignore_index": 2})),
         ref=_cls_ref(True), torch_ref=_ce_torch, grad_args=(0,), errors=_cls_errors("cross_entropy", True),
-        bench=_cls_bench, tol=TOL,
+        bench=_cls_bench, tol=TOL, paths=_cls_paths({"label_smoothing": 0.1}),
     ),
     # probability targets: the target is differentiable too (a second entry, same op)
     OpInfo(
@@ -440,10 +469,23 @@ def _triplet_bench(rng, dtype, size):
     return Sample(tuple(randn(rng, (n, d), dtype) for _ in range(3)), {"reduction": "mean"})
 
 
+def _triplet_paths(rng, dtype):
+    # parallel over rows from 2**15 elements (fastops/loss/triplet.py; no explain): 4000 x 9 is
+    # above it. Rows within 2e-2 of the hinge get a new negative until none is (the finite
+    # differences stay on one side of it)
+    a, p_, n = (rng.standard_normal((4000, 9)) for _ in range(3))
+    while True:
+        near = np.abs(_triplet_rows(a, p_, n)) < 2e-2
+        if not near.any():
+            break
+        n[near] = rng.standard_normal((int(near.sum()), 9))
+    return [PathCase("parallel_rows", Sample((a.astype(dtype), p_.astype(dtype), n.astype(dtype)), {}, desc="(4000, 9)"))]
+
+
 TABLE += [
     OpInfo(
         name="triplet_margin_loss", samples=_triplet_samples, ref=_triplet_ref,
         torch_ref=lambda t, *a, **k: t.nn.functional.triplet_margin_loss(*a, **k), grad_args=(0, 1, 2),
-        errors=_triplet_errors, bench=_triplet_bench, tol=TOL, nondiff_kinks=True,
+        errors=_triplet_errors, bench=_triplet_bench, tol=TOL, nondiff_kinks=True, paths=_triplet_paths,
     ),
 ]

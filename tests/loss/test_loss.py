@@ -5,40 +5,6 @@ import pytest
 import fastops
 
 
-def _ce_args(rng, dtype):
-    x = rng.standard_normal((300, 37)).astype(dtype)
-    t = rng.integers(0, 37, 300)
-    t[::7] = -100
-    return x, t
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_losses_do_not_depend_on_thread_count(dtype):
-    rng = np.random.default_rng(0)
-    x, t = _ce_args(rng, dtype)
-    a, p, n = (rng.standard_normal((200, 9)).astype(dtype) for _ in range(3))
-    y = rng.standard_normal(100_001).astype(dtype)
-    z = rng.standard_normal(100_001).astype(dtype)
-    calls = [
-        (fastops.cross_entropy, (x, t), {"label_smoothing": 0.1}),
-        (fastops.nll_loss, (x, t), {}),
-        (fastops.triplet_margin_loss, (a, p, n), {}),
-        (fastops.mse_loss, (y, z), {}),
-        (fastops.smooth_l1_loss, (y, z), {"reduction": "sum"}),
-    ]
-    for f, args, kw in calls:
-        res = []
-        for nt in (1, 2):
-            with fastops.threads(min(nt, fastops._threads.max_threads())):
-                out = f(*args, **kw)
-                g = f.backward(np.ones_like(out), *args, **kw)
-            res.append((out, g))
-        (o1, g1), (o2, g2) = res
-        assert np.array_equal(o1, o2), f.name
-        for u, v in zip(g1, g2):
-            assert (u is None and v is None) or np.array_equal(u, v), f.name
-
-
 def test_bce_with_logits_is_stable_for_large_logits():
     x = np.array([1e3, -1e3, 1e3, -1e3], np.float32)
     y = np.array([1.0, 0.0, 0.0, 1.0], np.float32)
