@@ -10,7 +10,7 @@ import warnings
 
 import numpy as np
 
-from . import ErrorCase, OpInfo, Sample, randn
+from . import ErrorCase, OpInfo, PathCase, Sample, randn
 from .activation import splitmix_uniform
 
 
@@ -130,6 +130,19 @@ def _dropout2d_bench(rng, dtype, size):
     return Sample((randn(rng, shape, dtype),), {"p": 0.5, "seed": BenchSeed(1)})
 
 
+def _paths(kind):
+    """Dispatch paths (tests/test_paths.py): the training mask (``kind`` "mask", one draw per
+    element, or "planes", one per (N, C) plane) above the parallel threshold at 2 threads; the
+    seed is in the kwargs, the reference rebuilds the mask from it (p = 0.5: float32's and
+    float64's uniforms fall on the same side of it)."""
+    def paths(rng, dtype):
+        sfx = "f32" if np.dtype(dtype) == np.float32 else "f64"
+        s = Sample((randn(rng, (4, 8, 64, 65), dtype),), {"p": 0.5, "seed": 5}, "(4, 8, 64, 65)")
+        return [PathCase(f"training_{kind}", s, expect={"kernel": f"dropout_{kind}_{sfx}_parallel", "backend": "parallel"})]
+
+    return paths
+
+
 _TOL = {np.float32: (1e-6, 1e-7), np.float64: (1e-12, 1e-14)}
 
 TABLE = [
@@ -142,6 +155,7 @@ TABLE = [
         errors=_errors("dropout", False),
         tol=_TOL,
         bench=_dropout_bench,
+        paths=_paths("mask"),
     ),
     OpInfo(
         name="dropout2d",
@@ -152,5 +166,6 @@ TABLE = [
         errors=_errors("dropout2d", True),
         tol=_TOL,
         bench=_dropout2d_bench,
+        paths=_paths("planes"),
     ),
 ]

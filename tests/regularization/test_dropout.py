@@ -1,7 +1,8 @@
-"""dropout / dropout2d: mask statistics, scale, forward/backward agreement, seeds, thread-count
-independence, edge cases (p = 0, p = 1, eval mode) and dispatch. The generic table tests
-(tests/test_ops.py) compare both ops with a NumPy reference built from the same counter RNG and
-with torch given that mask."""
+"""dropout / dropout2d: mask statistics, scale, forward/backward agreement, seeds, edge cases
+(p = 0, p = 1, eval mode) and dispatch. The generic table tests (tests/test_ops.py) compare both
+ops with a NumPy reference built from the same counter RNG and with torch given that mask, and
+tests/test_paths.py their parallel paths (the table's ``paths``) with it and bitwise across thread
+counts."""
 import numpy as np
 import pytest
 
@@ -58,23 +59,6 @@ def test_backward_uses_the_forward_mask(name):
     z = x.copy()
     assert f(z, 0.4, inplace=True, seed=77) is z
     np.testing.assert_array_equal(f.backward(np.ones_like(x), z, 0.4, seed=77)[0], g)
-
-
-@pytest.mark.parametrize("name", ["dropout", "dropout2d"])
-def test_bitwise_same_for_one_and_two_threads(name):
-    if _threads.max_threads() < 2:
-        pytest.skip("needs 2 threads")
-    f = getattr(fastops, name)
-    shape = (4, 8, 64, 65)  # above the parallel threshold
-    x = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
-    res = []
-    for n in (1, 2):
-        with fastops.threads(n):
-            assert f.explain(shape, "float32")["backend"] == ("serial" if n == 1 else "parallel")
-            out = f(x, 0.5, seed=5)
-            g = np.random.default_rng(1).standard_normal(shape).astype(np.float32)
-            res.append((out, f.backward(g, x, 0.5, seed=5)[0]))
-    assert np.array_equal(res[0][0], res[1][0]) and np.array_equal(res[0][1], res[1][1])
 
 
 def test_float32_and_float64_draw_nearly_the_same_mask():
