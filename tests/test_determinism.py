@@ -9,8 +9,8 @@ NUMBA_NUM_THREADS are dropped), so the same test runs with e.g. 16 threads on a 
 By default (CI) it covers the ops whose backward or forward reduces (batch/layer/group norm statistics,
 softmax, a loss, the weight and bias gradients of conv/linear, broadcasting add) at their "small"
 benchmark shapes, large enough for the parallel kernels; ``FASTOPS_DETERMINISM_OPS=all`` (or a
-comma-separated list of names) covers every op of the table. The per-family tests (tests/conv/,
-tests/shape/, ...) hold the same property at 1 and 2 threads for their own cases.
+comma-separated list of names) covers every op of the table. Each dispatch path of an op (the
+table's ``paths``) is held to the same property, at the same thread counts, by tests/test_paths.py.
 """
 import os
 
