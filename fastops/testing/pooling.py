@@ -4,7 +4,61 @@ import math
 
 import numpy as np
 
-from . import ErrorCase, OpInfo, Sample, randn
+from . import ErrorCase, OpInfo, PathCase, Sample, randn
+
+# Dispatch paths (tests/test_paths.py): per op, (path, input shape, kwargs), each large enough for
+# the parallel kernels at 2 threads; the path is the forward kernel that explain names (less its
+# dtype and backend suffix). The max-type ops get tie-free inputs (distinct values 4 / size apart),
+# so that the finite-difference VJP never crosses a kink of a max; the RoI ops take 64 boxes on a
+# 3-image batch (roi_align's 48 channels: two of its 32-channel blocks per box).
+_PATHS = {
+    "global_avg_pool2d": [("avg_pool_global_fwd", (4, 32, 23, 29), {})],
+    "adaptive_avg_pool2d": [("avg_pool_adaptive_fwd", (8, 32, 23, 21), {"output_size": (5, 3)})],
+    "adaptive_avg_pool3d": [("avg_pool_adaptive_fwd", (4, 16, 9, 11, 13), {"output_size": (3, 4, 5)})],
+    "max_pool2d": [("pool_max_val", (4, 32, 24, 24), {"kernel_size": 3, "stride": 2, "padding": 1})],
+    "max_pool3d": [("pool_max_val", (2, 16, 12, 16, 16), {"kernel_size": 2, "ceil_mode": True, "padding": 1})],
+    "avg_pool2d": [("pool_avg_fwd", (4, 32, 24, 24),
+                    {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False})],
+    # 300 / 30: uniform bins, run by max_pool's window kernel
+    "adaptive_max_pool1d": [("pool_max_val", (8, 32, 300), {"output_size": 30})],
+    "adaptive_max_pool2d": [("adaptive_max_fwd", (4, 32, 24, 24), {"output_size": (5, 7)})],
+    # the input of a max_pool2d(kernel_size=2) of (4, 32, 24, 24)
+    "max_unpool2d": [("pool_unpool_fwd", (4, 32, 12, 12), {"kernel_size": 2})],
+    "roi_pool": [("roi_pool_fwd", (3, 48, 17, 19), {"output_size": 4, "spatial_scale": 1.0})],
+    "roi_align": [("roi_align_fwd", (3, 48, 17, 19), {"output_size": 4, "spatial_scale": 1.0})],
+    "ps_roi_pool": [("roi_ps_pool_fwd", (3, 16 * 4 * 4, 17, 19), {"output_size": 4, "spatial_scale": 1.0})],
+    "ps_roi_align": [("roi_ps_align_fwd", (3, 16 * 4 * 4, 17, 19), {"output_size": 4, "spatial_scale": 1.0})],
+}
+
+_TIE_FREE = ("max_pool", "adaptive_max_pool", "roi_pool")
+_ROI_BOXES = 64
+
+
+def _paths(name):
+    def paths(rng, dtype):
+        sfx = "f32" if np.dtype(dtype) == np.float32 else "f64"
+        out = []
+        for path, shape, kw in _PATHS[name]:
+            explain = dict(kw)
+            expect = {"kernel": f"{path}_{sfx}_parallel", "backend": "parallel"}
+            x = (_tie_free if name.startswith(_TIE_FREE) else randn)(rng, shape, dtype)
+            if name.startswith("max_unpool"):
+                k = int(name[-2])
+                ks, st, pd, osz = _unpool_out(k, shape[-k:], kw)
+                args = (x, _unpool_indices(rng, shape[:-k], shape[-k:], ks, st, pd, osz))
+                # explain sizes the forward by the input, the forward runs by the output (4x the
+                # input here: parallel, where explain says serial): nothing to expect
+                expect = {}
+            elif "roi" in name:
+                args = (x, _rand_boxes(rng, _ROI_BOXES, shape[0], -2.0, 18.0, dtype))
+                explain["num_boxes"] = _ROI_BOXES
+                expect["backward_backend"] = "parallel"
+            else:
+                args = (x,)
+            out.append(PathCase(path, Sample(args, dict(kw), str(shape)), expect=expect, explain=explain))
+        return out
+
+    return paths
 
 
 def _global_samples(rng, dtype):
@@ -94,6 +148,7 @@ def _adaptive(k):
         torch_ref=lambda t, x, output_size: getattr(t.nn.functional, name)(x, output_size),
         errors=_adaptive_errors(k),
         bench=_adaptive_bench(k),
+        paths=_paths(name) if name in _PATHS else None,
     )
 
 
@@ -105,6 +160,7 @@ TABLE = [
         torch_ref=lambda t, x: x.mean(dim=(2, 3)),
         errors=_global_errors,
         bench=lambda rng, dtype, size: Sample((randn(rng, {"small": (1, 4, 8, 8), "large": (8, 64, 56, 56)}[size], dtype),)),
+        paths=_paths("global_avg_pool2d"),
     ),
     _adaptive(1),
     _adaptive(2),
@@ -274,6 +330,7 @@ def _max_pool(k):
         errors=_pool_errors(name, k, False),
         bench=_pool_bench("max", k),
         nondiff_kinks=True,
+        paths=_paths(name) if name in _PATHS else None,
     )
 
 
@@ -286,6 +343,7 @@ def _avg_pool(k):
         torch_ref=lambda t, x, **kw: getattr(t.nn.functional, name)(x, **kw),
         errors=_pool_errors(name, k, True),
         bench=_pool_bench("avg", k),
+        paths=_paths(name) if name in _PATHS else None,
     )
 
 
@@ -396,6 +454,7 @@ def _max_unpool(k):
         torch_ref=lambda t, x, idx, **kw: getattr(t.nn.functional, name)(x, idx, **kw),
         errors=_unpool_errors(k),
         bench=_unpool_bench(k),
+        paths=_paths(name) if name in _PATHS else None,
     )
 
 
@@ -424,6 +483,7 @@ def _adaptive_max(k):
             (randn(rng, {"small": (1, 4) + (8,) * k, "large": (8, 64) + {1: (3136,), 2: (56, 56)}[k]}[size], dtype),),
             {"output_size": 7}),
         nondiff_kinks=True,
+        paths=_paths(name) if name in _PATHS else None,
     )
 
 
@@ -796,6 +856,7 @@ _ROI_TABLE = [
         errors=_errors("roi_pool"),
         bench=_bench(False, False),
         nondiff_kinks=True,
+        paths=_paths("roi_pool"),
     ),
     OpInfo(
         name="roi_align",
@@ -805,6 +866,7 @@ _ROI_TABLE = [
         errors=_errors("roi_align", align=True),
         tol=_TOL_ALIGN,
         bench=_bench(False, True),
+        paths=_paths("roi_align"),
     ),
     OpInfo(
         name="ps_roi_pool",
@@ -813,6 +875,7 @@ _ROI_TABLE = [
         torch_ref=lambda t, x, boxes, output_size, spatial_scale=1.0: _torch_pool(t, x, boxes, output_size, spatial_scale, True),
         errors=_errors("ps_roi_pool", ps=True),
         bench=_bench(True, False),
+        paths=_paths("ps_roi_pool"),
     ),
     OpInfo(
         name="ps_roi_align",
@@ -822,6 +885,7 @@ _ROI_TABLE = [
         errors=_errors("ps_roi_align", ps=True, align=True),
         tol=_TOL_ALIGN,
         bench=_bench(True, True),
+        paths=_paths("ps_roi_align"),
     ),
 ]
 

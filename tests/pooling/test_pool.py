@@ -1,6 +1,8 @@
 """max/avg pooling, unpooling and adaptive max pooling: PyTorch's indices, ties, NaN, ceil_mode
-shapes and divisors, unpool(pool) round trips, return_indices, thread-count independence, dispatch.
-The generic checks (forward vs NumPy, gradients, layouts, errors) run from the op table."""
+shapes and divisors, unpool(pool) round trips, return_indices, dispatch. The generic checks
+(forward vs NumPy, gradients, layouts, errors) run from the op table, and tests/test_paths.py runs
+each dispatch path of the table's ``paths`` (against the reference and bitwise across thread
+counts)."""
 import itertools
 
 import numpy as np
@@ -168,44 +170,6 @@ def test_backward_rejects_bad_indices():
         fastops.adaptive_max_pool2d.backward(g, x, 3, indices=idx.astype(np.float32))
     with pytest.raises(TypeError, match="max_pool2d.*return_indices"):
         fastops.max_pool2d(x, 2, return_indices=1)
-
-
-THREAD_CASES = [
-    ("max_pool2d", (4, 32, 24, 24), {"kernel_size": 3, "stride": 2, "padding": 1}),
-    ("max_pool3d", (2, 16, 12, 16, 16), {"kernel_size": 2, "ceil_mode": True, "padding": 1}),
-    ("avg_pool2d", (4, 32, 24, 24), {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False}),
-    ("adaptive_max_pool2d", (4, 32, 24, 24), {"output_size": (5, 7)}),
-    ("adaptive_max_pool1d", (8, 32, 300), {"output_size": 30}),
-]
-
-
-@pytest.mark.parametrize("name,shape,kw", THREAD_CASES, ids=[c[0] for c in THREAD_CASES])
-def test_bitwise_same_for_one_and_two_threads(name, shape, kw):
-    if _threads.max_threads() < 2:
-        pytest.skip("needs 2 threads")
-    f = getattr(fastops, name)
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    res = []
-    for n in (1, 2):
-        with fastops.threads(n):
-            assert f.explain(shape, "float32", **kw)["backend"] == ("serial" if n == 1 else "parallel")
-            out = f(x, **kw)
-            g = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
-            res.append((out, f.backward(g, x, **kw)[0]))
-    assert np.array_equal(res[0][0], res[1][0]) and np.array_equal(res[0][1], res[1][1])
-
-
-def test_unpool_bitwise_same_for_one_and_two_threads():
-    if _threads.max_threads() < 2:
-        pytest.skip("needs 2 threads")
-    x = np.random.default_rng(5).standard_normal((4, 32, 24, 24)).astype(np.float32)
-    out, idx = fastops.max_pool2d(x, 2, return_indices=True)
-    res = []
-    for n in (1, 2):
-        with fastops.threads(n):
-            y = fastops.max_unpool2d(out, idx, 2)
-            res.append((y, fastops.max_unpool2d.backward(x, out, idx, 2)[0]))
-    assert np.array_equal(res[0][0], res[1][0]) and np.array_equal(res[0][1], res[1][1])
 
 
 def test_explain_names_the_kernel():

@@ -1,47 +1,16 @@
-"""RoI ops: thread-count independence, dispatch, hand-checked torchvision semantics, edge cases.
+"""RoI ops: dispatch, hand-checked torchvision semantics, edge cases.
 
 The op table (fastops/testing/pooling.py) covers forward vs NumPy, finite differences, torch
-compositions, layouts and errors; this file checks what a table cannot express.
+compositions, layouts and errors, and its ``paths`` the parallel kernels (tests/test_paths.py:
+against the reference and bitwise across thread counts); this file checks what a table cannot
+express.
 """
 import numpy as np
 import pytest
 
 import fastops
-from fastops import _threads
-from fastops.testing import pooling as roi_table
 
 OPS = ["roi_pool", "roi_align", "ps_roi_pool", "ps_roi_align"]
-
-
-def _boxes(rng, K, N, size, dtype=np.float32):
-    a = rng.uniform(-2, size, (K, 2))
-    b = a + rng.uniform(0, size * 0.7, (K, 2))
-    return np.concatenate([rng.integers(0, N, (K, 1)), a, b], 1).astype(dtype)
-
-
-@pytest.mark.parametrize("name", OPS)
-def test_bitwise_same_for_one_and_two_threads(name):
-    if _threads.max_threads() < 2:
-        pytest.skip("needs 2 threads")
-    rng = np.random.default_rng(0)
-    ps = name.startswith("ps_")
-    C = 16 * 4 * 4 if ps else 48  # 48 > the 32-channel block of roi_align: two blocks per box
-    x = rng.standard_normal((3, C, 17, 19)).astype(np.float32)
-    b = _boxes(rng, 64, 3, 18)
-    kw = {"output_size": 4, "spatial_scale": 1.0}
-    with fastops.threads(2):
-        d = getattr(fastops, name).explain(x.shape, "float32", num_boxes=len(b), **kw)
-    assert d["backend"] == "parallel" and d["backward_backend"] == "parallel", d
-    f = getattr(fastops, name)
-    res = []
-    for n in (1, 2):
-        with fastops.threads(n):
-            out = f(x, b, **kw)
-            g = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
-            res.append((out, f.backward(g, x, b, **kw)[0]))
-    assert np.array_equal(res[0][0], res[1][0]) and np.array_equal(res[0][1], res[1][1])
-    ref = getattr(roi_table, name + "_ref")(x.astype(np.float64), b, **kw)
-    np.testing.assert_allclose(res[0][0], ref, rtol=1e-4, atol=1e-5)
 
 
 def test_explain_serial_for_small_inputs():
