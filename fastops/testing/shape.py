@@ -4,7 +4,7 @@ import math
 
 import numpy as np
 
-from . import ErrorCase, OpInfo, Sample, randn
+from . import ErrorCase, OpInfo, PathCase, Sample, randn
 
 
 def _dtype_errors(args_fn):
@@ -249,6 +249,32 @@ def _bench_4d(shapes, **kw):
 
 SMALL_LARGE = {"small": (1, 4, 8, 8), "large": (8, 64, 56, 56)}
 
+
+def _sfx(dtype):
+    return "f32" if np.dtype(dtype) == np.float32 else "f64"
+
+
+# Dispatch paths (tests/test_paths.py): per op, (path, input shape, kwargs), each large enough for
+# the parallel kernels at 2 threads; the path is the forward kernel explain names (less its dtype
+# and backend suffix).
+_PATHS = {
+    "channel_shuffle": [("shuffle_gather_planes", (4, 64, 17, 17), {"groups": 8})],
+    "pixel_shuffle": [("shuffle_pixel_shuffle", (2, 64, 33, 33), {"upscale_factor": 2})],
+    "pad": [("pad_gather", (4, 32, 33, 31), {"pad": (2, 2, 3, 1), "mode": "reflect"}),
+            ("pad_gather", (4, 32, 33, 31), {"pad": (3, 3, 3, 3), "mode": "circular"})],
+    "upsample_nearest2d": [("upsample_nearest2d_fwd", (4, 32, 33, 17), {"size": (2, 3)})],
+}
+
+
+def _paths(name):
+    def paths(rng, dtype):
+        return [PathCase(path, Sample((randn(rng, shape, dtype),), dict(kw), str(shape)),
+                         expect={"kernel": f"{path}_{_sfx(dtype)}_parallel", "backend": "parallel"}, explain=dict(kw))
+                for path, shape, kw in _PATHS[name]]
+
+    return paths
+
+
 TABLE = [
     OpInfo(
         name="flatten",
@@ -273,6 +299,7 @@ TABLE = [
         torch_ref=lambda t, x, groups: t.nn.functional.channel_shuffle(x, groups),
         errors=_cs_errors,
         bench=_bench_4d(SMALL_LARGE, groups=4),
+        paths=_paths("channel_shuffle"),
     ),
     OpInfo(
         name="pixel_shuffle",
@@ -281,6 +308,7 @@ TABLE = [
         torch_ref=lambda t, x, upscale_factor: t.nn.functional.pixel_shuffle(x, upscale_factor),
         errors=_ps_errors,
         bench=_bench_4d(SMALL_LARGE, upscale_factor=2),
+        paths=_paths("pixel_shuffle"),
     ),
     OpInfo(
         name="pad",
@@ -289,6 +317,7 @@ TABLE = [
         torch_ref=_pad_torch,
         errors=_pad_errors,
         bench=lambda rng, dtype, size: Sample((randn(rng, SMALL_LARGE[size], dtype),), {"pad": (1, 1, 1, 1), "mode": "reflect"}),
+        paths=_paths("pad"),
     ),
     OpInfo(
         name="upsample_nearest2d",
@@ -297,6 +326,7 @@ TABLE = [
         torch_ref=_up_torch,
         errors=_up_errors,
         bench=_bench_4d(SMALL_LARGE),
+        paths=_paths("upsample_nearest2d"),
     ),
 ]
 
@@ -677,6 +707,53 @@ def _gs_bench(rng, dtype, size):
     return Sample((randn(rng, shape, dtype), grid), {"mode": "bilinear", "padding_mode": "zeros", "align_corners": False})
 
 
+# --- dispatch paths (tests/test_paths.py) ---------------------------------------------------------
+# Each large enough for the parallel kernels at 2 threads. interpolate: one kernel, the path is the
+# mode (its tap maps). grid_sample: one gather kernel, the path is the mode and the input's rank
+# (explain reports the taps per output pixel); the (mode, padding_mode, align_corners) combinations
+# are those of the former thread-count tests, on 4-D input (2, 32, 24, 24) with a (2, 32, 40) grid
+# and 5-D input (2, 32, 10, 12, 14) with a (2, 8, 12, 16) grid, the grids kink-free (``_coords``).
+
+_INTERP_PATHS = [
+    ((2, 16, 20, 24), {"scale_factor": 2, "mode": "bilinear"}),
+    ((2, 16, 20, 24), {"size": (47, 49), "mode": "bicubic", "align_corners": True}),
+    ((2, 16, 30, 24), {"scale_factor": 1.7, "mode": "nearest"}),
+    ((2, 8, 10, 12, 14), {"scale_factor": 1.6, "mode": "trilinear"}),
+]
+
+
+def _interp_paths(rng, dtype):
+    return [PathCase(kw["mode"], Sample((randn(rng, shape, dtype),), dict(kw), str(shape)),
+                     expect={"kernel": f"interpolate_fwd_{_sfx(dtype)}_parallel", "backend": "parallel",
+                             "mode": kw["mode"]},
+                     explain=dict(kw))
+            for shape, kw in _INTERP_PATHS]
+
+
+_GS_PATHS = {
+    4: [("bilinear", "zeros", False), ("bilinear", "reflection", True), ("nearest", "border", False),
+        ("bicubic", "reflection", False)],
+    5: [("bilinear", "zeros", False), ("bilinear", "border", True), ("nearest", "reflection", False)],
+}
+_GS_TAPS = {4: {"bilinear": 4, "nearest": 1, "bicubic": 16}, 5: {"bilinear": 8, "nearest": 1}}
+
+
+def _gs_paths(rng, dtype):
+    out = []
+    for rank, combos in _GS_PATHS.items():
+        for mode, pad, al in combos:
+            if rank == 4:
+                x, g = randn(rng, (2, 32, 24, 24), dtype), _gs_grid(rng, 2, 32, 40, 24, 24, al, dtype)
+            else:
+                x, g = randn(rng, (2, 32, 10, 12, 14), dtype), _gs_grid3(rng, 2, (8, 12, 16), (10, 12, 14), al, dtype)
+            kw = {"mode": mode, "padding_mode": pad, "align_corners": al}
+            out.append(PathCase(f"{mode}_{rank - 2}d", Sample((x, g), kw, f"{rank}-D {mode} {pad} {al}"),
+                                expect={"kernel": f"grid_sample_gather_{_sfx(dtype)}_parallel", "backend": "parallel",
+                                        "taps": _GS_TAPS[rank][mode]},
+                                explain={"grid_shape": g.shape, "mode": mode}))
+    return out
+
+
 _TOL = {np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)}
 
 _RESAMPLE_TABLE = [
@@ -688,6 +765,7 @@ _RESAMPLE_TABLE = [
         errors=_interp_errors,
         tol=_TOL,
         bench=_interp_bench,
+        paths=_interp_paths,
     ),
     OpInfo(
         name="affine_grid",
@@ -713,6 +791,7 @@ _RESAMPLE_TABLE = [
         tol=_TOL,
         bench=_gs_bench,
         nondiff_kinks=True,
+        paths=_gs_paths,
     ),
 ]
 

@@ -1,103 +1,14 @@
-"""interpolate, affine_grid, grid_sample: thread-count independence, dispatch, coordinate rules,
-edge cases the op table does not cover (non-finite grids and inputs, the spatial transformer
-chain, 4-D and 5-D)."""
+"""interpolate, affine_grid, grid_sample: dispatch, coordinate rules, edge cases the op table does
+not cover (non-finite grids and inputs, the spatial transformer chain, 4-D and 5-D). The parallel
+kernels of each mode run from the table's ``paths`` (tests/test_paths.py: against the reference
+and bitwise across thread counts)."""
 import numpy as np
 import pytest
 
 import fastops
-from fastops import _threads
 from fastops.testing import shape as ref
 
 from ..conftest import requires_torch, torch
-
-INTERP_CASES = [
-    ((2, 16, 20, 24), {"scale_factor": 2, "mode": "bilinear"}),
-    ((2, 16, 20, 24), {"size": (47, 49), "mode": "bicubic", "align_corners": True}),
-    ((2, 16, 30, 24), {"scale_factor": 1.7, "mode": "nearest"}),
-    ((2, 8, 10, 12, 14), {"scale_factor": 1.6, "mode": "trilinear"}),
-]
-
-
-def _grid(rng, N, Ho, Wo, spread=1.3):
-    return rng.uniform(-spread, spread, (N, Ho, Wo, 2)).astype(np.float32)
-
-
-GS_CASES = [
-    ("bilinear", "zeros", False),
-    ("bilinear", "reflection", True),
-    ("nearest", "border", False),
-    ("bicubic", "reflection", False),
-]
-GS5_CASES = [
-    ("bilinear", "zeros", False),
-    ("bilinear", "border", True),
-    ("nearest", "reflection", False),
-]
-
-
-def _both_thread_counts(fn):
-    res = []
-    for n in (1, 2):
-        with fastops.threads(n):
-            res.append(fn())
-    return res
-
-
-@pytest.mark.parametrize("shape,kw", INTERP_CASES, ids=[c[1]["mode"] for c in INTERP_CASES])
-def test_interpolate_bitwise_same_for_one_and_two_threads(shape, kw):
-    if _threads.max_threads() < 2:
-        pytest.skip("needs 2 threads")
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    with fastops.threads(2):
-        assert fastops.interpolate.explain(shape, "float32", **kw)["backend"] == "parallel"
-
-    def run():
-        y = fastops.interpolate(x, **kw)
-        g = np.random.default_rng(1).standard_normal(y.shape).astype(np.float32)
-        return y, fastops.interpolate.backward(g, x, **kw)[0]
-
-    (y1, g1), (y2, g2) = _both_thread_counts(run)
-    assert np.array_equal(y1, y2) and np.array_equal(g1, g2)
-
-
-@pytest.mark.parametrize("mode,padding,align", GS_CASES, ids=[f"{m}-{p}" for m, p, _ in GS_CASES])
-def test_grid_sample_bitwise_same_for_one_and_two_threads(mode, padding, align):
-    if _threads.max_threads() < 2:
-        pytest.skip("needs 2 threads")
-    rng = np.random.default_rng(2)
-    x = rng.standard_normal((2, 32, 24, 24)).astype(np.float32)
-    grid = _grid(rng, 2, 32, 40)
-    kw = {"mode": mode, "padding_mode": padding, "align_corners": align}
-    with fastops.threads(2):
-        assert fastops.grid_sample.explain(x.shape, "float32", grid_shape=grid.shape, mode=mode)["backend"] == "parallel"
-
-    def run():
-        y = fastops.grid_sample(x, grid, **kw)
-        g = np.random.default_rng(3).standard_normal(y.shape).astype(np.float32)
-        return (y,) + fastops.grid_sample.backward(g, x, grid, **kw)
-
-    r1, r2 = _both_thread_counts(run)
-    assert all(np.array_equal(a, b) for a, b in zip(r1, r2))
-
-
-@pytest.mark.parametrize("mode,padding,align", GS5_CASES, ids=[f"{m}-{p}" for m, p, _ in GS5_CASES])
-def test_grid_sample_5d_bitwise_same_for_one_and_two_threads(mode, padding, align):
-    if _threads.max_threads() < 2:
-        pytest.skip("needs 2 threads")
-    rng = np.random.default_rng(15)
-    x = rng.standard_normal((2, 32, 10, 12, 14)).astype(np.float32)
-    grid = rng.uniform(-1.3, 1.3, (2, 8, 12, 16, 3)).astype(np.float32)
-    kw = {"mode": mode, "padding_mode": padding, "align_corners": align}
-    with fastops.threads(2):
-        assert fastops.grid_sample.explain(x.shape, "float32", grid_shape=grid.shape, mode=mode)["backend"] == "parallel"
-
-    def run():
-        y = fastops.grid_sample(x, grid, **kw)
-        g = np.random.default_rng(16).standard_normal(y.shape).astype(np.float32)
-        return (y,) + fastops.grid_sample.backward(g, x, grid, **kw)
-
-    r1, r2 = _both_thread_counts(run)
-    assert all(np.array_equal(a, b) for a, b in zip(r1, r2))
 
 
 @requires_torch

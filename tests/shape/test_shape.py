@@ -1,36 +1,10 @@
-"""Shape and pooling ops: thread-count independence, dispatch decisions, view semantics."""
+"""Shape and pooling ops: dispatch decisions, view semantics, adaptive pooling's batchless input and
+``None`` sizes. The parallel kernels run from the op tables' ``paths`` (tests/test_paths.py:
+against the reference and bitwise across thread counts)."""
 import numpy as np
-import pytest
 
 import fastops
 from fastops import _threads
-
-CASES = [
-    ("channel_shuffle", (4, 64, 17, 17), {"groups": 8}),
-    ("pixel_shuffle", (2, 64, 33, 33), {"upscale_factor": 2}),
-    ("pad", (4, 32, 33, 31), {"pad": (2, 2, 3, 1), "mode": "reflect"}),
-    ("pad", (4, 32, 33, 31), {"pad": (3, 3, 3, 3), "mode": "circular"}),
-    ("upsample_nearest2d", (4, 32, 33, 17), {"size": (2, 3)}),
-    ("global_avg_pool2d", (4, 32, 23, 29), {}),
-    ("adaptive_avg_pool2d", (8, 32, 23, 21), {"output_size": (5, 3)}),
-    ("adaptive_avg_pool3d", (4, 16, 9, 11, 13), {"output_size": (3, 4, 5)}),
-]
-
-
-@pytest.mark.parametrize("name,shape,kw", CASES, ids=[f"{c[0]}-{c[2].get('mode', '')}" for c in CASES])
-def test_bitwise_same_for_one_and_two_threads(name, shape, kw):
-    if _threads.max_threads() < 2:
-        pytest.skip("needs 2 threads")
-    f = getattr(fastops, name)
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    assert f.explain(shape, "float32", **kw)["backend"] in ("serial", "parallel")
-    res = []
-    for n in (1, 2):
-        with fastops.threads(n):
-            out = f(x, **kw)
-            g = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
-            res.append((out, f.backward(g, x, **kw)[0]))
-    assert np.array_equal(res[0][0], res[1][0]) and np.array_equal(res[0][1], res[1][1])
 
 
 def test_explain_picks_serial_for_small_and_parallel_for_large():
