@@ -8,10 +8,54 @@ steps in tests/norm/test_norm.py.
 """
 import numpy as np
 
-from . import ErrorCase, OpInfo, Sample, activation_ref, activation_torch, randn
+from . import ErrorCase, OpInfo, PathCase, Sample, activation_ref, activation_torch, randn
 
 _TOL = {np.float32: (1e-4, 1e-5), np.float64: (1e-10, 1e-12)}
 _SPATIAL = {2: (), 3: (5,), 4: (3, 4), 5: (2, 3, 3)}
+
+
+# Dispatch paths (tests/test_paths.py): per op, (path, input shape, the arguments after the input,
+# kwargs, explain's own keywords), each large enough for the parallel kernels at 2 threads; the path
+# is the forward kernel explain names (less its dtype and backend suffix). Arguments: "w", "b" the
+# affine parameters, "rm", "rv" running statistics, "ramp" a scale from 0.5 to 2 over the channels,
+# "one" a shared scale of 1, else as given. The mean/variance normalizations get inputs of mean 2
+# and standard deviation 3, local_response_norm and l2_normalize standard normal ones.
+_PATHS = {
+    "batch_norm": [
+        ("norm_affine_silu", (4, 16, 40, 40), (None, None, "w", "b"), {"training": True, "activation": "silu"}, {}),
+        ("norm_affine_id", (4, 16, 40, 40), ("rm", "rv", "w", "b"), {"training": False}, {}),
+    ],
+    "layer_norm": [("norm_ln_fwd", (512, 200), (200, "w", "b"), {}, {"normalized_shape": 200})],
+    "group_norm": [("norm_grp_fwd", (4, 16, 32, 32), (4, "w", "b"), {}, {"num_groups": 4})],
+    "instance_norm": [("norm_grp_fwd", (4, 16, 32, 32), (None, None, "w", "b"), {}, {})],
+    "local_response_norm": [("lrn_fwd", (4, 32, 24, 24), (), {"size": 5}, {})],
+    "l2_normalize": [
+        ("l2_normalize_fwd", (4, 64, 33, 35), ("ramp",), {}, {}),
+        ("l2_normalize_fwd", (4, 64, 33, 35), ("ramp",), {"across_spatial": True}, {}),
+        ("l2_normalize_fwd", (2, 8, 100, 100), ("one",), {"across_spatial": True, "channel_shared": True}, {}),
+    ],
+}
+_UNIT_INPUT = ("local_response_norm", "l2_normalize")
+
+
+def _paths(name):
+    def paths(rng, dtype):
+        sfx = "f32" if np.dtype(dtype) == np.float32 else "f64"
+        out = []
+        for path, shape, extra, kw, explain in _PATHS[name]:
+            x = randn(rng, shape, dtype) if name in _UNIT_INPUT else randn(rng, shape, dtype, 3.0, 2.0)
+            C = shape[-1] if name == "layer_norm" else shape[1]
+            vals = {"w": lambda: randn(rng, (C,), dtype), "b": lambda: randn(rng, (C,), dtype),
+                    "rm": lambda: randn(rng, (C,), dtype), "rv": lambda: rng.uniform(0.5, 2, C).astype(dtype),
+                    "ramp": lambda: np.linspace(0.5, 2, C).astype(dtype), "one": lambda: np.ones(1, dtype)}
+            args = (x,) + tuple(vals[a]() if isinstance(a, str) else a for a in extra)
+            expect = {"kernel": f"{path}_{sfx}_parallel", "backend": "parallel"}
+            if name == "batch_norm":
+                expect["stats"] = "batch (shifted sums per plane)" if kw["training"] else "running"
+            out.append(PathCase(path, Sample(args, dict(kw), str(shape)), expect=expect, explain={**kw, **explain}))
+        return out
+
+    return paths
 
 
 def _bshape(rank, N=3, C=4):
@@ -293,17 +337,18 @@ def _in_bench(rng, dtype, size):
 
 TABLE = [
     OpInfo(name="batch_norm", samples=_bn_samples, ref=_bn_ref, torch_ref=_bn_torch, grad_args=(0, 3, 4),
-           errors=_bn_errors, tol=_TOL, bench=_bn_bench),
+           errors=_bn_errors, tol=_TOL, bench=_bn_bench, paths=_paths("batch_norm")),
     OpInfo(name="layer_norm", samples=_ln_samples, ref=_ln_ref, torch_ref=_ln_torch, grad_args=(0, 2, 3),
-           hyper_args=(1,), errors=_ln_errors, tol=_TOL, bench=_ln_bench),
+           hyper_args=(1,), errors=_ln_errors, tol=_TOL, bench=_ln_bench, paths=_paths("layer_norm")),
     OpInfo(name="group_norm", samples=_gn_samples, ref=_gn_ref,
            torch_ref=_gn_torch,
-           grad_args=(0, 2, 3), hyper_args=(1,), errors=_gn_errors, tol=_TOL, bench=_gn_bench),
+           grad_args=(0, 2, 3), hyper_args=(1,), errors=_gn_errors, tol=_TOL, bench=_gn_bench,
+           paths=_paths("group_norm")),
     OpInfo(name="instance_norm", samples=_in_samples, ref=_in_ref,
            torch_ref=lambda t, x, running_mean=None, running_var=None, weight=None, bias=None, use_input_stats=True,
            momentum=0.1, eps=1e-5: t.nn.functional.instance_norm(
                x, running_mean, running_var, weight, bias, use_input_stats, momentum, eps),
-           grad_args=(0, 3, 4), errors=_in_errors, tol=_TOL, bench=_in_bench),
+           grad_args=(0, 3, 4), errors=_in_errors, tol=_TOL, bench=_in_bench, paths=_paths("instance_norm")),
 ]
 
 
@@ -434,6 +479,7 @@ _NORM_EXTRA_TABLE = [
         errors=_lrn_errors,
         tol={np.float32: (1e-5, 1e-6), np.float64: (1e-10, 1e-12)},
         bench=_lrn_bench,
+        paths=_paths("local_response_norm"),
     ),
     OpInfo(
         name="l2_normalize",
@@ -444,6 +490,7 @@ _NORM_EXTRA_TABLE = [
         errors=_l2_errors,
         tol={np.float32: (1e-5, 1e-6), np.float64: (1e-10, 1e-12)},
         bench=_l2_bench,
+        paths=_paths("l2_normalize"),
     ),
 ]
 

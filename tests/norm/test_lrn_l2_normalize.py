@@ -1,6 +1,7 @@
 """local_response_norm and l2_normalize: torch agreement over every window size parity and rank,
-Caffe's eps semantics, thread-count independence, dispatch. (The generic table tests in
-tests/test_ops.py add NumPy references, finite differences, layouts and error cases.)"""
+Caffe's eps semantics, dispatch. (The generic table tests in tests/test_ops.py add NumPy
+references, finite differences, layouts and error cases, and tests/test_paths.py runs the table's
+``paths``, the parallel kernels, against the reference and bitwise across thread counts.)"""
 import numpy as np
 import pytest
 
@@ -46,32 +47,6 @@ def test_l2_normalize_equals_ssd_reference_f_normalize_times_scale():
     np.testing.assert_allclose(fastops.l2_normalize(x, s), ref.numpy(), rtol=1e-9)
     gx, gs = fastops.l2_normalize.backward(np.ones_like(x), x, s[:1], channel_shared=True)
     assert gs.shape == (1,)
-
-
-CASES = [
-    ("local_response_norm", (4, 32, 24, 24), (), {"size": 5}),
-    ("l2_normalize", (4, 64, 33, 35), (np.linspace(0.5, 2, 64),), {}),
-    ("l2_normalize", (4, 64, 33, 35), (np.linspace(0.5, 2, 64),), {"across_spatial": True}),
-    ("l2_normalize", (2, 8, 100, 100), (np.ones(1),), {"across_spatial": True, "channel_shared": True}),
-]
-
-
-@pytest.mark.parametrize("name,shape,extra,kw", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
-def test_bitwise_same_for_one_and_two_threads(name, shape, extra, kw):
-    if _threads.max_threads() < 2:
-        pytest.skip("needs 2 threads")
-    f = getattr(fastops, name)
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    args = (x,) + tuple(a.astype(np.float32) for a in extra)
-    res = []
-    for n in (1, 2):
-        with fastops.threads(n):
-            assert f.explain(shape, "float32", **kw)["backend"] == ("serial" if n == 1 else "parallel")
-            out = f(*args, **kw)
-            g = np.random.default_rng(1).standard_normal(out.shape).astype(np.float32)
-            res.append((out,) + tuple(f.backward(g, *args, **kw)))
-    for a, b in zip(res[0], res[1]):
-        assert np.array_equal(a, b)
 
 
 def test_explain_small_is_serial_and_blocks_depend_on_shape_only():
