@@ -20,6 +20,13 @@ from . import _window as w
 from .max_pool import check_indices
 
 
+class _Shape:
+    """What ``_out_size`` reads of its input: the shape (``explain`` has no array)."""
+
+    def __init__(self, shape):
+        self.shape = shape
+
+
 def _out_size(name, k, x, kernel_size, stride, padding, output_size):
     ks = w.int_tuple(name, "kernel_size", kernel_size, k)
     st = ks if stride is None or (isinstance(stride, (tuple, list)) and len(stride) == 0) else w.int_tuple(
@@ -94,8 +101,16 @@ def _backward(name, k, grad_output, input, indices, kernel_size, stride, padding
 
 
 def _explain(k):
-    def fn(shape, dtype, **params):
-        return w.K.explain("unpool_fwd", dtype, math.prod(shape[:-k]), math.prod(shape))
+    def fn(shape, dtype, kernel_size=None, stride=None, padding=0, output_size=None, **params):
+        """The forward's kernel, sized (as the forward is) by the output: from ``kernel_size``,
+        ``stride``, ``padding`` and ``output_size`` (without ``kernel_size``: by the input)."""
+        shape = tuple(shape)
+        size = math.prod(shape)
+        if kernel_size is not None:
+            spatial = _out_size(f"max_unpool{k}d", k, _Shape(shape), kernel_size,
+                                stride, padding, output_size)
+            size = math.prod(shape[:-k]) * math.prod(spatial)
+        return w.K.explain("unpool_fwd", dtype, math.prod(shape[:-k]), size)
 
     return fn
 

@@ -155,8 +155,10 @@ def rows():
     for name in sorted(REGISTRY):
         op = REGISTRY[name]
         mod = inspect.getmodule(op._forward)
+        # test_paths runs every op's ``paths`` (its dispatch paths): named for the ops that list some
+        paths = ["test_paths"] if any(i.name == name and i.paths is not None for i in infos) else []
         out.append((name, _rel(mod.__file__), ", ".join(kernel_sets(op)), ", ".join(dispatch_rules(op)),
-                    reference(name, infos), ", ".join(tests_of(name, tests)),
+                    reference(name, infos), ", ".join(paths + tests_of(name, tests)),
                     ", ".join(benchmarks_of(name, infos, benches))))
     return out
 
