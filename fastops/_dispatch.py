@@ -303,8 +303,8 @@ def attention_plan(dtype, batch, L, S, E, Ev, num_threads):
     ``BLOCKED`` (longer key sequences too: their memory does not grow with S).
 
     ``backend``: TILED: ``"parallel"`` whenever fastops has more than one thread (one parallel
-    kernel per direction); ROWS: the number of threads its blocks are spread over (serial kernels,
-    one block per thread); BLOCKED: the "attention" cost class over the multiply-adds, with the
+    kernel per direction); ROWS: the same (its blocks go one after the other, each stage on
+    fastops' threads: the GEMMs and the softmax kernels pick their builds by size); BLOCKED: the "attention" cost class over the multiply-adds, with the
     (batch, 64-row query block) tasks as units. Each task writes its own output rows, so results do
     not depend on the backend."""
     dt = np.dtype(dtype)
@@ -317,10 +317,8 @@ def attention_plan(dtype, batch, L, S, E, Ev, num_threads):
             path = AttentionPath.TILED if tiled_ok else AttentionPath.ROWS
     elif path is AttentionPath.TILED and not tiled_ok:
         raise ValueError(f"force: attention_path 'tiled' needs float32 and E, Ev multiples of {TILE_NR}")
-    if path is AttentionPath.TILED:
+    if path in (AttentionPath.TILED, AttentionPath.ROWS):
         return path, "parallel" if num_threads > 1 else "serial"
-    if path is AttentionPath.ROWS:
-        return path, num_threads
     tasks = batch * -(-L // 64)
     return path, parallel_backend(dt, batch * L * S * (E + Ev), num_threads, "attention", units=tasks)
 

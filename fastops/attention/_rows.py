@@ -1,7 +1,7 @@
 """Rows path of ``scaled_dot_product_attention``: block products on fastops' GEMM engine
-(``fastops._gemm``, serial builds, one block per thread), softmax and its gradient in small fused
-Numba kernels. It serves what the tiled path (``_tiled``) does not: float64, and E or Ev not
-multiples of 64.
+(``fastops._gemm``), softmax and its gradient in small fused Numba kernels, every stage on fastops'
+thread pool (Numba's; no Python threads). It serves what the tiled path (``_tiled``) does not:
+float64, and E or Ev not multiples of 64.
 
 Blocks: for each output batch entry ``b``, query rows are taken ``BM`` at a time against *all*
 (causal: all visible) keys: ``s = q[b, rows] @ k[kb]^T`` is a (BM, S) block of the score matrix,
@@ -17,22 +17,22 @@ applied, kept ones scaled by ``1 / (1 - p)``) in place and the rows' 1 / sum;
 Backward per block: ``s = q_blk @ k^T``, ``dp = dO_blk @ v^T``; kernel ``grads``: P (undropped),
 ``dS = P * (dP_dropped - D)`` times ``scale`` into ``dp`` (``dS`` itself into the mask gradient),
 the dropped P into ``s``; then ``dv += s^T @ dO_blk``, ``dq[rows] = dp @ k``,
-``dk += dp^T @ q_blk``. The accumulations into dk/dv run in a fixed order (batch entries, then
-row blocks, ascending) from Python, the kernels give each prange iteration its own row, and the
-GEMM engine's results depend on the shapes only: results do not depend on fastops' thread count.
+``dk += dp^T @ q_blk``.
+
+Threads: the blocks go one after the other, in a fixed order (batch entries, then row blocks,
+ascending); each stage of a block runs on fastops' threads: the GEMMs split their output tiles
+(``_gemm``: the result depends on the shapes only), the kernels give each prange iteration its own
+row, and dk/dv accumulate block after block in that fixed order. Results therefore do not depend
+on fastops' thread count, and ``fastops.threads(n)`` bounds every stage.
 """
-import concurrent.futures
-import itertools
 import math
-import os
-import threading
 
 import numpy as np
 from numba import prange
 
-from .. import _dispatch, _gemm, _jit
+from .. import _dispatch, _gemm, _jit, _threads
 from . import _kernels
-from .._simd import row_dot, row_exp_sum, row_max, row_sum
+from .._simd import row_dot, row_exp_sum, row_max
 from .._kernelset import KernelSet, UNBOUND
 
 # template globals, bound per kernel by this module's kernel set (fastops._kernelset)
@@ -168,147 +168,66 @@ def _visible(P, i0, mr):
     return min(P.S, i0 + mr) if P.causal else P.S
 
 
-# ---------------------------------------------------------------------------------------------
-# Threads: the blocks are spread over fastops' threads as Python threads (the serial GEMM and
-# softmax kernels are nogil), like torch's CPU flash attention. No other library's thread count
-# is touched.
-
-_pool = None
-_pool_size = 0
-_pool_lock = threading.Lock()
-def _reset_pool_after_fork():
-    global _pool, _pool_size, _pool_lock
-    _pool, _pool_size, _pool_lock = None, 0, threading.Lock()
+def _kernel_backend(dt, mr, n):
+    """The build of the softmax kernels for a (mr, n) block: rows are the units (cost table's
+    "transcendental" class over the block's elements)."""
+    return _dispatch.parallel_backend(dt, mr * n, _threads.get_num_threads(), "transcendental", units=mr)
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_pool_after_fork)
-
-
-def _run(work, ntasks, nthreads):
-    """``work(next_task)`` in ``min(nthreads, ntasks)`` threads (the caller is one of them); each
-    takes tasks from the shared counter ``next_task()`` until it returns ``None``. Which thread runs
-    a task does not change any result (every task writes its own outputs)."""
-    global _pool, _pool_size
-    counter = itertools.count()
-
-    def next_task():
-        t = next(counter)  # atomic under the GIL
-        return t if t < ntasks else None
-
-    nw = min(nthreads, ntasks)
-    if nw <= 1:
-        work(next_task)
-        return
-    if True:
-        with _pool_lock:
-            if _pool is None or _pool_size < nw - 1:
-                if _pool is not None:
-                    _pool.shutdown(wait=False)
-                _pool = concurrent.futures.ThreadPoolExecutor(nw - 1, thread_name_prefix="fastops-sdpa")
-                _pool_size = nw - 1
-            pool = _pool
-        futs = [pool.submit(work, next_task) for _ in range(nw - 1)]
-        err = None
-        try:
-            work(next_task)
-        except BaseException as e:  # noqa: BLE001  (wait for the helpers before raising)
-            err = e
-        for fu in futs:
-            try:
-                fu.result()
-            except BaseException as e:  # noqa: BLE001
-                err = err or e
-        if err is not None:
-            raise err
-
-
-def forward(P, nthreads):
-    """``(out (B, L, Ev), lse (B, L))`` through the block products; tasks (b, block of rows)."""
+def forward(P, backend=None):
+    """``(out (B, L, Ev), lse (B, L))`` through the block products, block after block."""
     B, L, S, Ev, dt = P.B, P.L, P.S, P.Ev, P.dtype
     out = np.empty((B, L, Ev), dt)
     lse = np.empty((B, L), dt)
     bm = _dispatch.attention_block_rows(L, S, dt.itemsize)
-    nqb = -(-L // bm)
-    probs = KERNELS.kernel("probs", dt)
     kT3 = P.k3.transpose(0, 2, 1)  # a view: the GEMM's packing reads it transposed
-
-    def work(next_task):
-        buf = np.empty(bm * S, dt)
-        rinv = np.empty(bm, dt)
-        while (t := next_task()) is not None:
-            b, i0 = t // nqb, (t % nqb) * bm
-            kb = P.kvidx[b]
+    buf = np.empty(bm * S, dt)
+    rinv = np.empty(bm, dt)
+    for b in range(B):
+        kb = P.kvidx[b]
+        for i0 in range(0, L, bm):
             mr = min(bm, L - i0)
             n = _visible(P, i0, mr)
             s = _block(buf, mr, n)
-            _gemm.gemm(P.q3[b, i0 : i0 + mr], kT3[kb, :, :n], s, backend_="serial")
-            probs(s, n, i0, b, L, S, P.mask3, P.midx[b], P.has_mask, P.causal, P.scale, P.p, P.key,
-                  lse[b, i0 : i0 + mr], rinv)
+            _gemm.gemm(P.q3[b, i0 : i0 + mr], kT3[kb, :, :n], s)
+            KERNELS.run("probs", dt, _kernel_backend(dt, mr, n), s, n, i0, b, L, S, P.mask3, P.midx[b], P.has_mask,
+                        P.causal, P.scale, P.p, P.key, lse[b, i0 : i0 + mr], rinv)
             o = out[b, i0 : i0 + mr]
-            _gemm.gemm(s, P.v3[kb, :n], o, backend_="serial")
+            _gemm.gemm(s, P.v3[kb, :n], o)
             np.multiply(o, rinv[:mr, None], out=o)
-
-    _run(work, B * nqb, nthreads)
     return out, lse
 
 
-# The backward's row blocks of one batch entry go in NCHUNK fixed chunks (not one per thread, so
-# that the result does not depend on the thread count), each accumulating its own dk/dv partial.
-NCHUNK = 2
-
-
-def backward(P, go3, nthreads, want_dm):
-    """``(dq3, dk3, dv3, dm3)`` through the block products (``dm3`` (B, L, S) or None); tasks
-    (b, chunk of row blocks), the chunks' dk/dv partials summed in a fixed order afterwards."""
+def backward(P, go3, backend=None, want_dm=False):
+    """``(dq3, dk3, dv3, dm3)`` through the block products (``dm3`` (B, L, S) or None), block after
+    block; dk/dv accumulate in that fixed order."""
     B, L, S, E, Ev, dt = P.B, P.L, P.S, P.E, P.Ev, P.dtype
     bm = _dispatch.attention_block_rows(L, S, dt.itemsize)
-    nqb = -(-L // bm)
-    nch = min(NCHUNK, nqb)
     dq3 = np.empty((B, L, E), dt)
     dm3 = np.zeros((B, L, S), dt) if want_dm else None
     dm_dummy = np.zeros((1, 1), dt)
-    dkp = np.zeros((B, nch, S, E), dt)
-    dvp = np.zeros((B, nch, S, Ev), dt)
-    grads = KERNELS.kernel("grads", dt)
-    kT3 = P.k3.transpose(0, 2, 1)  # views: the GEMM's packing reads them transposed
-    vT3 = P.v3.transpose(0, 2, 1)
-
-    def work(next_task):
-        sbuf = np.empty(bm * S, dt)
-        pbuf = np.empty(bm * S, dt)
-        tk = np.empty((S, E), dt)
-        tv = np.empty((S, Ev), dt)
-        while (t := next_task()) is not None:
-            b, c = t // nch, t % nch
-            kb = P.kvidx[b]
-            kk = P.k3[kb]
-            dk, dv = dkp[b, c], dvp[b, c]
-            for blk in range(c * nqb // nch, (c + 1) * nqb // nch):
-                i0 = blk * bm
-                mr = min(bm, L - i0)
-                n = _visible(P, i0, mr)
-                s = _block(sbuf, mr, n)
-                dp = _block(pbuf, mr, n)
-                qb = P.q3[b, i0 : i0 + mr]
-                gb = go3[b, i0 : i0 + mr]
-                _gemm.gemm(qb, kT3[kb, :, :n], s, backend_="serial")
-                _gemm.gemm(gb, vT3[kb, :, :n], dp, backend_="serial")
-                dmb = dm3[b, i0 : i0 + mr] if want_dm else dm_dummy
-                grads(s, dp, n, i0, b, L, S, P.mask3, P.midx[b], P.has_mask, P.causal, P.scale, P.p, P.key,
-                      dmb, want_dm)
-                _gemm.gemm(dp, kk[:n], dq3[b, i0 : i0 + mr], backend_="serial")
-                _gemm.gemm(s.T, gb, tv[:n], backend_="serial")
-                dv[:n] += tv[:n]
-                _gemm.gemm(dp.T, qb, tk[:n], backend_="serial")
-                dk[:n] += tk[:n]
-
-    _run(work, B * nch, nthreads)
     dk3 = np.zeros((P.Bk, S, E), dt)
     dv3 = np.zeros((P.Bk, S, Ev), dt)
-    for b in range(B):  # fixed order: batch entries, then chunks
+    kT3 = P.k3.transpose(0, 2, 1)  # views: the GEMM's packing reads them transposed
+    vT3 = P.v3.transpose(0, 2, 1)
+    sbuf = np.empty(bm * S, dt)
+    pbuf = np.empty(bm * S, dt)
+    for b in range(B):
         kb = P.kvidx[b]
-        for c in range(nch):
-            dk3[kb] += dkp[b, c]
-            dv3[kb] += dvp[b, c]
+        kk = P.k3[kb]
+        for i0 in range(0, L, bm):
+            mr = min(bm, L - i0)
+            n = _visible(P, i0, mr)
+            s = _block(sbuf, mr, n)
+            dp = _block(pbuf, mr, n)
+            qb = P.q3[b, i0 : i0 + mr]
+            gb = go3[b, i0 : i0 + mr]
+            _gemm.gemm(qb, kT3[kb, :, :n], s)
+            _gemm.gemm(gb, vT3[kb, :, :n], dp)
+            dmb = dm3[b, i0 : i0 + mr] if want_dm else dm_dummy
+            KERNELS.run("grads", dt, _kernel_backend(dt, mr, n), s, dp, n, i0, b, L, S, P.mask3, P.midx[b],
+                        P.has_mask, P.causal, P.scale, P.p, P.key, dmb, want_dm)
+            _gemm.gemm(dp, kk[:n], dq3[b, i0 : i0 + mr])
+            _gemm.gemm(s.T, gb, dv3[kb, :n], accumulate=True)
+            _gemm.gemm(dp.T, qb, dk3[kb, :n], accumulate=True)
     return dq3, dk3, dv3, dm3

@@ -187,10 +187,15 @@ def forward(P, backend):
     return out, lse
 
 
+# The backward's row blocks of one batch entry go in NCHUNK fixed chunks (not one per thread, so
+# that the result does not depend on the thread count), each accumulating its own dk/dv partial.
+NCHUNK = 2
+
+
 def backward(P, go3, backend, want_dm):
     B, L, S, E, Ev, dt = P.B, P.L, P.S, P.E, P.Ev, P.dtype
     bm = _dispatch.attention_block_rows(L, S, dt.itemsize)
-    nch = min(_rows.NCHUNK, -(-L // bm))
+    nch = min(NCHUNK, -(-L // bm))
     kTp = _pack_t(P.k3, backend)
     vTp = _pack_t(P.v3, backend)
     dq3 = np.empty((B, L, E), dt)

@@ -7,8 +7,8 @@ Three paths (``_dispatch.attention_plan``, reported by ``explain``, forced by ``
   kernel per direction (``_tiled``).
 * "rows" (from ~2**21 multiply-adds per batch entry, keys up to 8192 float32): a block of query
   rows x all keys (at most 1 MiB of scores) at a time, the block products on fastops' GEMM engine
-  (serial, one block per thread, blocks spread over fastops' threads) and the softmax / its gradient in
-  fused Numba kernels (``_rows``); the backward recomputes each block's softmax from its scores.
+  and the softmax / its gradient in fused Numba kernels, each stage on fastops' threads (``_rows``);
+  the backward recomputes each block's softmax from its scores.
 * "blocked": all-Numba online softmax (FlashAttention-2) for small problems and long key
   sequences: never more than one (BN,) row of scores and one packed (E, BN) block of K^T per task;
   it saves the per-row logsumexp, from which the backward recomputes the probabilities block by
@@ -18,7 +18,7 @@ import math
 
 import numpy as np
 
-from .. import _dispatch, _jit, _random, _threads, _tile
+from .. import _dispatch, _gemm, _jit, _random, _threads, _tile
 from .._op import op
 from .._validate import float_array, float_arrays, grad_like, real_scalar
 from . import _kernels, _rows, _tiled
@@ -303,7 +303,9 @@ def _(shape, dtype="float32", key_shape=None, value_shape=None, **params):
         return {"path": path, "kernel": _tiled.KERNELS.kernel_name("fwd", dtype, backend), "backend": backend,
                 "gemm": f"fastops._tile ({_tile.MR} x {_tile.NR} register tile)", **blocks}
     if path == "rows":
-        return {"path": path, "kernel": _rows.KERNELS.kernel_name("probs", dtype), "gemm": "fastops._gemm (serial, one block per thread)",
-                **blocks}
+        bm = blocks["block_rows"]
+        kbe = _rows._kernel_backend(np.dtype(dtype), min(bm, L), S)
+        return {"path": path, "kernel": _rows.KERNELS.kernel_name("probs", dtype, kbe), "backend": backend,
+                "gemm": f"fastops._gemm ({_gemm.backend(min(bm, L), S, E, dtype=dtype)}, block after block)", **blocks}
     return {"path": path, "kernel": KERNELS.kernel_name("fwd", dtype, backend), "backend": backend,
             "block_rows": BM, "block_keys": BN}

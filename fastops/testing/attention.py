@@ -126,7 +126,7 @@ def _paths(rng, dtype):
         q, k, v = r(2, 2, 70, E), r(2, 2, S, E), r(2, 2, S, Ev)
         force = {"attention_path": path, "attention_block_rows": 16}
         shapes = {"key_shape": k.shape, "value_shape": v.shape}
-        expect = {"path": path, "backend": "parallel"} if path == "tiled" else {"path": path}
+        expect = {"path": path, "backend": "parallel"}
         out.append(PathCase(path, Sample((q, k, v, r(2, 1, 70, S)), {"dropout_p": 0.3, "seed": 5}, "float mask, dropout"),
                             force=force, expect=expect, explain=shapes))
         out.append(PathCase(path, Sample((q, k, v, None), {"is_causal": True}, "causal"),

@@ -300,6 +300,24 @@ def test_tiled_path_dropout_matches_rows_path(tiled_path):
     assert np.array_equal(tiled[0] == 0, rows[0] == 0)  # the same dropout mask
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+def test_rows_path_starts_no_python_threads(dtype):
+    """The rows path (float64, or E not a multiple of 64) runs its stages on fastops' (Numba's)
+    thread pool: no Python thread is started, forward or backward, at any thread count."""
+    import threading
+
+    rng = np.random.default_rng(21)
+    q, k, v = _qkv(rng, (1, 4, 300, 48), (1, 4, 400, 48), (1, 4, 400, 40), dtype)
+    g = rng.standard_normal((1, 4, 300, 40)).astype(dtype)
+    assert f.explain(q.shape, np.dtype(dtype).name, key_shape=k.shape, value_shape=v.shape)["path"] == "rows"
+    before = {t.ident for t in threading.enumerate()}
+    for n in (1, min(2, _threads.max_threads())):
+        with fastops.threads(n):
+            f(q, k, v)
+            f.backward(g, q, k, v)
+    assert {t.ident for t in threading.enumerate()} == before
+
+
 def test_tiled_path_leaves_inputs_unmodified(tiled_path):
     rng = np.random.default_rng(15)
     q, k, v, m, kw = _case_inputs(rng, "float-mask")

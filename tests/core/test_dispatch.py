@@ -41,7 +41,7 @@ def test_attention_plan_and_force():
     with force(attention_path="blocked"):
         assert _dispatch.attention_plan(F32, *args) == (AttentionPath.BLOCKED, "parallel")
     with force(attention_path="rows"):
-        assert _dispatch.attention_plan(F32, *args) == (AttentionPath.ROWS, 2)
+        assert _dispatch.attention_plan(F32, *args) == (AttentionPath.ROWS, "parallel")
     with force(attention_path="tiled"), pytest.raises(ValueError, match="float32"):
         _dispatch.attention_plan(np.float64, *args)
     # the block size: forced, and never more rows than the problem has
