@@ -67,9 +67,10 @@ def _unknown_ops(names):
     return bad
 
 
-# Ops whose kernels take longest to compile cold (per-kernel compile times of a cold warmup, numba
-# 0.68, 2 cores: the attention kernels ~80 s of ~490 s in all, then max pooling, the norms, conv):
-# handed to the workers first, so that no long op starts last and leaves the other workers idle.
+# Ops whose kernels take longest to compile cold, handed to the workers first, so that no long op
+# starts last and leaves the other workers idle. Cold warmup, numba 0.68, 2 cores: the attention
+# kernels ~80 s of ~490 s in all, then max pooling, the norms, conv (``FASTOPS_CACHE_DIR=$(mktemp
+# -d) python -m fastops warmup --jobs 1`` prints the total and the five slowest ops; commit cfe5276).
 _WARMUP_FIRST = ("scaled_dot_product_attention", "max_pool2d", "group_norm", "layer_norm", "batch_norm",
                  "deform_conv2d", "correlation", "grid_sample", "conv2d", "max_pool3d", "instance_norm",
                  "l2_normalize", "gru", "lstm", "roi_align")

@@ -33,8 +33,9 @@ import numpy as np
 PARALLEL_MIN_WORK = {
     "cheap": 1 << 16,  # memory-bound elementwise (relu, add, copies, gathers, sums, norms): elements
     "transcendental": 1 << 15,  # exp/tanh/erfc per element, row-wise ops, gather-heavy conv kernels
-    "gemm": 1 << 18,  # multiply-adds of one engine product: a (32 x 64) @ (64 x 128) one, ~5 us, runs serial
-    "conv": 1 << 15,  # multiply-adds of a convolution kernel (~1 ns of work each)
+    "gemm": 1 << 18,  # multiply-adds of one engine product: a (32 x 64) @ (64 x 128) one runs serial
+                      # (~5 us, commit c977959)
+    "conv": 1 << 15,  # multiply-adds of a convolution kernel (~1 ns of work each, commit 2ddf878)
     "attention": 1 << 15,  # multiply-adds L * S * (E + Ev) of the blocked attention kernels
 }
 
@@ -226,22 +227,23 @@ CONV_DIRECT_MAX_GROUP_CHANNELS = 16
 # register tiles, FMA) runs float32 groups == 1 convolutions with a kernel larger than 1x1 and at
 # least CONV_BLOCKED_MIN_OUT_CHANNELS output channels (the packed weight pads O to a multiple of 64);
 # float64 stays on im2col + GEMM (a 4 x 64 float64 tile needs all 32 zmm registers and spills). It
-# computes the forward only: the gradients of such a convolution run im2col + GEMM. Measured
-# interleaved in one process (float32, 2 threads; median over 5 rounds of im2col_time /
-# blocked_time, forward incl. padding and weight packing): 7x7 s2 3->64 224 1.20, 3x3 C64 56 1.37,
-# 3x3 dil 2 C64 56 1.55, 3x3 C128 28 1.45, 3x3 C256 14 1.77, conv1d k5 C128 1024 1.34, conv3d
-# 3x3x3 C32 -> 32 16x32x32 2.16.
+# computes the forward only: the gradients of such a convolution run im2col + GEMM. The blocked
+# kernel's forward (incl. padding and weight packing) against im2col + GEMM's, interleaved in one
+# process, float32, 2 threads, median over 5 rounds of im2col_time / blocked_time: 7x7 s2 3->64 224
+# 1.20x, 3x3 C64 56 1.37x, 3x3 dil 2 C64 56 1.55x, 3x3 C128 28 1.45x, 3x3 C256 14 1.77x, conv1d k5
+# C128 1024 1.34x, conv3d 3x3x3 C32 -> 32 16x32x32 2.16x (no command times the two paths against
+# each other; commit b4465a2, when im2col's GEMM was OpenBLAS).
 CONV_BLOCKED_MIN_OUT_CHANNELS = 32
 
 
 # Backend of the memory-bound passes around a convolution's GEMM (im2col, col2im, pack, unpack +
-# epilogue): always serial. Measured (8x64x56x56 3x3, float32, 2 threads, loaded shared machine,
-# median / min of 7): unpack serial 0.5-0.7 / 0.3-0.55 ms vs parallel 0.1-24 / 0.1-20 ms; pack
-# serial 0.45-0.65 vs parallel up to 28 ms; im2col serial 23 / 18.7 ms vs parallel 24 / 20 ms;
-# col2im serial 28 / 24.7 ms vs parallel 48 / 21 ms. One core streams these copies about as fast
-# as two, and a parallel region waits for its slowest thread: under load a descheduled thread
-# stalls the pass for a whole scheduler slice (the 16-28 ms outliers). The compute-bound direct
-# kernels keep conv_plan's backend.
+# epilogue): always serial. One core streams these copies about as fast as two, and a parallel
+# region waits for its slowest thread: under load a descheduled thread stalls the pass for a whole
+# scheduler slice. Design note, each pass timed alone (8x64x56x56 3x3, float32, 2 threads, loaded
+# shared machine, median / min of 7): unpack serial 0.5-0.7 / 0.3-0.55 ms vs parallel 0.1-24 /
+# 0.1-20 ms; pack serial 0.45-0.65 ms vs parallel up to 28 ms; im2col serial 23 / 18.7 ms vs
+# parallel 24 / 20 ms; col2im serial 28 / 24.7 ms vs parallel 48 / 21 ms, the parallel maxima being
+# the 16-28 ms stalls (commit 46a6f40). The compute-bound direct kernels keep conv_plan's backend.
 CONV_PASS_BACKEND = "serial"
 
 
@@ -284,7 +286,8 @@ def conv_plan(dtype, batch, in_channels, out_channels, groups, kernel, stride, p
 
 # Sizes of the rows and tiled paths: score blocks of at most ATTENTION_BLOCK_BYTES (a block of query
 # rows x all keys), at least ATTENTION_MIN_ROWS rows; those paths from ATTENTION_ROWS_MIN_WORK
-# multiply-adds L * S * (E + Ev) per batch entry (each block costs a few Python-level calls, ~30-50 us).
+# multiply-adds L * S * (E + Ev) per batch entry (each block costs a few Python-level calls:
+# ~30-50 us on the BLAS path that this threshold was set for, commit 31b8ecc).
 ATTENTION_BLOCK_BYTES = 1 << 20
 ATTENTION_MIN_ROWS = 32
 ATTENTION_ROWS_MIN_WORK = 1 << 21

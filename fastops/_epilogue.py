@@ -113,8 +113,8 @@ def _scalar(name, dt, which):
 def activated(x, epi):
     """The activation of ``x`` as a new array (unfused path: one pass of the activation op's own
     vectorized kernel). Out of place on purpose: with input and output the same memory, LLVM's
-    run-time alias check sends the kernel to its scalar loop (gelu 256x1024 float32: 2.8 ms in
-    place, 0.19 ms out of place, 2026-12-03)."""
+    run-time alias check sends the kernel to its scalar loop (design note: gelu on 256x1024
+    float32 ran 0.19 ms out of place, 2.8 ms in place; see ``_gemm._activate``, commit 03717ad)."""
     if epi.identity or x.size == 0:
         return x
     return _TABLE[epi.name][0].forward(x, False, epi.a, epi.b)

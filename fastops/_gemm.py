@@ -12,9 +12,9 @@ Layout (Goto/BLIS style, written for this project):
   layer's weight over the time steps of a recurrent net).
 * **Micro-kernel.** An ``MR x NR`` tile = 8 rows x 2 vectors (``NR`` = 32 float32 / 16 float64
   lanes): 16 accumulators held in registers (``_simd.Vec`` SSA values), per k two vector loads of
-  B, eight broadcasts of A, sixteen explicit FMAs. Other shapes (4x4, 6x4, 12x2, 8x3 vectors)
-  ran the same 114-117 GFLOP/s float32 / 57-58 float64 per core with the operands in cache
-  (``python benchmarks/gemm_tiles.py``); 8x2 has the smallest edge waste per tile.
+  B, eight broadcasts of A, sixteen explicit FMAs. 8x2 has the smallest edge waste per tile; the
+  other shapes tried (4x4, 6x4, 12x2, 8x3 vectors) ran the same 114-117 GFLOP/s float32 / 57-58
+  float64 per core with the operands in cache (a script removed since; commit c977959).
 * **Blocking.** K runs in chunks of ``KC`` (a function of the dtype only), so every element of C is
   the sum of its chunk sums in increasing k, each chunk summed in increasing k in one accumulator:
   the result depends on the shapes only, never on the thread count or on how the work is split.
@@ -403,13 +403,13 @@ def _activate(out, epi, given):
     """``out`` with the activation ``epi`` applied (into ``out`` itself where the caller gave it).
 
     The activation is a separate pass of its vectorized pointwise kernel over C (still in L2/L3
-    for the products that fuse one), written to a new array: linear 256x1024 -> 1024 float32, gelu
-    0.19 ms this way against 2.5-3 ms applied element by element inside the GEMM after each tile's
-    last K chunk, and 2.8 ms through the same pointwise kernel in place (input and output the same
-    memory: LLVM's run-time alias check sends the loop to its scalar version); 2026-12-03, 2
-    threads, the time of ``fastops.linear(x, w, b, activation=...)`` minus that of
-    ``fastops.linear(x, w, b)``. It also leaves one compiled GEMM per dtype and build instead of
-    one per activation, and reuses the activation op's own kernel."""
+    for the products that fuse one), written to a new array. It also leaves one compiled GEMM per
+    dtype and build instead of one per activation, and reuses the activation op's own kernel.
+    Design note, linear 256x1024 -> 1024 float32, gelu, 2 threads, the time of
+    ``fastops.linear(x, w, b, activation=...)`` minus that of ``fastops.linear(x, w, b)``: 0.19 ms
+    this way against 2.5-3 ms applied element by element inside the GEMM after each tile's last K
+    chunk, and 2.8 ms through the same pointwise kernel in place (input and output the same memory:
+    LLVM's run-time alias check sends the loop to its scalar version); commit 03717ad."""
     if epi is None or epi.identity:
         return out
     from . import _epilogue
@@ -432,9 +432,9 @@ _EMPTY_RO = {np.dtype(np.float32): _ro_empty(np.float32), np.dtype(np.float64): 
 
 MC_PANELS = 32  # row panels per task block (256 rows): an A block of 256 x KC, 256 KiB float32 (L2)
 # column panels per task block (512 float32 columns): A is repacked once per column block, so a
-# wider block packs A less often (4 -> 16 panels: 1024^3 two threads 105-126 -> 128-156 GFLOP/s,
-# 256x1024 @ 1024x1024 93-121 -> 106-153, two runs each, `python -m asv_benches.engine_bars`
-# for the torch comparison)
+# wider block packs A less often. 1024^3 float32, 2 threads: 128-156 GFLOP/s (two runs; ``python -m
+# asv_benches.engine_bars``, row "gemm 1024^3, 2 thread(s)"). Design note: 4 panels per block ran
+# 105-126 GFLOP/s there, and 256x1024 @ 1024x1024 93-121 against 106-153 (commit 2e4cfdf).
 NC_PANELS = 16
 
 

@@ -14,16 +14,17 @@ panels: ``ldb = NR``, ``pstride = K * NR``), ``C[i, j] = C[coff + i * ldc + j]``
 multiple of NR. Packed panels matter when rows are long: a (64 x 64) panel of a row-major (64,
 1024) K^T has rows 4 KiB apart, which map to the same L1 sets (see ``attention._tiled``). Flat
 operands, because a sliced 2-D view has Numba layout "A" (runtime inner stride), whose row loads
-and stores do not vectorize (measured: 5x slower). ``mode`` 0 stores, 1 accumulates (``C += A @
-B``), 2 stores times a per-row scale ``rs[i]``.
+and stores do not vectorize (measured 5x slower; commit eff876d). ``mode`` 0 stores, 1
+accumulates (``C += A @ B``), 2 stores times a per-row scale ``rs[i]``.
 
 The 4 x NR accumulator tile is 16 ``_simd.Vec`` values (SSA: LLVM keeps them in zmm registers);
 per k: 4 vector loads of B, 4 broadcast A elements, 16 explicit FMAs (``_simd.vfma``). Every C
 element is a sum over k = 0..K-1 in increasing order, so the result depends on the shapes only
-(never on threads). Measured single-thread float32 against the former version (the same loop over
-``stack_tile`` with FMA contraction, bitwise the same results): (256 x 64) @ (64 x 1024) packed
-84-85 -> 113-114 GFLOP/s (no per-k slice bounds arithmetic, no scalar-load-then-splat; broadcasts
-straight from memory), (256 x 1024) @ (1024 x 64) 111-114 -> 114-117.
+(never on threads). Single thread, float32: (256 x 64) @ (64 x 1024) packed 113-114 GFLOP/s,
+(256 x 1024) @ (1024 x 64) 114-117. Design note: a loop over ``stack_tile`` with FMA contraction
+(bitwise the same results) ran 84-85 and 111-114 GFLOP/s there; the explicit vectors drop its per-k
+slice bounds arithmetic and its scalar-load-then-splat (broadcasts come straight from memory;
+commit 8c2d35d).
 """
 import numpy as np
 from numba.core import cgutils, types

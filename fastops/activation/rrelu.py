@@ -20,7 +20,8 @@ OP = "rrelu"
 # Element i's slope is lo + span * uniform(key, i) with i the flat C-order index: the same in the
 # forward and the backward, and whatever the thread count (see fastops._random). It is computed for
 # every element and selected, so the loop stays branch-free and vectorizes (4M float32 serial:
-# 1.7 ms, the time of a copy). Chunks are indexed from 0, as in _elementwise (numba#4436).
+# 1.7 ms, the time of a copy; commit a79dd50). Chunks are indexed from 0, as in _elementwise
+# (numba#4436).
 
 
 def _fwd_template(x, out, key, lo, span):

@@ -8,8 +8,10 @@ Layouts (``softmax_layout``, from the shape and dim alone):
   and summed in the same pass (``_simd.row_exp_sum``: ``vexp`` on whole vectors, a masked tail),
   then ``e * (1 / sum)``. A row of a few thousand elements stays in L1 between the passes, so only
   the first pass reads memory, and the exp pass prefetches the next row. Parallel over rows.
-  Measured (float32 (4096, 1000), 2 threads, ms): scalar ``_math.exp32`` loop then ``row_sum``:
-  2.2-2.4 (torch 1.9-2.3); ``vexp`` fused with the sum: 1.4-1.5; with the prefetch: 1.0-1.1.
+  Forward of float32 (4096, 1000), 2 threads: 1.0-1.1 ms (``python -m fastops bench --ops softmax
+  --size large --threads 2``). Design note: a scalar ``_math.exp32`` loop then ``row_sum`` ran
+  2.2-2.4 ms (torch 1.9-2.3 ms), ``vexp`` fused with the sum but no prefetch 1.4-1.5 ms (commit
+  cb4dd25).
 * ``"strided"``: the input seen as (outer, D, inner) with the dim in the middle and ``inner > 1``.
   A task takes ``inner`` columns ``[i0, i1)`` of one ``outer`` index and walks ``d = 0 .. D-1``
   three times (max, exp-and-sum, scale) with per-column accumulators: every loop runs along
@@ -37,13 +39,14 @@ from .._kernelset import KernelSet, UNBOUND
 T = EXP = LOG = UNBOUND
 
 # Columns per task of the strided layout. Whole rows of the (D, inner) slice when inner is at most
-# STRIDED_MAX_WIDTH: the three passes then stream through memory in order. Measured (float32,
-# milliseconds by columns per task): (1, 4096, 1000) serial: 16: 17.5, 64: 5.9, 256: 8.5,
-# 512: 8.9, whole rows: 3.8 (the lastdim layout on the same data: 3.6); with 2 threads, 2 tasks of
-# 512 columns: 5.0, whole rows on one thread: 3.8. Long rows do better in pieces: (2, 21, 262144),
-# 2 threads: 2048: 7.7, whole: 9.1. So rows are split for parallelism only when a task's D x width
-# block is cache-resident (at most STRIDED_SPLIT_MAX_BYTES: compute-bound, e.g. (1, 64, 1000), 2
-# threads: 1000 columns: 0.09 ms, 64: 0.05 ms), into TASKS_PER_THREAD tasks per thread.
+# STRIDED_MAX_WIDTH: the three passes then stream through memory in order. Longer rows go in pieces
+# of STRIDED_LONG_ROW_WIDTH columns. Rows are split for parallelism only when a task's D x width
+# block is cache-resident (at most STRIDED_SPLIT_MAX_BYTES: compute-bound), into TASKS_PER_THREAD
+# tasks per thread. Design note, float32 forward by columns per task (commit b2e6ff6):
+# (1, 4096, 1000) dim 1 serial: 16: 17.5 ms, 64: 5.9 ms, 256: 8.5 ms, 512: 8.9 ms, whole rows
+# 3.8 ms (the last-dim layout on the same data: 3.6 ms); 2 threads: 2 tasks of 512 columns 5.0 ms,
+# whole rows on one thread 3.8 ms. (2, 21, 262144), 2 threads: 2048 columns 7.7 ms, whole rows
+# 9.1 ms. (1, 64, 1000), 2 threads: whole rows 0.09 ms, 64 columns 0.05 ms.
 STRIDED_MAX_WIDTH = 4096
 STRIDED_LONG_ROW_WIDTH = 2048
 STRIDED_MIN_WIDTH = 16

@@ -56,8 +56,8 @@ def _probs_template(s, n, i0, b, L, S, mask3, mb, has_mask, causal, scale, p, ke
 
     Without a mask (and scale > 0) the scale is folded into the exponent, ``exp(s * scale -
     max(s) * scale)``: three passes over the row (max, exp, sum) instead of five (scale, max, exp,
-    sum, normalise). Measured (float32, 1 thread, CPU time, a (256, 1024) block, loaded
-    machine): 0.83 -> 0.66 ms."""
+    sum, normalise). Design note (float32, 1 thread, CPU time, one (256, 1024) block, loaded
+    machine): 0.66 ms this way against 0.83 ms for the five passes (commit c3d3e17)."""
     mr = s.shape[0]
     keep = T(0) if p >= T(1) else T(1) / (T(1) - p)
     for r in prange(mr):

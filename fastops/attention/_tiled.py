@@ -17,12 +17,13 @@ The softmax and its gradient are ``_rows``'s kernels (serial builds, called per 
 runs one prange iteration per thread (worker ``w`` takes tasks ``w, w + nw, ...`` with one score
 buffer); which worker runs a task changes no result.
 
-Speed ((1, 8, 1024, 1024, 64) float32, 2 threads, interleaved with torch in one process,
-``python -m fastops bench scaled_dot_product_attention``): forward 1.25x torch, forward + backward
-1.18-1.20x (two runs); the Q K^T block product runs at ~113 GFLOP/s. Blocks of 256 KiB or 64 KiB
-of scores instead of 1 MiB: no faster, resp. 2x slower. Results depend on the shapes only (the
-block size is fixed by S and the dtype, each task writes its own rows or its own partial):
-bitwise identical for any thread count.
+Speed ((1, 8, 1024, 1024, 64) float32, 2 threads, interleaved with torch in one process: the
+"1-proc" columns of ``python -m fastops bench --ops scaled_dot_product_attention --size large
+--threads 2``): forward 1.25x torch, forward + backward 1.18-1.20x (two runs, commit 8c2d35d);
+the Q K^T block product runs at ~113 GFLOP/s (``_tile``). Design note: blocks of 256 KiB or 64 KiB of
+scores instead of 1 MiB ran no faster, resp. 2x slower (commit b153788). Results depend on the
+shapes only (the block size is fixed by S and the dtype, each task writes its own rows or its own
+partial): bitwise identical for any thread count.
 """
 import numpy as np
 from numba import prange

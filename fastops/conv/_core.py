@@ -46,9 +46,9 @@ def backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp, dilation=(1,
 # Per-thread reusable workspace for the big GEMM operands (im2col matrix, its gradient, the GEMM
 # result before unpacking). A fresh buffer over glibc's 32 MiB mmap threshold is page-faulted in on
 # every call: np.empty + fill of the 58 MB im2col matrix of the 8x64x56x56 3x3 conv took 17.5 ms vs
-# 2.5 ms for the same fill of a reused buffer (loaded 2-core machine), i.e. ~15 ms per big buffer
-# per call. Bound: at most WORKSPACE_MAX_BYTES (64 MiB: the issue's largest flagship im2col, 58 MB,
-# still fits) kept per thread and slot kind; a larger
+# 2.5 ms for the same fill of a reused buffer (loaded 2-core machine; commit dac318a), i.e. ~15 ms
+# per big buffer per call. Bound: at most WORKSPACE_MAX_BYTES (64 MiB: the issue's largest flagship
+# im2col, 58 MB, still fits) kept per thread and slot kind; a larger
 # request is allocated fresh and not kept. Thread-local, so concurrent callers never share it; no
 # result returned to the user ever aliases it.
 WORKSPACE_MAX_BYTES = 64 << 20
@@ -155,9 +155,9 @@ def _gemm(a, b, groups, trans_a=False, trans_b=False, out=None):
 def _cols(xp, w, stride, dilation, out_sp, path, be):
     """The im2col matrix (C*K, N*L) of the batch (chunk) ``xp``: with batch and pixels on the GEMM's
     N side the GEMM is (O, C*K) @ (C*K, N*L), one call per chunk (see batch_chunk).
-    Measured (8x64x56x56, 3x3, OpenBLAS, 2 threads,
-    loaded machine): 164-225 ms as one GEMM vs 530-800 ms as 8 per-sample (64 x 576) @ (576 x 3136)
-    GEMMs (OpenBLAS is slow with a 64-row A), torch.matmul 213-226 ms."""
+    Design note, measured when these GEMMs were OpenBLAS's (8x64x56x56, 3x3, 2 threads, loaded
+    machine): 164-225 ms as one GEMM vs 530-800 ms as 8 per-sample (64 x 576) @ (576 x 3136) GEMMs
+    (OpenBLAS is slow with a 64-row A), torch.matmul 213-226 ms (commit ac99d42)."""
     N, C = xp.shape[:2]
     if path == "gemm_1x1" and N == 1:
         return xp.reshape(C, math.prod(xp.shape[2:]))  # not -1: C may be 0

@@ -331,12 +331,13 @@ TEMPLATES = {
 }
 # Blocking of blocked_fwd: NR = 64 output channels per packed weight vector (4 zmm f32), MR = 4
 # output pixels per register tile (4 x 64 f32 = 16 of the 32 zmm registers; f64 would need 32 and
-# spill, so dispatch uses this kernel for float32 only). Measured interleaved A/B vs im2col + OpenBLAS
-# (float32, 2 threads, machine shared with 5 other jobs at load ~13: noisy, median of 5-7 rounds of
-# im2col_time / kernel_time): first version (16-pixel x 64-channel accumulator block in heap memory,
-# loaded + stored per tap) 0.59-0.89, with FMA contraction 0.63-0.89, pixel-outer loop order 0.52-0.68;
-# this version (stack tile kept in registers over the whole C*K reduction) 1.88 (3x3 C64 56), 1.83
-# (7x7 s2 3->64 224), 2.11 (3x3 dil 2 C64 56) with FMA contraction, 1.45 (dil 2) without.
+# spill, so dispatch uses this kernel for float32 only). The tile is on the stack so that it stays in
+# registers over the whole C*K reduction. Design note, interleaved A/B against im2col + OpenBLAS
+# (float32, 2 threads, machine shared with 5 other jobs at load ~13: noisy; median of 5-7 rounds of
+# im2col_time / kernel_time): 1.88x (3x3 C64 56), 1.83x (7x7 s2 3->64 224), 2.11x (3x3 dil 2 C64
+# 56) with FMA contraction, 1.45x (dil 2) without; a 16-pixel x 64-channel accumulator block in heap
+# memory, loaded and stored per tap, ran 0.52-0.89x whatever the loop order or contraction (commit
+# a6e5ed3; a later A/B is in _dispatch, CONV_BLOCKED_MIN_OUT_CHANNELS).
 # FMA contraction ("contract") is enabled for this kernel only (BLOCKED_FASTMATH): its vector loop
 # has the constant trip count NR (no scalar remainder whose rounding could differ from the vector
 # body), and the serial and parallel builds were checked bitwise equal (tests/conv/test_conv.py).

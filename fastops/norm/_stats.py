@@ -20,7 +20,8 @@ the group, so a large mean (1e4 with std 1 in float32) does not cancel catastrop
 ``E[x^2] - E[x]^2`` would. One read of the data (a two-pass mean/variance would read it twice).
 
 Speed: the plane sums keep their partials in register vectors (``fastops._simd``: LLVM does not
-vectorize a scalar ``s += x[i]`` without ``reassoc``, 4.8 GB/s vs 48 GB/s measured there). The
+vectorize a scalar ``s += x[i]`` without ``reassoc``: 4.8 GB/s vs 48 GB/s for 64 lanes, see
+``fastops._reduce``, commit f87ccf2). The
 backward sums need the activation's gradient per element first: it is computed into a small
 L1-resident tile (``TILE`` elements), which ``row_sum``/``row_dot`` then reduce.
 """
@@ -201,9 +202,9 @@ def _ginput_template(x2, g2, m, sc, bi, al, be, ga, gx2, a, b):
 # fused per-group kernels (group_norm, instance_norm with input statistics): a group is K planes
 # of S contiguous elements (one row of xg); its statistics and its normalisation run in the same
 # prange iteration, so the second read of the group comes from L1/L2 (group_norm (16,256,28,28):
-# 25 KB per group) and there is one parallel region instead of two. Measured serial, f32, best of
-# 20 on a loaded machine: 1.53 ms fused vs 0.53 + 0.99 ms for the moments + affine plane kernels
-# (no gain measurable there; copy 1.2 ms).
+# 25 KB per group) and there is one parallel region instead of two. Serial, f32, best of 20 on a
+# loaded machine: 1.53 ms fused vs 0.53 + 0.99 ms for the moments + affine plane kernels (no gain
+# measurable there; a copy 1.2 ms; commit ba0e286).
 
 
 def _grp_fwd_template(xg, w, bb, out, st, K, S, G, eps, inv_cnt):
@@ -275,8 +276,9 @@ def _ln_fwd_template(x2, w, bb, out2, eps, inv_l, chunk):
 def _ln_bwd_template(x2, g2, w, gx2, pw, pb, eps, inv_l, chunk):
     # No scratch rows: sum(g * w) and sum(g * w * (x - mean)) are register-lane reductions straight
     # from the rows (``row_dot``, ``dot_centered``). Serial, (4096, 784) f32, best of 24 on a loaded
-    # machine: 3.2 ms (forward 0.9 ms, copy 1.1 ms); a version with per-unit scratch rows for xhat
-    # and g * w was not measurably different (both bimodal, 2.5-17 ms: preemption under load 10).
+    # machine: 3.2 ms (forward 0.9 ms, copy 1.1 ms); per-unit scratch rows for xhat and g * w
+    # were not measurably different (both bimodal, 2.5-17 ms: preemption under load 10; commit
+    # 6623d24).
     R, L = x2.shape
     for u in prange((R + chunk - 1) // chunk):
         gwu = pw[u]

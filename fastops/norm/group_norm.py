@@ -64,8 +64,8 @@ def _(grad_output, input, num_groups, weight=None, bias=None, eps=1e-5):
         return np.zeros(x.shape, x.dtype), None if w is None else z, None if b is None else z.copy()
     # fused per group (statistics, sums, grad_input in one prange iteration; the group's later reads
     # come from L1/L2). Serial, f32, (16,256,28,28), best of 20 on a loaded machine: 2.97 ms vs
-    # 5.7 ms for the three plane kernels (statistics, sums, grad_input); a first fused version that
-    # staged g and xhat in L1 tiles ran 12 ms.
+    # 5.7 ms for the three plane kernels (statistics, sums, grad_input), and 12 ms fused with g and
+    # xhat staged in L1 tiles (commit ee1474b).
     gx, sums = _stats.fused_group_backward(x, g, N, C, S, G, _channel(w, C, T, 1), eps)
     ch = sums.reshape(N, C, 2).sum(axis=0)
     gw = None if w is None else np.ascontiguousarray(ch[:, 1])

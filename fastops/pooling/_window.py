@@ -12,11 +12,12 @@ Speed: the forward kernels loop "window offset outer, output column inner". For 
 loop over the input row ``x[d, h, ow*sw + c*dw - pw]``, the valid ``ow`` range computed once per
 offset (no per-element bounds test). The output row stays in L1 across the kh*kw sweeps. Per
 output element the offsets are still visited in PyTorch's scan order (d, then h, then w), so ties
-and NaNs select the same element as PyTorch. Measured with ``python -m fastops bench`` (float32,
-2 threads, interleaved with torch 2.13 in one process, shared and noisy 2-core machine):
-max_pool2d 3x3 s2 p1 on (8,64,112,112) forward 3.1-3.9x torch, forward+backward 0.76-1.01x
-before the separable argmax of ``max_fwd``/``max_bwd`` (see there); avg_pool2d 2x2 forward
-1.7-2.4x, forward+backward 1.8-2.5x.
+and NaNs select the same element as PyTorch. Float32, 2 threads, interleaved with torch 2.13 in
+one process (the "1-proc" columns of ``python -m fastops bench --ops max_pool2d avg_pool2d --size
+large --threads 2``), shared and noisy 2-core machine: max_pool2d 3x3 s2 p1 on (8,64,112,112)
+forward 3.1-3.9x torch, avg_pool2d 2x2 on the same input forward 1.7-2.4x, forward+backward
+1.8-2.5x (commit a90bd8e); max_pool2d forward+backward 1.66x (commit 8f4281c, with the separable
+argmax of ``max_fwd``/``max_bwd``).
 """
 import numbers
 
@@ -51,7 +52,8 @@ def _hsweep(xrow, hvrow, hirow, cs0, neg, kw, sw, pw, dw, W, OW):
         if n <= 0:
             continue
         # slices indexed from 0 (see _elementwise.py): 14 ms vs 44 ms with ``xrow[np.uintp(2 * ow
-        # + off)]`` for this sweep over the 112 rows of 512 planes (3x3 s2 p1, f32, CPU time)
+        # + off)]`` for this sweep over the 112 rows of 512 planes (3x3 s2 p1, f32, CPU time;
+        # commit 1d0013f)
         hvs = hvrow[lo:hi]
         his = hirow[lo:hi]
         if sw == 2:
@@ -88,9 +90,9 @@ def _window_argmax(xp, hv, hi, done, cs0, cur, ks, neg, od, oh, kd, kh, kw, sd, 
     # contiguous and vectorized. Same choice as PyTorch's scan over the whole window: with no NaN
     # the first row holding the maximum, and in it the first column; else the last NaN. ``cur``
     # gets the values, ``ks`` the position relative to the window's origin ``((d0 * H + h0) * W
-    # + ow * sw - pw``; one int32 select per row: a separate row and column select cost ~10% more);
-    # a window without an element in range keeps PyTorch's initial index (first in-range position
-    # after dilation). Returns whether any of the window's rows is in range.
+    # + ow * sw - pw``; one int32 select per row: a separate row and column select cost ~10% more,
+    # commit 1d0013f); a window without an element in range keeps PyTorch's initial index (first
+    # in-range position after dilation). Returns whether any of the window's rows is in range.
     D, H, W = xp.shape
     OW = cur.shape[0]
     d0 = od * sd - pd
@@ -144,12 +146,13 @@ def _plane_buffers(D, H, W, OW, kw, sw, pw, dw, dtype):
 
 
 def _max_fwd_template(x4, out4, idx4, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
-    # Values and indices (return_indices=True), separable (``_window_argmax``). Tracking the argmax
+    # Values and indices (return_indices=True), separable (``_window_argmax``): tracking the argmax
     # inside a 2-D window sweep (branch or select on an index row) cost 4.5-7.5 ns per window
-    # element against 1.0-1.7 ns for max_val's value sweep; the former two-sweep version (values,
-    # then a reverse-order sweep marking the maximum) ran 38 ms CPU for max_pool2d 3x3 s2 p1 on
-    # (8,64,112,112) f32 serial, max_val 14 ms; this one 15.7 ms (and max_bwd 41.7 -> 18.2 ms), CPU
-    # time medians of 9 interleaved rounds in one process on the shared machine.
+    # element against 1.0-1.7 ns for max_val's value sweep (commit c06a5fe). max_pool2d 3x3 s2 p1 on
+    # (8,64,112,112) f32 serial, CPU time medians of 9 interleaved rounds in one process on the
+    # shared machine: this kernel 15.7 ms (max_val 14 ms), max_bwd 18.2 ms (commit 8f4281c). Design
+    # note: values then a reverse-order sweep marking the maximum ran 38 ms (commit 1d0013f), and
+    # max_bwd 41.7 ms before the separable argmax (commit 8f4281c).
     P, OD, OH, OW = out4.shape
     D, H, W = x4.shape[1], x4.shape[2], x4.shape[3]
     neg = -T(np.inf)
@@ -197,7 +200,8 @@ def _max_val_template(x4, out4, kd, kh, kw, sd, sh, sw, pd, ph, pw, dd, dh, dw):
     # max_fwd without indices (forward with return_indices=False). Same offsets-outer sweep; the
     # update is a select on values only, which LLVM vectorizes: 1.0-1.7 ns vs 4.7 ns per window
     # element for an argmax-tracking branch in this sweep (float32 row of 56, stride 2, measured on
-    # the shared 2-core machine; both an int32 index row and a branch-free select stayed >= 4.5 ns).
+    # the shared 2-core machine; both an int32 index row and a branch-free select stayed >= 4.5 ns;
+    # commit c06a5fe).
     P, OD, OH, OW = out4.shape
     D, H, W = x4.shape[1], x4.shape[2], x4.shape[3]
     for p in prange(P):

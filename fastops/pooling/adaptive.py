@@ -187,7 +187,8 @@ def _adaptive_forward(name, k, input, output_size):
         P = math.prod(lead)
         if all(o == 1 for o in osz):
             # one bin per plane: the global kernel's lane-vectorized row sum (the bin loop's scalar
-            # running sum does not vectorize: (8,64,56,56) -> 1x1 took 0.86 ms, 0.25x torch)
+            # running sum does not vectorize: (8,64,56,56) -> 1x1 took 0.86 ms, 0.25x torch, this
+            # kernel 0.44 ms; commit 9968288; ``python -m fastops bench --ops adaptive_avg_pool2d``)
             _K.call("global_fwd", x.dtype, P, x.size, x.reshape(P, -1), out.reshape(P))
             return out
         ins, outs, bins = _geometry(spatial, osz)

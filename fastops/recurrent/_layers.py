@@ -27,11 +27,12 @@ def _order(T, reverse):
 # Time steps per input projection: the projection runs over chunks of this many steps into one
 # reused buffer of about 2 MiB (T=50 B=32 4*512 float32: 8 steps, 256 rows per GEMM), not over the
 # whole sequence at once into a new T*B*G*H array. Each chunk's GEMM rounds exactly as the whole
-# one (the engine's result depends on K only). Fresh memory that large is fresh pages on every call:
-# lstm 256->512 T=50 B=32 forward, 2 threads, one fresh process, 20 calls: 40-70 ms with the
-# T*B*4H arrays (saved gates, cell states, projection: 33 MB), 38-45 ms when the same run is
-# started with glibc's MALLOC_MMAP_THRESHOLD_ set so that memory is reused (an experiment only,
-# 2026-12-03).
+# one (the engine's result depends on K only). Fresh memory that large is fresh pages on every
+# call. lstm 256->512 T=50 B=32 forward, 2 threads, each library alone in fresh processes: 42.8 ms
+# (torch 28.8-35.2 ms; ``python -m fastops.recurrent.bench``). Design note: with the whole
+# sequence's T*B*4H arrays (saved gates, cell states, projection: 33 MB per call) it ran 82.6 ms
+# there, and 40-70 ms over 20 calls in one fresh process, 38-45 ms when that run was started with
+# glibc's MALLOC_MMAP_THRESHOLD_ set so that memory is reused (an experiment only; commit 89b49cd).
 XP_CHUNK_ELEMENTS = 1 << 19
 
 

@@ -1,7 +1,8 @@
 """Interleaved timing of the recurrent layers against torch (``python -m fastops.recurrent.bench``).
 
 Issue case: batch 32, sequence 50, input 256, hidden 512, one layer, float32, 2 threads; forward and
-forward+backward (all gradients), fastops vs ``torch.nn.LSTM``/``GRU`` in the same process, rounds
+forward+backward (all gradients), fastops vs ``torch.nn.LSTM``/``GRU``: each library alone in
+``--processes`` fresh processes (alternated; the headline), then both in the same process, rounds
 interleaved; ratios > 1 mean fastops is faster.
 """
 import argparse

@@ -25,9 +25,10 @@ T = BITS = SHIFT = UNBOUND
 # 2**k`` is exact in float64), and it skips the int -> float conversion. Kept elements are
 # multiplied by ``scale``, dropped ones by 0 (so -x gives -0 and NaN stays NaN, as torch's
 # ``input * mask``), selected branch-free so that the loop vectorizes: RNG (64-bit multiplies,
-# AVX-512) and multiply in one pass over the data. Measured, 16M float32, 2 threads (shared,
-# noisy machine): 8 ms vs torch F.dropout 283 ms; under heavier load 90 ms vs relu's 59 ms (a
-# memory-bound single pass), i.e. the RNG adds ~1.5x a copy; torch 1400 ms in that same run.
+# AVX-512) and multiply in one pass over the data. 16M float32, 2 threads, shared noisy machine:
+# 8 ms vs torch F.dropout 283 ms; under heavier load 90 ms vs relu's 59 ms (a memory-bound single
+# pass) and torch's 1400 ms, i.e. the RNG adds ~1.5x a copy (commit def1320; ``python -m fastops
+# bench --ops dropout relu --size large --threads 2``).
 _SHIFT = {np.dtype(np.float32): 40, np.dtype(np.float64): 11}
 
 
