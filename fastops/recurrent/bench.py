@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import _threads
 from ..bench import median_calls as _median_calls
-from . import gru, lstm
+from .sequence import gru, lstm
 
 
 def run(kind="lstm", T=None, B=None, I=None, H=None, rounds=7, threads=2):

@@ -221,3 +221,13 @@ def test_projection_chunks_and_forward_buffers(kind, bidirectional, monkeypatch)
         if a is not None:
             assert a.tobytes() == b.tobytes()
     np.testing.assert_array_equal(x, x0)
+
+
+@requires_torch
+@pytest.mark.parametrize("kind", ["lstm", "gru"])
+def test_bench_runs(kind):
+    """``python -m fastops.recurrent.bench``'s measurement, at a tiny shape: it runs and reports."""
+    from fastops.recurrent import bench
+
+    r = bench.run(kind=kind, T=3, B=2, I=4, H=8, rounds=1, threads=1)
+    assert r["fwd_ratio"] > 0 and r["fwdbwd_ratio"] > 0
