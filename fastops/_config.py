@@ -96,7 +96,7 @@ def cache_dir():
 # table, the CLI, benchmarks, tools, examples, the Dask wrappers): editing them must not invalidate
 # the kernel cache, so the cache stamp (``_jit``) leaves them out (tests/test_infra.py checks both
 # conditions). Top-level names; a family's own ``bench.py`` (its timing script) is tooling as well.
-TOOLING = frozenset({"testing", "tools", "examples", "dask", "__main__.py", "bench.py"})
+TOOLING = frozenset({"testing", "tools", "examples", "networks", "dask", "__main__.py", "bench.py"})
 
 
 def is_tooling(rel):

@@ -1,0 +1,86 @@
+"""The base class of the reference networks (see ``fastops.networks``)."""
+import numpy as np
+
+import fastops
+
+
+class Network:
+    """Parameters, buffers, the loss and the training step; subclasses write ``__init__`` (filling
+    ``params`` and ``buffers``), ``example_batch``, ``forward``, ``backward``, ``torch_module`` and
+    ``torch_names``."""
+
+    def __init__(self, dtype=np.float32, seed=0):
+        self.dtype = np.dtype(dtype)
+        self.rng = np.random.default_rng(seed)
+        self.params = {}
+        self.buffers = {}
+
+    # ---- initialisation helpers (PyTorch's defaults)
+
+    def _uniform(self, bound, shape):
+        return self.rng.uniform(-bound, bound, shape).astype(self.dtype)
+
+    def add_conv(self, name, out_ch, in_ch_per_group, *kernel, bias=True):
+        """``name.weight`` (and ``name.bias``) as ``nn.ConvNd`` initialises them: Kaiming-uniform with
+        a = sqrt(5), i.e. U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for both."""
+        fan_in = in_ch_per_group * int(np.prod(kernel))
+        bound = 1 / np.sqrt(fan_in)
+        self.params[f"{name}.weight"] = self._uniform(bound, (out_ch, in_ch_per_group) + tuple(kernel))
+        if bias:
+            self.params[f"{name}.bias"] = self._uniform(bound, (out_ch,))
+
+    def add_linear(self, name, out_f, in_f, bias=True):
+        """``name.weight`` (and ``name.bias``) as ``nn.Linear`` initialises them."""
+        bound = 1 / np.sqrt(in_f)
+        self.params[f"{name}.weight"] = self._uniform(bound, (out_f, in_f))
+        if bias:
+            self.params[f"{name}.bias"] = self._uniform(bound, (out_f,))
+
+    def add_norm(self, name, channels, running=True):
+        """``name.weight`` 1 and ``name.bias`` 0 (BatchNorm / LayerNorm), and for BatchNorm the running
+        statistics ``name.running_mean`` 0 and ``name.running_var`` 1 in ``buffers``."""
+        self.params[f"{name}.weight"] = np.ones(channels, self.dtype)
+        self.params[f"{name}.bias"] = np.zeros(channels, self.dtype)
+        if running:
+            self.buffers[f"{name}.running_mean"] = np.zeros(channels, self.dtype)
+            self.buffers[f"{name}.running_var"] = np.ones(channels, self.dtype)
+
+    # ---- the loss and the step
+
+    @staticmethod
+    def loss(logits, target):
+        """Mean cross-entropy over the rows of ``logits`` (N, classes) and its gradient."""
+        loss = fastops.cross_entropy(logits, target)
+        (g,) = fastops.cross_entropy.backward(np.ones((), logits.dtype), logits, target)[:1]
+        return float(loss), g
+
+    def train_step(self, x, target, optimizer):
+        """One training step: forward (training), loss, backward, ``optimizer.step``. Returns the loss."""
+        logits, tape = self.forward(x, training=True)
+        loss, g = self.loss(logits, target)
+        grads = self.backward(tape, g)
+        optimizer.step([grads[k] for k in self.params])
+        return loss
+
+    def num_params(self):
+        return sum(p.size for p in self.params.values())
+
+    # ---- torch (tests and benchmarks only)
+
+    def torch_names(self):
+        """``{params name: torch parameter name}`` (identity unless a subclass says otherwise)."""
+        return {k: k for k in self.params}
+
+    def load_into_torch(self, module):
+        """Copy ``params`` and ``buffers`` into the torch module (matching names) and return it."""
+        import torch
+
+        names = self.torch_names()
+        state = {names[k]: torch.from_numpy(v.copy()) for k, v in self.params.items()}
+        state.update({names.get(k, k): torch.from_numpy(v.copy()) for k, v in self.buffers.items()})
+        missing, unexpected = module.load_state_dict(state, strict=False)
+        missing = [m for m in missing if not m.endswith("num_batches_tracked")]
+        if missing or unexpected:
+            raise ValueError(f"{type(self).__name__}: torch module state differs: missing {missing}, "
+                             f"unexpected {unexpected}")
+        return module
