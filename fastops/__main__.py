@@ -212,6 +212,13 @@ def cmd_bench(args):
 
     from fastops.testing import table
 
+    if args.networks is not None:  # whole networks (fastops.networks.bench)
+        from fastops.networks import bench as nets
+
+        argv = ["--rounds", str(3 if args.quick else args.rounds), "--threads", str(args.threads or 2),
+                "--processes", str(args.processes)] + (["--networks", *args.networks] if args.networks else [])
+        return nets.main(argv + (["--profile"] if args.profile else []) + (["--json"] if args.json else []))
+
     if _unknown_ops(args.ops):
         return 2
     benched = {i.name for i in table() if i.bench is not None}
@@ -271,6 +278,9 @@ def main(argv=None):
     s.add_argument("--threads", type=int)
     s.add_argument("--no-backward", action="store_true")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--networks", nargs="*", help="whole networks instead of ops (none named: all; "
+                   "inference and a training step, fastops.networks)")
+    s.add_argument("--profile", action="store_true", help="with --networks: the fastops training step op by op")
     s.set_defaults(func=cmd_bench)
 
     args = p.parse_args(argv)

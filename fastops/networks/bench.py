@@ -1,0 +1,236 @@
+"""Whole networks, fastops against torch: inference and one training step (forward, cross-entropy,
+backward, SGD momentum), ``python -m fastops bench --networks`` (and ``python -m
+fastops.networks.bench``).
+
+Two figures per network, float32, at the issue's input sizes (``BATCH``):
+
+* the headline: each library alone in its own fresh process, in the caller's environment (nothing
+  set), processes alternated fastops, torch, fastops, ...; the median over the processes of each
+  process' median;
+* one process, the two libraries' calls interleaved (kernel quality with the same machine state;
+  labelled "1-proc").
+
+``--profile``: where the fastops training step spends its time, op by op (forward and backward of
+each op, summed over its calls in the step, median over the rounds), measured in a process of its
+own by timing each ``fastops`` op call of the step.
+"""
+import argparse
+import contextlib
+import json
+import sys
+import time
+
+import numpy as np
+
+from .. import _threads
+from ..bench import _median_interleaved, alternate
+from . import NETWORKS
+
+# the issue's inputs: ResNet-18 / MobileNetV2 4x3x224x224, transformer 8x256 tokens, LSTM LM
+# T 64 B 32, LeNet-5 64x1x28x28
+BATCH = {"resnet18": 4, "mobilenet_v2": 4, "transformer": 8, "lstm_lm": 32, "lenet5": 64}
+LR, MOMENTUM = 0.01, 0.9
+
+
+def _torch():
+    try:
+        import torch
+
+        return torch
+    except ImportError:
+        return None
+
+
+def callables(name, lib, threads, dtype=np.float32, sizes=None, batch=None):
+    """``(inference, train_step)``: zero-argument callables for ``lib`` ("fastops" or "torch") on
+    network ``name`` (the same weights and batch for both libraries)."""
+    from .. import optim
+
+    net = NETWORKS[name](dtype=dtype, seed=0, **(sizes or {}))
+    x, target = net.example_batch(batch or BATCH.get(name, 2), np.random.default_rng(1))
+    if lib == "fastops":
+        opt = optim.SGD(list(net.params.values()), lr=LR, momentum=MOMENTUM)
+
+        def infer():
+            with _threads.threads(threads):
+                net.forward(x, training=False)
+
+        def train():
+            with _threads.threads(threads):
+                net.train_step(x, target, opt)
+
+        return infer, train
+    torch = _torch()
+    torch.set_num_threads(threads)
+    module = net.torch_module()
+    tx, tt = torch.from_numpy(x), torch.from_numpy(np.asarray(target)).long()
+    topt = torch.optim.SGD(module.parameters(), lr=LR, momentum=MOMENTUM)
+    F = torch.nn.functional
+
+    def tinfer():
+        module.eval()
+        with torch.no_grad():
+            module(tx)
+
+    def ttrain():
+        module.train()
+        topt.zero_grad()
+        out = module(tx)
+        F.cross_entropy(out.reshape(-1, out.shape[-1]), tt.reshape(-1)).backward()
+        topt.step()
+
+    return tinfer, ttrain
+
+
+def _worker(lib, names, rounds, threads):
+    """In a fresh process: ``{name: [inference_s, train_step_s]}`` for ``lib`` alone."""
+    if lib == "torch" and _torch() is None:
+        return {}
+    out = {}
+    for name in names:
+        fns = callables(name, lib, threads)
+        times = []
+        for f in fns:
+            f()  # compile / warm up
+            times.append(_median_interleaved([f], rounds)[0])
+        out[name] = times
+    return out
+
+
+def solo(names, rounds=5, threads=2, processes=3, progress=True):
+    """Each library alone in fresh processes, alternated: ``{name: {lib: [inference, train]}}``."""
+    libs = ["fastops"] + (["torch"] if _torch() is not None else [])
+    cmds = {lib: ["fastops.networks.bench", "--worker", lib, "--rounds", str(rounds), "--threads", str(threads),
+                  "--networks", *names] for lib in libs}
+    runs = alternate(cmds, processes, progress)
+    res = {}
+    for lib, rs in runs.items():
+        for name in names:
+            if all(name in r for r in rs):
+                res.setdefault(name, {})[lib] = [float(np.median([r[name][k] for r in rs])) for k in range(2)]
+    return res
+
+
+def interleaved(names, rounds=5, threads=2):
+    """Both libraries in this process, calls interleaved: ``{name: {lib: [inference, train]}}``."""
+    res = {}
+    have_torch = _torch() is not None
+    for name in names:
+        fo = callables(name, "fastops", threads)
+        to = callables(name, "torch", threads) if have_torch else (None, None)
+        for f in fo + to:
+            if f is not None:
+                f()
+        inf = _median_interleaved([fo[0], to[0]], rounds)
+        tr = _median_interleaved([fo[1], to[1]], rounds)
+        res[name] = {"fastops": [inf[0], tr[0]], "torch": [inf[1], tr[1]]}
+    return res
+
+
+@contextlib.contextmanager
+def _timed_ops(acc):
+    """Inside the block, every fastops op call and backward call adds its seconds to
+    ``acc[(op name, "forward" | "backward")]`` (this process only; restored on exit)."""
+    from .._op import Op
+
+    call, backward = Op.__call__, Op.backward
+    depth = [0]  # an op called inside another op's call counts in the outer one only
+
+    def timed(kind, fn):
+        def wrapper(self, *a, **k):
+            if depth[0]:
+                return fn(self, *a, **k)
+            depth[0] += 1
+            t0 = time.perf_counter()
+            try:
+                return fn(self, *a, **k)
+            finally:
+                depth[0] -= 1
+                key = (self.name, kind)
+                acc[key] = acc.get(key, 0.0) + time.perf_counter() - t0
+        return wrapper
+
+    Op.__call__, Op.backward = timed("forward", call), timed("backward", backward)
+    try:
+        yield acc
+    finally:
+        Op.__call__, Op.backward = call, backward
+
+
+def profile(name, rounds=5, threads=2):
+    """``[(op, kind, seconds)]``: the fastops training step of ``name`` op by op (median over rounds
+    of each op's summed time per step), largest first, and the step's own median time."""
+    _, train = callables(name, "fastops", threads)
+    train()
+    per_round, steps = [], []
+    for _ in range(rounds):
+        acc = {}
+        t0 = time.perf_counter()
+        with _timed_ops(acc):
+            train()
+        steps.append(time.perf_counter() - t0)
+        per_round.append(acc)
+    keys = set().union(*per_round)
+    rows = [(op, kind, float(np.median([r.get((op, kind), 0.0) for r in per_round]))) for op, kind in keys]
+    return sorted(rows, key=lambda r: -r[2]), float(np.median(steps))
+
+
+def format_table(solo_res, inter_res):
+    lines = [f"{'network':<14} {'mode':<10} {'fastops ms':>10} {'torch ms':>9} {'torch/fastops':>13} {'1-proc':>7}",
+             "-" * 68]
+    for name in solo_res or inter_res:
+        for k, mode in enumerate(("inference", "train step")):
+            s = (solo_res or {}).get(name, {})
+            i = (inter_res or {}).get(name, {})
+            fo, to = s.get("fastops", [None, None])[k], s.get("torch", [None, None])[k]
+            ifo, ito = i.get("fastops", [None, None])[k], i.get("torch", [None, None])[k]
+            ratio = f"{to / fo:.2f}x" if fo and to else "-"
+            iratio = f"{ito / ifo:.2f}x" if ifo and ito else "-"
+            lines.append(f"{name:<14} {mode:<10} {fo * 1e3 if fo else float('nan'):>10.1f} "
+                         f"{to * 1e3 if to else float('nan'):>9.1f} {ratio:>13} {iratio:>7}")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(prog="python -m fastops.networks.bench", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--networks", nargs="*", help=f"default: all ({', '.join(NETWORKS.names())})")
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--processes", type=int, default=3, help="fresh processes per library (0: one-process only)")
+    ap.add_argument("--profile", action="store_true", help="the fastops training step op by op")
+    ap.add_argument("--json", action="store_true")
+    ap.add_argument("--worker", choices=["fastops", "torch"], help=argparse.SUPPRESS)
+    a = ap.parse_args(argv)
+    names = a.networks or NETWORKS.names()
+    unknown = [n for n in names if n not in NETWORKS.names()]
+    if unknown:
+        print(f"unknown network(s) {', '.join(unknown)}; known: {', '.join(NETWORKS.names())}", file=sys.stderr)
+        return 2
+    if a.worker:
+        print(json.dumps(_worker(a.worker, names, a.rounds, a.threads)))
+        return 0
+    if a.profile:
+        out = {}
+        for name in names:
+            rows, step = profile(name, a.rounds, a.threads)
+            out[name] = {"step_s": step, "ops": [{"op": o, "pass": k, "s": s} for o, k, s in rows]}
+            if not a.json:
+                print(f"{name}: fastops training step {step * 1e3:.1f} ms (with timing of every op call), by op:")
+                for o, k, s in rows:
+                    print(f"  {o:<32} {k:<9} {s * 1e3:9.2f} ms  {100 * s / step:5.1f}%")
+        if a.json:
+            print(json.dumps(out, indent=2))
+        return 0
+    solo_res = solo(names, a.rounds, a.threads, a.processes) if a.processes > 0 else None
+    inter_res = interleaved(names, a.rounds, a.threads)
+    if a.json:
+        print(json.dumps({"solo": solo_res, "interleaved": inter_res}, indent=2))
+    else:
+        print(f"{a.threads} threads, float32; torch/fastops > 1: fastops faster. Headline: each library alone in "
+              f"{a.processes} fresh processes, alternated; 1-proc: both in one process, interleaved.")
+        print(format_table(solo_res, inter_res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
