@@ -176,18 +176,24 @@ def profile(name, rounds=5, threads=2):
 
 
 def format_table(solo_res, inter_res):
-    lines = [f"{'network':<14} {'mode':<10} {'fastops ms':>10} {'torch ms':>9} {'torch/fastops':>13} {'1-proc':>7}",
-             "-" * 68]
-    for name in solo_res or inter_res:
+    """Milliseconds and torch/fastops per network and mode: each library alone (when measured),
+    then one process interleaved."""
+    def ms(v):
+        return f"{v * 1e3:.1f}" if v else "-"
+
+    def ratio(fo, to):
+        return f"{to / fo:.2f}x" if fo and to else "-"
+
+    lines = [f"{'network':<13} {'mode':<10} | {'alone: fastops':>14} {'torch':>8} {'ratio':>7} | "
+             f"{'1-proc: fastops':>15} {'torch':>8} {'ratio':>7}", "-" * 95]
+    for name in inter_res:
         for k, mode in enumerate(("inference", "train step")):
             s = (solo_res or {}).get(name, {})
-            i = (inter_res or {}).get(name, {})
+            i = inter_res.get(name, {})
             fo, to = s.get("fastops", [None, None])[k], s.get("torch", [None, None])[k]
             ifo, ito = i.get("fastops", [None, None])[k], i.get("torch", [None, None])[k]
-            ratio = f"{to / fo:.2f}x" if fo and to else "-"
-            iratio = f"{ito / ifo:.2f}x" if ifo and ito else "-"
-            lines.append(f"{name:<14} {mode:<10} {fo * 1e3 if fo else float('nan'):>10.1f} "
-                         f"{to * 1e3 if to else float('nan'):>9.1f} {ratio:>13} {iratio:>7}")
+            lines.append(f"{name:<13} {mode:<10} | {ms(fo):>14} {ms(to):>8} {ratio(fo, to):>7} | "
+                         f"{ms(ifo):>15} {ms(ito):>8} {ratio(ifo, ito):>7}")
     return "\n".join(lines)
 
 
@@ -226,8 +232,10 @@ def main(argv=None):
     if a.json:
         print(json.dumps({"solo": solo_res, "interleaved": inter_res}, indent=2))
     else:
-        print(f"{a.threads} threads, float32; torch/fastops > 1: fastops faster. Headline: each library alone in "
-              f"{a.processes} fresh processes, alternated; 1-proc: both in one process, interleaved.")
+        alone = (f"each library alone in {a.processes} fresh processes, alternated (the headline)" if a.processes > 0
+                 else "not measured (--processes 0)")
+        print(f"{a.threads} threads, float32, median of {a.rounds} rounds; ratio = torch/fastops (> 1: fastops "
+              f"faster). Alone: {alone}; 1-proc: both in one process, interleaved.")
         print(format_table(solo_res, inter_res))
     return 0
 
