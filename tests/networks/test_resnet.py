@@ -1,6 +1,6 @@
-"""ResNet18 (small: width 8, 10 classes, 32x32 images, batch 2) against the equivalent torch module
-with the same weights: logits, loss, every parameter's gradient (training and eval mode), one SGD
-momentum step, the batch norms' running statistics, eval forward."""
+"""ResNet18 (small: width 8, 10 classes, 64x64 images, batch 2) against the equivalent torch module
+with the same weights: logits, loss, every parameter's gradient (training and eval mode), two SGD
+momentum steps, the batch norms' running statistics, eval forward."""
 import numpy as np
 import pytest
 
@@ -11,14 +11,22 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 NAME = "resnet18"
-SIZES = dict(width=8, num_classes=10, image_size=32)
+SIZES = dict(width=8, num_classes=10, image_size=64)
 BATCH = 2
 
 
-def rel(a, b):
-    """max |a - b| / max |b| (norm-wise relative error)."""
+def rel(a, b, floor=0.0):
+    """max |a - b| / max(max |b|, floor) (norm-wise relative error; ``floor`` for values that are
+    zero up to rounding, such as a running mean of batch-normalised data)."""
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
+    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), floor, 1e-300))
+
+
+def grad_floor(ref):
+    """A gradient's error is measured against at least 1e-3 of the largest gradient: the biases of
+    batch norms followed (through convolutions and residual adds) only by other batch norms in
+    training have a zero gradient, which torch and fastops both give as rounding noise."""
+    return 1e-3 * max(np.max(np.abs(v)) for v in ref.values())
 
 
 def nets():
@@ -74,20 +82,20 @@ def test_float64_logits_loss_gradients_and_running_stats_match_torch():
     # the running statistics: updated once, by the forward, not by the backward
     assert all(np.array_equal(buffers[k], v) for k, v in net.buffers.items())
     state = module.state_dict()
-    for k, v in net.buffers.items():
-        assert v.dtype == np.float64 and rel(v, state[k].numpy()) < 1e-10, k
+    for k, v in net.buffers.items():  # floor 1: running variance's scale (the means can be 0 + rounding)
+        assert v.dtype == np.float64 and rel(v, state[k].numpy(), 1.0) < 1e-10, k
     assert logits.dtype == np.float64 and logits.shape == (BATCH, 10)
     assert rel(logits, tl) < 1e-10 and abs(loss - tloss) < 1e-10 * abs(tloss)
     assert set(fg) == set(net.params)
+    floor = grad_floor(tg)
     for k in net.params:
         assert fg[k].dtype == np.float64 and fg[k].shape == net.params[k].shape
-        assert rel(fg[k], tg[k]) < 1e-9, k
+        assert rel(fg[k], tg[k], floor) < 1e-9, k
 
 
 def test_float32_as_accurate_as_torch_float32():
     """Logits, running statistics and every gradient in float32: fastops' error against torch
-    float64 (same weights and input) is within 10x torch float32's own error (plus a tiny floor).
-    The batch norms of the last stages see 2 x 1 x 1 values per channel here, so both lose ~1e-3."""
+    float64 (same weights and input) is within 10x torch float32's own error (plus a tiny floor)."""
     n32, n64, x, y = nets()
     m64, m32 = n64.torch_module(), n32.torch_module()
     rl, _, ref = torch_run(m64, x.astype(np.float64), y, True)
@@ -101,10 +109,11 @@ def test_float32_as_accurate_as_torch_float32():
     s64, s32 = m64.state_dict(), m32.state_dict()
     for k, v in n32.buffers.items():
         r = s64[k].numpy()
-        assert v.dtype == np.float32 and rel(v, r) <= 10 * rel(s32[k].numpy(), r) + 1e-6, k
+        assert v.dtype == np.float32 and rel(v, r, 1.0) <= 10 * rel(s32[k].numpy(), r, 1.0) + 1e-6, k
+    floor = grad_floor(ref)
     for k in n32.params:
-        r, ours, theirs = ref[k], f32[k], t32[k]
-        assert rel(ours, r) <= 10 * rel(theirs, r) + 1e-6, (k, rel(ours, r), rel(theirs, r))
+        ours, theirs = rel(f32[k], ref[k], floor), rel(t32[k], ref[k], floor)
+        assert ours <= 10 * theirs + 1e-6, (k, ours, theirs)
 
 
 def test_sgd_momentum_steps_match_torch():
@@ -121,8 +130,8 @@ def test_sgd_momentum_steps_match_torch():
         topt.step()
         assert abs(loss - float(tloss.detach())) < 1e-10 * abs(float(tloss.detach()))
     state = module.state_dict()
-    for k, v in list(net.params.items()) + list(net.buffers.items()):
-        assert rel(v, state[k].numpy()) < 1e-9, k
+    for k, v in list(net.params.items()) + list(net.buffers.items()):  # floor 1: BN weights' scale
+        assert rel(v, state[k].numpy(), 1.0) < 1e-9, k
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -143,5 +152,6 @@ def test_eval_forward_and_backward(dtype):
     assert fl.dtype == dtype and all(v.dtype == dtype for v in fg.values())
     assert rel(fl, tl) < (1e-5 if dtype == np.float32 else 1e-10)
     if dtype == np.float64:
+        floor = grad_floor(tg)
         for k in net.params:
-            assert rel(fg[k], tg[k]) < 1e-9, k
+            assert rel(fg[k], tg[k], floor) < 1e-9, k
