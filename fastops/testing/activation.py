@@ -23,6 +23,16 @@ def _pointwise_samples(kinks=(), scale=3.0, kwargs_list=({},), shapes=POINTWISE_
     return samples
 
 
+def _pointwise_paths(name, kinks, scale, kwargs_list):
+    """The parallel build (70001 elements: above both cost classes' thresholds), with each kwargs
+    variant of the samples; the same sizes as the samples, so no kernel compiles for it alone."""
+    def paths(rng, dtype):
+        return [PathCase("parallel", s, expect={"backend": "parallel"})
+                for s in _pointwise_samples(kinks, scale, kwargs_list, ((70001,),))(rng, dtype)]
+
+    return paths
+
+
 def _pointwise_errors(op_name, extra=()):
     def errors():
         x = np.ones((2, 3), np.float32)
@@ -68,6 +78,7 @@ def _entry(name, ref, torch_ref, kinks=(), scale=3.0, kwargs_list=({},), extra_e
         grad_args=(0,),
         errors=_pointwise_errors(name, extra_errors),
         bench=_bench,
+        paths=_pointwise_paths(name, kinks, scale, kwargs_list),
     )
     if tol:
         info.tol = tol

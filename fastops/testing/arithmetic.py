@@ -426,6 +426,17 @@ def _axpy_paths(rng, dtype):
                      explain={"shapes": [_PATH_SHAPE[:2], _PATH_SHAPE]})]
 
 
+def _matmul_paths(rng, dtype):
+    """The GEMM engine's parallel build: a batched product (K across two K chunks of 256, edge
+    tiles in M and N), and a 2-D one broadcast against a batch of right operands."""
+    a, b = randn(rng, (4, 37, 300), dtype, 0.1), randn(rng, (4, 300, 70), dtype, 0.1)
+    c, d = randn(rng, (90, 64), dtype), randn(rng, (3, 64, 75), dtype)
+    return [PathCase("gemm batched", Sample((a, b), desc="(4, 37, 300) @ (4, 300, 70)"),
+                     expect={"backend": "parallel"}, explain={"other": b.shape}),
+            PathCase("gemm broadcast", Sample((c, d), desc="(90, 64) @ (3, 64, 75)"),
+                     expect={"backend": "parallel"}, explain={"other": d.shape})]
+
+
 def _no_ties(xs, h=1e-2):
     """Inputs of ``max`` no two of which are closer than h / 3 anywhere (input k on the grid
     h * (integer + k / 3)), so that the finite differences never step over a kink."""
@@ -459,6 +470,7 @@ TABLE = [
         lambda t, a, b, **k: t.sub(a, b, **k),
         kwargs_list=({}, {"alpha": 2.5}),
         extra_errors=[({"alpha": None}, TypeError, "alpha")],
+        paths=_channel_path("add", kwargs={"alpha": 2.5}),  # sub runs add's kernels with -alpha
     ),
     _binary_entry("mul", lambda a, b: _arr(a * b), lambda t, a, b, **k: t.mul(a, b), paths=_channel_path("mul")),
     _binary_entry(
@@ -491,6 +503,7 @@ TABLE = [
         # float32: a K-term dot product (K <= 64 here) is off by ~sqrt(K) ulp of its terms
         tol={np.float32: (2e-5, 1e-5), np.float64: (1e-10, 1e-12)},
         bench=_matmul_bench,
+        paths=_matmul_paths,
     ),
     OpInfo(
         name="axpy",

@@ -278,6 +278,17 @@ def _linear_samples(rng, dtype):
     ]
 
 
+def _linear_paths(rng, dtype):
+    """The GEMM engine's parallel build with the bias in its epilogue and a fused activation, and a
+    3-D input (leading dims flattened into the rows)."""
+    x, w, b = randn(rng, (70, 300), dtype), randn(rng, (130, 300), dtype, 0.05), randn(rng, (130,), dtype)
+    x3 = randn(rng, (2, 33, 300), dtype)
+    return [PathCase("gemm", Sample((x, w, b), {"activation": "gelu"}, "(70, 300) x (130, 300)^T gelu"),
+                     expect={"path": "gemm", "backend": "parallel"}, explain={"weight_shape": w.shape}),
+            PathCase("gemm", Sample((x3, w, None), {}, "(2, 33, 300) x (130, 300)^T, no bias"),
+                     expect={"path": "gemm", "backend": "parallel"}, explain={"weight_shape": w.shape})]
+
+
 def _linear_errors():
     x = np.ones((3, 5), np.float32)
     w = np.ones((4, 5), np.float32)
@@ -433,7 +444,7 @@ def _ct_info(k):
 
 TABLE = [
     OpInfo(name="linear", samples=_linear_samples, ref=_linear_ref, torch_ref=_linear_torch, grad_args=(0, 1, 2),
-           errors=_linear_errors, tol=_TOL, bench=_linear_bench),
+           errors=_linear_errors, tol=_TOL, bench=_linear_bench, paths=_linear_paths),
     _conv_info(1),
     _conv_info(2),
     _conv_info(3),
