@@ -4,45 +4,18 @@ import numpy as np
 import pytest
 
 from fastops import optim
-from fastops.networks import NETWORKS
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
+
+from ._compare import fast_run, nets as _nets, rel, torch_run  # noqa: E402  (after the torch skip)
 
 SIZES = dict()  # LeNet5 at its own size (61,706 parameters) is small enough
 BATCH = 4
 
 
-def rel(a, b):
-    """max |a - b| / max |b| (norm-wise relative error)."""
-    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    return float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300))
-
-
 def nets():
-    """The float32 network and a float64 one holding the same (float32-representable) values."""
-    n32 = NETWORKS["lenet5"](np.float32, seed=1, **SIZES)
-    n64 = NETWORKS["lenet5"](np.float64, seed=1, **SIZES)
-    for k in n32.params:
-        n64.params[k][...] = n32.params[k]
-    for k in n32.buffers:
-        n64.buffers[k][...] = n32.buffers[k]
-    x, y = n32.example_batch(BATCH, np.random.default_rng(2))
-    return n32, n64, x, y
-
-
-def torch_run(module, x, y, training):
-    module.train(training)
-    logits = module(torch.from_numpy(x))
-    loss = F.cross_entropy(logits, torch.from_numpy(y))
-    loss.backward()
-    return logits.detach().numpy(), float(loss.detach()), {k: v.grad.numpy() for k, v in module.named_parameters()}
-
-
-def fast_run(net, x, y, training):
-    logits, tape = net.forward(x, training=training)
-    loss, g = net.loss(logits, y)
-    return logits, loss, net.backward(tape, g)
+    return _nets("lenet5", SIZES, BATCH)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
