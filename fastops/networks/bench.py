@@ -60,8 +60,7 @@ def callables(name, lib, threads, dtype=np.float32, sizes=None, batch=None):
                 net.train_step(x, target, opt)
 
         return infer, train
-    torch = _torch()
-    torch.set_num_threads(threads)
+    torch = _torch()  # its thread count: set by the caller (_worker, interleaved)
     module = net.torch_module()
     tx, tt = torch.from_numpy(x), torch.from_numpy(np.asarray(target)).long()
     topt = torch.optim.SGD(module.parameters(), lr=LR, momentum=MOMENTUM)
@@ -84,8 +83,10 @@ def callables(name, lib, threads, dtype=np.float32, sizes=None, batch=None):
 
 def _worker(lib, names, rounds, threads):
     """In a fresh process: ``{name: [inference_s, train_step_s]}`` for ``lib`` alone."""
-    if lib == "torch" and _torch() is None:
-        return {}
+    if lib == "torch":
+        if _torch() is None:
+            return {}
+        _torch().set_num_threads(threads)  # a fresh process of its own: nothing to restore
     out = {}
     for name in names:
         fns = callables(name, lib, threads)
@@ -114,16 +115,23 @@ def solo(names, rounds=5, threads=2, processes=3, progress=True):
 def interleaved(names, rounds=5, threads=2):
     """Both libraries in this process, calls interleaved: ``{name: {lib: [inference, train]}}``."""
     res = {}
-    have_torch = _torch() is not None
-    for name in names:
-        fo = callables(name, "fastops", threads)
-        to = callables(name, "torch", threads) if have_torch else (None, None)
-        for f in fo + to:
-            if f is not None:
-                f()
-        inf = _median_interleaved([fo[0], to[0]], rounds)
-        tr = _median_interleaved([fo[1], to[1]], rounds)
-        res[name] = {"fastops": [inf[0], tr[0]], "torch": [inf[1], tr[1]]}
+    torch = _torch()
+    old = torch.get_num_threads() if torch is not None else None
+    try:
+        if torch is not None:
+            torch.set_num_threads(threads)  # restored below: this may be the user's process
+        for name in names:
+            fo = callables(name, "fastops", threads)
+            to = callables(name, "torch", threads) if torch is not None else (None, None)
+            for f in fo + to:
+                if f is not None:
+                    f()
+            inf = _median_interleaved([fo[0], to[0]], rounds)
+            tr = _median_interleaved([fo[1], to[1]], rounds)
+            res[name] = {"fastops": [inf[0], tr[0]], "torch": [inf[1], tr[1]]}
+    finally:
+        if torch is not None:
+            torch.set_num_threads(old)
     return res
 
 

@@ -44,3 +44,11 @@ def test_cli_one_process_figures():
     assert res["solo"] is None
     times = res["interleaved"]["lenet5"]
     assert all(np.isfinite(v) and v > 0 for lib in ("fastops", "torch") for v in times[lib])
+
+
+def test_interleaved_leaves_torch_thread_count_as_it_was():
+    torch = pytest.importorskip("torch")
+    before = torch.get_num_threads()
+    res = bench.interleaved(["lenet5"], rounds=1, threads=1)
+    assert torch.get_num_threads() == before
+    assert all(v > 0 for lib in ("fastops", "torch") for v in res["lenet5"][lib])
