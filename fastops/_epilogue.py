@@ -120,6 +120,14 @@ def activated(x, epi):
     return _TABLE[epi.name][0].forward(x, False, epi.a, epi.b)
 
 
+def from_output(epi):
+    """Whether the gradient w.r.t. the pre-activation is exactly :func:`grad` evaluated at the
+    *output* instead (the activation keeps the sign tests the gradient makes): relu and relu6
+    (``0 < out`` iff ``0 < pre``, ``out < 6`` iff ``pre < 6``) and leaky_relu with a slope >= 0.
+    A forward that keeps its output for the backward then needs no pre-activation."""
+    return epi.name in ("relu", "relu6") or (epi.name == "leaky_relu" and epi.a >= 0)
+
+
 def grad(grad_output, pre, epi):
     """Gradient w.r.t. the pre-activation ``pre`` given the gradient of ``activation(pre)``."""
     if epi.identity:

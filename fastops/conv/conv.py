@@ -8,7 +8,10 @@ One implementation for the three ranks (1-D and 2-D run the 3-D core with unit d
 
 Backward: ``convNd.backward(grad_output, input, weight, bias=None, **same kwargs)`` ->
 ``(grad_input, grad_weight, grad_bias or None)``. With an activation, the pre-activation output is
-recomputed (one extra forward) to form the gradient through the activation.
+recomputed (one extra forward) to form the gradient through the activation. ``convNd.vjp(...)``
+keeps what the backward needs instead for relu, relu6 and leaky_relu (the output: no second
+convolution; other activations still recompute it), and ``needs=(False, True, True)`` (backward
+or pullback) skips grad_input, as a network's first layer wants.
 """
 import numpy as np
 
@@ -123,27 +126,52 @@ def _forward(op_name, k, input, weight, bias, stride, padding, dilation, groups,
 
 
 def _backward(op_name, k, grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
-              activation, activation_param):
+              activation, activation_param, needs=None, saved=None):
+    """The backward's entries. ``needs``: None or 3 bools (entries not asked for are not computed).
+    ``saved``: what the forward kept for an activation, the pre-activation or (where
+    ``_epilogue.from_output``) the output; None: the pre-activation is recomputed."""
     x, w, b, batched, stride_, dilation_, groups_, mode, epi, pads, out_sp = prepare(
         op_name, k, input, weight, bias, stride, padding, dilation, groups, padding_mode, activation, activation_param)
     N, O = x.shape[0], w.shape[0]
     oshape = ((N,) if batched else ()) + (O,) + out_sp
     g = grad_like(op_name, grad_output, oshape, x.dtype)
     g = g.reshape((N, O) + out_sp)
+    need_x, need_w, need_b = (True, True, True) if needs is None else needs
     xp = pad_input(x, pads, mode)
     padded = xp is not x
     s3, d3, o3 = pad3(stride_, k, 1), pad3(dilation_, k, 1), pad3(out_sp, k, 1)
     if not epi.identity:
-        pre = _core.forward(to5(xp, k), to5(w, k), b, _epilogue.parse(op_name, None), s3, d3, groups_, o3, padded)
-        g = _epilogue.grad(g, pre.reshape(g.shape), epi)
-    g5 = to5(np.ascontiguousarray(g), k)
-    gxp, gw = _core.backward(to5(xp, k), g5, to5(w, k), s3, d3, groups_, padded)
-    gx = unpad_grad(gxp.reshape(xp.shape), x, pads, mode)
-    gw = gw.reshape(w.shape)
-    gb = g.sum(axis=(0,) + tuple(range(2, 2 + k))) if b is not None else None
-    if not batched:
-        gx = gx[0]
+        if saved is None:
+            saved = _core.forward(to5(xp, k), to5(w, k), b, _epilogue.parse(op_name, None), s3, d3, groups_, o3,
+                                  padded)
+        g = _epilogue.grad(g, saved.reshape(g.shape), epi)
+    gx = gw = None
+    if need_x or need_w:
+        g5 = to5(np.ascontiguousarray(g), k)
+        gxp, gw = _core.backward(to5(xp, k), g5, to5(w, k), s3, d3, groups_, padded, need_data=need_x,
+                                 need_weight=need_w)
+        if need_x:
+            gx = unpad_grad(gxp.reshape(xp.shape), x, pads, mode)
+            if not batched:
+                gx = gx[0]
+        if need_w:
+            gw = gw.reshape(w.shape)
+    gb = g.sum(axis=(0,) + tuple(range(2, 2 + k))) if (b is not None and need_b) else None
     return gx, gw, gb
+
+
+def _vjp(op_name, k, input, weight, bias, stride, padding, dilation, groups, padding_mode, activation,
+         activation_param):
+    """``(output, what the backward needs of the forward)``: the output itself where the
+    activation's gradient can be read from it (``_epilogue.from_output``: relu, relu6, leaky_relu);
+    None otherwise (no activation; or one whose gradient needs the pre-activation, which the
+    pullback then recomputes: the fused kernels apply the activation in registers, and an unfused
+    pre-activation + activation pass does not round as they do, so keeping it would change the
+    forward's result)."""
+    out = _forward(op_name, k, input, weight, bias, stride, padding, dilation, groups, padding_mode, activation,
+                   activation_param)
+    epi = _epilogue.parse(op_name, activation, activation_param)
+    return out, (out if (not epi.identity and _epilogue.from_output(epi)) else None)
 
 
 def _explain(op_name, k):
@@ -178,15 +206,29 @@ def _make(k):
         f"    ``activation=``. input (N, C, *spatial) or unbatched (C, *spatial) with {k} spatial dims; weight\n"
         f"    (O, C/groups, *kernel); bias (O,) or None. Result = activation(conv + bias).\n\n"
         f"    Backward: ``{name}.backward(grad_output, input, weight, bias=None, **kwargs)`` ->\n"
-        f"    ``(grad_input, grad_weight, grad_bias or None)`` (pre-activation recomputed).\n"
+        f"    ``(grad_input, grad_weight, grad_bias or None)`` (pre-activation recomputed; ``{name}.vjp`` does\n"
+        f"    not for relu/relu6/leaky_relu, and ``needs=`` skips the gradients not asked for, e.g. a first\n"
+        f"    layer's grad_input).\n"
     )
     o = op(forward)
 
-    @o.defbackward
+    @o.defbackward(needs=3)
     def _(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros",
-          activation=None, activation_param=None):
+          activation=None, activation_param=None, needs=None):
         return _backward(name, k, grad_output, input, weight, bias, stride, padding, dilation, groups, padding_mode,
-                         activation, activation_param)
+                         activation, activation_param, needs)
+
+    @o.defvjp
+    def _(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros", activation=None,
+          activation_param=None):
+        out, saved = _vjp(name, k, input, weight, bias, stride, padding, dilation, groups, padding_mode, activation,
+                          activation_param)
+
+        def inner(grad_output, needs):
+            return _backward(name, k, grad_output, input, weight, bias, stride, padding, dilation, groups,
+                             padding_mode, activation, activation_param, needs, saved)
+
+        return out, inner
 
     o.defexplain(_explain(name, k))
     return o

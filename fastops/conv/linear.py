@@ -7,7 +7,8 @@ the activation follows as one pass of the activation op's vectorized kernel over
 
 Backward: ``linear.backward(grad_output, input, weight, bias=None, activation=None,
 activation_param=None)`` -> ``(grad_input, grad_weight, grad_bias or None)``; with an activation
-the pre-activation output is recomputed (one extra GEMM).
+the pre-activation output is recomputed (one extra GEMM); ``linear.vjp(...)`` keeps what the
+backward needs instead, and ``needs=`` skips the gradients not asked for.
 """
 import math
 
@@ -54,21 +55,42 @@ def linear(input, weight, bias=None, activation=None, activation_param=None):
     return _pre_and_out(x, w, b, epi)
 
 
-@linear.defbackward
-def _(grad_output, input, weight, bias=None, activation=None, activation_param=None):
-    x, w, b, epi = _prepare(input, weight, bias, activation, activation_param)
+def _backward(grad_output, x, w, b, epi, needs=None, saved=None):
     O, I = w.shape
     g = grad_like(OP, grad_output, x.shape[:-1] + (O,), x.dtype)
     if not epi.identity:
-        pre = _pre_and_out(x, w, b, _epilogue.parse(OP, None))
-        g = _epilogue.grad(g, pre, epi)
+        if saved is None:
+            saved = _pre_and_out(x, w, b, _epilogue.parse(OP, None))
+        g = _epilogue.grad(g, saved, epi)
+    need_x, need_w, need_b = (True, True, True) if needs is None else needs
     rows = math.prod(x.shape[:-1])
     g2 = np.ascontiguousarray(g).reshape(rows, O)
     x2 = x.reshape(rows, I)
-    gx = _gemm.gemm(g2, w).reshape(x.shape)
-    gw = _gemm.gemm(g2.T, x2)
-    gb = g2.sum(axis=0) if b is not None else None
+    gx = _gemm.gemm(g2, w).reshape(x.shape) if need_x else None
+    gw = _gemm.gemm(g2.T, x2) if need_w else None
+    gb = g2.sum(axis=0) if (b is not None and need_b) else None
     return gx, gw, gb
+
+
+@linear.defbackward(needs=3)
+def _(grad_output, input, weight, bias=None, activation=None, activation_param=None, needs=None):
+    x, w, b, epi = _prepare(input, weight, bias, activation, activation_param)
+    return _backward(grad_output, x, w, b, epi, needs)
+
+
+@linear.defvjp
+def _(input, weight, bias=None, activation=None, activation_param=None):
+    # what the backward needs of the forward: the output itself where the activation's gradient can
+    # be read from it (relu, relu6, leaky_relu), else the pre-activation (the GEMM without the
+    # activation, then the same activation pass the engine applies: bitwise the fused result)
+    x, w, b, epi = _prepare(input, weight, bias, activation, activation_param)
+    if epi.identity or _epilogue.from_output(epi):
+        out = _pre_and_out(x, w, b, epi)
+        saved = None if epi.identity else out
+    else:
+        saved = _pre_and_out(x, w, b, _epilogue.parse(OP, None))
+        out = _epilogue.activated(saved, epi)
+    return out, lambda g, needs: _backward(g, x, w, b, epi, needs, saved)
 
 
 @linear.defexplain

@@ -99,13 +99,19 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
 
     Backward: ``batch_norm.backward(grad_output, <the forward's arguments>)`` ->
     ``(grad_input, None, None, grad_weight, grad_bias)`` (``None`` for an absent weight/bias). It
-    does not touch the running statistics.
+    does not touch the running statistics. ``batch_norm.vjp(...)`` keeps the forward's statistics
+    for its pullback (training: the backward's pass over the input for them is saved).
     """
-    x, rm, rv, w, b, training, momentum, eps, epi, N, C, S = _validate(
-        input, running_mean, running_var, weight, bias, training, momentum, eps, activation, activation_param)
+    v = _validate(input, running_mean, running_var, weight, bias, training, momentum, eps, activation,
+                  activation_param)
+    return _forward(*v, running_mean, running_var)[0]
+
+
+def _forward(x, rm, rv, w, b, training, momentum, eps, epi, N, C, S, running_mean, running_var):
+    """The output and the statistics that normalised it, ``(mean, rstd)`` (None for an empty input)."""
     T = x.dtype.type
     if x.size == 0:
-        return np.empty(x.shape, x.dtype)
+        return np.empty(x.shape, x.dtype), None
     x2 = x.reshape(N * C, S)
     groups = _stats.Groups("channel", N, C, S)
     mean, var, rstd = _stats_of(x2, rm, rv, training, eps, groups)
@@ -117,14 +123,11 @@ def batch_norm(input, running_mean, running_var, weight=None, bias=None, trainin
             update_running(running_mean, mean, momentum)
         if running_var is not None:
             update_running(running_var, var * T(M / (M - 1)), momentum)
-    return out.reshape(x.shape)
+    return out.reshape(x.shape), (mean, rstd)
 
 
-@batch_norm.defbackward
-def _(grad_output, input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
-      eps=1e-5, activation=None, activation_param=None):
-    x, rm, rv, w, b, training, momentum, eps, epi, N, C, S = _validate(
-        input, running_mean, running_var, weight, bias, training, momentum, eps, activation, activation_param)
+def _pullback(x, rm, rv, w, b, training, eps, epi, N, C, S, grad_output, stats=None):
+    """The backward's entries; ``stats``: the forward's ``(mean, rstd)`` (else computed here)."""
     g = grad_like("batch_norm", grad_output, x.shape, x.dtype)
     T = x.dtype.type
     if x.size == 0:
@@ -132,7 +135,10 @@ def _(grad_output, input, running_mean, running_var, weight=None, bias=None, tra
         return (np.zeros(x.shape, x.dtype), None, None, None if w is None else z, None if b is None else z.copy())
     x2 = x.reshape(N * C, S)
     groups = _stats.Groups("channel", N, C, S)
-    mean, var, rstd = _stats_of(x2, rm, rv, training, eps, groups)
+    if stats is None:
+        mean, _, rstd = _stats_of(x2, rm, rv, training, eps, groups)
+    else:
+        mean, rstd = stats
     gx, sums = _stats.planes_backward(x2, g.reshape(N * C, S), groups, mean, rstd,
                                       _stats.per_channel(w, N, C, T, 1), _stats.per_channel(b, N, C, T, 0),
                                       epi, training)
@@ -140,6 +146,25 @@ def _(grad_output, input, running_mean, running_var, weight=None, bias=None, tra
     gw = None if w is None else np.ascontiguousarray(ch[:, 1])
     gb = None if b is None else np.ascontiguousarray(ch[:, 0])
     return gx.reshape(x.shape), None, None, gw, gb
+
+
+@batch_norm.defbackward
+def _(grad_output, input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1,
+      eps=1e-5, activation=None, activation_param=None):
+    x, rm, rv, w, b, training, momentum, eps, epi, N, C, S = _validate(
+        input, running_mean, running_var, weight, bias, training, momentum, eps, activation, activation_param)
+    return _pullback(x, rm, rv, w, b, training, eps, epi, N, C, S, grad_output)
+
+
+@batch_norm.defvjp
+def _(input, running_mean, running_var, weight=None, bias=None, training=False, momentum=0.1, eps=1e-5,
+      activation=None, activation_param=None):
+    # the pullback keeps the forward's statistics (training: no second pass over the input for them)
+    v = _validate(input, running_mean, running_var, weight, bias, training, momentum, eps, activation,
+                  activation_param)
+    out, stats = _forward(*v, running_mean, running_var)
+    x, rm, rv, w, b, training, momentum, eps, epi, N, C, S = v
+    return out, lambda g, needs: _pullback(x, rm, rv, w, b, training, eps, epi, N, C, S, g, stats)
 
 
 @batch_norm.defexplain

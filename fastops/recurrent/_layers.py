@@ -96,8 +96,9 @@ def forward(kind, X, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse=False, keep=True):
     return out, h, c, saved
 
 
-def backward(kind, X, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, out, saved, d_out, d_hn, d_cn):
-    """Gradients ``(dX, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh)`` (biases: None when absent)."""
+def backward(kind, X, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, out, saved, d_out, d_hn, d_cn, need_dx=True):
+    """Gradients ``(dX, dh0, dc0, dw_ih, dw_hh, db_ih, db_hh)`` (biases: None when absent; ``dX``
+    None when not ``need_dx``)."""
     T, B, I = X.shape
     H = w_hh.shape[1]
     G = GATES[kind]
@@ -135,7 +136,7 @@ def backward(kind, X, h0, c0, w_ih, w_hh, b_ih, b_hh, reverse, out, saved, d_out
             dh += direct
     gi2 = d_gi.reshape(T * B, G * H)
     gh2 = d_gh.reshape(T * B, G * H)
-    dX = _gemm.gemm(gi2, w_ih).reshape(T, B, I)
+    dX = _gemm.gemm(gi2, w_ih).reshape(T, B, I) if need_dx else None
     dw_ih = _gemm.gemm(gi2.T, X.reshape(T * B, I))
     # dG^T @ H_prev over all steps: the first step's term with h0, then the others' with the
     # outputs they started from (views of out: no (T, B, H) copy of the previous states)

@@ -10,7 +10,10 @@ the last, as torch.
 Backward through time: ``lstm.backward((grad_output, (grad_h_n, grad_c_n)), x, (h0, c0), params,
 ...)`` (any gradient may be None) -> ``(grad_x, (grad_h0, grad_c0) or None, [grad of each param])``;
 ``rnn``/``gru``: ``backward((grad_output, grad_h_n), x, h0, params, ...)`` -> ``(grad_x, grad_h0 or
-None, [grads])``. The forward is recomputed inside the backward (nothing is kept between calls).
+None, [grads])``. The backward runs the forward again to rebuild its tape; ``op.vjp(...)`` keeps the
+tape of the forward it runs instead (``out, pullback = lstm.vjp(x, hx, params, ...)``, then
+``pullback(grads)``: the same gradients, bitwise, without the second forward). ``needs=`` with a
+False first entry skips the first layer's input gradient (one GEMM).
 """
 import numpy as np
 
@@ -134,7 +137,7 @@ def _grad_in(cfg, g):
     return np.ascontiguousarray(np.swapaxes(g, 0, 1)) if cfg["batch_first"] else g
 
 
-def _run_backward(kind, cfg, tape, g_out, g_hn, g_cn):
+def _run_backward(kind, cfg, tape, g_out, g_hn, g_cn, need_x=True):
     D, L, H = cfg["D"], cfg["L"], cfg["H"]
     grads = [None] * (L * D * cfg["per"])
     dh0 = np.zeros((L * D, cfg["B"], H), cfg["dt"])
@@ -151,7 +154,7 @@ def _run_backward(kind, cfg, tape, g_out, g_hn, g_cn):
             d_out = None if dy is None else np.ascontiguousarray(dy[:, :, d * H : (d + 1) * H])
             dX, dh, dc, dwi, dwh, dbi, dbh = _layers.backward(
                 kind, inp, h0, c0, *w, rev, out, saved, d_out,
-                None if g_hn is None else g_hn[i], None if g_cn is None else g_cn[i],
+                None if g_hn is None else g_hn[i], None if g_cn is None else g_cn[i], need_dx=need_x or l > 0,
             )
             dh0[i] = dh
             if kind == "lstm":
@@ -160,12 +163,15 @@ def _run_backward(kind, cfg, tape, g_out, g_hn, g_cn):
             grads[k], grads[k + 1] = dwi, dwh
             if cfg["bias"]:
                 grads[k + 2], grads[k + 3] = dbi, dbh
-            dinp = dX if dinp is None else dinp + dX
+            if dX is not None:
+                dinp = dX if dinp is None else dinp + dX
         dy = dinp
     return dy, dh0, dc0, grads
 
 
 def _dx(cfg, dX):
+    if dX is None:
+        return None
     if cfg["unbatched"]:
         return dX[:, 0, :]
     return np.ascontiguousarray(np.swapaxes(dX, 0, 1)) if cfg["batch_first"] else dX
@@ -208,18 +214,29 @@ def _seq_op(kind, opname):
         y, hn, _, _ = _run_forward(opname, kind, cfg)
         return _out(cfg, y), _state_out(cfg, hn)
 
-    def backward(grad_output, x, h0, params, num_layers, bidirectional, batch_first, dropout, training, seed):
-        cfg = _config(opname, x, [("h0", h0)], params, num_layers, bidirectional, batch_first, dropout, training, seed, kind)
+    def pullback(cfg, tape, h0, grad_output, needs):
         g_out, g_hn, _ = _check_grads(opname, cfg, grad_output, kind)
-        _, _, _, tape = _run_forward(opname, kind, cfg, keep=True)
-        dX, dh0, _, grads = _run_backward(kind, cfg, tape, g_out, g_hn, None)
+        need_x = needs is None or needs[0]
+        dX, dh0, _, grads = _run_backward(kind, cfg, tape, g_out, g_hn, None, need_x)
         return _dx(cfg, dX), (None if h0 is None else _state_out(cfg, dh0)), grads
 
-    return forward, backward
+    def backward(grad_output, x, h0, params, num_layers, bidirectional, batch_first, dropout, training, seed,
+                 needs=None):
+        cfg = _config(opname, x, [("h0", h0)], params, num_layers, bidirectional, batch_first, dropout, training, seed, kind)
+        _check_grads(opname, cfg, grad_output, kind)  # bad gradients fail before the forward runs
+        _, _, _, tape = _run_forward(opname, kind, cfg, keep=True)
+        return pullback(cfg, tape, h0, grad_output, needs)
+
+    def vjp(x, h0, params, num_layers, bidirectional, batch_first, dropout, training, seed):
+        cfg = _config(opname, x, [("h0", h0)], params, num_layers, bidirectional, batch_first, dropout, training, seed, kind)
+        y, hn, _, tape = _run_forward(opname, kind, cfg, keep=True)
+        return (_out(cfg, y), _state_out(cfg, hn)), lambda g, needs: pullback(cfg, tape, h0, g, needs)
+
+    return forward, backward, vjp
 
 
 _rnn_f = {nl: _seq_op("rnn_" + nl, "rnn") for nl in ("tanh", "relu")}
-_gru_f, _gru_b = _seq_op("gru", "gru")
+_gru_f, _gru_b, _gru_v = _seq_op("gru", "gru")
 
 
 @op
@@ -234,11 +251,19 @@ def rnn(input, h0, params, nonlinearity="tanh", num_layers=1, bidirectional=Fals
     return _rnn_f[nl][0](input, h0, params, num_layers, bidirectional, batch_first, dropout, training, seed)
 
 
-@rnn.defbackward
+@rnn.defbackward(needs=3)
 def _(grad_output, input, h0, params, nonlinearity="tanh", num_layers=1, bidirectional=False, batch_first=False,
-      dropout=0.0, training=False, seed=None):
+      dropout=0.0, training=False, seed=None, needs=None):
     nl = choice("rnn", "nonlinearity", nonlinearity, ("tanh", "relu"))
-    return _rnn_f[nl][1](grad_output, input, h0, params, num_layers, bidirectional, batch_first, dropout, training, seed)
+    return _rnn_f[nl][1](grad_output, input, h0, params, num_layers, bidirectional, batch_first, dropout, training, seed,
+                         needs)
+
+
+@rnn.defvjp
+def _(input, h0, params, nonlinearity="tanh", num_layers=1, bidirectional=False, batch_first=False, dropout=0.0,
+      training=False, seed=None):
+    nl = choice("rnn", "nonlinearity", nonlinearity, ("tanh", "relu"))
+    return _rnn_f[nl][2](input, h0, params, num_layers, bidirectional, batch_first, dropout, training, seed)
 
 
 @op
@@ -247,10 +272,15 @@ def gru(input, h0, params, num_layers=1, bidirectional=False, batch_first=False,
     return _gru_f(input, h0, params, num_layers, bidirectional, batch_first, dropout, training, seed)
 
 
-@gru.defbackward
+@gru.defbackward(needs=3)
 def _(grad_output, input, h0, params, num_layers=1, bidirectional=False, batch_first=False, dropout=0.0,
-      training=False, seed=None):
-    return _gru_b(grad_output, input, h0, params, num_layers, bidirectional, batch_first, dropout, training, seed)
+      training=False, seed=None, needs=None):
+    return _gru_b(grad_output, input, h0, params, num_layers, bidirectional, batch_first, dropout, training, seed, needs)
+
+
+@gru.defvjp
+def _(input, h0, params, num_layers=1, bidirectional=False, batch_first=False, dropout=0.0, training=False, seed=None):
+    return _gru_v(input, h0, params, num_layers, bidirectional, batch_first, dropout, training, seed)
 
 
 def _lstm_cfg(input, hx, params, num_layers, bidirectional, batch_first, dropout, training, seed):
@@ -279,15 +309,29 @@ def lstm(input, hx, params, num_layers=1, bidirectional=False, batch_first=False
     return _out(cfg, y), (_state_out(cfg, hn), _state_out(cfg, cn))
 
 
-@lstm.defbackward
-def _(grad_output, input, hx, params, num_layers=1, bidirectional=False, batch_first=False, dropout=0.0,
-      training=False, seed=None):
-    cfg = _lstm_cfg(input, hx, params, num_layers, bidirectional, batch_first, dropout, training, seed)
+def _lstm_pullback(cfg, tape, hx, grad_output, needs):
     g_out, g_hn, g_cn = _check_grads("lstm", cfg, grad_output, "lstm")
-    _, _, _, tape = _run_forward("lstm", "lstm", cfg, keep=True)
-    dX, dh0, dc0, grads = _run_backward("lstm", cfg, tape, g_out, g_hn, g_cn)
+    dX, dh0, dc0, grads = _run_backward("lstm", cfg, tape, g_out, g_hn, g_cn, needs is None or needs[0])
     dhx = None if hx is None else (_state_out(cfg, dh0), _state_out(cfg, dc0))
     return _dx(cfg, dX), dhx, grads
+
+
+@lstm.defbackward(needs=3)
+def _(grad_output, input, hx, params, num_layers=1, bidirectional=False, batch_first=False, dropout=0.0,
+      training=False, seed=None, needs=None):
+    cfg = _lstm_cfg(input, hx, params, num_layers, bidirectional, batch_first, dropout, training, seed)
+    _check_grads("lstm", cfg, grad_output, "lstm")  # bad gradients fail before the forward runs
+    _, _, _, tape = _run_forward("lstm", "lstm", cfg, keep=True)
+    return _lstm_pullback(cfg, tape, hx, grad_output, needs)
+
+
+@lstm.defvjp
+def _(input, hx, params, num_layers=1, bidirectional=False, batch_first=False, dropout=0.0, training=False,
+      seed=None):
+    cfg = _lstm_cfg(input, hx, params, num_layers, bidirectional, batch_first, dropout, training, seed)
+    y, hn, cn, tape = _run_forward("lstm", "lstm", cfg, keep=True)
+    out = (_out(cfg, y), (_state_out(cfg, hn), _state_out(cfg, cn)))
+    return out, lambda g, needs: _lstm_pullback(cfg, tape, hx, g, needs)
 
 
 def _explain(kind):
