@@ -45,6 +45,26 @@ class Network:
             self.buffers[f"{name}.running_mean"] = np.zeros(channels, self.dtype)
             self.buffers[f"{name}.running_var"] = np.ones(channels, self.dtype)
 
+    # ---- recording the forward
+
+    @staticmethod
+    def record(t, key, op, *args, **kwargs):
+        """``op(*args, **kwargs)``, with its pullback kept in the tape ``t`` under ``key``
+        (``t[key](grad_output, needs=None)`` returns ``op.backward``'s entries). A training forward
+        (``t["training"]``) records through ``op.vjp``, so the backward reuses what the forward
+        computed (the recurrent tapes, batch_norm's batch statistics, the output of a conv/linear
+        with a fused relu or relu6) instead of running it again; otherwise the forward runs alone and
+        the pullback is ``op.backward`` on the same arguments."""
+        if t["training"]:
+            out, t[key] = op.vjp(*args, **kwargs)
+            return out
+
+        def pullback(grad_output, needs=None):
+            return op.backward(grad_output, *args, needs=needs, **kwargs)
+
+        t[key] = pullback
+        return op(*args, **kwargs)
+
     # ---- the loss and the step
 
     @staticmethod

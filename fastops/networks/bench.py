@@ -137,32 +137,36 @@ def interleaved(names, rounds=5, threads=2):
 
 @contextlib.contextmanager
 def _timed_ops(acc):
-    """Inside the block, every fastops op call and backward call adds its seconds to
-    ``acc[(op name, "forward" | "backward")]`` (this process only; restored on exit)."""
+    """Inside the block, every fastops op call, ``vjp`` and backward (or pullback) call adds its
+    seconds to ``acc[(op name, "forward" | "backward")]`` (this process only; restored on exit)."""
     from .._op import Op
 
-    call, backward = Op.__call__, Op.backward
+    call, backward, vjp = Op.__call__, Op.backward, Op.vjp
     depth = [0]  # an op called inside another op's call counts in the outer one only
 
-    def timed(kind, fn):
-        def wrapper(self, *a, **k):
-            if depth[0]:
-                return fn(self, *a, **k)
-            depth[0] += 1
-            t0 = time.perf_counter()
-            try:
-                return fn(self, *a, **k)
-            finally:
-                depth[0] -= 1
-                key = (self.name, kind)
-                acc[key] = acc.get(key, 0.0) + time.perf_counter() - t0
-        return wrapper
+    def timed(kind, name, fn, *a, **k):
+        if depth[0]:
+            return fn(*a, **k)
+        depth[0] += 1
+        t0 = time.perf_counter()
+        try:
+            return fn(*a, **k)
+        finally:
+            depth[0] -= 1
+            key = (name, kind)
+            acc[key] = acc.get(key, 0.0) + time.perf_counter() - t0
 
-    Op.__call__, Op.backward = timed("forward", call), timed("backward", backward)
+    def timed_vjp(self, *a, **k):
+        out, pullback = timed("forward", self.name, vjp, self, *a, **k)
+        return out, lambda *ga, **gk: timed("backward", self.name, pullback, *ga, **gk)
+
+    Op.__call__ = lambda self, *a, **k: timed("forward", self.name, call, self, *a, **k)
+    Op.backward = lambda self, *a, **k: timed("backward", self.name, backward, self, *a, **k)
+    Op.vjp = timed_vjp
     try:
         yield acc
     finally:
-        Op.__call__, Op.backward = call, backward
+        Op.__call__, Op.backward, Op.vjp = call, backward, vjp
 
 
 def profile(name, rounds=5, threads=2):

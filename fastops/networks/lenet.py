@@ -11,8 +11,9 @@ Layers (shapes for the default 1x28x28 input)::
     fc2    linear(120 -> 84, activation="relu")
     fc3    linear(84 -> 10)                                   # logits
 
-61,706 parameters at the default sizes. The backward is the chain of ``op.backward`` calls in reverse
-order; each fused ``activation=`` is undone by the same op's backward with the same activation.
+61,706 parameters at the default sizes. Each conv and linear is recorded with ``Network.record``
+(its pullback in the tape; a training forward through ``op.vjp``), and the backward calls the
+pullbacks in reverse order; each fused ``activation=`` is undone by the same op's backward.
 """
 import numpy as np
 
@@ -44,38 +45,37 @@ class LeNet5(Network):
         return x, rng.integers(0, self.num_classes, batch)
 
     def forward(self, x, training=False):
-        """Logits (N, num_classes) and the tape (the inputs of each op, and the pooling indices).
-        ``training`` changes nothing (no batch norm, no dropout)."""
+        """Logits (N, num_classes) and the tape (each op's pullback, and the pooling indices).
+        ``training`` does not change the result (no batch norm, no dropout): it records what the
+        backward reuses (``Network.record``: the fused relu's output, so no pre-activation is
+        recomputed)."""
         p = self.params
-        t = {"x": x}
-        t["c1"] = fastops.conv2d(x, p["conv1.weight"], p["conv1.bias"], padding=2, activation="relu")
-        t["p1"], t["i1"] = fastops.max_pool2d(t["c1"], 2, return_indices=True)
-        t["c2"] = fastops.conv2d(t["p1"], p["conv2.weight"], p["conv2.bias"], activation="relu")
-        p2, t["i2"] = fastops.max_pool2d(t["c2"], 2, return_indices=True)
+        t = {"training": bool(training)}
+        r = self.record
+        c1 = r(t, "conv1", fastops.conv2d, x, p["conv1.weight"], p["conv1.bias"], padding=2, activation="relu")
+        t["c1"] = c1
+        p1, t["i1"] = fastops.max_pool2d(c1, 2, return_indices=True)
+        c2 = r(t, "conv2", fastops.conv2d, p1, p["conv2.weight"], p["conv2.bias"], activation="relu")
+        t["c2"] = c2
+        p2, t["i2"] = fastops.max_pool2d(c2, 2, return_indices=True)
         t["p2"] = p2
-        t["f"] = fastops.flatten(p2, 1)
-        t["h1"] = fastops.linear(t["f"], p["fc1.weight"], p["fc1.bias"], activation="relu")
-        t["h2"] = fastops.linear(t["h1"], p["fc2.weight"], p["fc2.bias"], activation="relu")
-        return fastops.linear(t["h2"], p["fc3.weight"], p["fc3.bias"]), t
+        f = fastops.flatten(p2, 1)
+        h1 = r(t, "fc1", fastops.linear, f, p["fc1.weight"], p["fc1.bias"], activation="relu")
+        h2 = r(t, "fc2", fastops.linear, h1, p["fc2.weight"], p["fc2.bias"], activation="relu")
+        return r(t, "fc3", fastops.linear, h2, p["fc3.weight"], p["fc3.bias"]), t
 
     def backward(self, tape, grad_logits):
-        p, t, g = self.params, tape, {}
-        gh2, g["fc3.weight"], g["fc3.bias"] = fastops.linear.backward(grad_logits, t["h2"], p["fc3.weight"],
-                                                                      p["fc3.bias"])
-        gh1, g["fc2.weight"], g["fc2.bias"] = fastops.linear.backward(gh2, t["h1"], p["fc2.weight"], p["fc2.bias"],
-                                                                      activation="relu")
-        gf, g["fc1.weight"], g["fc1.bias"] = fastops.linear.backward(gh1, t["f"], p["fc1.weight"], p["fc1.bias"],
-                                                                     activation="relu")
+        t, g = tape, {}
+        gh2, g["fc3.weight"], g["fc3.bias"] = t["fc3"](grad_logits)
+        gh1, g["fc2.weight"], g["fc2.bias"] = t["fc2"](gh2)
+        gf, g["fc1.weight"], g["fc1.bias"] = t["fc1"](gh1)
         (gp2,) = fastops.flatten.backward(gf, t["p2"], 1)
         (gc2,) = fastops.max_pool2d.backward(gp2, t["c2"], 2, indices=t["i2"])
-        gp1, g["conv2.weight"], g["conv2.bias"] = fastops.conv2d.backward(gc2, t["p1"], p["conv2.weight"],
-                                                                          p["conv2.bias"], activation="relu")
+        gp1, g["conv2.weight"], g["conv2.bias"] = t["conv2"](gc2)
         (gc1,) = fastops.max_pool2d.backward(gp1, t["c1"], 2, indices=t["i1"])
-        # conv2d.backward has no switch to skip grad_input: the input's gradient is computed and dropped
-        _, g["conv1.weight"], g["conv1.bias"] = fastops.conv2d.backward(gc1, t["x"], p["conv1.weight"],
-                                                                        p["conv1.bias"], padding=2,
-                                                                        activation="relu")
-        return {k: g[k] for k in p}
+        # the image needs no gradient: conv1's data gradient is not computed
+        _, g["conv1.weight"], g["conv1.bias"] = t["conv1"](gc1, needs=(False, True, True))
+        return {k: g[k] for k in self.params}
 
     def torch_module(self):
         return self.load_into_torch(_torch_lenet5(self.in_channels, self.flat, self.num_classes, self.dtype))

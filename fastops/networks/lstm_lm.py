@@ -16,8 +16,9 @@ Parameters carry the state_dict names of :meth:`LSTMLanguageModel.torch_module`
 ``fastops.lstm`` as a list in ``nn.LSTM``'s ``_flat_weights`` order, which is that order.
 
 fastops has no embedding op: the lookup is NumPy indexing (``weight[tokens]``) and its gradient
-``np.add.at`` (a scatter-add over repeated tokens). The rest is fastops ops, and the backward is
-their ``.backward`` calls in reverse order.
+``np.add.at`` (a scatter-add over repeated tokens). The rest is fastops ops recorded with
+``Network.record`` (a training forward keeps the LSTM's tape through ``lstm.vjp``: its backward
+does not run the forward again), and the backward is their pullbacks in reverse order.
 """
 import numpy as np
 
@@ -64,29 +65,29 @@ class LSTMLanguageModel(Network):
         return x
 
     def forward(self, x, training=False):
-        """Logits (B * T, vocab) of tokens x (B, T), and the tape. ``training`` changes nothing (no
-        dropout between the LSTM layers); it is accepted for the common contract."""
+        """Logits (B * T, vocab) of tokens x (B, T), and the tape. ``training`` does not change the
+        result (no dropout between the LSTM layers): it records the LSTM's tape for the backward
+        (``Network.record``)."""
         x = self._check_tokens(x)
         P = self.params
         B, T = x.shape
         e = P["embedding.weight"][x]  # (B, T, embed): the lookup, NumPy indexing (no fastops embedding op)
         lstm_params = [P[k] for k in self._lstm_names]
-        out, _ = fastops.lstm(e, None, lstm_params, num_layers=self.num_layers, batch_first=True)
+        t = {"training": bool(training), "x": x}
+        out, _ = self.record(t, "lstm", fastops.lstm, e, None, lstm_params, num_layers=self.num_layers,
+                             batch_first=True)
         h = out.reshape(B * T, self.hidden)  # rows in (b, t) order, as target.reshape(-1)
-        logits = fastops.linear(h, P["decoder.weight"], P["decoder.bias"])
-        return logits, {"x": x, "e": e, "h": h}
+        logits = self.record(t, "decoder", fastops.linear, h, P["decoder.weight"], P["decoder.bias"])
+        return logits, t
 
     def backward(self, tape, grad_logits):
         """Gradients of every parameter (dict, ``params`` order) from the gradient of the logits."""
         P = self.params
         grads = {}
-        x, e = tape["x"], tape["e"]
-        gh, grads["decoder.weight"], grads["decoder.bias"] = fastops.linear.backward(
-            grad_logits, tape["h"], P["decoder.weight"], P["decoder.bias"])
-        lstm_params = [P[k] for k in self._lstm_names]
+        x = tape["x"]
+        gh, grads["decoder.weight"], grads["decoder.bias"] = tape["decoder"](grad_logits)
         # h_n and c_n do not feed the loss: None for their gradients, and hx None (zeros, no gradient)
-        ge, _, glstm = fastops.lstm.backward((gh.reshape(x.shape + (self.hidden,)), (None, None)), e, None,
-                                             lstm_params, num_layers=self.num_layers, batch_first=True)
+        ge, _, glstm = tape["lstm"]((gh.reshape(x.shape + (self.hidden,)), (None, None)))
         grads.update(zip(self._lstm_names, glstm))
         # the embedding lookup's gradient: scatter-add of the rows (np.add.at sums repeated tokens)
         gemb = np.zeros_like(P["embedding.weight"])

@@ -29,12 +29,13 @@ bias. Channels at other ``width_mult`` follow torchvision's ``_make_divisible(c 
 defaults (torchvision re-initialises convs Kaiming-normal and the classifier N(0, 0.01); the
 architecture is the same).
 
-Batch norm: as in :mod:`fastops.networks.resnet` (training forwards update the running statistics
-once; ``batch_norm.backward`` recomputes the batch statistics). Dropout: a training forward draws the
+Batch norm and the convs: as in :mod:`fastops.networks.resnet` (recorded with ``Network.record``:
+a training forward updates the running statistics once and its pullback reuses the batch
+statistics). Dropout: a training forward draws the
 mask from a seed (``forward(..., seed=)``, by default the next of a counter started from the
 network's ``seed``), saved in the tape for the backward; the mask is fastops', not torch's, so the
 tests compare with torch at ``dropout=0`` (and with fastops' own mask applied in torch). The first
-conv's input gradient is computed and dropped (``conv2d.backward`` cannot skip it).
+conv's input gradient is not computed (its pullback is called with ``needs=(False, True, False)``).
 """
 import numpy as np
 
@@ -100,22 +101,19 @@ class MobileNetV2(Network):
     # ---- conv -> batch norm (-> activation)
 
     def _conv_bn(self, t, unit, x):
+        """batch_norm(conv2d(x)) with the fused activation; the pullbacks of both go in the tape
+        (``Network.record``: through ``op.vjp`` in training)."""
         conv, bn, _, _, k, stride, groups, act = unit
         p, s = self.params, self.buffers
-        t[conv] = x
-        c = fastops.conv2d(x, p[f"{conv}.weight"], None, stride=stride, padding=k // 2, groups=groups)
-        t[bn] = c
-        return fastops.batch_norm(c, s[f"{bn}.running_mean"], s[f"{bn}.running_var"], p[f"{bn}.weight"],
-                                  p[f"{bn}.bias"], training=t["training"], activation=act)
+        c = self.record(t, conv, fastops.conv2d, x, p[f"{conv}.weight"], None, stride=stride, padding=k // 2,
+                        groups=groups)
+        return self.record(t, bn, fastops.batch_norm, c, s[f"{bn}.running_mean"], s[f"{bn}.running_var"],
+                           p[f"{bn}.weight"], p[f"{bn}.bias"], training=t["training"], activation=act)
 
-    def _conv_bn_backward(self, t, unit, g, grads):
-        conv, bn, _, _, k, stride, groups, act = unit
-        p, s = self.params, self.buffers
-        gc, _, _, grads[f"{bn}.weight"], grads[f"{bn}.bias"] = fastops.batch_norm.backward(
-            g, t[bn], s[f"{bn}.running_mean"], s[f"{bn}.running_var"], p[f"{bn}.weight"], p[f"{bn}.bias"],
-            training=t["training"], activation=act)
-        gx, grads[f"{conv}.weight"], _ = fastops.conv2d.backward(gc, t[conv], p[f"{conv}.weight"], None,
-                                                                 stride=stride, padding=k // 2, groups=groups)
+    def _conv_bn_backward(self, t, unit, g, grads, need_input=True):
+        conv, bn = unit[:2]
+        gc, _, _, grads[f"{bn}.weight"], grads[f"{bn}.bias"] = t[bn](g)
+        gx, grads[f"{conv}.weight"], _ = t[conv](gc, needs=(need_input, True, False))
         return gx
 
     # ---- the network
@@ -160,8 +158,8 @@ class MobileNetV2(Network):
                 gin, gy = fastops.add.backward(gh, *t[f"features.{i}.add"])
             else:
                 gy = gh
-            for unit in reversed(units):
-                gy = self._conv_bn_backward(t, unit, gy, g)  # features.0's grad_input is dropped at the end
+            for unit in reversed(units):  # the image needs no gradient: features.0's is not computed
+                gy = self._conv_bn_backward(t, unit, gy, g, need_input=i > 0 or unit is not units[0])
             gh = fastops.add(gin, gy) if residual else gy  # the block's input feeds both paths
         return {k: g[k] for k in p}
 

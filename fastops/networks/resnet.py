@@ -27,10 +27,11 @@ the running statistics ``bn1.running_mean``, ... in ``buffers``). Initialisation
 Kaiming-normal, fan-out; the architecture is the same).
 
 Batch norm: a training forward normalises with the batch statistics and updates the running
-statistics in place (momentum 0.1); the backward calls ``batch_norm.backward`` with the forward's
-arguments, which recomputes the batch statistics from the saved input and leaves the running
-statistics alone. The network's input needs no gradient, but ``conv2d.backward`` has no switch to
-skip ``grad_input``: conv1's input gradient is computed and dropped.
+statistics in place (momentum 0.1). Each conv and batch norm is recorded with
+``Network.record``: a training forward runs ``op.vjp``, whose pullback reuses the batch statistics
+(and leaves the running statistics alone); the backward calls the pullbacks in reverse order.
+The network's input needs no gradient: conv1's pullback is asked for its weight gradient only
+(``needs=(False, True, False)``), so its data gradient is never computed.
 """
 import numpy as np
 
@@ -79,22 +80,17 @@ class ResNet18(Network):
     # ---- conv -> batch norm (-> activation), the unit everything is built of
 
     def _conv_bn(self, t, conv, bn, x, stride, padding, activation):
-        """batch_norm(conv2d(x)) with the fused activation; records the inputs of both in the tape."""
+        """batch_norm(conv2d(x)) with the fused activation; the pullbacks of both go in the tape."""
         p, s = self.params, self.buffers
-        t[conv] = x
-        c = fastops.conv2d(x, p[f"{conv}.weight"], None, stride=stride, padding=padding)
-        t[bn] = c
-        return fastops.batch_norm(c, s[f"{bn}.running_mean"], s[f"{bn}.running_var"], p[f"{bn}.weight"],
-                                  p[f"{bn}.bias"], training=t["training"], activation=activation)
+        c = self.record(t, conv, fastops.conv2d, x, p[f"{conv}.weight"], None, stride=stride, padding=padding)
+        return self.record(t, bn, fastops.batch_norm, c, s[f"{bn}.running_mean"], s[f"{bn}.running_var"],
+                           p[f"{bn}.weight"], p[f"{bn}.bias"], training=t["training"], activation=activation)
 
-    def _conv_bn_backward(self, t, g, grads, conv, bn, stride, padding, activation):
-        """The gradient of ``_conv_bn``'s input; the parameters' gradients go into ``grads``."""
-        p, s = self.params, self.buffers
-        gc, _, _, grads[f"{bn}.weight"], grads[f"{bn}.bias"] = fastops.batch_norm.backward(
-            g, t[bn], s[f"{bn}.running_mean"], s[f"{bn}.running_var"], p[f"{bn}.weight"], p[f"{bn}.bias"],
-            training=t["training"], activation=activation)
-        gx, grads[f"{conv}.weight"], _ = fastops.conv2d.backward(gc, t[conv], p[f"{conv}.weight"], None,
-                                                                 stride=stride, padding=padding)
+    def _conv_bn_backward(self, t, g, grads, conv, bn, need_input=True):
+        """The gradient of ``_conv_bn``'s input (None without ``need_input``: the conv's data
+        gradient is not computed); the parameters' gradients go into ``grads``."""
+        gc, _, _, grads[f"{bn}.weight"], grads[f"{bn}.bias"] = t[bn](g)
+        gx, grads[f"{conv}.weight"], _ = t[conv](gc, needs=(need_input, True, False))
         return gx
 
     # ---- the network
@@ -131,14 +127,13 @@ class ResNet18(Network):
         for name, _, _, stride, down in reversed(self.blocks):
             (gs,) = fastops.relu.backward(gh, t[f"{name}.relu"])
             gy, gsc = fastops.add.backward(gs, *t[f"{name}.add"])
-            gy = self._conv_bn_backward(t, gy, g, f"{name}.conv2", f"{name}.bn2", 1, 1, None)
-            gy = self._conv_bn_backward(t, gy, g, f"{name}.conv1", f"{name}.bn1", stride, 1, "relu")
+            gy = self._conv_bn_backward(t, gy, g, f"{name}.conv2", f"{name}.bn2")
+            gy = self._conv_bn_backward(t, gy, g, f"{name}.conv1", f"{name}.bn1")
             if down:
-                gsc = self._conv_bn_backward(t, gsc, g, f"{name}.downsample.0", f"{name}.downsample.1", stride, 0,
-                                             None)
+                gsc = self._conv_bn_backward(t, gsc, g, f"{name}.downsample.0", f"{name}.downsample.1")
             gh = fastops.add(gy, gsc)  # the block's input feeds both paths
         (gh,) = fastops.max_pool2d.backward(gh, t["maxpool"], 3, 2, 1, indices=t["maxpool.indices"])
-        self._conv_bn_backward(t, gh, g, "conv1", "bn1", 2, 3, "relu")  # conv1's grad_input dropped
+        self._conv_bn_backward(t, gh, g, "conv1", "bn1", need_input=False)  # the image needs no gradient
         return {k: g[k] for k in p}
 
     def torch_module(self):

@@ -23,7 +23,9 @@ Parameters carry torch's ``state_dict`` names (``layers.0.self_attn.in_proj_weig
 fastops has no embedding op: the lookup is NumPy indexing (``weight[tokens]``) and its gradient
 ``np.add.at`` (a scatter-add over repeated tokens). The head split/merge of the attention and the
 mean over tokens are NumPy reshapes, transposes and a mean; everything else is a fastops op, and
-the backward is the chain of those ops' ``.backward`` calls, in reverse order.
+the backward is the chain of those ops' ``.backward`` calls, in reverse order (``linear1``, whose
+GELU needs its pre-activation, through the pullback of ``Network.record``: a training forward
+keeps it, so the backward does not run that GEMM again).
 """
 import numpy as np
 
@@ -78,12 +80,12 @@ class TransformerEncoder(Network):
             raise ValueError(f"TransformerEncoder: token ids outside [0, {self.vocab})")
         return x
 
-    def _layer(self, h, i):
+    def _layer(self, h, i, training=False):
         """One encoder layer on h (N, T, d); returns its output and the layer's tape."""
         P, p = self.params, f"layers.{i}."
         N, T, d = h.shape
         H = self.nhead
-        t = {"h": h}
+        t = {"h": h, "training": training}
         qkv = fastops.linear(h, P[p + "self_attn.in_proj_weight"], P[p + "self_attn.in_proj_bias"])
         # (N, T, 3, H, dh) -> q, k, v each (N, H, T, dh), as nn.MultiheadAttention splits the heads
         qkv = qkv.reshape(N, T, 3, H, d // H).transpose(2, 0, 3, 1, 4)
@@ -93,15 +95,18 @@ class TransformerEncoder(Network):
         t["o"] = fastops.linear(t["a"], P[p + "self_attn.out_proj.weight"], P[p + "self_attn.out_proj.bias"])
         t["r1"] = fastops.add(h, t["o"])
         t["n1"] = fastops.layer_norm(t["r1"], (d,), P[p + "norm1.weight"], P[p + "norm1.bias"], eps=self.eps)
-        t["f1"] = fastops.linear(t["n1"], P[p + "linear1.weight"], P[p + "linear1.bias"], activation="gelu")
+        # recorded (Network.record): a training forward keeps the GELU's pre-activation for the backward
+        t["f1"] = self.record(t, "linear1", fastops.linear, t["n1"], P[p + "linear1.weight"], P[p + "linear1.bias"],
+                              activation="gelu")
         t["f2"] = fastops.linear(t["f1"], P[p + "linear2.weight"], P[p + "linear2.bias"])
         t["r2"] = fastops.add(t["n1"], t["f2"])
         out = fastops.layer_norm(t["r2"], (d,), P[p + "norm2.weight"], P[p + "norm2.bias"], eps=self.eps)
         return out, t
 
     def forward(self, x, training=False):
-        """Logits (N, classes) of tokens x (N, T), and the tape. ``training`` changes nothing (the
-        network has no dropout and no batch statistics); it is accepted for the common contract."""
+        """Logits (N, classes) of tokens x (N, T), and the tape. ``training`` does not change the
+        result (the network has no dropout and no batch statistics): it records what the backward
+        reuses (``Network.record``)."""
         x = self._check_tokens(x)
         P = self.params
         T = x.shape[1]
@@ -111,7 +116,7 @@ class TransformerEncoder(Network):
         h = fastops.add(e, tape["pos"])
         tape["e"] = e
         for i in range(self.num_layers):
-            h, t = self._layer(h, i)
+            h, t = self._layer(h, i, bool(training))
             tape["layers"].append(t)
         tape["out"] = h
         tape["pooled"] = h.mean(axis=1)  # (N, d), the mean over the tokens
@@ -130,8 +135,7 @@ class TransformerEncoder(Network):
         gn1_skip, gf2 = fastops.add.backward(gr2, t["n1"], t["f2"])
         gf1, grads[p + "linear2.weight"], grads[p + "linear2.bias"] = fastops.linear.backward(
             gf2, t["f1"], P[p + "linear2.weight"], P[p + "linear2.bias"])
-        gn1_ffn, grads[p + "linear1.weight"], grads[p + "linear1.bias"] = fastops.linear.backward(
-            gf1, t["n1"], P[p + "linear1.weight"], P[p + "linear1.bias"], activation="gelu")
+        gn1_ffn, grads[p + "linear1.weight"], grads[p + "linear1.bias"] = t["linear1"](gf1)
         gn1 = fastops.add(gn1_skip, gn1_ffn)
         gr1, grads[p + "norm1.weight"], grads[p + "norm1.bias"] = fastops.layer_norm.backward(
             gn1, t["r1"], (d,), P[p + "norm1.weight"], P[p + "norm1.bias"], eps=eps)
