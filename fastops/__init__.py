@@ -35,6 +35,7 @@ from .arithmetic.axpy import axpy  # noqa: F401
 from .arithmetic.bias_add import bias_add  # noqa: F401
 from .arithmetic.eltwise import eltwise  # noqa: F401
 from .arithmetic.matmul import matmul  # noqa: F401
+from .arithmetic.reduce import mean, sum  # noqa: F401
 
 # losses
 from .loss.pointwise import (  # noqa: F401

@@ -16,7 +16,8 @@ Usage in an op file::
 
 Saved intermediates (``op.vjp``): ``out, pullback = op.vjp(*args, **kwargs)`` runs the forward once
 and returns its result with a function ``pullback(grad_output, needs=None)`` that returns exactly
-what ``op.backward(grad_output, *args, **kwargs)`` returns, bitwise. Every op has it; an op whose
+what ``op.backward(grad_output, *args, **kwargs)`` returns, bitwise. Every op has it (where the
+backward takes the forward's result, ``output=``, as softmax's does, the pullback passes it); an op whose
 backward would otherwise recompute part of its forward (the recurrent layers' tape, batch_norm's
 batch statistics, a fused activation's pre-activation) defines its own with ``defvjp``, which keeps
 those intermediates in the pullback instead. The arguments are read again by the pullback: do not
@@ -66,9 +67,11 @@ class Op:
         (see the module docstring)."""
         if self._vjp is None:
             out = self._forward(*args, **kwargs)
+            # a backward that accepts the forward's result (softmax, log_softmax: output=) gets it
+            extra = {"output": out} if self._takes_output() and "output" not in kwargs else {}
 
             def pullback(grad_output, needs=None):
-                return self.backward(grad_output, *args, needs=needs, **kwargs)
+                return self.backward(grad_output, *args, needs=needs, **kwargs, **extra)
 
             return out, pullback
         out, inner = self._vjp(*args, **kwargs)
@@ -85,6 +88,13 @@ class Op:
         if self._explain is None:
             return {"op": self.name, "kernel": "single"}
         return dict(op=self.name, **self._explain(tuple(shape), dtype, **params))
+
+    def _takes_output(self):
+        if not hasattr(self, "_output_param"):
+            import inspect
+
+            self._output_param = "output" in inspect.signature(self._backward).parameters
+        return self._output_param
 
     def defbackward(self, fn=None, *, needs=None):
         """Register the backward. ``needs=n`` (the number of entries it returns): ``fn`` accepts

@@ -7,7 +7,6 @@ fastops`` (> 1: fastops is faster), each from its own interleaved pair; the fast
 the one from the torch pair (the NumPy pair without torch). Interleaving matters on shared, noisy
 machines: the absolute times drift, the ratios much less. Compile time is kept out: every implementation runs once before timing.
 """
-import inspect
 import time
 
 import numpy as np
@@ -113,14 +112,12 @@ def _callables(info, s, torch, backward):
         outs = [o.detach().numpy() for o in _as_list(f_torch())] if f_torch is not None else _as_list(f_fast())
         cots = [np.ones_like(o) for o in outs]
         g = cots if len(cots) > 1 else cots[0]
-        # ops whose backward takes the saved forward result (softmax: output=) get it, as autograd
-        # keeps it too
-        saves_output = "output" in inspect.signature(op._backward).parameters and len(cots) == 1
+        # the forward once with what its backward needs kept (op.vjp: the recurrent tapes,
+        # batch_norm's statistics, softmax's output, ...), as autograd keeps it too
 
         def b_fast():
-            y = op(*s.args, **s.kwargs)
-            extra = {"output": y} if saves_output else {}
-            op.backward(g, *s.args, **s.kwargs, **extra)
+            _, pullback = op.vjp(*s.args, **s.kwargs)
+            pullback(g)
 
         if f_torch is not None:
             tg = [torch.from_numpy(c) for c in cots]

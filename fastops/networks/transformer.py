@@ -21,8 +21,8 @@ Parameters carry torch's ``state_dict`` names (``layers.0.self_attn.in_proj_weig
 ``nn.TransformerEncoder`` holding the embeddings and the classifier, and loads them directly.
 
 fastops has no embedding op: the lookup is NumPy indexing (``weight[tokens]``) and its gradient
-``np.add.at`` (a scatter-add over repeated tokens). The head split/merge of the attention and the
-mean over tokens are NumPy reshapes, transposes and a mean; everything else is a fastops op, and
+``np.add.at`` (a scatter-add over repeated tokens). The head split/merge of the attention are
+NumPy reshapes and transposes; everything else is a fastops op (the mean over tokens too), and
 the backward is the chain of those ops' ``.backward`` calls, in reverse order (``linear1``, whose
 GELU needs its pre-activation, through the pullback of ``Network.record``: a training forward
 keeps it, so the backward does not run that GEMM again).
@@ -119,7 +119,7 @@ class TransformerEncoder(Network):
             h, t = self._layer(h, i, bool(training))
             tape["layers"].append(t)
         tape["out"] = h
-        tape["pooled"] = h.mean(axis=1)  # (N, d), the mean over the tokens
+        tape["pooled"] = fastops.mean(h, dim=1)  # (N, d), the mean over the tokens
         return fastops.linear(tape["pooled"], P["classifier.weight"], P["classifier.bias"]), tape
 
     # ---- backward
@@ -158,7 +158,7 @@ class TransformerEncoder(Network):
             grad_logits, tape["pooled"], P["classifier.weight"], P["classifier.bias"])
         out = tape["out"]
         T = out.shape[1]
-        g = np.ascontiguousarray(np.broadcast_to(gp[:, None, :] / out.dtype.type(T), out.shape))  # the mean's
+        (g,) = fastops.mean.backward(gp, out, dim=1)
         for i in reversed(range(self.num_layers)):
             g = self._layer_backward(g, tape["layers"][i], i, grads)
         ge, gpos = fastops.add.backward(g, tape["e"], tape["pos"])

@@ -437,6 +437,87 @@ def _matmul_paths(rng, dtype):
                      expect={"backend": "parallel"}, explain={"other": d.shape})]
 
 
+# sum / mean: (shape, dim, keepdim) of the samples: every dim, one, several (adjacent or not),
+# negative, keepdim, size-1 and empty dims, a 0-d input, dim=() (every dim, as torch's dim=[])
+_REDUCE_CASES = [
+    ((3, 4, 5), None, False), ((3, 4, 5), 1, False), ((3, 4, 5), (0, 2), True), ((3, 4, 5), -1, True),
+    ((3, 4, 5), (2, 0), False), ((7,), 0, False), ((2, 1, 3), 1, False), ((), None, False),
+    ((2, 3), (), False), ((0, 3), 0, False), ((0, 3), 1, True), ((2, 3, 4, 5), (1, 3), False),
+]
+
+
+def _reduce_samples(rng, dtype):
+    return [Sample((randn(rng, shape, dtype),), {"dim": dim, "keepdim": keep}, desc=f"dim={dim}")
+            for shape, dim, keep in _REDUCE_CASES]
+
+
+def _np_axis(dim):
+    return None if dim is None or dim == () else dim
+
+
+def _reduce_ref(fn):
+    def ref(x, dim=None, keepdim=False):
+        import warnings
+
+        with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # NumPy's "Mean of empty slice"
+            return _arr(fn(x, axis=_np_axis(dim), keepdims=keepdim))
+    return ref
+
+
+def _reduce_torch(name):
+    def ref(t, x, dim=None, keepdim=False):
+        if dim is None or dim == ():
+            r = getattr(t, name)(x)
+            return r.reshape((1,) * x.dim()) if keepdim else r
+        return getattr(t, name)(x, dim=dim, keepdim=keepdim)
+    return ref
+
+
+def _reduce_errors(name):
+    def errors():
+        x = np.ones((2, 3), np.float32)
+        return [ErrorCase((x,), {"dim": 2}, ValueError, f"{name}: argument 'dim' 2 is out of range"),
+                ErrorCase((x,), {"dim": -3}, ValueError, "out of range"),
+                ErrorCase((x,), {"dim": (0, -2)}, ValueError, "appears multiple times"),
+                ErrorCase((x,), {"dim": 1.0}, TypeError, f"{name}: argument 'dim'"),
+                ErrorCase((x,), {"keepdim": 1}, TypeError, f"{name}: argument 'keepdim'"),
+                ErrorCase((np.ones((2, 3), np.int64),), {}, TypeError, f"{name}")]
+    return errors
+
+
+def _reduce_paths(rng, dtype):
+    """The parallel kernels of ``_reduce``: rows folded into lanes (the last dim, rows shorter
+    than the lanes summed across rows), long columns (the first dim) and two passes (dims 0 and 2)."""
+    a, b = randn(rng, (300, 1000), dtype), randn(rng, (48, 40, 50), dtype)
+    return [PathCase("last dim", Sample((a,), {"dim": 1}, desc="(300, 1000) dim 1"), expect={"backend": "parallel"},
+                     explain={"dim": 1}),
+            PathCase("first dim", Sample((a,), {"dim": 0}, desc="(300, 1000) dim 0"), expect={"backend": "parallel"},
+                     explain={"dim": 0}),
+            PathCase("every dim", Sample((a,), {}, desc="(300, 1000)"), expect={"backend": "parallel"}),
+            PathCase("two passes", Sample((b,), {"dim": (0, 2)}, desc="(48, 40, 50) dims (0, 2)"),
+                     expect={"backend": "parallel"}, explain={"dim": (0, 2)})]
+
+
+def _reduce_bench(rng, dtype, size):
+    shape = (10, 10) if size == "small" else (256, 4096)
+    return Sample((randn(rng, shape, dtype),), {"dim": 1}, desc="dim=1")
+
+
+def _reduce_info(name, fn):
+    return OpInfo(
+        name=name,
+        samples=_reduce_samples,
+        ref=_reduce_ref(fn),
+        torch_ref=_reduce_torch(name),
+        errors=_reduce_errors(name),
+        # float32: a sum of up to 1000 terms rounds at ~sqrt(n) ulp of its terms
+        tol={np.float32: (3e-5, 3e-5), np.float64: (1e-10, 1e-12)},
+        bench=_reduce_bench,
+        paths=_reduce_paths,
+    )
+
+
 def _no_ties(xs, h=1e-2):
     """Inputs of ``max`` no two of which are closer than h / 3 anywhere (input k on the grid
     h * (integer + k / 3)), so that the finite differences never step over a kink."""
@@ -515,6 +596,8 @@ TABLE = [
         bench=_axpy_bench,
         paths=_axpy_paths,
     ),
+    _reduce_info("sum", np.sum),
+    _reduce_info("mean", np.mean),
     OpInfo(
         name="eltwise",
         samples=_eltwise_samples,
