@@ -17,7 +17,10 @@ is), ``direct`` (Numba direct kernel for small per-group channel products: depth
 friends), ``direct_blocked`` (register-blocked direct forward kernel, ``_kernels.blocked_fwd``,
 float32 groups-1 convolutions with >= 32 outputs, measured in
 ``_dispatch``; its temporaries are the packed weight and a per-tap offset table, independent of N;
-its gradients run im2col + GEMM).
+it also runs the stride-1 data gradient of such convolutions with >= 32 inputs and rows of >= 16,
+as the forward convolution of the padded output gradient with the flipped, transposed weight;
+their weight gradient has its own register-blocked kernel, ``_kernels.blocked_bwd_weight``, that
+reads the padded input directly; strided data gradients run im2col + GEMM).
 
 The big GEMM operands live in a per-thread reusable workspace (``_workspace``: three slots, at
 most 64 MiB each kept, so at most 192 MiB per calling thread; ``release_workspace()`` frees it)
@@ -187,8 +190,28 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
         return (np.zeros(xp.shape, dt) if need_data else None), (np.zeros(w.shape, dt) if need_weight else None)
     # every kernel below writes all of gxp (col2im and direct_bwd_data zero each plane first, unpack
     # writes every element) and all of gw: no np.zeros pass needed
-    gxp = np.empty(xp.shape, dt) if need_data else None
-    gw = np.empty(w.shape, dt) if need_weight else None
+    gxp = None
+    if need_data:
+        dpath, _ = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation,
+                           _dispatch.Direction.BACKWARD_DATA)
+        if dpath == "direct_blocked":
+            gxp = _data_by_forward(g, w, dilation, xp.shape[2:])
+            need_data = False
+            if not need_weight:
+                return gxp, None
+    gw = None
+    if need_weight:
+        wpath, wbe = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation,
+                             _dispatch.Direction.BACKWARD_WEIGHT)
+        if wpath == "direct_blocked":
+            gw = _weight_blocked(xp, g, w.shape, stride, dilation, wbe)
+            need_weight = False
+            if not need_data:
+                return gxp, gw
+    if need_data:
+        gxp = np.empty(xp.shape, dt)
+    if need_weight:
+        gw = np.empty(w.shape, dt)
     direction = _dispatch.Direction.BACKWARD_DATA if need_data else _dispatch.Direction.BACKWARD_WEIGHT
     path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation, direction)
     if path == "direct":
@@ -231,6 +254,55 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
     return gxp, gw
 
 
+# Blocking of blocked_bwd_weight: a unit owns WEIGHT_CHANNEL_BLOCK input channels (all their tap
+# groups) when the input has at least WEIGHT_SPLIT_TAPS_BELOW channels, else one channel and one
+# group of 4 taps (the 7x7 stem's 3 channels: 39 units instead of 1).
+WEIGHT_CHANNEL_BLOCK = 8
+WEIGHT_SPLIT_TAPS_BELOW = 16
+
+
+def _weight_blocked(xp, g, w_shape, stride, dilation, be):
+    """The weight gradient (``w_shape``, 5-D) by the blocked kernel (``_kernels.blocked_bwd_weight``):
+    no im2col matrix; the output gradient packed once with its channels innermost."""
+    N, C = xp.shape[:2]
+    O = g.shape[1]
+    KD, KH, KW = w_shape[2:]
+    NR = K.BLOCK_NR
+    OBn = -(-O // NR)
+    dt = g.dtype
+    L = math.prod(g.shape[2:])
+    gq = _workspace("res", (N, OBn, L, NR), dt)
+    K.call("pack_grad", dt, be, np.ascontiguousarray(g).reshape(N, O, L), gq)
+    KT = KD * KH * KW
+    ngr = KT // 4 + KT % 4
+    if C >= WEIGHT_SPLIT_TAPS_BELOW:
+        cb, gb = WEIGHT_CHANNEL_BLOCK, ngr
+    else:
+        cb, gb = 1, 1
+    gacc = np.empty((OBn, C, KT, NR), dt)
+    K.call("blocked_bwd_weight", dt, be, np.ascontiguousarray(xp), gq, *stride, *dilation, KD, KH, KW,
+           *g.shape[2:], cb, gb, gacc)
+    return np.ascontiguousarray(gacc.transpose(0, 3, 1, 2).reshape(OBn * NR, C, KT)[:O]).reshape(w_shape)
+
+
+def flip_transpose(w):
+    """(O, C, KD, KH, KW) -> (C, O, KD, KH, KW) flipped along the three kernel dims: the weight of
+    the transposed convolution (groups 1)."""
+    return np.ascontiguousarray(w[:, :, ::-1, ::-1, ::-1].transpose(1, 0, 2, 3, 4))
+
+
+def _data_by_forward(g, w, dilation, in_sp):
+    """The data gradient of a stride-1, groups-1 convolution as a forward convolution: ``g``
+    zero-padded by ``dilation * (k - 1)`` on both sides of each spatial dim, convolved (same
+    dilation, stride 1) with :func:`flip_transpose` ``(w)`` by the blocked forward kernel; the
+    result is the gradient of the padded input, of spatial shape ``in_sp``. Every element of it
+    is one fixed-order sum (the forward kernel's), so it does not depend on the thread count."""
+    pads = [d * (k - 1) for d, k in zip(dilation, _ks(w))]
+    gp = np.zeros(g.shape[:2] + tuple(s + 2 * p for s, p in zip(g.shape[2:], pads)), g.dtype)
+    gp[(slice(None), slice(None)) + tuple(slice(p, p + s) for p, s in zip(pads, g.shape[2:]))] = g
+    return forward(gp, flip_transpose(w), None, _IDENTITY, (1, 1, 1), dilation, 1, in_sp, padded=any(pads))
+
+
 def backward_data(g, w, stride, dilation, groups, in_shape, padded=True):
     """Gradient w.r.t. the (padded) input of shape ``in_shape`` (5-D) given ``g``."""
     return backward(_Shape(in_shape, g.dtype), g, w, stride, dilation, groups, padded, need_weight=False)[0]
@@ -267,8 +339,12 @@ def explain(dtype, N, C, O, groups, kernel, stride, padded, out_sp, epi=None, wh
     path, be = backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp, dilation, direction)
     extra = {}
     if path == "direct_blocked":
+        extra = {"block_out_channels": K.BLOCK_NR, "block_out_pixels": K.BLOCK_MR}
+    if which == "fwd":
         bwd, _ = backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp, dilation, _dispatch.Direction.BACKWARD_DATA)
-        extra = {"block_out_channels": K.BLOCK_NR, "block_out_pixels": K.BLOCK_MR, "backward_path": bwd}
+        bww, _ = backend(dtype, N, C, O, groups, kernel, stride, padded, out_sp, dilation,
+                         _dispatch.Direction.BACKWARD_WEIGHT)
+        extra.update(backward_path=bwd, backward_data_path=bwd, backward_weight_path=bww)
     return {**extra,
         "path": path,
         "backend": be,

@@ -271,6 +271,134 @@ def _blocked_fwd_template(xp, wp, bias, a, b, sd, sh, sw, dd, dh, dw, out):
                     orow[ow0 + i] = ACT(acc[i, o] + bv, a, b)
 
 
+def _pack_grad_template(g, gq):
+    """``g`` (N, O, L) -> ``gq`` (N, OBn, L, NR): output channels innermost in blocks of NR, the
+    last block zero-padded (the weight-gradient kernel's vector operand)."""
+    N, O, L = g.shape
+    OBn = gq.shape[1]
+    for p in prange(N * OBn):
+        n = p // OBn
+        ob = p - n * OBn
+        dst = gq[n, ob]
+        no = min(NR, O - ob * NR)
+        for o in range(NR):
+            if o < no:
+                src = g[n, ob * NR + o]
+                for i in range(L):
+                    dst[i, o] = src[i]
+            else:
+                for i in range(L):
+                    dst[i, o] = T(0)
+
+
+def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD, OH, OW, CB, GB, gacc):
+    """Register-blocked weight gradient (groups == 1): ``gacc[ob, c, t, :]`` (t = (kd, kh, kw), NR
+    output channels) = sum over n, od, oh, ow of ``xp[n, c, tap t of pixel] * g[n, ob*NR:, pixel]``.
+
+    ``gq`` is the output gradient packed by ``pack_grad`` (NR channels innermost), ``xp`` the padded
+    input (C-contiguous; nothing like im2col is built). One prange unit owns the accumulators of
+    one output-channel block, CB input channels and GB tap groups, and sums them in a fixed order
+    (n, od, oh, then the output row), so the result does not depend on the thread count. Taps go in
+    groups of 4 (then single taps): per output pixel one NR-wide gradient vector times 4 broadcast
+    input values = 16 FMAs for 4 vector loads (the forward kernel's tile with pixels and taps
+    swapped). A row's partial sums stay in a stack tile (registers) and are added to ``gacc`` once
+    per row: a two-level sum (row, then rows), and the gradient row read once per channel block
+    while it is in L1."""
+    N, C, Dp, Hp, Wp = xp.shape
+    OBn = gq.shape[1]
+    KT = KD * KH * KW
+    toff = np.empty(KT, np.int64)
+    t = 0
+    for kd in range(KD):
+        for kh in range(KH):
+            for kw in range(KW):
+                toff[t] = (kd * dd * Hp + kh * dh) * Wp + kw * dw
+                t += 1
+    xq = xp.reshape((N, C, Dp * Hp * Wp))
+    ng4 = KT // 4
+    ngr = ng4 + (KT - ng4 * 4)  # tap groups: ng4 of 4 taps, then single taps
+    ncb = (C + CB - 1) // CB
+    ngb = (ngr + GB - 1) // GB
+    for u in prange(OBn * ncb * ngb):
+        gbi = u % ngb
+        q = u // ngb
+        cb = q % ncb
+        ob = q // ncb
+        c0 = cb * CB
+        c1 = min(C, c0 + CB)
+        g0 = gbi * GB
+        g1 = min(ngr, g0 + GB)
+        for c in range(c0, c1):
+            for grp in range(g0, g1):
+                if grp < ng4:
+                    t0 = grp * 4
+                    nt = 4
+                else:
+                    t0 = ng4 * 4 + (grp - ng4)
+                    nt = 1
+                for i in range(nt):
+                    gr = gacc[ob, c, t0 + i]
+                    for o in range(NR):
+                        gr[o] = T(0)
+        acc = carray(_stack_tile(T), (4, NR))
+        for n in range(N):
+            gn = gq[n, ob]
+            for od in range(OD):
+                for oh in range(OH):
+                    rowbase = (od * sd * Hp + oh * sh) * Wp
+                    pix0 = (od * OH + oh) * OW
+                    for c in range(c0, c1):
+                        xr = xq[n, c]
+                        for grp in range(g0, g1):
+                            a0 = acc[0]
+                            a1 = acc[1]
+                            a2 = acc[2]
+                            a3 = acc[3]
+                            for o in range(NR):
+                                a0[o] = T(0)
+                                a1[o] = T(0)
+                                a2[o] = T(0)
+                                a3[o] = T(0)
+                            if grp < ng4:
+                                t0 = grp * 4
+                                i0 = rowbase + toff[t0]
+                                i1 = rowbase + toff[t0 + 1]
+                                i2 = rowbase + toff[t0 + 2]
+                                i3 = rowbase + toff[t0 + 3]
+                                for ow in range(OW):
+                                    gv = gn[pix0 + ow]
+                                    x0 = xr[i0 + ow * sw]
+                                    x1 = xr[i1 + ow * sw]
+                                    x2 = xr[i2 + ow * sw]
+                                    x3 = xr[i3 + ow * sw]
+                                    for o in range(NR):
+                                        g_ = gv[o]
+                                        a0[o] += x0 * g_
+                                        a1[o] += x1 * g_
+                                        a2[o] += x2 * g_
+                                        a3[o] += x3 * g_
+                                r0 = gacc[ob, c, t0]
+                                r1 = gacc[ob, c, t0 + 1]
+                                r2 = gacc[ob, c, t0 + 2]
+                                r3 = gacc[ob, c, t0 + 3]
+                                for o in range(NR):
+                                    r0[o] += a0[o]
+                                    r1[o] += a1[o]
+                                    r2[o] += a2[o]
+                                    r3[o] += a3[o]
+                            else:
+                                t0 = ng4 * 4 + (grp - ng4)
+                                i0 = rowbase + toff[t0]
+                                for ow in range(OW):
+                                    gv = gn[pix0 + ow]
+                                    x0 = xr[i0 + ow * sw]
+                                    for o in range(NR):
+                                        a0[o] += x0 * gv[o]
+                                r0 = gacc[ob, c, t0]
+                                for o in range(NR):
+                                    r0[o] += a0[o]
+
+
 def _epilogue_rows_template(out, bias, a, b):
     """``out`` (R, M, L): ``out[r, m, :] = ACT(out[r, m, :] + bias[m])`` (conv: bias per channel)."""
     R, M, L = out.shape
@@ -322,6 +450,8 @@ TEMPLATES = {
     "col2im": _col2im_template,
     "direct_fwd": _direct_fwd_template,
     "blocked_fwd": _blocked_fwd_template,
+    "blocked_bwd_weight": _blocked_bwd_weight_template,
+    "pack_grad": _pack_grad_template,
     "direct_bwd_data": _direct_bwd_data_template,
     "direct_bwd_weight": _direct_bwd_weight_template,
     "epilogue_rows": _epilogue_rows_template,
@@ -344,11 +474,12 @@ TEMPLATES = {
 BLOCK_NR = _tile.NR  # 64
 BLOCK_MR = _tile.MR  # 4
 BLOCKED_FASTMATH = _tile.FASTMATH  # _config.FASTMATH | {"contract"}
+_BLOCKED = ("blocked_fwd", "blocked_bwd_weight", "pack_grad")
 _USES_ACT = ("blocked_fwd", "direct_fwd", "epilogue_rows", "epilogue_cols", "unpack")
 
 
 def _bindings(dt, which, act):
-    b = {"NR": BLOCK_NR} if which == "blocked_fwd" else {}
+    b = {"NR": BLOCK_NR} if which in _BLOCKED else {}
     if which in _USES_ACT:
         b["ACT"] = act_scalar(Epilogue(act), dt)
     return b
@@ -361,7 +492,7 @@ def _name(which, dt, backend, act):
 
 KERNELS = KernelSet(
     "conv", TEMPLATES, bind=_bindings, kernel_name=_name,
-    fastmath=lambda which, act: BLOCKED_FASTMATH if which == "blocked_fwd" else None,
+    fastmath=lambda which, act: BLOCKED_FASTMATH if which in _BLOCKED else None,
 )
 
 

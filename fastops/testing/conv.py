@@ -370,29 +370,38 @@ def _sep_bench(rng, dtype, size):
 _TOL = {np.float32: (2e-4, 2e-5), np.float64: (1e-10, 1e-12)}
 
 # Dispatch paths (tests/test_paths.py): (path, input shape, weight shape, has bias, kwargs), each
-# large enough for the parallel kernels at 2 threads. ``direct_blocked`` is float32 only (float64
-# shapes of that kind run im2col_gemm, listed on its own).
+# large enough for the parallel kernels at 2 threads, optionally with more ``explain`` keys to
+# check. ``direct_blocked`` is float32 only (float64 shapes of that kind run im2col_gemm, listed on
+# its own); with >= 32 input channels and stride 1 it also runs the data gradient (and the
+# stride-1 conv_transpose forward).
+_DATA_BLOCKED = {"backward_data_path": "direct_blocked"}
 _PATHS = {
     "conv1d": [
         ("direct", (2, 16, 200), (8, 4, 5), True, {"groups": 4, "padding": "same", "padding_mode": "reflect"}),
         ("direct_blocked", (2, 16, 200), (32, 16, 5), True, {"padding": 2, "activation": "gelu"}),
+        ("direct_blocked", (2, 32, 150), (32, 32, 5), False, {"padding": 1, "dilation": 2}, _DATA_BLOCKED),
     ],
     "conv2d": [
         ("im2col_gemm", (2, 8, 12, 11), (16, 8, 3, 3), True, {"padding": 1, "activation": "relu"}),
         ("direct", (2, 16, 21, 19), (32, 1, 3, 3), True, {"groups": 16, "stride": 2, "padding": 1}),
         ("gemm_1x1", (2, 16, 9, 10), (16, 16, 1, 1), False, {}),
         ("direct_blocked", (2, 8, 12, 11), (32, 8, 3, 3), True, {"padding": 1, "dilation": (1, 2)}),
+        ("direct_blocked", (2, 40, 6, 18), (33, 40, 3, 3), True, {"padding": 1, "activation": "relu"}, _DATA_BLOCKED),
+        ("direct_blocked", (2, 32, 6, 19), (32, 32, 3, 2), False, {"padding": (2, 0), "padding_mode": "reflect"},
+         _DATA_BLOCKED),
     ],
     "conv3d": [
         ("im2col_gemm", (1, 8, 6, 8, 8), (8, 8, 3, 3, 3), True, {"padding": 1, "stride": (1, 2, 1)}),
         ("direct", (1, 8, 6, 8, 8), (8, 1, 3, 3, 3), False, {"padding": 1, "groups": 8}),
         ("direct_blocked", (1, 4, 6, 8, 8), (32, 4, 3, 3, 3), True, {"padding": 1}),
+        ("direct_blocked", (1, 32, 3, 4, 17), (32, 32, 3, 3, 3), False, {"padding": 1}, _DATA_BLOCKED),
     ],
     "conv_transpose1d": [
         ("im2col_gemm", (2, 16, 100), (16, 8, 4), True, {"stride": 2, "padding": 1}),
     ],
     "conv_transpose2d": [
         ("im2col_gemm", (2, 16, 7, 8), (16, 4, 4, 4), True, {"stride": 2, "padding": 1, "groups": 2}),
+        ("direct_blocked", (2, 32, 5, 17), (32, 36, 3, 3), True, {"padding": 1}),
     ],
     "conv_transpose3d": [
         ("direct", (1, 8, 5, 6, 7), (8, 1, 3, 3, 3), False, {"groups": 8, "stride": 2}),
@@ -403,12 +412,13 @@ _PATHS = {
 def _paths(name, transposed):
     def paths(rng, dtype):
         out = []
-        for path, xs, ws, has_b, kw in _PATHS[name]:
+        for path, xs, ws, has_b, kw, *more in _PATHS[name]:
             if path == "direct_blocked" and dtype != np.float32:
                 continue
             s = _case_samples([(xs, ws, has_b, kw)], transposed)(rng, dtype)[0]
-            out.append(PathCase(path, s, expect={"path": path, "backend": "parallel"},
-                                explain=dict(weight_shape=ws, **kw)))
+            expect = {"path": path, "backend": "parallel", **(more[0] if more else {})}
+            label = path + (" + data gradient" if more else "")
+            out.append(PathCase(label, s, expect=expect, explain=dict(weight_shape=ws, **kw)))
         return out
 
     return paths

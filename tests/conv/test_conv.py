@@ -54,11 +54,21 @@ def test_dispatch_blocked_direct():
     assert cb(np.float64, 8, 64, 64, 1, (1, 3, 3), (1, 2, 2), True, (1, 28, 28), 2)[0] == "im2col_gemm"
     for nt in (1, 2, 4):
         assert cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), nt)[0] == "direct_blocked"
-    # the blocked kernel is forward-only: both gradient directions of the same shape run im2col
-    D = _dispatch.Direction
-    for d in (D.BACKWARD_DATA, D.BACKWARD_WEIGHT):
-        path, _ = cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), 2, direction=d)
-        assert path is _dispatch.ConvPath.IM2COL_GEMM
+    # the stem's gradients: the weight gradient has its blocked kernel; the data gradient (stride 2,
+    # 3 input channels) runs im2col
+    D, P = _dispatch.Direction, _dispatch.ConvPath
+    assert cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), 2, direction=D.BACKWARD_WEIGHT)[0] is P.DIRECT_BLOCKED
+    assert cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), 2, direction=D.BACKWARD_DATA)[0] is P.IM2COL_GEMM
+    # a stride-1 data gradient with >= 32 input channels and rows of >= 16 runs the forward kernel;
+    # narrower rows (7x7 maps) run im2col, in both directions
+    args = (4, 64, 64, 1, (1, 3, 3), (1, 1, 1), True)
+    assert cb(f32, *args, (1, 56, 56), 2, direction=D.BACKWARD_DATA)[0] is P.DIRECT_BLOCKED
+    assert cb(f32, *args, (1, 14, 14), 2, direction=D.BACKWARD_DATA)[0] is P.IM2COL_GEMM
+    assert cb(f32, *args, (1, 7, 7), 2)[0] is P.IM2COL_GEMM
+    assert cb(f32, *args, (1, 7, 7), 2, direction=D.BACKWARD_WEIGHT)[0] is P.DIRECT_BLOCKED
+    assert cb(np.float64, *args, (1, 56, 56), 2, direction=D.BACKWARD_WEIGHT)[0] is P.IM2COL_GEMM
+    with _dispatch.force(conv_path="direct_blocked"):  # forcing ignores the width rule
+        assert cb(f32, *args, (1, 7, 7), 2)[0] is P.DIRECT_BLOCKED
     assert cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), 2, direction="forward")[0] is _dispatch.ConvPath.DIRECT_BLOCKED
 
 
@@ -85,6 +95,7 @@ def test_forced_conv_paths():
         pass
     d = fastops.conv2d.explain((8, 3, 224, 224), "float32", weight_shape=(64, 3, 7, 7), stride=2, padding=3)
     assert d["path"] == "direct_blocked" and d["backward_path"] == "im2col_gemm" and d["block_out_channels"] == 64
+    assert d["backward_weight_path"] == "direct_blocked"  # strided: the data gradient stays on im2col
 
 
 def test_direct_and_gemm_paths_agree():
@@ -227,3 +238,67 @@ def test_blocked_direct_kernel_matches_gemm_path():
     if _threads.max_threads() >= 2:
         with fastops.threads(2):
             assert f.explain(xs, np.dtype(dtype).name, weight_shape=ws, **kw)["backend"] == "parallel"
+
+
+@pytest.mark.parametrize("k, xs, ws, kw", [
+    (2, (2, 40, 5, 21), (33, 40, 3, 3), {"padding": 1}),
+    (2, (3, 32, 9, 20), (64, 32, 3, 5), {"padding": (2, 1), "dilation": (2, 1)}),
+    (2, (1, 36, 5, 20), (40, 36, 3, 3), {"padding": 1, "padding_mode": "circular", "activation": "relu"}),
+    (1, (2, 32, 70), (32, 32, 7), {"padding": 3}),
+    (3, (1, 32, 4, 5, 18), (32, 32, 3, 3, 3), {"padding": (1, 0, 1)}),
+])
+def test_blocked_gradients(k, xs, ws, kw):
+    """The stride-1 data gradient that runs the blocked forward kernel on the flipped, transposed
+    weight, and the blocked weight-gradient kernel: against the float64 gradients (im2col + GEMM)
+    to float32 accuracy and no worse than the forced im2col float32 ones, on strided and offset
+    operands."""
+    rng = np.random.default_rng(11)
+    f = getattr(fastops, f"conv{k}d")
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal(ws) * 0.2).astype(np.float32)
+    d = f.explain(xs, "float32", weight_shape=ws, **{a: v for a, v in kw.items() if a != "padding_mode"})
+    assert d["backward_data_path"] == "direct_blocked" and d["backward_weight_path"] == "direct_blocked"
+    y = f(x, w, None, **kw)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    # strided, offset views of the same values
+    xv = np.zeros((xs[0], xs[1] + 3) + xs[2:], np.float32)[:, 2:2 + xs[1]]
+    xv[...] = x
+    gv = np.zeros(y.shape[:-1] + (2 * y.shape[-1],), np.float32)[..., ::2]
+    gv[...] = g
+    gx, gw, _ = f.backward(gv, xv, w, None, **kw)
+    with _dispatch.force(conv_path="im2col_gemm"):
+        gx_ref32, gw_ref32, _ = f.backward(g, x, w, None, **kw)
+    gx64, gw64, _ = f.backward(g.astype(np.float64), x.astype(np.float64), w.astype(np.float64), None, **kw)
+    for got, ref32, ref64, n_terms in ((gx, gx_ref32, gx64, ws[0] * np.prod(ws[2:])), (gw, gw_ref32, gw64, g.size / ws[1])):
+        scale = np.abs(ref64).max()
+        # within a few float32 roundings of the float64 result, and no worse than im2col + GEMM's
+        err, err_ref = np.abs(got - ref64).max(), np.abs(ref32 - ref64).max()
+        assert err <= 1e-6 * scale * np.sqrt(n_terms) + 2 * err_ref, (err, err_ref, scale)
+        assert got.dtype == np.float32 and got.shape == ref64.shape
+
+
+@pytest.mark.parametrize("k, xs, ws, kw", [
+    (2, (2, 3, 30, 30), (64, 3, 7, 7), {"stride": 2, "padding": 3}),  # the stem: one unit per channel and tap group
+    (2, (2, 20, 12, 12), (40, 20, 2, 2), {}),  # 4 taps: one group, no single taps
+    (2, (2, 16, 11, 13), (70, 16, 3, 3), {"stride": (2, 1), "padding": 1, "dilation": (1, 2)}),  # 2 channel blocks
+    (3, (1, 5, 5, 6, 9), (32, 5, 3, 3, 3), {"padding": (1, 0, 1), "stride": (1, 2, 1)}),
+    (1, (2, 24, 40), (33, 24, 5), {"stride": 3}),
+])
+def test_blocked_weight_gradient(k, xs, ws, kw):
+    """The blocked weight-gradient kernel on strided, dilated and few-channel convolutions, edge
+    output-channel blocks and tap remainders: against float64, and bitwise at 1 and 2 threads."""
+    rng = np.random.default_rng(12)
+    f = getattr(fastops, f"conv{k}d")
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal(ws) * 0.2).astype(np.float32)
+    assert f.explain(xs, "float32", weight_shape=ws, **kw)["backward_weight_path"] == "direct_blocked"
+    y = f(x, w, None, **kw)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    with fastops.threads(1):
+        gw1 = f.backward(g, x, w, None, needs=(False, True, False), **kw)[1]
+    with fastops.threads(2):
+        gx, gw, _ = f.backward(g, x, w, None, **kw)
+    np.testing.assert_array_equal(gw1, gw)
+    gx64, gw64, _ = f.backward(g.astype(np.float64), x.astype(np.float64), w.astype(np.float64), None, **kw)
+    assert np.abs(gw - gw64).max() <= 1e-6 * np.abs(gw64).max() * np.sqrt(g.size / ws[1])
+    np.testing.assert_allclose(gx, gx64, rtol=1e-4, atol=1e-4 * np.abs(gx64).max())
