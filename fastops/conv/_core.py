@@ -194,7 +194,9 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
     if need_data:
         dpath, _ = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation,
                            _dispatch.Direction.BACKWARD_DATA)
-        if dpath == "direct_blocked":
+        # as a forward convolution the border taps meet the zero padding of g, where an inf or NaN
+        # weight would give NaN that the gradient does not have: such weights take im2col + col2im
+        if dpath == "direct_blocked" and np.isfinite(w).all():
             gxp = _data_by_forward(g, w, dilation, xp.shape[2:])
             need_data = False
             if not need_weight:

@@ -275,6 +275,12 @@ def test_blocked_gradients(k, xs, ws, kw):
         err, err_ref = np.abs(got - ref64).max(), np.abs(ref32 - ref64).max()
         assert err <= 1e-6 * scale * np.sqrt(n_terms) + 2 * err_ref, (err, err_ref, scale)
         assert got.dtype == np.float32 and got.shape == ref64.shape
+    # a non-finite weight: the forward-kernel data gradient would meet the padding's zeros (NaN);
+    # the gradient is im2col's, with torch's inf/NaN pattern
+    w[0].flat[0] = np.inf
+    gx_inf = f.backward(g, x, w, None, **kw)[0]
+    with _dispatch.force(conv_path="im2col_gemm"):
+        np.testing.assert_array_equal(gx_inf, f.backward(g, x, w, None, **kw)[0])
 
 
 @pytest.mark.parametrize("k, xs, ws, kw", [
