@@ -269,10 +269,11 @@ def conv_plan(dtype, batch, in_channels, out_channels, groups, kernel, stride, p
     ``GEMM_1X1`` for a 1x1 kernel with stride 1 and no padding (groups 1); ``DIRECT`` for a small
     per-group channel product (e.g. depthwise: the direct Numba kernel, bias + activation fused);
     ``DIRECT_BLOCKED`` for the forward of a float32 groups-1 convolution with a kernel > 1x1, at
-    least CONV_BLOCKED_MIN_OUT_CHANNELS outputs and output rows of CONV_BLOCKED_MIN_WIDTH, and for the stride-1 data gradient of one with
-    that many inputs and output rows of at least CONV_BLOCKED_DATA_MIN_WIDTH (the transposed
-    convolution, run by the same forward kernel), and for the
-    weight gradient of the forward's cases (``_kernels.blocked_bwd_weight``); else ``IM2COL_GEMM``. ``backend``: the build of the
+    least CONV_BLOCKED_MIN_OUT_CHANNELS outputs and output rows of CONV_BLOCKED_MIN_WIDTH; for the
+    stride-1 data gradient of one with that many inputs and output rows of at least
+    CONV_BLOCKED_DATA_MIN_WIDTH (the transposed convolution, run by the same forward kernel); and
+    for the weight gradient of the forward's cases (``_kernels.blocked_bwd_weight``); else
+    ``IM2COL_GEMM``. ``backend``: the build of the
     Numba kernels of that path (the "conv" cost class over the multiply-adds). The choice depends on
     dtype, shapes and direction only, never on the thread count."""
     cg, og = in_channels // max(groups, 1), out_channels // max(groups, 1)

@@ -142,9 +142,7 @@ def _masked(name, result, needs):
     """``result`` with the entries ``needs`` does not ask for set to None (length checked)."""
     if needs is None:
         return result
-    if len(needs) != len(result):
-        raise ValueError(f"{name}: argument 'needs' has {len(needs)} entries, the backward returns {len(result)} "
-                         f"(one per array parameter of the forward)")
+    needs = _check_needs(name, needs, len(result))
     return tuple(r if n else None for r, n in zip(result, needs))
 
 

@@ -214,23 +214,24 @@ def _seq_op(kind, opname):
         y, hn, _, _ = _run_forward(opname, kind, cfg)
         return _out(cfg, y), _state_out(cfg, hn)
 
-    def pullback(cfg, tape, h0, grad_output, needs):
-        g_out, g_hn, _ = _check_grads(opname, cfg, grad_output, kind)
-        need_x = needs is None or needs[0]
-        dX, dh0, _, grads = _run_backward(kind, cfg, tape, g_out, g_hn, None, need_x)
+    def pullback(cfg, tape, h0, grads_in, needs):
+        """The entries from the checked output gradients ``grads_in`` (``_check_grads``)."""
+        g_out, g_hn, _ = grads_in
+        dX, dh0, _, grads = _run_backward(kind, cfg, tape, g_out, g_hn, None, needs is None or needs[0])
         return _dx(cfg, dX), (None if h0 is None else _state_out(cfg, dh0)), grads
 
     def backward(grad_output, x, h0, params, num_layers, bidirectional, batch_first, dropout, training, seed,
                  needs=None):
         cfg = _config(opname, x, [("h0", h0)], params, num_layers, bidirectional, batch_first, dropout, training, seed, kind)
-        _check_grads(opname, cfg, grad_output, kind)  # bad gradients fail before the forward runs
+        grads_in = _check_grads(opname, cfg, grad_output, kind)  # bad gradients fail before the forward runs
         _, _, _, tape = _run_forward(opname, kind, cfg, keep=True)
-        return pullback(cfg, tape, h0, grad_output, needs)
+        return pullback(cfg, tape, h0, grads_in, needs)
 
     def vjp(x, h0, params, num_layers, bidirectional, batch_first, dropout, training, seed):
         cfg = _config(opname, x, [("h0", h0)], params, num_layers, bidirectional, batch_first, dropout, training, seed, kind)
         y, hn, _, tape = _run_forward(opname, kind, cfg, keep=True)
-        return (_out(cfg, y), _state_out(cfg, hn)), lambda g, needs: pullback(cfg, tape, h0, g, needs)
+        return ((_out(cfg, y), _state_out(cfg, hn)),
+                lambda g, needs: pullback(cfg, tape, h0, _check_grads(opname, cfg, g, kind), needs))
 
     return forward, backward, vjp
 
@@ -309,8 +310,9 @@ def lstm(input, hx, params, num_layers=1, bidirectional=False, batch_first=False
     return _out(cfg, y), (_state_out(cfg, hn), _state_out(cfg, cn))
 
 
-def _lstm_pullback(cfg, tape, hx, grad_output, needs):
-    g_out, g_hn, g_cn = _check_grads("lstm", cfg, grad_output, "lstm")
+def _lstm_pullback(cfg, tape, hx, grads_in, needs):
+    """The entries from the checked output gradients ``grads_in`` (``_check_grads``)."""
+    g_out, g_hn, g_cn = grads_in
     dX, dh0, dc0, grads = _run_backward("lstm", cfg, tape, g_out, g_hn, g_cn, needs is None or needs[0])
     dhx = None if hx is None else (_state_out(cfg, dh0), _state_out(cfg, dc0))
     return _dx(cfg, dX), dhx, grads
@@ -320,9 +322,9 @@ def _lstm_pullback(cfg, tape, hx, grad_output, needs):
 def _(grad_output, input, hx, params, num_layers=1, bidirectional=False, batch_first=False, dropout=0.0,
       training=False, seed=None, needs=None):
     cfg = _lstm_cfg(input, hx, params, num_layers, bidirectional, batch_first, dropout, training, seed)
-    _check_grads("lstm", cfg, grad_output, "lstm")  # bad gradients fail before the forward runs
+    grads_in = _check_grads("lstm", cfg, grad_output, "lstm")  # bad gradients fail before the forward runs
     _, _, _, tape = _run_forward("lstm", "lstm", cfg, keep=True)
-    return _lstm_pullback(cfg, tape, hx, grad_output, needs)
+    return _lstm_pullback(cfg, tape, hx, grads_in, needs)
 
 
 @lstm.defvjp
@@ -331,7 +333,7 @@ def _(input, hx, params, num_layers=1, bidirectional=False, batch_first=False, d
     cfg = _lstm_cfg(input, hx, params, num_layers, bidirectional, batch_first, dropout, training, seed)
     y, hn, cn, tape = _run_forward("lstm", "lstm", cfg, keep=True)
     out = (_out(cfg, y), (_state_out(cfg, hn), _state_out(cfg, cn)))
-    return out, lambda g, needs: _lstm_pullback(cfg, tape, hx, g, needs)
+    return out, lambda g, needs: _lstm_pullback(cfg, tape, hx, _check_grads("lstm", cfg, g, "lstm"), needs)
 
 
 def _explain(kind):
