@@ -12,15 +12,20 @@ from ._common import nonempty, pin_threads, selected, skip_placeholder, torch_or
 NAMES = [n for n in NETWORKS.names() if selected(n)]
 
 
+MODES = {"inference": 0, "train_step": 1, "folded_inference": 2}  # folded: batch norms folded into the convs
+
+
 class Networks:
-    params = (nonempty(NAMES), ["inference", "train_step"])
+    params = (nonempty(NAMES), list(MODES))
     param_names = ["network", "mode"]
     timeout = 1200
 
     def setup(self, name, mode):
         skip_placeholder(name)
         pin_threads()
-        self.fn = bench.callables(name, "fastops", get_num_threads())[0 if mode == "inference" else 1]
+        self.fn = bench.callables(name, "fastops", get_num_threads())[MODES[mode]]
+        if self.fn is None:
+            raise NotImplementedError(f"{name} has no batch norm to fold")
         self.fn()
 
     def time_fastops(self, name, mode):
@@ -52,4 +57,10 @@ class NetworkRatios:
     def track_train_step_vs_torch(self, res, name):
         return self.r["torch"][1] / self.r["fastops"][1]
 
+    def track_folded_inference_vs_torch(self, res, name):
+        if self.r["fastops"][2] is None:
+            raise NotImplementedError(f"{name} has no batch norm to fold")
+        return self.r["torch"][2] / self.r["fastops"][2]
+
     track_inference_vs_torch.unit = track_train_step_vs_torch.unit = "ratio"
+    track_folded_inference_vs_torch.unit = "ratio"

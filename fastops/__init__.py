@@ -57,6 +57,7 @@ from .norm.instance_norm import instance_norm  # noqa: F401
 from .norm.l2_normalize import l2_normalize  # noqa: F401
 from .norm.layer_norm import layer_norm  # noqa: F401
 from .norm.lrn import local_response_norm  # noqa: F401
+from .norm.fold import fold_batch_norm  # noqa: F401  (a weight transform for inference, not an op)
 
 # shape and resampling
 from .shape.affine_grid import affine_grid  # noqa: F401
@@ -107,5 +108,7 @@ def ops():
     return sorted(_REGISTRY)
 
 
-# the public namespace: every op, the thread controls, the optimizers' module, ops() and the version
-__all__ = sorted(_REGISTRY) + ["get_num_threads", "set_num_threads", "threads", "optim", "ops", "__version__"]
+# the public namespace: every op, the thread controls, the optimizers' module, ops(), the batch-norm
+# folding helper and the version
+__all__ = sorted(_REGISTRY) + [
+    "get_num_threads", "set_num_threads", "threads", "optim", "ops", "fold_batch_norm", "__version__"]

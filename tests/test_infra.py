@@ -445,8 +445,8 @@ def test_tooling_defines_no_cached_kernel_and_no_kernel_module_imports_it():
 
 
 def test_public_namespace():
-    """``fastops.__all__``: every registered op, the thread controls, ``optim``, ``ops`` and the
-    version, each importable by ``from fastops import *``, and nothing private."""
+    """``fastops.__all__``: every registered op, the thread controls, ``optim``, ``ops``,
+    ``fold_batch_norm`` and the version, each importable by ``from fastops import *``, and nothing private."""
     import fastops
 
     ns = {}
@@ -454,7 +454,8 @@ def test_public_namespace():
     names = set(fastops.__all__)
     assert len(names) == len(fastops.__all__)
     assert set(fastops.ops()) <= names
-    assert names - set(fastops.ops()) == {"get_num_threads", "set_num_threads", "threads", "optim", "ops", "__version__"}
+    assert names - set(fastops.ops()) == {"get_num_threads", "set_num_threads", "threads", "optim", "ops",
+                                        "fold_batch_norm", "__version__"}
     assert names <= set(ns)
     assert not any(n.startswith("_") and n != "__version__" for n in names)
     for n in fastops.ops():

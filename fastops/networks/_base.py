@@ -1,4 +1,6 @@
 """The base class of the reference networks (see ``fastops.networks``)."""
+import copy
+
 import numpy as np
 
 import fastops
@@ -8,6 +10,9 @@ class Network:
     """Parameters, buffers, the loss and the training step; subclasses write ``__init__`` (filling
     ``params`` and ``buffers``), ``example_batch``, ``forward``, ``backward``, ``torch_module`` and
     ``torch_names``."""
+
+    folded = False  # True on the inference copy fold_batch_norm() returns
+    BN_EPS = 1e-5  # the batch norms' eps (nn.BatchNorm's default)
 
     def __init__(self, dtype=np.float32, seed=0):
         self.dtype = np.dtype(dtype)
@@ -65,6 +70,42 @@ class Network:
         t[key] = pullback
         return op(*args, **kwargs)
 
+    # ---- inference: batch norms folded into the convs before them
+
+    def conv_bn_units(self):
+        """``(conv, bn)`` name pairs of every conv followed by a batch norm (networks without batch
+        norms: none)."""
+        return []
+
+    def fold_batch_norm(self):
+        """An inference copy of the network with every eval-mode batch norm folded into the conv
+        before it (``fastops.fold_batch_norm``): each conv + batch norm (+ activation) unit runs as
+        one fused conv + bias (+ activation) kernel. The copy's ``params`` hold the folded conv
+        weights and biases (no batch-norm parameters or running statistics); its ``forward`` runs
+        in eval mode only (``training=True``, ``backward`` and ``train_step`` raise ValueError), and
+        its logits equal the eval-mode logits of the original up to rounding. The original is
+        unchanged; later changes to it do not reach the copy (fold again)."""
+        if self.folded:
+            raise ValueError(f"{type(self).__name__}: the network's batch norms are already folded")
+        net = copy.copy(self)
+        net.params, net.buffers, net.folded = dict(self.params), dict(self.buffers), True
+        for conv, bn in self.conv_bn_units():
+            w, b = fastops.fold_batch_norm(
+                self.params[f"{conv}.weight"], self.params.get(f"{conv}.bias"),
+                self.buffers[f"{bn}.running_mean"], self.buffers[f"{bn}.running_var"],
+                self.params[f"{bn}.weight"], self.params[f"{bn}.bias"], eps=self.BN_EPS)
+            net.params[f"{conv}.weight"], net.params[f"{conv}.bias"] = w, b
+            for k in (f"{bn}.weight", f"{bn}.bias"):
+                del net.params[k]
+            for k in (f"{bn}.running_mean", f"{bn}.running_var"):
+                del net.buffers[k]
+        return net
+
+    def _check_trainable(self, what):
+        if self.folded:
+            raise ValueError(f"{type(self).__name__}: {what} of a network with folded batch norms "
+                             "(fold_batch_norm() returns an inference-only copy)")
+
     # ---- the loss and the step
 
     @staticmethod
@@ -76,6 +117,7 @@ class Network:
 
     def train_step(self, x, target, optimizer):
         """One training step: forward (training), loss, backward, ``optimizer.step``. Returns the loss."""
+        self._check_trainable("a training step")
         logits, tape = self.forward(x, training=True)
         loss, g = self.loss(logits, target)
         grads = self.backward(tape, g)

@@ -13,6 +13,11 @@ Two figures per network, float32, at the issue's input sizes (``BATCH``):
 ``--profile``: where the fastops training step spends its time, op by op (forward and backward of
 each op, summed over its calls in the step, median over the rounds), measured in a process of its
 own by timing each ``fastops`` op call of the step.
+
+A third mode, "folded inf", for the networks with batch norms (ResNet-18, MobileNetV2): inference
+with every eval batch norm folded into the conv before it, in both libraries (fastops
+``net.fold_batch_norm()``; torch ``torch.fx.experimental.optimization.fuse``, which folds
+``Conv2d`` + ``BatchNorm2d`` pairs the same way); "inference" is each library's plain eval forward.
 """
 import argparse
 import contextlib
@@ -41,9 +46,13 @@ def _torch():
         return None
 
 
+MODES = ("inference", "train step", "folded inf")
+
+
 def callables(name, lib, threads, dtype=np.float32, sizes=None, batch=None):
-    """``(inference, train_step)``: zero-argument callables for ``lib`` ("fastops" or "torch") on
-    network ``name`` (the same weights and batch for both libraries)."""
+    """``(inference, train_step, folded_inference)``: zero-argument callables for ``lib`` ("fastops"
+    or "torch") on network ``name`` (the same weights and batch for both libraries);
+    ``folded_inference`` is None for a network without batch norms."""
     from .. import optim
 
     net = NETWORKS[name](dtype=dtype, seed=0, **(sizes or {}))
@@ -59,7 +68,13 @@ def callables(name, lib, threads, dtype=np.float32, sizes=None, batch=None):
             with _threads.threads(threads):
                 net.train_step(x, target, opt)
 
-        return infer, train
+        folded = net.fold_batch_norm() if net.conv_bn_units() else None
+
+        def infer_folded():
+            with _threads.threads(threads):
+                folded.forward(x, training=False)
+
+        return infer, train, (infer_folded if folded is not None else None)
     torch = _torch()  # its thread count: set by the caller (_worker, interleaved)
     module = net.torch_module()
     tx, tt = torch.from_numpy(x), torch.from_numpy(np.asarray(target)).long()
@@ -78,11 +93,22 @@ def callables(name, lib, threads, dtype=np.float32, sizes=None, batch=None):
         F.cross_entropy(out.reshape(-1, out.shape[-1]), tt.reshape(-1)).backward()
         topt.step()
 
-    return tinfer, ttrain
+    fused = None
+    if net.conv_bn_units():
+        from torch.fx.experimental.optimization import fuse
+
+        fused = fuse(module.eval())  # a copy: module itself keeps its batch norms
+
+    def tinfer_folded():
+        with torch.no_grad():
+            fused(tx)
+
+    return tinfer, ttrain, (tinfer_folded if fused is not None else None)
 
 
 def _worker(lib, names, rounds, threads):
-    """In a fresh process: ``{name: [inference_s, train_step_s]}`` for ``lib`` alone."""
+    """In a fresh process: ``{name: [inference_s, train_step_s, folded_inference_s or None]}`` for
+    ``lib`` alone."""
     if lib == "torch":
         if _torch() is None:
             return {}
@@ -92,6 +118,9 @@ def _worker(lib, names, rounds, threads):
         fns = callables(name, lib, threads)
         times = []
         for f in fns:
+            if f is None:
+                times.append(None)
+                continue
             f()  # compile / warm up
             times.append(_median_interleaved([f], rounds)[0])
         out[name] = times
@@ -99,7 +128,8 @@ def _worker(lib, names, rounds, threads):
 
 
 def solo(names, rounds=5, threads=2, processes=3, progress=True):
-    """Each library alone in fresh processes, alternated: ``{name: {lib: [inference, train]}}``."""
+    """Each library alone in fresh processes, alternated: ``{name: {lib: [inference, train,
+    folded]}}``."""
     libs = ["fastops"] + (["torch"] if _torch() is not None else [])
     cmds = {lib: ["fastops.networks.bench", "--worker", lib, "--rounds", str(rounds), "--threads", str(threads),
                   "--networks", *names] for lib in libs}
@@ -108,12 +138,15 @@ def solo(names, rounds=5, threads=2, processes=3, progress=True):
     for lib, rs in runs.items():
         for name in names:
             if all(name in r for r in rs):
-                res.setdefault(name, {})[lib] = [float(np.median([r[name][k] for r in rs])) for k in range(2)]
+                res.setdefault(name, {})[lib] = [
+                    None if rs[0][name][k] is None else float(np.median([r[name][k] for r in rs]))
+                    for k in range(len(MODES))]
     return res
 
 
 def interleaved(names, rounds=5, threads=2):
-    """Both libraries in this process, calls interleaved: ``{name: {lib: [inference, train]}}``."""
+    """Both libraries in this process, calls interleaved: ``{name: {lib: [inference, train,
+    folded]}}``."""
     res = {}
     torch = _torch()
     old = torch.get_num_threads() if torch is not None else None
@@ -122,13 +155,12 @@ def interleaved(names, rounds=5, threads=2):
             torch.set_num_threads(threads)  # restored below: this may be the user's process
         for name in names:
             fo = callables(name, "fastops", threads)
-            to = callables(name, "torch", threads) if torch is not None else (None, None)
+            to = callables(name, "torch", threads) if torch is not None else (None,) * len(MODES)
             for f in fo + to:
                 if f is not None:
                     f()
-            inf = _median_interleaved([fo[0], to[0]], rounds)
-            tr = _median_interleaved([fo[1], to[1]], rounds)
-            res[name] = {"fastops": [inf[0], tr[0]], "torch": [inf[1], tr[1]]}
+            pairs = [_median_interleaved([f, g], rounds) for f, g in zip(fo, to)]  # None for a None callable
+            res[name] = {"fastops": [p[0] for p in pairs], "torch": [p[1] for p in pairs]}
     finally:
         if torch is not None:
             torch.set_num_threads(old)
@@ -172,7 +204,7 @@ def _timed_ops(acc):
 def profile(name, rounds=5, threads=2):
     """``[(op, kind, seconds)]``: the fastops training step of ``name`` op by op (median over rounds
     of each op's summed time per step), largest first, and the step's own median time."""
-    _, train = callables(name, "fastops", threads)
+    train = callables(name, "fastops", threads)[1]
     train()
     per_round, steps = [], []
     for _ in range(rounds):
@@ -199,11 +231,14 @@ def format_table(solo_res, inter_res):
     lines = [f"{'network':<13} {'mode':<10} | {'alone: fastops':>14} {'torch':>8} {'ratio':>7} | "
              f"{'1-proc: fastops':>15} {'torch':>8} {'ratio':>7}", "-" * 95]
     for name in inter_res:
-        for k, mode in enumerate(("inference", "train step")):
+        none = [None] * len(MODES)
+        for k, mode in enumerate(MODES):
             s = (solo_res or {}).get(name, {})
             i = inter_res.get(name, {})
-            fo, to = s.get("fastops", [None, None])[k], s.get("torch", [None, None])[k]
-            ifo, ito = i.get("fastops", [None, None])[k], i.get("torch", [None, None])[k]
+            fo, to = s.get("fastops", none)[k], s.get("torch", none)[k]
+            ifo, ito = i.get("fastops", none)[k], i.get("torch", none)[k]
+            if fo is None and ifo is None:
+                continue
             lines.append(f"{name:<13} {mode:<10} | {ms(fo):>14} {ms(to):>8} {ratio(fo, to):>7} | "
                          f"{ms(ifo):>15} {ms(ito):>8} {ratio(ifo, ito):>7}")
     return "\n".join(lines)

@@ -100,11 +100,17 @@ class MobileNetV2(Network):
 
     # ---- conv -> batch norm (-> activation)
 
+    def conv_bn_units(self):
+        return [unit[:2] for units, _ in self.blocks for unit in units]
+
     def _conv_bn(self, t, unit, x):
         """batch_norm(conv2d(x)) with the fused activation; the pullbacks of both go in the tape
         (``Network.record``: through ``op.vjp`` in training)."""
         conv, bn, _, _, k, stride, groups, act = unit
         p, s = self.params, self.buffers
+        if self.folded:  # fold_batch_norm: one conv2d with the folded bias and the fused activation
+            return fastops.conv2d(x, p[f"{conv}.weight"], p[f"{conv}.bias"], stride=stride, padding=k // 2,
+                                  groups=groups, activation=act)
         c = self.record(t, conv, fastops.conv2d, x, p[f"{conv}.weight"], None, stride=stride, padding=k // 2,
                         groups=groups)
         return self.record(t, bn, fastops.batch_norm, c, s[f"{bn}.running_mean"], s[f"{bn}.running_var"],
@@ -121,6 +127,8 @@ class MobileNetV2(Network):
     def forward(self, x, training=False, seed=None):
         """Logits (N, num_classes) and the tape. ``training``: batch statistics (running statistics
         updated in place) and dropout with the mask of ``seed`` (None: the network's next seed)."""
+        if training:
+            self._check_trainable("a training forward")
         p = self.params
         t = {"training": bool(training)}
         h = x
@@ -145,6 +153,7 @@ class MobileNetV2(Network):
         return fastops.linear(h, p["classifier.1.weight"], p["classifier.1.bias"]), t
 
     def backward(self, tape, grad_logits):
+        self._check_trainable("the backward")
         p, t, g = self.params, tape, {}
         gh, g["classifier.1.weight"], g["classifier.1.bias"] = fastops.linear.backward(
             grad_logits, t["classifier.1"], p["classifier.1.weight"], p["classifier.1.bias"])

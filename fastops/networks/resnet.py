@@ -79,9 +79,21 @@ class ResNet18(Network):
 
     # ---- conv -> batch norm (-> activation), the unit everything is built of
 
+    def conv_bn_units(self):
+        units = [("conv1", "bn1")]
+        for name, _, _, _, down in self.blocks:
+            units += [(f"{name}.conv1", f"{name}.bn1"), (f"{name}.conv2", f"{name}.bn2")]
+            if down:
+                units.append((f"{name}.downsample.0", f"{name}.downsample.1"))
+        return units
+
     def _conv_bn(self, t, conv, bn, x, stride, padding, activation):
-        """batch_norm(conv2d(x)) with the fused activation; the pullbacks of both go in the tape."""
+        """batch_norm(conv2d(x)) with the fused activation; the pullbacks of both go in the tape.
+        Folded (``fold_batch_norm``): one conv2d with the folded bias and the fused activation."""
         p, s = self.params, self.buffers
+        if self.folded:
+            return fastops.conv2d(x, p[f"{conv}.weight"], p[f"{conv}.bias"], stride=stride, padding=padding,
+                                  activation=activation)
         c = self.record(t, conv, fastops.conv2d, x, p[f"{conv}.weight"], None, stride=stride, padding=padding)
         return self.record(t, bn, fastops.batch_norm, c, s[f"{bn}.running_mean"], s[f"{bn}.running_var"],
                            p[f"{bn}.weight"], p[f"{bn}.bias"], training=t["training"], activation=activation)
@@ -98,6 +110,8 @@ class ResNet18(Network):
     def forward(self, x, training=False):
         """Logits (N, num_classes) and the tape. ``training``: batch statistics in the batch norms,
         whose running statistics (``buffers``) are updated in place."""
+        if training:
+            self._check_trainable("a training forward")
         p = self.params
         t = {"training": bool(training)}
         h = self._conv_bn(t, "conv1", "bn1", x, 2, 3, "relu")
@@ -120,6 +134,7 @@ class ResNet18(Network):
         return fastops.linear(h, p["fc.weight"], p["fc.bias"]), t
 
     def backward(self, tape, grad_logits):
+        self._check_trainable("the backward")
         p, t, g = self.params, tape, {}
         gh, g["fc.weight"], g["fc.bias"] = fastops.linear.backward(grad_logits, t["fc"], p["fc.weight"], p["fc.bias"])
         (gh,) = fastops.flatten.backward(gh, t["flatten"], 1)

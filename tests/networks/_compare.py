@@ -141,3 +141,41 @@ def check_eval_forward_and_backward(name, sizes, batch, dtype):
         floor = grad_floor(tg)
         for k in net.params:
             assert rel(fg[k], tg[k], floor) < 1e-9, k
+
+
+def check_folded_inference(name, sizes, batch, dtype):
+    """``fold_batch_norm()``: the inference copy's logits equal the eval-mode logits of the
+    original (float64 to rounding, float32 within float32 rounding of torch's eval logits), it holds
+    one weight and bias per conv and no batch-norm state, the original is unchanged, and the copy
+    refuses training."""
+    n32, n64, x, y = nets(name, sizes, batch)
+    net = n32 if dtype == np.float32 else n64
+    x = x.astype(dtype)
+    net.forward(x * 2 + 1, training=True)  # running statistics away from 0 and 1
+    params = {k: v.copy() for k, v in net.params.items()}
+    buffers = {k: v.copy() for k, v in net.buffers.items()}
+    folded = net.fold_batch_norm()
+    assert folded.folded and not net.folded
+    assert all(np.array_equal(params[k], v) for k, v in net.params.items()) and set(params) == set(net.params)
+    assert all(np.array_equal(buffers[k], v) for k, v in net.buffers.items()) and set(buffers) == set(net.buffers)
+    units = net.conv_bn_units()
+    assert units and not folded.buffers
+    for conv, bn in units:
+        assert f"{bn}.weight" not in folded.params and f"{bn}.bias" not in folded.params
+        b = folded.params[f"{conv}.bias"]
+        assert b.dtype == dtype and b.shape == (net.params[f"{conv}.weight"].shape[0],)
+    ref, _ = net.forward(x)
+    x0 = x.copy()
+    out, _ = folded.forward(x)
+    assert np.array_equal(x, x0) and out.dtype == dtype and out.shape == ref.shape
+    tl, _, _ = torch_run(net.torch_module(), x, y, False)
+    if dtype == np.float64:
+        assert rel(out, ref) < 1e-12 and rel(out, tl) < 1e-10
+    else:  # within 10x of how far fastops' own unfolded float32 eval logits are from torch's
+        assert rel(out, tl) <= 10 * rel(ref, tl) + 1e-5
+    with pytest.raises(ValueError, match="folded"):
+        folded.forward(x, training=True)
+    with pytest.raises(ValueError, match="folded"):
+        folded.train_step(x, y, optim.SGD(list(folded.params.values()), lr=0.1))
+    with pytest.raises(ValueError, match="already folded"):
+        folded.fold_batch_norm()

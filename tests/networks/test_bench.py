@@ -43,7 +43,9 @@ def test_cli_one_process_figures():
     res = json.loads(r.stdout)
     assert res["solo"] is None
     times = res["interleaved"]["lenet5"]
-    assert all(np.isfinite(v) and v > 0 for lib in ("fastops", "torch") for v in times[lib])
+    for lib in ("fastops", "torch"):  # inference, train step; LeNet-5 has no batch norm to fold
+        assert len(times[lib]) == len(bench.MODES) and times[lib][2] is None
+        assert all(np.isfinite(v) and v > 0 for v in times[lib][:2])
 
 
 def test_interleaved_leaves_torch_thread_count_as_it_was():
@@ -51,4 +53,20 @@ def test_interleaved_leaves_torch_thread_count_as_it_was():
     before = torch.get_num_threads()
     res = bench.interleaved(["lenet5"], rounds=1, threads=1)
     assert torch.get_num_threads() == before
-    assert all(v > 0 for lib in ("fastops", "torch") for v in res["lenet5"][lib])
+    assert all(v > 0 for lib in ("fastops", "torch") for v in res["lenet5"][lib][:2])
+
+
+def test_folded_inference_mode_runs_in_both_libraries():
+    """The "folded inf" callables: fastops' fold_batch_norm() copy and torch's fx-fused module
+    (small ResNet); the network itself keeps its batch norms; none for LeNet-5."""
+    pytest.importorskip("torch")
+    sizes = dict(width=8, num_classes=10, image_size=32)
+    for lib in ("fastops", "torch"):
+        fns = bench.callables("resnet18", lib, 1, sizes=sizes, batch=2)
+        assert len(fns) == len(bench.MODES) and all(callable(f) for f in fns)
+        fns[2]()
+        fns[0]()
+        assert bench.callables("lenet5", lib, 1, batch=2)[2] is None
+    table = bench.format_table(None, {"resnet18": {"fastops": [1.0, 2.0, 0.5], "torch": [1.0, 1.0, 1.0]},
+                                      "lenet5": {"fastops": [1.0, 2.0, None], "torch": [1.0, 1.0, None]}})
+    assert "folded inf" in table and table.count("folded inf") == 1 and "2.00x" in table

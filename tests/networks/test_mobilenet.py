@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 from ._compare import (check_eval_forward_and_backward, check_float32_with_batch_norm, check_float64_with_batch_norm,
+                       check_folded_inference,
                        check_sgd_momentum_steps, grad_floor, rel)  # noqa: E402  (after the torch skip)
 
 NAME = "mobilenet_v2"
@@ -83,3 +84,9 @@ def test_dropout_backward_with_the_forwards_mask():
     module = net.torch_module().eval()  # the running statistics after the net's two training forwards
     with torch.no_grad():
         assert rel(e1, module(torch.from_numpy(x)).numpy()) < 1e-10
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_folded_batch_norm_inference(dtype):
+    """``fold_batch_norm()``: one fused conv per unit, the eval logits of the original."""
+    check_folded_inference(NAME, SIZES, BATCH, dtype)

@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 from ._compare import (check_eval_forward_and_backward, check_float32_with_batch_norm, check_float64_with_batch_norm,
+                       check_folded_inference,
                        check_sgd_momentum_steps)  # noqa: E402  (after the torch skip)
 
 NAME = "resnet18"
@@ -49,3 +50,9 @@ def test_eval_forward_and_backward(dtype):
     """Eval mode (after a training forward so that the running statistics are not 0 and 1): the
     logits, the input left unmodified, the buffers unchanged, the dtype; float64 gradients."""
     check_eval_forward_and_backward(NAME, SIZES, BATCH, dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_folded_batch_norm_inference(dtype):
+    """``fold_batch_norm()``: one fused conv per unit, the eval logits of the original."""
+    check_folded_inference(NAME, SIZES, BATCH, dtype)
