@@ -81,7 +81,8 @@ class ConvPath(_Named):
     """How a convolution runs (compares equal to its string value)."""
 
     GEMM_1X1 = "gemm_1x1"  # 1x1 kernel, stride 1, no padding: the input already is the GEMM operand
-    DIRECT = "direct"  # the direct Numba kernel (small per-group channel products, e.g. depthwise)
+    DEPTHWISE = "depthwise"  # the depthwise plane kernels (one channel per group, 1-D / 2-D)
+    DIRECT = "direct"  # the direct Numba kernel (small per-group channel products)
     DIRECT_BLOCKED = "direct_blocked"  # the register-blocked direct forward kernel
     IM2COL_GEMM = "im2col_gemm"  # Numba im2col, the GEMM engine, a fused bias + activation pass
 
@@ -266,8 +267,10 @@ def conv_plan(dtype, batch, in_channels, out_channels, groups, kernel, stride, p
     """Kernel choice of one pass of a convolution (``direction``: forward, backward-data or
     backward-weight; conv_transpose runs the same core): ``(ConvPath, backend)``.
 
-    ``GEMM_1X1`` for a 1x1 kernel with stride 1 and no padding (groups 1); ``DIRECT`` for a small
-    per-group channel product (e.g. depthwise: the direct Numba kernel, bias + activation fused);
+    ``GEMM_1X1`` for a 1x1 kernel with stride 1 and no padding (groups 1); ``DEPTHWISE`` for one
+    input and one output channel per group in 1-D or 2-D (``_kernels.dw_*``: whole planes as flat
+    runs, bias + activation fused, any stride and dilation); ``DIRECT`` for another small
+    per-group channel product (the direct Numba kernel, bias + activation fused; 3-D depthwise);
     ``DIRECT_BLOCKED`` for the forward of a float32 groups-1 convolution with a kernel > 1x1, at
     least CONV_BLOCKED_MIN_OUT_CHANNELS outputs and output rows of CONV_BLOCKED_MIN_WIDTH; for the
     stride-1 data gradient of one with that many inputs and output rows of at least
@@ -279,14 +282,21 @@ def conv_plan(dtype, batch, in_channels, out_channels, groups, kernel, stride, p
     cg, og = in_channels // max(groups, 1), out_channels // max(groups, 1)
     ksize = _size(kernel)
     one_by_one = groups == 1 and ksize == 1 and all(s == 1 for s in stride) and not padded
+    # the canonical 5-D problem of a 1-D / 2-D convolution has D = KD = 1 (and stride 1 along D)
+    depthwise = cg == 1 and og == 1 and kernel[0] == 1 and out_spatial[0] == 1 and stride[0] == 1
     path = forced("conv_path")
     if path is not None:
         if path is ConvPath.GEMM_1X1 and not one_by_one:
             raise ValueError("force: conv_path 'gemm_1x1' needs a 1x1 kernel, stride 1, no padding and groups 1")
         if path is ConvPath.DIRECT_BLOCKED and (np.dtype(dtype) != np.float32 or groups != 1):
             raise ValueError("force: conv_path 'direct_blocked' needs float32 and groups 1")
+        if path is ConvPath.DEPTHWISE and not depthwise:
+            raise ValueError("force: conv_path 'depthwise' needs one input and one output channel per group "
+                             "and a 1-D or 2-D convolution")
     elif one_by_one:
         path = ConvPath.GEMM_1X1
+    elif depthwise:
+        path = ConvPath.DEPTHWISE
     elif cg * og <= CONV_DIRECT_MAX_GROUP_CHANNELS:
         path = ConvPath.DIRECT
     elif (np.dtype(dtype) == np.float32 and groups == 1 and ksize > 1

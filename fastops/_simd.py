@@ -159,6 +159,19 @@ def _check_block(context, builder, a, idx, lanes, what):
         context.call_conv.return_user_exc(builder, IndexError, (f"{what}: block out of bounds",))
 
 
+def _check_span(context, builder, a, idx, cnt, what):
+    """With ``NUMBA_BOUNDSCHECK=1``: ``IndexError`` unless ``0 <= idx``, ``0 <= cnt`` and
+    ``idx + cnt <= size``."""
+    if not numba.config.BOUNDSCHECK:
+        return
+    n = builder.extract_value(a.shape, 0)
+    zero = context.get_constant(types.intp, 0)
+    bad = builder.or_(builder.icmp_signed("<", idx, zero), builder.icmp_signed("<", cnt, zero))
+    bad = builder.or_(bad, builder.icmp_signed(">", builder.add(idx, cnt), n))
+    with builder.if_then(bad, likely=False):
+        context.call_conv.return_user_exc(builder, IndexError, (f"{what}: span out of bounds",))
+
+
 def _store_types_ok(arr, i, v):
     return _contiguous_float_1d(arr) and isinstance(i, types.Integer) and isinstance(v, Vec) and v.dtype == arr.dtype
 
@@ -234,6 +247,53 @@ def vstore_part(typingctx, arr, i, v):
         return context.get_dummy_value()
 
     return types.none(arr, i, v), codegen
+
+
+@intrinsic
+def vload_n(typingctx, arr, i, n, fill):
+    """``arr[i : i + n]`` (``0 <= n <= lanes``) in the first lanes of a ``Vec``, ``fill`` in the
+    others: a masked load that touches nothing past ``i + n`` (a short row in the middle of an
+    array; ``vload_part`` is the same up to the array's end)."""
+    if not (_contiguous_float_1d(arr) and isinstance(i, types.Integer) and isinstance(n, types.Integer)
+            and isinstance(fill, (types.Float, types.Integer))):
+        return None
+    vt = Vec(arr.dtype)
+
+    def codegen(context, builder, signature, args):
+        a, idx = _array_and_index(context, builder, signature, args)
+        cnt = context.cast(builder, args[2], signature.args[2], types.intp)
+        _check_span(context, builder, a, idx, cnt, "vload_n")
+        vty = context.get_value_type(vt)
+        mask = _tail_mask(builder, vt.lanes, cnt)
+        fv = _splat(builder, context.cast(builder, args[3], signature.args[3], vt.dtype), vt.lanes)
+        ptr = builder.bitcast(builder.gep(a.data, [idx]), vty.as_pointer())
+        fnty = ir.FunctionType(vty, [vty.as_pointer(), _I32, mask.type, vty])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.masked.load.{_vname(vty)}.p0{_vname(vty)}")
+        return builder.call(fn, [ptr, ir.Constant(_I32, vt.dtype.bitwidth // 8), mask, fv])
+
+    return vt(arr, i, n, fill), codegen
+
+
+@intrinsic
+def vstore_n(typingctx, arr, i, v, n):
+    """``arr[i : i + n] = `` the first ``n`` lanes of ``v`` (``0 <= n <= lanes``; masked store,
+    the counterpart of ``vload_n``)."""
+    if not (_store_types_ok(arr, i, v) and isinstance(n, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        a, idx = _array_and_index(context, builder, signature, args)
+        cnt = context.cast(builder, args[3], signature.args[3], types.intp)
+        _check_span(context, builder, a, idx, cnt, "vstore_n")
+        vty = args[2].type
+        mask = _tail_mask(builder, v.lanes, cnt)
+        ptr = builder.bitcast(builder.gep(a.data, [idx]), vty.as_pointer())
+        fnty = ir.FunctionType(ir.VoidType(), [vty, vty.as_pointer(), _I32, mask.type])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, f"llvm.masked.store.{_vname(vty)}.p0{_vname(vty)}")
+        builder.call(fn, [args[2], ptr, ir.Constant(_I32, v.dtype.bitwidth // 8), mask])
+        return context.get_dummy_value()
+
+    return types.none(arr, i, v, n), codegen
 
 
 @intrinsic

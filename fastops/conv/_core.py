@@ -1,8 +1,9 @@
 """The convolution core shared by conv1d/2d/3d, conv_transpose1d/2d/3d and separable_conv2d.
 
 Everything runs on canonical 5-D arrays: 1-D and 2-D convolutions are 3-D ones with D = H = 1
-(and KD = KH = 1). Padding is applied before the core (zeros by ``np.pad``, other modes by
-``fastops.pad``), so the core sees a padded input ``xp`` and no padding.
+(and KD = KH = 1). Non-zero padding modes are applied before the core (``fastops.pad``), so the
+core sees a padded input ``xp``; zero padding is handed to it (``pads=``, the input unpadded): the
+depthwise kernels pad plane by plane in their own buffers, the other paths with ``np.pad`` here.
 
 Three functions, each dispatched by :func:`fastops._dispatch.conv_plan` (with its direction):
 
@@ -13,8 +14,10 @@ Three functions, each dispatched by :func:`fastops._dispatch.conv_plan` (with it
 Paths: ``gemm_1x1`` (the input is already the GEMM operand), ``im2col_gemm`` (Numba im2col of
 a chunk of the batch, then one GEMM per chunk on fastops' engine (``fastops._gemm``); chunks
 sized by :func:`batch_chunk` so every temporary stays under ``WORKSPACE_MAX_BYTES`` whatever N
-is), ``direct`` (Numba direct kernel for small per-group channel products: depthwise and
-friends), ``direct_blocked`` (register-blocked direct forward kernel, ``_kernels.blocked_fwd``,
+is), ``depthwise`` (one channel per group, 1-D / 2-D: ``_kernels.dw_*`` treat a whole zero-padded
+plane, split into phase planes when strided, as flat runs, one per tap; they take the unpadded
+input and pad in their own buffers: ``pads=``), ``direct`` (Numba direct kernel for other small
+per-group channel products: channel multipliers, 3-D depthwise), ``direct_blocked`` (register-blocked direct forward kernel, ``_kernels.blocked_fwd``,
 float32 groups-1 convolutions with >= 32 outputs, measured in
 ``_dispatch``; its temporaries are the packed weight and a per-tap offset table, independent of N;
 it also runs the stride-1 data gradient of such convolutions with >= 32 inputs and rows of >= 16,
@@ -86,8 +89,24 @@ def _ks(w):
     return w.shape[2], w.shape[3], w.shape[4]
 
 
-def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True):
-    """``ACT(conv(xp, w) + bias)`` on 5-D arrays; ``out_sp`` the output (OD, OH, OW)."""
+def zero_pad(x, pads):
+    """``x`` (5-D) zero-padded by ``pads`` (three (lo, hi) pairs)."""
+    return np.pad(x, ((0, 0), (0, 0)) + tuple(pads)) if any(lo or hi for lo, hi in pads) else x
+
+
+def _padded_shape(x, pads):
+    return tuple(L + lo + hi for L, (lo, hi) in zip(x.shape[2:], pads))
+
+
+# planes per prange unit of the depthwise forward and data-gradient kernels (their buffers are
+# zeroed once per unit)
+DW_PLANES_PER_UNIT = 4
+
+
+def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True, pads=None):
+    """``ACT(conv(xp, w) + bias)`` on 5-D arrays; ``out_sp`` the output (OD, OH, OW). ``pads``
+    (three (lo, hi) pairs): ``xp`` is the unpadded input of a convolution with that zero padding
+    (the depthwise kernels pad in their own buffers; the other paths pad here)."""
     N, C = xp.shape[:2]
     O = w.shape[0]
     dt = xp.dtype
@@ -96,6 +115,13 @@ def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True):
         return out
     b = bias if bias is not None else np.zeros(O, dt)
     path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation)
+    if path == "depthwise":
+        pads = pads or ((0, 0),) * 3
+        K.call("dw_fwd", dt, be, np.ascontiguousarray(xp), w, b, epi.a, epi.b, *stride[1:], *dilation[1:],
+               pads[1][0], pads[2][0], *_padded_shape(xp, pads)[1:], DW_PLANES_PER_UNIT, out, epi=epi)
+        return out
+    if pads is not None:
+        xp = zero_pad(xp, pads)
     if path == "direct":
         K.call("direct_fwd", dt, be, xp, w, b, epi.a, epi.b, *stride, *dilation, out, epi=epi)
         return out
@@ -179,9 +205,13 @@ def _pack(g, be):
     return tmp
 
 
-def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, need_weight=True):
+def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, need_weight=True, pads=None):
     """``(grad of the padded input or None, grad of the weight or None)`` of ``conv(xp, w)`` given
-    ``g`` (N, O, OD, OH, OW). The output gradient is packed once for both GEMMs."""
+    ``g`` (N, O, OD, OH, OW). The output gradient is packed once for both GEMMs. ``pads`` (three
+    (lo, hi) pairs): ``xp`` is the unpadded input of a convolution with that zero padding, and the
+    data gradient is the unpadded input's."""
+    if pads is not None:
+        return _backward_zero_padded(xp, g, w, stride, dilation, groups, pads, need_data, need_weight)
     N, C = xp.shape[:2]
     O = g.shape[1]
     dt = g.dtype
@@ -192,8 +222,14 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
     # writes every element) and all of gw: no np.zeros pass needed
     gxp = None
     if need_data:
-        dpath, _ = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation,
-                           _dispatch.Direction.BACKWARD_DATA)
+        dpath, dbe = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation,
+                             _dispatch.Direction.BACKWARD_DATA)
+        # the depthwise kernel adds 0 * w over its garbage columns: exact for finite weights only
+        if dpath == "depthwise" and np.isfinite(w).all():
+            gxp = _dw_data(g, w, stride, dilation, ((0, 0),) * 3, xp.shape, dbe)
+            need_data = False
+            if not need_weight:
+                return gxp, None
         # as a forward convolution the border taps meet the zero padding of g, where an inf or NaN
         # weight would give NaN that the gradient does not have: such weights take im2col + col2im
         if dpath == "direct_blocked" and np.isfinite(w).all():
@@ -207,6 +243,9 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
                              _dispatch.Direction.BACKWARD_WEIGHT)
         if wpath == "direct_blocked":
             gw = _weight_blocked(xp, g, w.shape, stride, dilation, wbe)
+        elif wpath == "depthwise":
+            gw = _dw_weight(xp, g, w.shape, stride, dilation, ((0, 0),) * 3, wbe)
+        if gw is not None:
             need_weight = False
             if not need_data:
                 return gxp, gw
@@ -216,7 +255,7 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
         gw = np.empty(w.shape, dt)
     direction = _dispatch.Direction.BACKWARD_DATA if need_data else _dispatch.Direction.BACKWARD_WEIGHT
     path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation, direction)
-    if path == "direct":
+    if path == "direct" or path == "depthwise":  # depthwise here: a non-finite weight's data gradient
         if need_data:
             K.call("direct_bwd_data", dt, be, g, w, *stride, *dilation, gxp)
         if need_weight:
@@ -254,6 +293,61 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
     if need_weight:
         gw[...] = acc.transpose(0, 2, 1).reshape(w.shape)
     return gxp, gw
+
+
+def _dw_data(g, w, stride, dilation, pads, x_shape, be):
+    """The depthwise data gradient (of the unpadded input of shape ``x_shape``, zero padding
+    ``pads``) by ``_kernels.dw_bwd_data``."""
+    gx = np.empty(x_shape, g.dtype)
+    Hp, Wp = (L + lo + hi for L, (lo, hi) in zip(x_shape[3:], pads[1:]))
+    K.call("dw_bwd_data", g.dtype, be, np.ascontiguousarray(g), w, *stride[1:], *dilation[1:], pads[1][0],
+           pads[2][0], Hp, Wp, DW_PLANES_PER_UNIT, gx)
+    return gx
+
+
+def _dw_weight(x, g, w_shape, stride, dilation, pads, be):
+    """The depthwise weight gradient by ``_kernels.dw_bwd_weight`` (``x`` unpadded, zero padding
+    ``pads``)."""
+    gw = np.empty(w_shape, g.dtype)
+    Hp, Wp = _padded_shape(x, pads)[1:]
+    sz = math.prod(-(-L // s) * s for L, s in zip((Hp, Wp), stride[1:]))  # the phase planes' size
+    K.call("dw_bwd_weight", g.dtype, be, np.ascontiguousarray(x), np.ascontiguousarray(g), *stride[1:],
+           *dilation[1:], pads[1][0], pads[2][0], Hp, Wp, max(1, DW_WEIGHT_PLANES // sz), gw)
+    return gw
+
+
+# The depthwise weight gradient builds the padded (phase) planes of a chunk of the batch at once,
+# at most DW_WEIGHT_PLANES elements (256 KiB float32, in L2), and makes one pass over the chunk per
+# group of taps.
+DW_WEIGHT_PLANES = 1 << 16
+
+
+def _backward_zero_padded(x, g, w, stride, dilation, groups, pads, need_data, need_weight):
+    """:func:`backward` of a convolution of the unpadded ``x`` with zero padding ``pads``: the
+    depthwise kernels take ``x`` as it is; the other paths get the padded input and their data
+    gradient is cropped."""
+    N, C = x.shape[:2]
+    O = g.shape[1]
+    dt = g.dtype
+    padded = any(lo or hi for lo, hi in pads)
+    gx = gw = None
+    if g.size and w.size and x.size:
+        D = _dispatch.Direction
+        dpath, dbe = backend(dt, N, C, O, groups, _ks(w), stride, padded, g.shape[2:], dilation, D.BACKWARD_DATA)
+        if need_data and dpath == "depthwise" and np.isfinite(w).all():  # finite: see backward
+            gx, need_data = _dw_data(g, w, stride, dilation, pads, x.shape, dbe), False
+        wpath, wbe = backend(dt, N, C, O, groups, _ks(w), stride, padded, g.shape[2:], dilation, D.BACKWARD_WEIGHT)
+        if need_weight and wpath == "depthwise":
+            gw, need_weight = _dw_weight(x, g, w.shape, stride, dilation, pads, wbe), False
+    if need_data or need_weight:
+        gxp, gw2 = backward(zero_pad(x, pads), g, w, stride, dilation, groups, padded, need_data, need_weight)
+        if need_data:
+            gx = np.ascontiguousarray(gxp[(slice(None), slice(None)) + tuple(
+                slice(lo, lo + L) for (lo, hi), L in zip(pads, x.shape[2:]))])
+        if need_weight:
+            gw = gw2
+    return gx, gw
+
 
 
 # Blocking of blocked_bwd_weight: a unit owns WEIGHT_CHANNEL_BLOCK input channels (all their tap

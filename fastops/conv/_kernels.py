@@ -24,6 +24,7 @@ from .. import _jit, _tile
 from .._tile import stack_tile as _stack_tile
 from .._epilogue import Epilogue, act_scalar
 from .._kernelset import KernelSet, UNBOUND
+from .._simd import nlanes, vfma, vload, vload_n, vsplat, vstore, vstore_n
 
 # template globals, bound per kernel by this module's kernel set (fastops._kernelset)
 T = ACT = NR = UNBOUND
@@ -399,6 +400,312 @@ def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD,
                                     r0[o] += a0[o]
 
 
+# ---- depthwise (groups == C == O, one channel per group; 1-D and 2-D): whole planes as flat rows
+#
+# The zero-padded plane, flattened (row-major, width Wp), makes every tap (kh, kw) one contiguous
+# multiply-add of length LEN = (OH - 1) * Wp + OW over the output computed on a Wp-wide grid
+# (columns OW..Wp-1 of each row are garbage, never stored): one long vector loop per tap instead
+# of OH short ones (7- and 14-pixel rows leave most of a 16-lane vector idle). A strided plane is
+# split into its sh * sw phase planes (padded rows i = r * sh + a, columns j = q * sw + b) of
+# Hq x Wq = ceil(Hp / sh) x ceil(Wp / sw); tap (kh, kw) then reads phase ((kh*dh) % sh, (kw*dw) % sw)
+# at row / column offset ((kh*dh) // sh, (kw*dw) // sw), again one contiguous run per tap. The
+# kernels take the *unpadded* plane (H, W) and the zero padding's top / left amounts (pt, pl) and
+# build the padded (phase) planes in a buffer of their own: no padded copy of the whole input is
+# made (np.pad of a 1.5 MB input cost 4x the convolution itself: page faults of a fresh buffer),
+# and the data gradient is written unpadded. A prange unit takes PCH planes, so its buffers (whose
+# padding and garbage positions are the same for every plane) are zeroed once per unit.
+# Gradients: the output gradient is laid out on the same Wq-wide grid with zeros in the garbage
+# columns. The data gradient adds wv * g over the run into the (phase) planes of the input
+# gradient (the garbage columns add 0 * wv: exact for a finite weight; _core sends non-finite
+# weights to the direct kernel). The weight gradient sums g * x per grid position over the batch
+# first, then over the valid positions only (so a garbage column's 0 * inf never reaches a sum).
+# Every output element / weight is one sum in an order fixed by the shapes: any thread count gives
+# the same bits. Short rows are copied in masked vectors (_dw_copy), a column stride of 2 as one
+# interleaved loop (scalar phase splitting made the stride-2 forward 2x slower).
+# Measured (``python -m fastops.conv.bench --depthwise``: MobileNetV2's 3x3 depthwise convs, 4 images,
+# float32, 2 threads, one process; ms, this kernel vs the direct kernel forced): forward C32 112
+# 0.84 vs 1.80, C96 112 s2 2.47 vs 6.26, C144 56 0.91 vs 1.87, C192 28 0.31 vs 1.06, C576 14 0.35
+# vs 1.62, C960 7 0.44 vs 1.25; data gradient C144 56 0.78 vs 2.45, C960 7 0.34 vs 1.20; weight
+# gradient C144 56 0.75 vs 2.06, C960 7 0.40 vs 1.09. torch (alone, same day) ran the forwards in
+# 1.14, 3.08, 1.03, 0.22, 0.23, 0.14 ms: at 7-28 pixels the per-plane work is short (a 7x7 plane
+# is one 128-position block), and channels-in-vector layouts are what closes that gap.
+
+
+@_jit.inline
+def _dw_copy(src, s0, dst, d0, n):
+    """``dst[d0 : d0 + n] = src[s0 : s0 + n]`` in vectors, the last one masked (both 1-D
+    C-contiguous): short rows (7, 14 pixels) in two or one masked vector instead of scalars."""
+    VL = nlanes(dst)
+    for o in range(0, n, VL):
+        k = min(VL, n - o)
+        vstore_n(dst, d0 + o, vload_n(src, s0 + o, k, 0), k)
+
+
+@_jit.inline
+def _dw_fill(plane, sh, sw, pt, pl, Hq, Wq, q):
+    """The unpadded ``plane`` (H, W) into the zero-padded phase planes ``q`` (sh * sw * Hq * Wq,),
+    phase (a, b) at offset (a * sw + b) * Hq * Wq; q's other positions are left as they are."""
+    H, W = plane.shape
+    for i in range(H):
+        ip = i + pt
+        a = ip % sh
+        row = plane[i]
+        if sw == 2:  # both phases in one loop: an interleaved pair of loads LLVM vectorizes
+            de = ((a * 2 + pl % 2) * Hq + ip // sh) * Wq + pl // 2
+            do = ((a * 2 + (pl + 1) % 2) * Hq + ip // sh) * Wq + (pl + 1) // 2
+            for m in range(W // 2):
+                q[de + m] = row[2 * m]
+                q[do + m] = row[2 * m + 1]
+            if W % 2:
+                q[de + W // 2] = row[W - 1]
+            continue
+        for b in range(sw):
+            j0 = (b - pl) % sw  # the first column of phase b
+            if j0 < W:
+                d0 = ((a * sw + b) * Hq + ip // sh) * Wq + (j0 + pl) // sw
+                if sw == 1:
+                    _dw_copy(row, 0, q, d0, W)
+                else:
+                    for j in range((W - j0 + sw - 1) // sw):
+                        q[d0 + j] = row[j0 + j * sw]
+
+
+@_jit.inline
+def _dw_grid(src, OH, OW, Wq, gq, g0):
+    """``src`` (OH, OW) into the Wq-wide grid ``gq`` from ``g0`` on (its garbage columns left as
+    they are)."""
+    for oh in range(OH):
+        _dw_copy(src[oh], 0, gq, g0 + oh * Wq, OW)
+
+
+# the register block of the depthwise forward / data gradient: DW_VECS vectors (128 float32 / 64
+# float64 grid positions) summed over all taps in registers, stored once
+DW_VECS = 8
+DW_SLACK = DW_VECS * 16  # a block's grid positions at most (float32): the buffers' slack at the end
+
+
+@_jit.inline
+def _dw_taps(src, offs, wts, t0, t1, n, dst, d0):
+    """``dst[d0 + i] = sum over t0 <= t < t1 of wts[t] * src[offs[t] + i]`` for ``i`` below ``n``
+    rounded up to a whole block of DW_VECS vectors (``src`` and ``dst`` 1-D C-contiguous, large
+    enough for the rounded block). The block's accumulators stay in registers over the taps; each
+    lane is one FMA chain in tap order (the same instructions for every element and thread).
+    Eight independent chains: four left the loop bound by the FMA latency (1 FMA per cycle)."""
+    VL = nlanes(src)
+    for i0 in range(0, n, 8 * VL):
+        a0 = vsplat(src, 0)
+        a1 = a0
+        a2 = a0
+        a3 = a0
+        a4 = a0
+        a5 = a0
+        a6 = a0
+        a7 = a0
+        for t in range(t0, t1):
+            wv = vsplat(src, wts[t])
+            j = offs[t] + i0
+            a0 = vfma(wv, vload(src, j), a0)
+            a1 = vfma(wv, vload(src, j + VL), a1)
+            a2 = vfma(wv, vload(src, j + 2 * VL), a2)
+            a3 = vfma(wv, vload(src, j + 3 * VL), a3)
+            a4 = vfma(wv, vload(src, j + 4 * VL), a4)
+            a5 = vfma(wv, vload(src, j + 5 * VL), a5)
+            a6 = vfma(wv, vload(src, j + 6 * VL), a6)
+            a7 = vfma(wv, vload(src, j + 7 * VL), a7)
+        j = d0 + i0
+        vstore(dst, j, a0)
+        vstore(dst, j + VL, a1)
+        vstore(dst, j + 2 * VL, a2)
+        vstore(dst, j + 3 * VL, a3)
+        vstore(dst, j + 4 * VL, a4)
+        vstore(dst, j + 5 * VL, a5)
+        vstore(dst, j + 6 * VL, a6)
+        vstore(dst, j + 7 * VL, a7)
+
+
+def _dw_fwd_template(x, w, bias, a, b, sh, sw, dh, dw, pt, pl, Hp, Wp, PCH, out):
+    """Depthwise forward, bias + activation fused: ``x`` (N, C, 1, H, W) zero-padded by (pt, pl)
+    to (Hp, Wp), ``w`` (C, 1, 1, KH, KW), ``out`` (N, C, 1, OH, OW); PCH planes per prange unit."""
+    N, C, _, OH, OW = out.shape
+    KH, KW = w.shape[3], w.shape[4]
+    KT = KH * KW
+    Hq = (Hp + sh - 1) // sh
+    Wq = (Wp + sw - 1) // sw
+    LEN = (OH - 1) * Wq + OW
+    SZ = sh * sw * Hq * Wq
+    B = DW_SLACK
+    offs = np.empty(KT, np.int64)  # tap (kh, kw): its run's start in the phase planes
+    for kh in range(KH):
+        for kw in range(KW):
+            offs[kh * KW + kw] = ((((kh * dh) % sh) * sw + (kw * dw) % sw) * Hq + (kh * dh) // sh) * Wq \
+                + (kw * dw) // sw
+    wc = w.reshape((C, KT))
+    P = N * C
+    for u in prange((P + PCH - 1) // PCH):
+        q = np.zeros(SZ + B, dtype=T)  # + B: the last block's loads stay inside
+        acc = np.empty(LEN + B, dtype=T)
+        for p in range(u * PCH, min(P, u * PCH + PCH)):
+            n = p // C
+            c = p - n * C
+            _dw_fill(x[n, c, 0], sh, sw, pt, pl, Hq, Wq, q)
+            _dw_taps(q, offs, wc[c], 0, KT, LEN, acc, 0)
+            bv = bias[c]
+            for i in range(LEN):  # the epilogue over the whole grid (one vectorized loop)
+                acc[i] = ACT(acc[i] + bv, a, b)
+            for oh in range(OH):
+                _dw_copy(acc, oh * Wq, out[n, c, 0, oh], 0, OW)
+
+
+def _dw_bwd_data_template(g, w, sh, sw, dh, dw, pt, pl, Hp, Wp, PCH, gx):
+    """Depthwise data gradient: ``gx`` (N, C, 1, H, W), the gradient of the unpadded input (every
+    element written), of an input zero-padded by (pt, pl) to (Hp, Wp); ``g`` (N, C, 1, OH, OW);
+    ``w`` finite; PCH planes per prange unit. Each phase plane of the padded input's gradient is a
+    correlation of the output gradient's grid (after a zero margin of M positions) with that
+    phase's taps: position j gets ``w[t] * grid[j - d_t]``, d_t = tap t's row / column offset in
+    the phase plane; a read across a row start lands in the previous row's garbage columns, zero
+    (OW + d_t's column <= Wq)."""
+    N, C, _, H, W = gx.shape
+    OH, OW = g.shape[3], g.shape[4]
+    KH, KW = w.shape[3], w.shape[4]
+    KT = KH * KW
+    Hq = (Hp + sh - 1) // sh
+    Wq = (Wp + sw - 1) // sw
+    S = sh * sw
+    HW = Hq * Wq
+    B = DW_SLACK
+    # the taps grouped by phase: phase f's taps are order[start[f]:start[f + 1]], in (kh, kw) order
+    start = np.zeros(S + 1, np.int64)
+    for kh in range(KH):
+        for kw in range(KW):
+            start[((kh * dh) % sh) * sw + (kw * dw) % sw + 1] += 1
+    for f in range(S):
+        start[f + 1] += start[f]
+    order = np.empty(KT, np.int64)
+    d = np.empty(KT, np.int64)
+    fill = start[:S].copy()
+    M = 0
+    for kh in range(KH):
+        for kw in range(KW):
+            f = ((kh * dh) % sh) * sw + (kw * dw) % sw
+            order[fill[f]] = kh * KW + kw
+            d[fill[f]] = ((kh * dh) // sh) * Wq + (kw * dw) // sw
+            M = max(M, d[fill[f]])
+            fill[f] += 1
+    offs = np.empty(KT, np.int64)
+    for t in range(KT):
+        offs[t] = M - d[t]
+    wc = w.reshape((C, KT))
+    P = N * C
+    for u in prange((P + PCH - 1) // PCH):
+        gq = np.zeros(M + HW + B, dtype=T)  # margin, the Wq-wide grid (garbage columns 0), zeros
+        q = np.empty(S * HW + B, dtype=T)
+        wt = np.empty(KT, dtype=T)
+        for p in range(u * PCH, min(P, u * PCH + PCH)):
+            n = p // C
+            c = p - n * C
+            _dw_grid(g[n, c, 0], OH, OW, Wq, gq, M)
+            wr = wc[c]
+            for t in range(KT):
+                wt[t] = wr[order[t]]
+            for f in range(S):  # in order: a block past a phase's end is overwritten by the next phase
+                _dw_taps(gq, offs, wt, start[f], start[f + 1], HW, q, f * HW)
+            plane = gx[n, c, 0]
+            for i in range(H):
+                ip = i + pt
+                ph = ip % sh
+                row = plane[i]
+                if sw == 2:  # both phases in one loop (an interleaved pair of stores)
+                    se = ((ph * 2 + pl % 2) * Hq + ip // sh) * Wq + pl // 2
+                    so = ((ph * 2 + (pl + 1) % 2) * Hq + ip // sh) * Wq + (pl + 1) // 2
+                    for m in range(W // 2):
+                        row[2 * m] = q[se + m]
+                        row[2 * m + 1] = q[so + m]
+                    if W % 2:
+                        row[W - 1] = q[se + W // 2]
+                    continue
+                for pw in range(sw):
+                    j0 = (pw - pl) % sw
+                    if j0 < W:
+                        s0 = ((ph * sw + pw) * Hq + ip // sh) * Wq + (j0 + pl) // sw
+                        if sw == 1:
+                            _dw_copy(q, s0, row, 0, W)
+                        else:
+                            for j in range((W - j0 + sw - 1) // sw):
+                                row[j0 + j * sw] = q[s0 + j]
+
+
+DW_WEIGHT_TAPS = 5  # taps per pass of the depthwise weight gradient (one vector accumulator each)
+
+
+def _dw_bwd_weight_template(x, g, sh, sw, dh, dw, pt, pl, Hp, Wp, NB, gw):
+    """Depthwise weight gradient: ``gw`` (C, 1, 1, KH, KW); ``x`` (N, C, 1, H, W) zero-padded by
+    (pt, pl) to (Hp, Wp), ``g`` (N, C, 1, OH, OW). One prange unit per channel. The batch in
+    chunks of NB images, whose padded (phase) planes are built once per chunk; then the taps in
+    groups of DW_WEIGHT_TAPS, each group one pass over the chunk with one vector accumulator per
+    tap in registers (kept in memory between chunks): per output row, each vector of g (the row's
+    last one masked, so no garbage column enters a sum) times the tap's run of the phase plane.
+    Lane l of a tap's accumulator sums the row positions = l mod VL in (n, oh, ow) order; the
+    lanes are added in index order: a fixed order, whatever the thread count."""
+    N, C = x.shape[0], x.shape[1]
+    OH, OW = g.shape[3], g.shape[4]
+    KH, KW = gw.shape[3], gw.shape[4]
+    KT = KH * KW
+    Hq = (Hp + sh - 1) // sh
+    Wq = (Wp + sw - 1) // sw
+    SZ = sh * sw * Hq * Wq
+    NG = (KT + DW_WEIGHT_TAPS - 1) // DW_WEIGHT_TAPS
+    offs = np.empty(NG * DW_WEIGHT_TAPS, np.int64)  # as dw_fwd's; the last group's spare taps read tap 0
+    for t in range(NG * DW_WEIGHT_TAPS):
+        kh = (t // KW) if t < KT else 0
+        kw = (t % KW) if t < KT else 0
+        offs[t] = ((((kh * dh) % sh) * sw + (kw * dw) % sw) * Hq + (kh * dh) // sh) * Wq + (kw * dw) // sw
+    for c in prange(C):
+        q = np.zeros(min(NB, N) * SZ, dtype=T)
+        VL = nlanes(q)
+        accm = np.zeros(NG * DW_WEIGHT_TAPS * VL, dtype=T)
+        for n0 in range(0, N, NB):
+            nb = min(NB, N - n0)
+            for i in range(nb):
+                _dw_fill(x[n0 + i, c, 0], sh, sw, pt, pl, Hq, Wq, q[i * SZ:])
+            for tg in range(NG):
+                t0 = tg * DW_WEIGHT_TAPS
+                m0 = t0 * VL
+                a0 = vload(accm, m0)
+                a1 = vload(accm, m0 + VL)
+                a2 = vload(accm, m0 + 2 * VL)
+                a3 = vload(accm, m0 + 3 * VL)
+                a4 = vload(accm, m0 + 4 * VL)
+                for i in range(nb):
+                    gp = g[n0 + i, c, 0]
+                    o0 = offs[t0] + i * SZ
+                    o1 = offs[t0 + 1] + i * SZ
+                    o2 = offs[t0 + 2] + i * SZ
+                    o3 = offs[t0 + 3] + i * SZ
+                    o4 = offs[t0 + 4] + i * SZ
+                    for oh in range(OH):
+                        grow = gp[oh]
+                        for o in range(0, OW, VL):
+                            k = min(VL, OW - o)
+                            gv = vload_n(grow, o, k, 0)
+                            j = oh * Wq + o
+                            a0 = vfma(gv, vload_n(q, o0 + j, k, 0), a0)
+                            a1 = vfma(gv, vload_n(q, o1 + j, k, 0), a1)
+                            a2 = vfma(gv, vload_n(q, o2 + j, k, 0), a2)
+                            a3 = vfma(gv, vload_n(q, o3 + j, k, 0), a3)
+                            a4 = vfma(gv, vload_n(q, o4 + j, k, 0), a4)
+                vstore(accm, m0, a0)
+                vstore(accm, m0 + VL, a1)
+                vstore(accm, m0 + 2 * VL, a2)
+                vstore(accm, m0 + 3 * VL, a3)
+                vstore(accm, m0 + 4 * VL, a4)
+        for kh in range(KH):
+            for kw in range(KW):
+                m0 = (kh * KW + kw) * VL
+                sacc = T(0)
+                for l in range(VL):
+                    sacc += accm[m0 + l]
+                gw[c, 0, 0, kh, kw] = sacc
+
 def _epilogue_rows_template(out, bias, a, b):
     """``out`` (R, M, L): ``out[r, m, :] = ACT(out[r, m, :] + bias[m])`` (conv: bias per channel)."""
     R, M, L = out.shape
@@ -454,6 +761,9 @@ TEMPLATES = {
     "pack_grad": _pack_grad_template,
     "direct_bwd_data": _direct_bwd_data_template,
     "direct_bwd_weight": _direct_bwd_weight_template,
+    "dw_fwd": _dw_fwd_template,
+    "dw_bwd_data": _dw_bwd_data_template,
+    "dw_bwd_weight": _dw_bwd_weight_template,
     "epilogue_rows": _epilogue_rows_template,
     "epilogue_cols": _epilogue_cols_template,
     "unpack": _unpack_template,
@@ -475,7 +785,7 @@ BLOCK_NR = _tile.NR  # 64
 BLOCK_MR = _tile.MR  # 4
 BLOCKED_FASTMATH = _tile.FASTMATH  # _config.FASTMATH | {"contract"}
 _BLOCKED = ("blocked_fwd", "blocked_bwd_weight", "pack_grad")
-_USES_ACT = ("blocked_fwd", "direct_fwd", "epilogue_rows", "epilogue_cols", "unpack")
+_USES_ACT = ("blocked_fwd", "direct_fwd", "dw_fwd", "epilogue_rows", "epilogue_cols", "unpack")
 
 
 def _bindings(dt, which, act):

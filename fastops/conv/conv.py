@@ -111,16 +111,26 @@ def unpad_grad(gxp, x, pads, mode):
     return _pad.backward(gxp, x, _torch_pad(pads), mode=mode)[0]
 
 
+def _core_input(x, pads, mode, k):
+    """``(5-D core input, padded, zero pads or None)``: zero padding is left to the core (its
+    depthwise kernels pad in their own buffers, the other paths pad there), other modes are
+    applied here."""
+    padded = any(lo or hi for lo, hi in pads)
+    if mode == "zeros":
+        return to5(x, k), padded, ((0, 0),) * (3 - k) + tuple(pads)
+    xp = pad_input(x, pads, mode)
+    return to5(xp, k), padded, None
+
+
 def _forward(op_name, k, input, weight, bias, stride, padding, dilation, groups, padding_mode, activation,
              activation_param, identity=False):
     x, w, b, batched, stride, dilation, groups, mode, epi, pads, out_sp = prepare(
         op_name, k, input, weight, bias, stride, padding, dilation, groups, padding_mode, activation, activation_param)
     if identity:
         epi = _epilogue.parse(op_name, None)
-    xp = pad_input(x, pads, mode)
-    padded = xp is not x
-    out = _core.forward(to5(xp, k), to5(w, k), b, epi, pad3(stride, k, 1), pad3(dilation, k, 1), groups,
-                        pad3(out_sp, k, 1), padded)
+    xp, padded, zpads = _core_input(x, pads, mode, k)
+    out = _core.forward(xp, to5(w, k), b, epi, pad3(stride, k, 1), pad3(dilation, k, 1), groups,
+                        pad3(out_sp, k, 1), padded, pads=zpads)
     out = out.reshape(out.shape[:2] + out_sp)
     return out if batched else out[0]
 
@@ -137,21 +147,22 @@ def _backward(op_name, k, grad_output, input, weight, bias, stride, padding, dil
     g = grad_like(op_name, grad_output, oshape, x.dtype)
     g = g.reshape((N, O) + out_sp)
     need_x, need_w, need_b = (True, True, True) if needs is None else needs
-    xp = pad_input(x, pads, mode)
-    padded = xp is not x
+    xp, padded, zpads = _core_input(x, pads, mode, k)
     s3, d3, o3 = pad3(stride_, k, 1), pad3(dilation_, k, 1), pad3(out_sp, k, 1)
     if not epi.identity:
         if saved is None:
-            saved = _core.forward(to5(xp, k), to5(w, k), b, _epilogue.parse(op_name, None), s3, d3, groups_, o3,
-                                  padded)
+            saved = _core.forward(xp, to5(w, k), b, _epilogue.parse(op_name, None), s3, d3, groups_, o3,
+                                  padded, pads=zpads)
         g = _epilogue.grad(g, saved.reshape(g.shape), epi)
     gx = gw = None
     if need_x or need_w:
         g5 = to5(np.ascontiguousarray(g), k)
-        gxp, gw = _core.backward(to5(xp, k), g5, to5(w, k), s3, d3, groups_, padded, need_data=need_x,
-                                 need_weight=need_w)
+        gxp, gw = _core.backward(xp, g5, to5(w, k), s3, d3, groups_, padded, need_data=need_x,
+                                 need_weight=need_w, pads=zpads)
         if need_x:
-            gx = unpad_grad(gxp.reshape(xp.shape), x, pads, mode)
+            # zero padding: the core's gradient already is the unpadded input's
+            gx = gxp.reshape(x.shape) if zpads is not None else unpad_grad(
+                gxp.reshape(xp.shape[:2] + xp.shape[5 - k:]), x, pads, mode)
             if not batched:
                 gx = gx[0]
         if need_w:

@@ -378,12 +378,16 @@ _DATA_BLOCKED = {"backward_data_path": "direct_blocked"}
 _PATHS = {
     "conv1d": [
         ("direct", (2, 16, 200), (8, 4, 5), True, {"groups": 4, "padding": "same", "padding_mode": "reflect"}),
+        ("depthwise", (2, 32, 400), (32, 1, 5), True, {"groups": 32, "padding": 2, "stride": 2}),
         ("direct_blocked", (2, 16, 200), (32, 16, 5), True, {"padding": 2, "activation": "gelu"}),
         ("direct_blocked", (2, 32, 150), (32, 32, 5), False, {"padding": 1, "dilation": 2}, _DATA_BLOCKED),
     ],
     "conv2d": [
         ("im2col_gemm", (2, 8, 12, 11), (16, 8, 3, 3), True, {"padding": 1, "activation": "relu"}),
         ("direct", (2, 16, 21, 19), (32, 1, 3, 3), True, {"groups": 16, "stride": 2, "padding": 1}),
+        ("depthwise", (2, 32, 21, 19), (32, 1, 3, 3), True, {"groups": 32, "stride": 2, "padding": 1,
+                                                             "activation": "relu6"}),
+        ("depthwise", (2, 16, 14, 15), (16, 1, 3, 3), False, {"groups": 16, "padding": 2, "dilation": 2}),
         ("gemm_1x1", (2, 16, 9, 10), (16, 16, 1, 1), False, {}),
         ("direct_blocked", (2, 8, 12, 11), (32, 8, 3, 3), True, {"padding": 1, "dilation": (1, 2)}),
         ("direct_blocked", (2, 40, 6, 18), (33, 40, 3, 3), True, {"padding": 1, "activation": "relu"}, _DATA_BLOCKED),
@@ -402,6 +406,7 @@ _PATHS = {
     "conv_transpose2d": [
         ("im2col_gemm", (2, 16, 7, 8), (16, 4, 4, 4), True, {"stride": 2, "padding": 1, "groups": 2}),
         ("direct_blocked", (2, 32, 5, 17), (32, 36, 3, 3), True, {"padding": 1}),
+        ("depthwise", (2, 32, 14, 15), (32, 1, 3, 3), True, {"groups": 32, "stride": 2, "padding": 1}),
     ],
     "conv_transpose3d": [
         ("direct", (1, 8, 5, 6, 7), (8, 1, 3, 3, 3), False, {"groups": 8, "stride": 2}),

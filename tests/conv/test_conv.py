@@ -26,15 +26,24 @@ def test_dispatch_picks_path_per_shape():
     assert cb(np.float64, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), 2)[0] == "im2col_gemm"
     d = fastops.conv2d.explain((8, 3, 224, 224), "float32", weight_shape=(64, 3, 7, 7), stride=2, padding=3)
     assert d["path"] == "direct_blocked"
-    # depthwise (and small channel products per group): direct kernel
-    assert cb(f32, 8, 128, 128, 128, (1, 3, 3), (1, 1, 1), True, (1, 56, 56), 2) == ("direct", "parallel")
+    # depthwise 1-D / 2-D (one channel in and out per group): the depthwise plane kernels, every
+    # direction and both dtypes; channel multipliers, other small channel products per group and
+    # 3-D depthwise: the direct kernel
+    D = _dispatch.Direction
+    for dt in (f32, np.float64):
+        for d in D:
+            assert cb(dt, 8, 128, 128, 128, (1, 3, 3), (1, 1, 1), True, (1, 56, 56), 2, direction=d) == (
+                "depthwise", "parallel")
+        assert cb(dt, 8, 96, 96, 96, (1, 3, 3), (1, 2, 2), True, (1, 56, 56), 2)[0] == "depthwise"
     assert cb(f32, 8, 128, 256, 128, (1, 3, 3), (1, 1, 1), True, (1, 56, 56), 2)[0] == "direct"
+    assert cb(f32, 8, 128, 128, 128, (3, 3, 3), (1, 1, 1), True, (4, 8, 8), 2)[0] == "direct"
+    assert cb(f32, 8, 64, 32, 32, (1, 3, 3), (1, 1, 1), True, (1, 28, 28), 2)[0] == "direct"
     # small problems or one thread: serial
     assert cb(f32, 1, 2, 3, 1, (1, 1, 3), (1, 1, 1), False, (1, 1, 5), 2) == ("direct", "serial")
     assert cb(f32, 8, 64, 64, 1, (1, 3, 3), (1, 1, 1), True, (1, 56, 56), 1) == ("direct_blocked", "serial")
     with fastops.threads(1):
         d = fastops.conv2d.explain((8, 128, 56, 56), "float32", weight_shape=(128, 1, 3, 3), groups=128, padding=1)
-        assert d["path"] == "direct" and d["backend"] == "serial" and d["output_shape"] == (8, 128, 56, 56)
+        assert d["path"] == "depthwise" and d["backend"] == "serial" and d["output_shape"] == (8, 128, 56, 56)
         d = fastops.conv_transpose2d.explain((8, 64, 28, 28), "float32", weight_shape=(64, 32, 4, 4), stride=2,
                                              padding=1)
         assert d["path"] == "im2col_gemm" and d["output_shape"] == (8, 32, 56, 56)
@@ -89,6 +98,8 @@ def test_forced_conv_paths():
         cb(f32, *args)
     with _dispatch.force(conv_path="direct_blocked"), pytest.raises(ValueError, match="float32"):
         cb(np.float64, *args)
+    with _dispatch.force(conv_path="depthwise"), pytest.raises(ValueError, match="one input and one output"):
+        cb(f32, *args)
     with pytest.raises(ValueError, match="conv_path"), _dispatch.force(conv_path="fast"):
         pass
     with pytest.raises(TypeError, match="unknown choice"), _dispatch.force(conv_kernel="direct"):
@@ -308,3 +319,88 @@ def test_blocked_weight_gradient(k, xs, ws, kw):
     gx64, gw64, _ = f.backward(g.astype(np.float64), x.astype(np.float64), w.astype(np.float64), None, **kw)
     assert np.abs(gw - gw64).max() <= 1e-6 * np.abs(gw64).max() * np.sqrt(g.size / ws[1])
     np.testing.assert_allclose(gx, gx64, rtol=1e-4, atol=1e-4 * np.abs(gx64).max())
+
+
+# the depthwise plane kernels (_kernels.dw_fwd / dw_bwd_data / dw_bwd_weight) against the direct
+# kernel (an independent loop nest; both against torch in the table tests): strides 1-3 and mixed,
+# dilation, padding modes, 1-D, kernels wider than the stride and smaller, odd widths, several row
+# blocks of the weight gradient, strided / offset inputs, fused activations
+_DW_CASES = [  # (input shape, kernel, kwargs)
+    ((2, 8, 9, 11), (3, 3), {"padding": 1}),
+    ((2, 6, 12, 7), (3, 3), {"stride": 2, "padding": 1, "activation": "relu6"}),
+    ((1, 5, 13, 14), (5, 5), {"stride": 2, "padding": 2}),
+    ((2, 4, 10, 9), (3, 3), {"stride": 3, "dilation": 2}),
+    ((2, 3, 8, 8), (1, 1), {"stride": 2}),
+    ((1, 3, 5, 6), (3, 2), {"stride": (3, 2), "padding": (1, 0)}),  # kernel shorter than the stride
+    ((2, 7, 15, 6), (3, 5), {"stride": (2, 1), "dilation": (1, 2), "padding": (1, 2), "bias": False}),
+    ((1, 4, 70, 100), (5, 5), {"padding": 2, "activation": "gelu"}),  # several weight-gradient row blocks
+    ((2, 4, 9, 10), (3, 3), {"padding": 1, "padding_mode": "reflect"}),
+    ((2, 6, 33), (7,), {"padding": 3, "stride": 2}),  # conv1d
+]
+
+
+def _dw_run(x, w, b, kw, g):
+    op = fastops.conv1d if x.ndim == 3 else fastops.conv2d
+    return [op(x, w, b, **kw)] + list(op.backward(g, x, w, b, **kw))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("xs, k, kw", _DW_CASES)
+def test_depthwise_kernels_match_direct(dtype, xs, k, kw):
+    rng = np.random.default_rng(11)
+    kw = dict(kw)
+    has_bias = kw.pop("bias", True)
+    C = xs[1]
+    # a strided, offset view of a larger array as the input
+    big = rng.standard_normal(xs[:2] + tuple(2 * s + 1 for s in xs[2:])).astype(dtype)
+    x = big[(slice(None), slice(None)) + tuple(slice(1, None, 2) for _ in xs[2:])]
+    assert x.shape == xs and not x.flags.c_contiguous
+    w = rng.standard_normal((C, 1) + k).astype(dtype)
+    b = rng.standard_normal(C).astype(dtype) if has_bias else None
+    kw["groups"] = C
+    op = fastops.conv1d if x.ndim == 3 else fastops.conv2d
+    d = op.explain(x.shape, np.dtype(dtype).name, weight_shape=w.shape, **kw)
+    assert d["path"] == d["backward_data_path"] == d["backward_weight_path"] == "depthwise"
+    g = rng.standard_normal(op(x, w, b, **kw).shape).astype(dtype)
+    x0, w0, g0 = x.copy(), w.copy(), g.copy()
+    res = _dw_run(x, w, b, kw, g)
+    assert np.array_equal(x, x0) and np.array_equal(w, w0) and np.array_equal(g, g0)
+    with _dispatch.force(conv_path="direct"):
+        ref = _dw_run(x, w, b, kw, g)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    for a, r in zip(res, ref):
+        if r is None:
+            assert a is None
+            continue
+        assert a.dtype == dtype and a.shape == r.shape
+        assert np.abs(a - r).max() <= tol * max(np.abs(r).max(), 1.0)
+    with _threads.threads(1):
+        one = _dw_run(x, w, b, kw, g)
+    for a, r in zip(res, one):
+        assert (a is None and r is None) or np.array_equal(a, r)
+
+
+def test_depthwise_non_finite_values_as_direct():
+    """inf / NaN in the input, the output gradient and the weight: the same non-finite pattern as
+    the direct kernel (the data gradient of a non-finite weight runs the direct kernel: the plane
+    kernel's garbage columns would add 0 * inf), and finite values elsewhere."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((2, 4, 9, 10))
+    x[0, 1, 3, 4] = np.inf
+    x[1, 2, 0, 9] = np.nan
+    x[1, 3, 8, 9] = -np.inf
+    w = rng.standard_normal((4, 1, 3, 3))
+    kw = {"groups": 4, "padding": 1, "stride": 2}
+    g = rng.standard_normal(fastops.conv2d(x, w, None, **kw).shape)
+    g[0, 0, 2, 2] = np.nan
+    for wv in (None, np.inf):
+        ww = w.copy()
+        if wv is not None:
+            ww[2, 0, 1, 1] = wv
+        res = _dw_run(x, ww, None, kw, g)
+        with _dispatch.force(conv_path="direct"):
+            ref = _dw_run(x, ww, None, kw, g)
+        for a, r in zip(res[:3], ref[:3]):
+            assert np.array_equal(np.isnan(a), np.isnan(r)) and np.array_equal(np.isinf(a), np.isinf(r))
+            fin = np.isfinite(r)
+            np.testing.assert_allclose(a[fin], r[fin], rtol=1e-12, atol=1e-12)
