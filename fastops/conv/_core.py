@@ -130,6 +130,11 @@ def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True, pad
         return out
     be = PASS_BACKEND
     L = math.prod(out_sp)
+    if path == "gemm_1x1" and L >= CONV_1X1_BATCHED_MIN_PIXELS:
+        # (O, C) @ (C, L) per image, batched, straight into the output (bias and activation in the
+        # engine's epilogue): no packed copy of the input, no unpacking pass
+        _engine.gemm(w.reshape(O, C), xp.reshape(N, C, L), out.reshape(N, O, L), row_bias=bias, epi=epi)
+        return out
     KD, KH, KW = _ks(w)
     nb = batch_chunk(N, dt.itemsize * L * max(C * KD * KH * KW, O))
     for n0 in range(0, N, nb):
@@ -138,6 +143,16 @@ def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True, pad
         tmp = _gemm(w.reshape(O, -1), cols, groups, out=_workspace("res", (O, cols.shape[1]), dt))
         K.call("unpack", dt, be, tmp, b, epi.a, epi.b, out[n0:n1].reshape(n1 - n0, O, L), epi=epi)
     return out
+
+
+# The 1x1 path (stride 1, no padding) runs one GEMM per image on the arrays as they are from
+# CONV_1X1_BATCHED_MIN_PIXELS output pixels on; smaller maps pack the batch into one (C, N*L)
+# operand first (a 7x7 map's 49 columns fill 1.5 column tiles of 32). MobileNetV2's 1x1 convs, 4
+# images, float32, 2 threads, forward / data / weight gradient ms, per image vs packed: 24->144 at
+# 56 1.18 / 1.04 / 3.41 vs 2.68 / 2.61 / 5.30, 64->384 at 14 0.38 / 0.50 / 0.88 vs 0.45 / 0.64 /
+# 0.94, 160->960 at 7 0.99 / 1.34 / 0.95 vs 0.69 / 0.94 / 0.87 (per image: ``python -m
+# fastops.conv.bench --pointwise``; packed: the same script's figures at commit 2843add).
+CONV_1X1_BATCHED_MIN_PIXELS = 128
 
 
 def pack_weight_blocked(w):
@@ -265,6 +280,26 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
     KD, KH, KW = _ks(w)
     CK = C * KD * KH * KW
     L = math.prod(out_sp)
+    if path == "gemm_1x1" and L >= CONV_1X1_BATCHED_MIN_PIXELS:
+        # per image, on the arrays as they are (no packed copies, no unpacking pass): the data
+        # gradient (C, O) @ (O, L) batched into gxp; the weight gradient summed over the images in
+        # order (each product's order fixed by its shapes), as (O, L) @ (L, C) or, when that wastes
+        # less of the edge tiles (MR rows x NR columns), its transpose (C, L) @ (L, O)
+        g3, x3 = g.reshape(N, O, L), xp.reshape(N, C, L)
+        if need_data:
+            _engine.gemm(w.reshape(O, C).T, g3, gxp.reshape(N, C, L))
+        if need_weight:
+            mr, nr = _engine.MR, _engine.nr(dt)
+            if -(-O // mr) * mr * -(-C // nr) * nr <= -(-C // mr) * mr * -(-O // nr) * nr:
+                gw2 = gw.reshape(O, C)
+                for n in range(N):
+                    _engine.gemm(g3[n], x3[n].T, gw2, accumulate=n > 0)
+            else:
+                gwt = np.empty((C, O), dt)
+                for n in range(N):
+                    _engine.gemm(x3[n], g3[n].T, gwt, accumulate=n > 0)
+                gw.reshape(O, C)[...] = gwt.T
+        return gxp, gw
     w2 = w.reshape(O, -1)  # (O, Cg*K)
     G = groups
     acc = None

@@ -6,6 +6,7 @@ with ``conv_path="im2col_gemm"`` forced; medians in ms and GFLOP/s. The figures 
 ``fastops._dispatch`` (CONV_BLOCKED_DATA_MIN_WIDTH) come from this command. ``--depthwise``:
 MobileNetV2's depthwise 3x3 convolutions (4 images) instead, the depthwise plane kernels against
 the direct kernel (``conv_path="direct"`` forced; the figures in ``fastops.conv._kernels``).
+``--pointwise``: MobileNetV2's 1x1 convolutions (4 images) against im2col + GEMM forced.
 """
 import argparse
 import time
@@ -20,6 +21,10 @@ CASES = [  # (N, C, H, O, kernel, stride, padding)
 DEPTHWISE_CASES = [(4, C, H, C, 3, s, 1) for C, H, s in (
     (32, 112, 1), (96, 112, 2), (144, 56, 1), (144, 56, 2), (192, 28, 1), (192, 28, 2), (384, 14, 1),
     (576, 14, 1), (576, 14, 2), (960, 7, 1))]
+# MobileNetV2's 1x1 convolutions at 224
+POINTWISE_CASES = [(4, C, H, O, 1, 1, 0) for C, O, H in (
+    (16, 96, 112), (24, 144, 56), (144, 24, 56), (32, 192, 28), (192, 32, 28), (64, 384, 14), (384, 64, 14),
+    (96, 576, 14), (576, 96, 14), (160, 960, 7), (960, 160, 7), (320, 1280, 7))]
 
 
 def _median_ms(fn, rounds):
@@ -42,14 +47,14 @@ def _forced(path, fn):
     return call
 
 
-def run(rounds=7, threads=2, depthwise=False):
+def run(rounds=7, threads=2, depthwise=False, pointwise=False):
     import fastops
     from fastops import _dispatch
 
     rng = np.random.default_rng(0)
     rows = []
     base = "direct" if depthwise else "im2col_gemm"
-    for N, C, H, O, k, s, p in (DEPTHWISE_CASES if depthwise else CASES):
+    for N, C, H, O, k, s, p in (DEPTHWISE_CASES if depthwise else POINTWISE_CASES if pointwise else CASES):
         groups = C if depthwise else 1
         x = rng.standard_normal((N, C, H, H)).astype(np.float32)
         w = (rng.standard_normal((O, C // groups, k, k)) * 0.1).astype(np.float32)
@@ -78,11 +83,12 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--depthwise", action="store_true", help="MobileNetV2's depthwise convs against the direct kernel")
+    ap.add_argument("--pointwise", action="store_true", help="MobileNetV2's 1x1 convs against im2col + GEMM")
     a = ap.parse_args(argv)
     base = "direct" if a.depthwise else "im2col"
     print(f"{a.threads} threads, float32, one process, median of {a.rounds} (ms; GFLOP/s in brackets); "
           f"'{base}': that path forced")
-    for r in run(a.rounds, a.threads, a.depthwise):
+    for r in run(a.rounds, a.threads, a.depthwise, a.pointwise):
         gf = r["gflop"] * 1e3
         print(f"{str(r['case']):28s} fwd {r['fwd']:6.2f} ({gf / r['fwd']:4.0f}), {base} {r['fwd_base']:6.2f} | "
               f"data {r['data_path']:14s} {r['data']:6.2f} ({gf / r['data']:4.0f}), {base} {r['data_base']:6.2f} | "

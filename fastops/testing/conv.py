@@ -389,6 +389,7 @@ _PATHS = {
                                                              "activation": "relu6"}),
         ("depthwise", (2, 16, 14, 15), (16, 1, 3, 3), False, {"groups": 16, "padding": 2, "dilation": 2}),
         ("gemm_1x1", (2, 16, 9, 10), (16, 16, 1, 1), False, {}),
+        ("gemm_1x1", (2, 16, 12, 12), (24, 16, 1, 1), True, {"activation": "relu"}),  # one GEMM per image
         ("direct_blocked", (2, 8, 12, 11), (32, 8, 3, 3), True, {"padding": 1, "dilation": (1, 2)}),
         ("direct_blocked", (2, 40, 6, 18), (33, 40, 3, 3), True, {"padding": 1, "activation": "relu"}, _DATA_BLOCKED),
         ("direct_blocked", (2, 32, 6, 19), (32, 32, 3, 2), False, {"padding": (2, 0), "padding_mode": "reflect"},

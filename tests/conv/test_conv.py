@@ -404,3 +404,36 @@ def test_depthwise_non_finite_values_as_direct():
             assert np.array_equal(np.isnan(a), np.isnan(r)) and np.array_equal(np.isinf(a), np.isinf(r))
             fin = np.isfinite(r)
             np.testing.assert_allclose(a[fin], r[fin], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("C, O, H, W", [(5, 40, 12, 13), (40, 5, 12, 13), (16, 24, 6, 7)])
+def test_pointwise_per_image_and_packed_paths(dtype, C, O, H, W):
+    """The 1x1 path: one GEMM per image straight on the arrays (>= CONV_1X1_BATCHED_MIN_PIXELS
+    pixels; the weight gradient in either orientation) or the packed batch (smaller maps), against
+    im2col + GEMM forced; bias + activation fused; a strided input; 1-vs-2 threads bitwise."""
+    from fastops.conv import _core
+
+    rng = np.random.default_rng(13)
+    big = rng.standard_normal((3, C + 1, H, 2 * W)).astype(dtype)
+    x = big[:, 1:, :, ::2]
+    w = rng.standard_normal((O, C, 1, 1)).astype(dtype)
+    b = rng.standard_normal(O).astype(dtype)
+    kw = {"activation": "leaky_relu", "activation_param": 0.1}
+    assert fastops.conv2d.explain(x.shape, np.dtype(dtype).name, weight_shape=w.shape, **kw)["path"] == "gemm_1x1"
+    assert (H * W >= _core.CONV_1X1_BATCHED_MIN_PIXELS) == (H > 6)
+    g = rng.standard_normal((3, O, H, W)).astype(dtype)
+
+    def run():
+        return [fastops.conv2d(x, w, b, **kw)] + list(fastops.conv2d.backward(g, x, w, b, **kw))
+
+    res = run()
+    with _dispatch.force(conv_path="im2col_gemm"):
+        ref = run()
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    for a, r in zip(res, ref):
+        assert a.dtype == dtype and a.shape == r.shape
+        assert np.abs(a - r).max() <= tol * max(np.abs(r).max(), 1.0)
+    with _threads.threads(1):
+        one = run()
+    assert all(np.array_equal(a, r) for a, r in zip(res, one))
