@@ -227,6 +227,11 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
     data gradient is the unpadded input's."""
     if pads is not None:
         return _backward_zero_padded(xp, g, w, stride, dilation, groups, pads, need_data, need_weight)
+    return _backward(xp, g, w, stride, dilation, groups, padded, need_data, need_weight)
+
+
+def _backward(xp, g, w, stride, dilation, groups, padded, need_data, need_weight):
+    """:func:`backward` of the padded input ``xp``."""
     N, C = xp.shape[:2]
     O = g.shape[1]
     dt = g.dtype
@@ -375,7 +380,7 @@ def _backward_zero_padded(x, g, w, stride, dilation, groups, pads, need_data, ne
         if need_weight and wpath == "depthwise":
             gw, need_weight = _dw_weight(x, g, w.shape, stride, dilation, pads, wbe), False
     if need_data or need_weight:
-        gxp, gw2 = backward(zero_pad(x, pads), g, w, stride, dilation, groups, padded, need_data, need_weight)
+        gxp, gw2 = _backward(zero_pad(x, pads), g, w, stride, dilation, groups, padded, need_data, need_weight)
         if need_data:
             gx = np.ascontiguousarray(gxp[(slice(None), slice(None)) + tuple(
                 slice(lo, lo + L) for (lo, hi), L in zip(pads, x.shape[2:]))])
