@@ -94,8 +94,9 @@ def zero_pad(x, pads):
     return np.pad(x, ((0, 0), (0, 0)) + tuple(pads)) if any(lo or hi for lo, hi in pads) else x
 
 
-def _padded_shape(x, pads):
-    return tuple(L + lo + hi for L, (lo, hi) in zip(x.shape[2:], pads))
+def _padded_shape(shape, pads):
+    """The spatial dims of a 5-D ``shape`` after the padding ``pads``."""
+    return tuple(L + lo + hi for L, (lo, hi) in zip(shape[2:], pads))
 
 
 # planes per prange unit of the depthwise forward and data-gradient kernels (their buffers are
@@ -118,7 +119,7 @@ def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True, pad
     if path == "depthwise":
         pads = pads or ((0, 0),) * 3
         K.call("dw_fwd", dt, be, np.ascontiguousarray(xp), w, b, epi.a, epi.b, *stride[1:], *dilation[1:],
-               pads[1][0], pads[2][0], *_padded_shape(xp, pads)[1:], DW_PLANES_PER_UNIT, out, epi=epi)
+               pads[1][0], pads[2][0], *_padded_shape(xp.shape, pads)[1:], DW_PLANES_PER_UNIT, out, epi=epi)
         return out
     if pads is not None:
         xp = zero_pad(xp, pads)
@@ -225,9 +226,11 @@ def backward(xp, g, w, stride, dilation, groups, padded=True, need_data=True, ne
     ``g`` (N, O, OD, OH, OW). The output gradient is packed once for both GEMMs. ``pads`` (three
     (lo, hi) pairs): ``xp`` is the unpadded input of a convolution with that zero padding, and the
     data gradient is the unpadded input's."""
-    if pads is not None:
-        return _backward_zero_padded(xp, g, w, stride, dilation, groups, pads, need_data, need_weight)
-    return _backward(xp, g, w, stride, dilation, groups, padded, need_data, need_weight)
+    if pads is None:
+        pads = ((0, 0),) * 3
+    else:
+        padded = any(lo or hi for lo, hi in pads)
+    return _backward_zero_padded(xp, g, w, stride, dilation, groups, pads, padded, need_data, need_weight)
 
 
 def _backward(xp, g, w, stride, dilation, groups, padded, need_data, need_weight):
@@ -242,14 +245,8 @@ def _backward(xp, g, w, stride, dilation, groups, padded, need_data, need_weight
     # writes every element) and all of gw: no np.zeros pass needed
     gxp = None
     if need_data:
-        dpath, dbe = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation,
-                             _dispatch.Direction.BACKWARD_DATA)
-        # the depthwise kernel adds 0 * w over its garbage columns: exact for finite weights only
-        if dpath == "depthwise" and np.isfinite(w).all():
-            gxp = _dw_data(g, w, stride, dilation, ((0, 0),) * 3, xp.shape, dbe)
-            need_data = False
-            if not need_weight:
-                return gxp, None
+        dpath, _ = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation,
+                           _dispatch.Direction.BACKWARD_DATA)
         # as a forward convolution the border taps meet the zero padding of g, where an inf or NaN
         # weight would give NaN that the gradient does not have: such weights take im2col + col2im
         if dpath == "direct_blocked" and np.isfinite(w).all():
@@ -263,9 +260,6 @@ def _backward(xp, g, w, stride, dilation, groups, padded, need_data, need_weight
                              _dispatch.Direction.BACKWARD_WEIGHT)
         if wpath == "direct_blocked":
             gw = _weight_blocked(xp, g, w.shape, stride, dilation, wbe)
-        elif wpath == "depthwise":
-            gw = _dw_weight(xp, g, w.shape, stride, dilation, ((0, 0),) * 3, wbe)
-        if gw is not None:
             need_weight = False
             if not need_data:
                 return gxp, gw
@@ -276,6 +270,7 @@ def _backward(xp, g, w, stride, dilation, groups, padded, need_data, need_weight
     direction = _dispatch.Direction.BACKWARD_DATA if need_data else _dispatch.Direction.BACKWARD_WEIGHT
     path, be = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation, direction)
     if path == "direct" or path == "depthwise":  # depthwise here: a non-finite weight's data gradient
+        # (_backward_zero_padded runs the depthwise kernels otherwise)
         if need_data:
             K.call("direct_bwd_data", dt, be, g, w, *stride, *dilation, gxp)
         if need_weight:
@@ -339,7 +334,7 @@ def _dw_data(g, w, stride, dilation, pads, x_shape, be):
     """The depthwise data gradient (of the unpadded input of shape ``x_shape``, zero padding
     ``pads``) by ``_kernels.dw_bwd_data``."""
     gx = np.empty(x_shape, g.dtype)
-    Hp, Wp = (L + lo + hi for L, (lo, hi) in zip(x_shape[3:], pads[1:]))
+    Hp, Wp = _padded_shape(x_shape, pads)[1:]
     K.call("dw_bwd_data", g.dtype, be, np.ascontiguousarray(g), w, *stride[1:], *dilation[1:], pads[1][0],
            pads[2][0], Hp, Wp, DW_PLANES_PER_UNIT, gx)
     return gx
@@ -349,7 +344,7 @@ def _dw_weight(x, g, w_shape, stride, dilation, pads, be):
     """The depthwise weight gradient by ``_kernels.dw_bwd_weight`` (``x`` unpadded, zero padding
     ``pads``)."""
     gw = np.empty(w_shape, g.dtype)
-    Hp, Wp = _padded_shape(x, pads)[1:]
+    Hp, Wp = _padded_shape(x.shape, pads)[1:]
     sz = math.prod(-(-L // s) * s for L, s in zip((Hp, Wp), stride[1:]))  # the phase planes' size
     K.call("dw_bwd_weight", g.dtype, be, np.ascontiguousarray(x), np.ascontiguousarray(g), *stride[1:],
            *dilation[1:], pads[1][0], pads[2][0], Hp, Wp, max(1, DW_WEIGHT_PLANES // sz), gw)
@@ -362,19 +357,19 @@ def _dw_weight(x, g, w_shape, stride, dilation, pads, be):
 DW_WEIGHT_PLANES = 1 << 16
 
 
-def _backward_zero_padded(x, g, w, stride, dilation, groups, pads, need_data, need_weight):
-    """:func:`backward` of a convolution of the unpadded ``x`` with zero padding ``pads``: the
-    depthwise kernels take ``x`` as it is; the other paths get the padded input and their data
-    gradient is cropped."""
+def _backward_zero_padded(x, g, w, stride, dilation, groups, pads, padded, need_data, need_weight):
+    """:func:`backward` of a convolution of the unpadded ``x`` with zero padding ``pads`` (all 0
+    for an already padded input): the depthwise kernels take ``x`` as it is; the other paths
+    (:func:`_backward`) get the padded input and their data gradient is cropped."""
     N, C = x.shape[:2]
     O = g.shape[1]
     dt = g.dtype
-    padded = any(lo or hi for lo, hi in pads)
     gx = gw = None
     if g.size and w.size and x.size:
         D = _dispatch.Direction
         dpath, dbe = backend(dt, N, C, O, groups, _ks(w), stride, padded, g.shape[2:], dilation, D.BACKWARD_DATA)
-        if need_data and dpath == "depthwise" and np.isfinite(w).all():  # finite: see backward
+        # the depthwise kernel adds 0 * w over its garbage columns: exact for finite weights only
+        if need_data and dpath == "depthwise" and np.isfinite(w).all():
             gx, need_data = _dw_data(g, w, stride, dilation, pads, x.shape, dbe), False
         wpath, wbe = backend(dt, N, C, O, groups, _ks(w), stride, padded, g.shape[2:], dilation, D.BACKWARD_WEIGHT)
         if need_weight and wpath == "depthwise":
@@ -382,12 +377,11 @@ def _backward_zero_padded(x, g, w, stride, dilation, groups, pads, need_data, ne
     if need_data or need_weight:
         gxp, gw2 = _backward(zero_pad(x, pads), g, w, stride, dilation, groups, padded, need_data, need_weight)
         if need_data:
-            gx = np.ascontiguousarray(gxp[(slice(None), slice(None)) + tuple(
-                slice(lo, lo + L) for (lo, hi), L in zip(pads, x.shape[2:]))])
+            gx = gxp if not any(lo or hi for lo, hi in pads) else np.ascontiguousarray(
+                gxp[(slice(None), slice(None)) + tuple(slice(lo, lo + L) for (lo, hi), L in zip(pads, x.shape[2:]))])
         if need_weight:
             gw = gw2
     return gx, gw
-
 
 
 # Blocking of blocked_bwd_weight: a unit owns WEIGHT_CHANNEL_BLOCK input channels (all their tap

@@ -414,11 +414,11 @@ def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD,
 # made (np.pad of a 1.5 MB input cost 4x the convolution itself: page faults of a fresh buffer),
 # and the data gradient is written unpadded. A prange unit takes PCH planes, so its buffers (whose
 # padding and garbage positions are the same for every plane) are zeroed once per unit.
-# Gradients: the output gradient is laid out on the same Wq-wide grid with zeros in the garbage
-# columns. The data gradient adds wv * g over the run into the (phase) planes of the input
+# Gradients: the data gradient lays the output gradient out on the same Wq-wide grid with zeros in
+# the garbage columns and correlates it with each phase's taps into the (phase) planes of the input
 # gradient (the garbage columns add 0 * wv: exact for a finite weight; _core sends non-finite
-# weights to the direct kernel). The weight gradient sums g * x per grid position over the batch
-# first, then over the valid positions only (so a garbage column's 0 * inf never reaches a sum).
+# weights to the direct kernel). The weight gradient reads g row by row with the last vector of a
+# row masked, so a garbage column's 0 * inf never reaches a sum.
 # Every output element / weight is one sum in an order fixed by the shapes: any thread count gives
 # the same bits. Short rows are copied in masked vectors (_dw_copy), a column stride of 2 as one
 # interleaved loop (scalar phase splitting made the stride-2 forward 2x slower).
@@ -476,6 +476,13 @@ def _dw_grid(src, OH, OW, Wq, gq, g0):
     they are)."""
     for oh in range(OH):
         _dw_copy(src[oh], 0, gq, g0 + oh * Wq, OW)
+
+
+@_jit.inline
+def _dw_tap(kh, kw, sh, sw, dh, dw, Hq, Wq):
+    """``(phase, offset in the phase plane)`` of tap (kh, kw): phase ((kh*dh) % sh, (kw*dw) % sw)
+    as ``a * sw + b``, at row (kh*dh) // sh and column (kw*dw) // sw of that Hq x Wq plane."""
+    return ((kh * dh) % sh) * sw + (kw * dw) % sw, ((kh * dh) // sh) * Wq + (kw * dw) // sw
 
 
 # the register block of the depthwise forward / data gradient: DW_VECS vectors (128 float32 / 64
@@ -537,8 +544,8 @@ def _dw_fwd_template(x, w, bias, a, b, sh, sw, dh, dw, pt, pl, Hp, Wp, PCH, out)
     offs = np.empty(KT, np.int64)  # tap (kh, kw): its run's start in the phase planes
     for kh in range(KH):
         for kw in range(KW):
-            offs[kh * KW + kw] = ((((kh * dh) % sh) * sw + (kw * dw) % sw) * Hq + (kh * dh) // sh) * Wq \
-                + (kw * dw) // sw
+            f, d = _dw_tap(kh, kw, sh, sw, dh, dw, Hq, Wq)
+            offs[kh * KW + kw] = f * Hq * Wq + d
     wc = w.reshape((C, KT))
     P = N * C
     for u in prange((P + PCH - 1) // PCH):
@@ -577,7 +584,7 @@ def _dw_bwd_data_template(g, w, sh, sw, dh, dw, pt, pl, Hp, Wp, PCH, gx):
     start = np.zeros(S + 1, np.int64)
     for kh in range(KH):
         for kw in range(KW):
-            start[((kh * dh) % sh) * sw + (kw * dw) % sw + 1] += 1
+            start[_dw_tap(kh, kw, sh, sw, dh, dw, Hq, Wq)[0] + 1] += 1
     for f in range(S):
         start[f + 1] += start[f]
     order = np.empty(KT, np.int64)
@@ -586,10 +593,10 @@ def _dw_bwd_data_template(g, w, sh, sw, dh, dw, pt, pl, Hp, Wp, PCH, gx):
     M = 0
     for kh in range(KH):
         for kw in range(KW):
-            f = ((kh * dh) % sh) * sw + (kw * dw) % sw
+            f, dk = _dw_tap(kh, kw, sh, sw, dh, dw, Hq, Wq)
             order[fill[f]] = kh * KW + kw
-            d[fill[f]] = ((kh * dh) // sh) * Wq + (kw * dw) // sw
-            M = max(M, d[fill[f]])
+            d[fill[f]] = dk
+            M = max(M, dk)
             fill[f] += 1
     offs = np.empty(KT, np.int64)
     for t in range(KT):
@@ -656,9 +663,8 @@ def _dw_bwd_weight_template(x, g, sh, sw, dh, dw, pt, pl, Hp, Wp, NB, gw):
     NG = (KT + DW_WEIGHT_TAPS - 1) // DW_WEIGHT_TAPS
     offs = np.empty(NG * DW_WEIGHT_TAPS, np.int64)  # as dw_fwd's; the last group's spare taps read tap 0
     for t in range(NG * DW_WEIGHT_TAPS):
-        kh = (t // KW) if t < KT else 0
-        kw = (t % KW) if t < KT else 0
-        offs[t] = ((((kh * dh) % sh) * sw + (kw * dw) % sw) * Hq + (kh * dh) // sh) * Wq + (kw * dw) // sw
+        f, d = _dw_tap((t // KW) if t < KT else 0, (t % KW) if t < KT else 0, sh, sw, dh, dw, Hq, Wq)
+        offs[t] = f * Hq * Wq + d
     for c in prange(C):
         q = np.zeros(min(NB, N) * SZ, dtype=T)
         VL = nlanes(q)
@@ -705,6 +711,7 @@ def _dw_bwd_weight_template(x, g, sh, sw, dh, dw, pt, pl, Hp, Wp, NB, gw):
                 for l in range(VL):
                     sacc += accm[m0 + l]
                 gw[c, 0, 0, kh, kw] = sacc
+
 
 def _epilogue_rows_template(out, bias, a, b):
     """``out`` (R, M, L): ``out[r, m, :] = ACT(out[r, m, :] + bias[m])`` (conv: bias per channel)."""

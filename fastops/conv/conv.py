@@ -95,19 +95,16 @@ def _torch_pad(pads):
 
 
 def pad_input(x, pads, mode):
+    """``x`` padded by a non-zero padding mode (zero padding is the core's, see _core_input)."""
     if not any(lo or hi for lo, hi in pads):
         return x
-    if mode == "zeros":
-        return np.pad(x, ((0, 0), (0, 0)) + tuple(pads))
     return _pad(x, _torch_pad(pads), mode={"reflect": "reflect", "replicate": "replicate", "circular": "circular"}[mode])
 
 
 def unpad_grad(gxp, x, pads, mode):
+    """The gradient of ``x`` from that of ``pad_input(x, pads, mode)`` (a non-zero mode)."""
     if not any(lo or hi for lo, hi in pads):
         return gxp
-    if mode == "zeros":
-        sl = (slice(None), slice(None)) + tuple(slice(lo, lo + L) for (lo, hi), L in zip(pads, x.shape[2:]))
-        return np.ascontiguousarray(gxp[sl])
     return _pad.backward(gxp, x, _torch_pad(pads), mode=mode)[0]
 
 
