@@ -229,26 +229,19 @@ CONV_DIRECT_MAX_GROUP_CHANNELS = 16
 # least CONV_BLOCKED_MIN_OUT_CHANNELS output channels (the packed weight pads O to a multiple of 64);
 # float64 stays on im2col + GEMM (a 4 x 64 float64 tile needs all 32 zmm registers and spills). It
 # also computes the stride-1 data gradient of a convolution with at least that many *input*
-# channels whose output rows are at least CONV_BLOCKED_DATA_MIN_WIDTH wide (as a forward
-# convolution, see conv/_core.py _data_by_forward); the weight gradient of the forward's cases has
-# its own blocked kernel (blocked_bwd_weight). Both against im2col + GEMM, 4 images, 2 threads,
-# float32, one process, idle machine (forward 400 GFLOP/s at 3x3 C64 56; ``python -m
-# fastops.conv.bench``): data gradient 3x3 C64 56 2.9 vs 6.9 ms, C128 28 2.9 vs 4.2,
-# C256 14 3.5 vs 3.4, C512 7 10.7 vs 4.0 (7-pixel rows: the 4-pixel tiles leave 3 single pixels);
-# weight gradient 3x3 C64 56 2.8 vs 8.9 ms, C128 28 3.1 vs 5.2, C256 14 4.1 vs 4.8, C512 7 7.2 vs
-# 9.8, 3x3 s2 64->128 56 1.8 vs 3.6, 7x7 s2 3->64 224 4.6 vs 18.2. The blocked
-# kernel's forward (incl. padding and weight packing) against im2col + GEMM's, interleaved in one
-# process, float32, 2 threads, median over 5 rounds of im2col_time / blocked_time: 7x7 s2 3->64 224
-# 1.20x, 3x3 C64 56 1.37x, 3x3 dil 2 C64 56 1.55x, 3x3 C128 28 1.45x, 3x3 C256 14 1.77x, conv1d k5
-# C128 1024 1.34x, conv3d 3x3x3 C32 -> 32 16x32x32 2.16x (no command times the two paths against
-# each other; commit b4465a2, when im2col's GEMM was OpenBLAS).
+# channels (as a forward convolution, see conv/_core.py _data_by_forward); the weight gradient of
+# the forward's cases has its own blocked kernel (blocked_bwd_weight). Any map size: the kernels'
+# 4-pixel groups run over the flattened output pixels (a group may span rows), so narrow maps no
+# longer leave single pixels (there was a rule sending rows under 8 / 16 pixels to im2col). The
+# blocked kernels against im2col + GEMM forced, 3x3 stride 1 padding 1, 4 images, float32, 2
+# threads, one process (ms; forward / data / weight gradient): C512 7x7 6.7 / 7.5 / 7.8 vs 8.8 /
+# 8.8 / 20.0, C256 14x14 5.7 / 5.5 / 7.4 vs 9.9 / 8.2 / 11.1 (``python -m fastops.conv.bench``),
+# C128 7x7 0.69 / 0.61 / 0.75 vs 1.48 / 0.96 / 1.22, C64 4x4 0.19 / 0.16 / 0.20 vs 0.34 / 0.30 /
+# 0.32, C512 4x4 3.9 / 5.2 / 4.5 vs 4.1 / 4.4 / 15.9 (``python -m fastops.conv.bench --small``;
+# the one loss: packing the flipped weight is 2 ms of it). Earlier A/Bs, when im2col's GEMM was
+# OpenBLAS: the forward 1.20x (7x7 s2 3->64 224) to 2.16x (conv3d 3x3x3 C32 16x32x32) faster
+# blocked (commit b4465a2).
 CONV_BLOCKED_MIN_OUT_CHANNELS = 32
-CONV_BLOCKED_DATA_MIN_WIDTH = 16
-# ... and its forward needs output rows of at least CONV_BLOCKED_MIN_WIDTH pixels: 3x3 C512 7x7 ran
-# 8.9 ms blocked vs 4.4 ms im2col + GEMM, C256 7x7 1.38 vs 1.34, C64 12x12 0.20 vs 0.38 (4 images,
-# 2 threads, float32, idle machine; the forward column of ``python -m fastops.conv.bench`` with
-# conv_path forced each way)
-CONV_BLOCKED_MIN_WIDTH = 8
 
 
 # Backend of the memory-bound passes around a convolution's GEMM (im2col, col2im, pack, unpack +
@@ -272,9 +265,8 @@ def conv_plan(dtype, batch, in_channels, out_channels, groups, kernel, stride, p
     runs, bias + activation fused, any stride and dilation); ``DIRECT`` for another small
     per-group channel product (the direct Numba kernel, bias + activation fused; 3-D depthwise);
     ``DIRECT_BLOCKED`` for the forward of a float32 groups-1 convolution with a kernel > 1x1, at
-    least CONV_BLOCKED_MIN_OUT_CHANNELS outputs and output rows of CONV_BLOCKED_MIN_WIDTH; for the
-    stride-1 data gradient of one with that many inputs and output rows of at least
-    CONV_BLOCKED_DATA_MIN_WIDTH (the transposed convolution, run by the same forward kernel); and
+    least CONV_BLOCKED_MIN_OUT_CHANNELS outputs; for the stride-1 data gradient of one with that
+    many inputs (the transposed convolution, run by the same forward kernel); and
     for the weight gradient of the forward's cases (``_kernels.blocked_bwd_weight``); else
     ``IM2COL_GEMM``. ``backend``: the build of the
     Numba kernels of that path (the "conv" cost class over the multiply-adds). The choice depends on
@@ -305,18 +297,12 @@ def conv_plan(dtype, batch, in_channels, out_channels, groups, kernel, stride, p
         path = ConvPath.DIRECT_BLOCKED
     else:
         path = ConvPath.IM2COL_GEMM
-    if path is ConvPath.DIRECT_BLOCKED:
-        d = Direction(direction)
+    if path is ConvPath.DIRECT_BLOCKED and Direction(direction) is Direction.BACKWARD_DATA and any(s != 1 for s in stride):
         # the blocked kernel is a forward kernel; a stride-1 data gradient is a forward convolution
         # too (of the padded output gradient with the flipped, transposed weight: its outputs are
         # the input channels); strided data gradients run im2col + GEMM. The weight gradient has
         # its own blocked kernel (any stride and dilation).
-        auto = forced("conv_path") is None
-        if d is Direction.BACKWARD_DATA and (any(s != 1 for s in stride) or (
-                auto and out_spatial[-1] < CONV_BLOCKED_DATA_MIN_WIDTH)):
-            path = ConvPath.IM2COL_GEMM
-        elif d is Direction.FORWARD and auto and out_spatial[-1] < CONV_BLOCKED_MIN_WIDTH:
-            path = ConvPath.IM2COL_GEMM
+        path = ConvPath.IM2COL_GEMM
     macs = batch * out_channels * cg * ksize * _size(out_spatial)
     return path, parallel_backend(dtype, macs, num_threads, "conv", units=batch * max(in_channels, out_channels))
 

@@ -101,16 +101,11 @@ def _attach_cache(disp):
     return disp
 
 
-def jit(fn=None, *, parallel=False, fastmath=None):
-    """``numba.njit`` with fastops' options and on-disk cache. Compiles lazily at first call.
-    ``fastmath``: a kernel's own flag set instead of _config.FASTMATH (only where measured and
-    tested, e.g. FMA contraction in conv's blocked kernel)."""
+def jit(fn=None, *, parallel=False):
+    """``numba.njit`` with fastops' options and on-disk cache. Compiles lazily at first call."""
 
     def deco(f):
-        opts = dict(_config.JIT_OPTIONS)
-        if fastmath is not None:
-            opts["fastmath"] = set(fastmath)
-        disp = numba.njit(parallel=parallel, **opts)(f)
+        disp = numba.njit(parallel=parallel, **_config.JIT_OPTIONS)(f)
         return _attach_cache(disp)
 
     return deco(fn) if fn is not None else deco
@@ -132,9 +127,9 @@ def clone(template, name, bindings):
     return fn
 
 
-def instantiate(template, name, *, parallel=False, fastmath=None, **bindings):
+def instantiate(template, name, *, parallel=False, **bindings):
     """Compile-on-first-call kernel from a loop template with ``bindings`` as its globals."""
-    return jit(clone(template, name, bindings), parallel=parallel, fastmath=fastmath)
+    return jit(clone(template, name, bindings), parallel=parallel)
 
 
 DTYPES = (np.float32, np.float64)

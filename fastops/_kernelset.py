@@ -62,10 +62,9 @@ class KernelSet:
     ``kernel_name``: a function ``(which, dtype, backend, variant) -> str``; by default
     ``"{name}_{which}_{f32|f64}_{backend}"``. Names must be unique across the package: each is
     also the kernel's on-disk cache entry.
-    ``fastmath``: a function ``(which, variant) -> flags or None`` (None: ``_config.FASTMATH``).
     """
 
-    def __init__(self, name, templates, *, consts=None, bind=None, kernel_name=None, fastmath=None):
+    def __init__(self, name, templates, *, consts=None, bind=None, kernel_name=None):
         if name in SETS:
             raise ValueError(f"kernel set {name!r} is declared twice")
         self.name = name
@@ -73,7 +72,6 @@ class KernelSet:
         self._consts = dict(consts or {})
         self._bind = bind
         self._kernel_name = kernel_name or _default_name(name)
-        self._fastmath = fastmath
         self._kernels = {}  # (which, dtype as given, backend, variant) -> dispatcher
         self._built = {}  # kernel name -> dispatcher
         SETS[name] = self
@@ -116,9 +114,8 @@ class KernelSet:
             bindings.update(self._consts)
             if self._bind is not None:
                 bindings.update(self._bind(dt, which, variant))
-            fastmath = None if self._fastmath is None else self._fastmath(which, variant)
             k = _jit.instantiate(
-                self.template(which, variant), name, parallel=(backend == "parallel"), fastmath=fastmath, **bindings
+                self.template(which, variant), name, parallel=(backend == "parallel"), **bindings
             )
             self._kernels[key] = k
             self._built[name] = k

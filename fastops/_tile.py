@@ -1,10 +1,5 @@
-"""Register tiles for Numba kernels: a stack scratch tile LLVM keeps in registers (conv's blocked
-forward), and a small GEMM micro-kernel in explicit vectors (attention's tiled path).
-
-``stack_tile(T)`` is a pointer to an MR x NR (4 x 64) tile on the stack. Unlike an ``np.empty``
-tile (NRT heap memory that LLVM must assume may alias the kernel's input arrays), a non-escaping
-alloca lets LLVM keep the tile in registers across a reduction loop: 4 x 64 float32 accumulators
-are 16 of the 32 zmm registers (float64 would need 32 and spill: float32 only).
+"""A register tile for Numba kernels: a small GEMM micro-kernel in explicit vectors (attention's
+tiled path).
 
 ``gemm_template`` (float32; bound: ``T``, ``NR``) computes ``C = A @ B`` for ``A`` (M, K) of any
 layout (a transposed view works: it is read as broadcast scalars, 4 rows at a time) and ``B`` (K,
@@ -27,10 +22,8 @@ slice bounds arithmetic and its scalar-load-then-splat (broadcasts come straight
 commit 8c2d35d).
 """
 import numpy as np
-from numba.core import cgutils, types
-from numba.extending import intrinsic
 
-from . import _config, _dispatch, _jit
+from . import _dispatch, _jit
 from ._jit import inline
 from ._simd import nlanes, vadd, vfma, vload, vmul, vsplat, vstore
 from ._kernelset import KernelSet, UNBOUND
@@ -40,18 +33,6 @@ T = UNBOUND
 
 MR = _dispatch.TILE_MR  # the register tile: MR rows x NR columns (NR = 4 vectors of 16 float32)
 NR = _dispatch.TILE_NR
-FASTMATH = _config.FASTMATH | {"contract"}  # conv's blocked kernels over stack_tile (see conv._kernels)
-
-
-@intrinsic
-def stack_tile(typingctx, dtype):
-    """Pointer to an MR * NR scratch tile on the stack (an LLVM alloca in the entry block of the
-    compiled function, i.e. one per thread in a prange body)."""
-    def impl(context, builder, signature, args):
-        ty = context.get_value_type(signature.return_type.dtype)
-        return cgutils.alloca_once(builder, ty, size=MR * NR)
-
-    return types.CPointer(dtype.dtype)(dtype), impl
 
 
 @inline

@@ -127,7 +127,8 @@ def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True, pad
         K.call("direct_fwd", dt, be, xp, w, b, epi.a, epi.b, *stride, *dilation, out, epi=epi)
         return out
     if path == "direct_blocked":
-        K.call("blocked_fwd", dt, be, np.ascontiguousarray(xp), pack_weight_blocked(w), b, epi.a, epi.b, *stride, *dilation, out, epi=epi)
+        K.call("blocked_fwd", dt, be, np.ascontiguousarray(xp), pack_weight_blocked(w), b, epi.a, epi.b, *stride, *dilation,
+               BLOCKED_PIXELS, BLOCKED_TAPS, out, epi=epi)
         return out
     be = PASS_BACKEND
     L = math.prod(out_sp)
@@ -156,15 +157,27 @@ def forward(xp, w, bias, epi, stride, dilation, groups, out_sp, padded=True, pad
 CONV_1X1_BATCHED_MIN_PIXELS = 128
 
 
-def pack_weight_blocked(w):
+# Blocking of blocked_fwd: a prange unit owns BLOCKED_PIXELS output pixels of one sample and one
+# block of 64 output channels; the reduction runs in chunks of BLOCKED_TAPS taps (a 64-channel
+# weight slab of 144 KiB float32, kept in L2 while every pixel group of the unit uses it).
+BLOCKED_PIXELS = 64
+BLOCKED_TAPS = 576
+
+
+def pack_weight_blocked(w, flip=False):
     """(O, C, KD, KH, KW) -> (ceil(O/NR), C, KD, KH, KW, NR), output channels innermost
-    (OIHW[NR o]), zero-padded to a multiple of NR: the weight layout of ``blocked_fwd``."""
+    (OIHW[NR o]), zero-padded to a multiple of NR: the weight layout of ``blocked_fwd``. ``flip``:
+    that layout of :func:`flip_transpose` ``(w)`` ((ceil(C/NR), O, KD, KH, KW, NR)), in the same
+    single pass (``_kernels.pack_weight``)."""
     NR = K.BLOCK_NR
-    O = w.shape[0]
-    OBn = -(-O // NR)
-    wp = np.zeros((OBn * NR,) + w.shape[1:], w.dtype)
-    wp[:O] = w
-    return np.ascontiguousarray(wp.reshape((OBn, NR) + w.shape[1:]).transpose(0, 2, 3, 4, 5, 1))
+    O, C = w.shape[:2]
+    B, R = (-(-C // NR), O) if flip else (-(-O // NR), C)
+    wp = np.empty((B, R) + w.shape[2:] + (NR,), w.dtype)
+    if wp.size:
+        be = _dispatch.parallel_backend(w.dtype, wp.size, _threads.get_num_threads(), units=B * R)
+        K.call("pack_weight", w.dtype, be, np.ascontiguousarray(w).reshape(O, C, -1), bool(flip),
+               wp.reshape(B, -1, NR))
+    return wp
 
 
 def batch_chunk(N, per_sample_bytes):
@@ -368,9 +381,14 @@ def _backward_zero_padded(x, g, w, stride, dilation, groups, pads, padded, need_
     if g.size and w.size and x.size:
         D = _dispatch.Direction
         dpath, dbe = backend(dt, N, C, O, groups, _ks(w), stride, padded, g.shape[2:], dilation, D.BACKWARD_DATA)
-        # the depthwise kernel adds 0 * w over its garbage columns: exact for finite weights only
+        # the depthwise kernel adds 0 * w over its garbage columns, and as a forward convolution the
+        # blocked data gradient's border taps meet the zero padding of g, where an inf or NaN weight
+        # would give a NaN the gradient does not have: exact for finite weights only
         if need_data and dpath == "depthwise" and np.isfinite(w).all():
             gx, need_data = _dw_data(g, w, stride, dilation, pads, x.shape, dbe), False
+        elif (need_data and dpath == "direct_blocked" and _data_by_forward_ok(w, dilation, pads)
+              and np.isfinite(w).all()):
+            gx, need_data = _data_by_forward(g, w, dilation, x.shape[2:], pads), False
         wpath, wbe = backend(dt, N, C, O, groups, _ks(w), stride, padded, g.shape[2:], dilation, D.BACKWARD_WEIGHT)
         if need_weight and wpath == "depthwise":
             gw, need_weight = _dw_weight(x, g, w.shape, stride, dilation, pads, wbe), False
@@ -389,6 +407,9 @@ def _backward_zero_padded(x, g, w, stride, dilation, groups, pads, padded, need_
 # group of 4 taps (the 7x7 stem's 3 channels: 39 units instead of 1).
 WEIGHT_CHANNEL_BLOCK = 8
 WEIGHT_SPLIT_TAPS_BELOW = 16
+# ... and sums WEIGHT_PIXEL_BLOCK output pixels (flattened over the rows: a 7x7 map is one block)
+# in registers before adding them to its accumulators (a 64 KiB block of the packed gradient)
+WEIGHT_PIXEL_BLOCK = 256
 
 
 def _weight_blocked(xp, g, w_shape, stride, dilation, be):
@@ -409,10 +430,12 @@ def _weight_blocked(xp, g, w_shape, stride, dilation, be):
         cb, gb = WEIGHT_CHANNEL_BLOCK, ngr
     else:
         cb, gb = 1, 1
-    gacc = np.empty((OBn, C, KT, NR), dt)
+    gacc = _workspace("cols", (OBn, C, KT, NR), dt)
     K.call("blocked_bwd_weight", dt, be, np.ascontiguousarray(xp), gq, *stride, *dilation, KD, KH, KW,
-           *g.shape[2:], cb, gb, gacc)
-    return np.ascontiguousarray(gacc.transpose(0, 3, 1, 2).reshape(OBn * NR, C, KT)[:O]).reshape(w_shape)
+           *g.shape[2:], cb, gb, WEIGHT_PIXEL_BLOCK, gacc)
+    gw = np.empty(w_shape, dt)
+    K.call("unpack_wgrad", dt, be, gacc, gw.reshape(O, C, KT))
+    return gw
 
 
 def flip_transpose(w):
@@ -421,16 +444,31 @@ def flip_transpose(w):
     return np.ascontiguousarray(w[:, :, ::-1, ::-1, ::-1].transpose(1, 0, 2, 3, 4))
 
 
-def _data_by_forward(g, w, dilation, in_sp):
+def _data_by_forward(g, w, dilation, in_sp, pads=((0, 0),) * 3):
     """The data gradient of a stride-1, groups-1 convolution as a forward convolution: ``g``
-    zero-padded by ``dilation * (k - 1)`` on both sides of each spatial dim, convolved (same
-    dilation, stride 1) with :func:`flip_transpose` ``(w)`` by the blocked forward kernel; the
-    result is the gradient of the padded input, of spatial shape ``in_sp``. Every element of it
-    is one fixed-order sum (the forward kernel's), so it does not depend on the thread count."""
-    pads = [d * (k - 1) for d, k in zip(dilation, _ks(w))]
-    gp = np.zeros(g.shape[:2] + tuple(s + 2 * p for s, p in zip(g.shape[2:], pads)), g.dtype)
-    gp[(slice(None), slice(None)) + tuple(slice(p, p + s) for p, s in zip(pads, g.shape[2:]))] = g
-    return forward(gp, flip_transpose(w), None, _IDENTITY, (1, 1, 1), dilation, 1, in_sp, padded=any(pads))
+    zero-padded by ``dilation * (k - 1) - lo`` below and ``dilation * (k - 1) - hi`` above in each
+    spatial dim (``pads``: the forward's zero padding (lo, hi), at most ``dilation * (k - 1)``),
+    convolved (same dilation, stride 1) with :func:`flip_transpose` ``(w)`` by the blocked forward
+    kernel; the result is the gradient of the unpadded input, of spatial shape ``in_sp`` (no
+    gradient of the padding is computed only to be cropped: 7x7 maps with padding 1 computed 81
+    positions for 49). Every element of it is one fixed-order sum (the forward kernel's), so it does
+    not depend on the thread count."""
+    ext = [d * (k - 1) for d, k in zip(dilation, _ks(w))]
+    lo = [e - p[0] for e, p in zip(ext, pads)]
+    gp = np.zeros(g.shape[:2] + tuple(s + e - p[1] + q for s, e, p, q in zip(g.shape[2:], ext, pads, lo)), g.dtype)
+    gp[(slice(None), slice(None)) + tuple(slice(q, q + s) for q, s in zip(lo, g.shape[2:]))] = g
+    N, O, C = g.shape[0], g.shape[1], w.shape[1]
+    dt = g.dtype
+    out = np.empty((N, C) + tuple(in_sp), dt)
+    _, be = backend(dt, N, O, C, 1, _ks(w), (1, 1, 1), True, in_sp, dilation)
+    K.call("blocked_fwd", dt, be, gp, pack_weight_blocked(w, flip=True), np.zeros(C, dt), 0.0, 0.0, 1, 1, 1,
+           *dilation, BLOCKED_PIXELS, BLOCKED_TAPS, out, epi=_IDENTITY)
+    return out
+
+
+def _data_by_forward_ok(w, dilation, pads):
+    """Whether :func:`_data_by_forward` takes this padding (none wider than the kernel's extent)."""
+    return all(0 <= lo <= d * (k - 1) and 0 <= hi <= d * (k - 1) for (lo, hi), d, k in zip(pads, dilation, _ks(w)))
 
 
 def backward_data(g, w, stride, dilation, groups, in_shape, padded=True):

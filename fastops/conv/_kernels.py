@@ -18,13 +18,12 @@ Speed notes (project machine, 2 cores Zen 5, float32):
   element, in a fixed order (a scalar ``s += a*b`` chain does not vectorize without reassoc).
 """
 import numpy as np
-from numba import carray, prange
+from numba import prange
 
 from .. import _jit, _tile
-from .._tile import stack_tile as _stack_tile
 from .._epilogue import Epilogue, act_scalar
 from .._kernelset import KernelSet, UNBOUND
-from .._simd import nlanes, vfma, vload, vload_n, vsplat, vstore, vstore_n
+from .._simd import nlanes, vadd, vfma, vload, vload_n, vsplat, vstore, vstore_n
 
 # template globals, bound per kernel by this module's kernel set (fastops._kernelset)
 T = ACT = NR = UNBOUND
@@ -188,19 +187,112 @@ def _direct_bwd_weight_template(xp, g, sd, sh, sw, dd, dh, dw, gw):
                         gw[o, cg, kd, kh, kw] = s
 
 
-def _blocked_fwd_template(xp, wp, bias, a, b, sd, sh, sw, dd, dh, dw, out):
-    """Register-blocked direct convolution (groups == 1), bias + activation fused.
+@_jit.inline
+def _fwd_quad(xr, b0, b1, b2, b3, offs, t0, t1, wf, wb, c):
+    """The 4-pixel x NR-channel tile ``c`` (16 vectors) plus the taps ``t0..t1-1`` of the pixels
+    whose first taps are at ``xr[b0..b3]``: per tap 4 weight vectors (``wf[wb + tt * NR:]``, NR = 4 vectors),
+    4 broadcast inputs, 16 FMAs."""
+    vl = nlanes(wf)
+    c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 = c
+    for tt in range(t0, t1):
+        ot = offs[tt]
+        q = wb + tt * 4 * vl  # NR = 4 vectors
+        w0 = vload(wf, q)
+        w1 = vload(wf, q + vl)
+        w2 = vload(wf, q + 2 * vl)
+        w3 = vload(wf, q + 3 * vl)
+        x = vsplat(wf, xr[b0 + ot])
+        c00 = vfma(x, w0, c00)
+        c01 = vfma(x, w1, c01)
+        c02 = vfma(x, w2, c02)
+        c03 = vfma(x, w3, c03)
+        x = vsplat(wf, xr[b1 + ot])
+        c10 = vfma(x, w0, c10)
+        c11 = vfma(x, w1, c11)
+        c12 = vfma(x, w2, c12)
+        c13 = vfma(x, w3, c13)
+        x = vsplat(wf, xr[b2 + ot])
+        c20 = vfma(x, w0, c20)
+        c21 = vfma(x, w1, c21)
+        c22 = vfma(x, w2, c22)
+        c23 = vfma(x, w3, c23)
+        x = vsplat(wf, xr[b3 + ot])
+        c30 = vfma(x, w0, c30)
+        c31 = vfma(x, w1, c31)
+        c32 = vfma(x, w2, c32)
+        c33 = vfma(x, w3, c33)
+    return (c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33)
 
-    ``wp`` (OBn, C, KD, KH, KW, NR): the weight packed OIHW[NR o] (NR output channels innermost,
-    zero-padded to a multiple of NR, see ``pack_weight_blocked``), read as a (C*KD*KH*KW, NR)
-    panel per output-channel block; ``xp`` must be C-contiguous (read through a flat view with a
-    per-tap offset table ``offs``). One prange iteration owns one (n, output-channel block, od, oh)
-    output row and writes it alone (deterministic: every sum runs over the taps in (c, kd, kh, kw)
-    order whatever the thread count). The row is done in groups of MR = 4 output pixels (then single
-    pixels for the remainder): the group's 4 x NR accumulators (16 zmm in f32) stay in registers
-    (stack tile, see ``fastops._tile``) through the whole C*K reduction; per tap 4 broadcast input
-    pixels times one contiguous NR-wide weight vector = 16 FMAs for 4 weight loads. Bias +
-    activation are applied while the tile is in registers, each output written once."""
+
+@_jit.inline
+def _fwd_one(xr, b0, offs, t0, t1, wf, wb, c):
+    """:func:`_fwd_quad` for a single pixel (4 vectors)."""
+    vl = nlanes(wf)
+    c00, c01, c02, c03 = c
+    for tt in range(t0, t1):
+        q = wb + tt * 4 * vl  # NR = 4 vectors
+        x = vsplat(wf, xr[b0 + offs[tt]])
+        c00 = vfma(x, vload(wf, q), c00)
+        c01 = vfma(x, vload(wf, q + vl), c01)
+        c02 = vfma(x, vload(wf, q + 2 * vl), c02)
+        c03 = vfma(x, vload(wf, q + 3 * vl), c03)
+    return (c00, c01, c02, c03)
+
+
+@_jit.inline
+def _load16(buf, i0):
+    """16 vectors from ``buf[i0:]``, one after another (a saved 4 x NR tile)."""
+    vl = nlanes(buf)
+    return (vload(buf, i0), vload(buf, i0 + vl), vload(buf, i0 + 2 * vl), vload(buf, i0 + 3 * vl),
+            vload(buf, i0 + 4 * vl), vload(buf, i0 + 5 * vl), vload(buf, i0 + 6 * vl), vload(buf, i0 + 7 * vl),
+            vload(buf, i0 + 8 * vl), vload(buf, i0 + 9 * vl), vload(buf, i0 + 10 * vl), vload(buf, i0 + 11 * vl),
+            vload(buf, i0 + 12 * vl), vload(buf, i0 + 13 * vl), vload(buf, i0 + 14 * vl), vload(buf, i0 + 15 * vl))
+
+
+@_jit.inline
+def _load4(buf, i0):
+    vl = nlanes(buf)
+    return (vload(buf, i0), vload(buf, i0 + vl), vload(buf, i0 + 2 * vl), vload(buf, i0 + 3 * vl))
+
+
+@_jit.inline
+def _store4(buf, i0, c0, c1, c2, c3):
+    vl = nlanes(buf)
+    vstore(buf, i0, c0)
+    vstore(buf, i0 + vl, c1)
+    vstore(buf, i0 + 2 * vl, c2)
+    vstore(buf, i0 + 3 * vl, c3)
+
+
+@_jit.inline
+def _store16(buf, i0, c):
+    """The 16 vectors of ``c`` to ``buf[i0:]``, one after another."""
+    vl = nlanes(buf)
+    _store4(buf, i0, c[0], c[1], c[2], c[3])
+    _store4(buf, i0 + 4 * vl, c[4], c[5], c[6], c[7])
+    _store4(buf, i0 + 8 * vl, c[8], c[9], c[10], c[11])
+    _store4(buf, i0 + 12 * vl, c[12], c[13], c[14], c[15])
+
+
+def _blocked_fwd_template(xp, wp, bias, a, b, sd, sh, sw, dd, dh, dw, PB, TB, out):
+    """Register-blocked direct convolution (groups == 1, float32), bias + activation fused.
+
+    ``wp`` (OBn, C, KD, KH, KW, NR): the weight packed OIHW[NR o] (NR = 64 output channels
+    innermost, 4 vectors, zero-padded to a multiple of NR, see ``pack_weight_blocked``), read as a
+    (C*KD*KH*KW, NR) panel per output-channel block; ``xp`` must be C-contiguous (read through a
+    flat view with a per-tap offset table ``offs``). The output pixels of a sample, flattened over
+    (od, oh, ow), go in chunks of ``PB`` (a multiple of 4); one prange iteration owns one (n,
+    output-channel block, pixel chunk) and writes it alone (deterministic: every sum runs over the
+    taps in (c, kd, kh, kw) order whatever the thread count). A chunk is done in groups of MR = 4
+    consecutive pixels (a group may span output rows: a 7-pixel row does not leave 3 single
+    pixels), then single pixels for the chunk's remainder: the group's 4 x 4 accumulator vectors
+    are SSA values (``_simd.Vec``: registers, in the serial build as in the parallel one) through
+    ``TB`` taps; per tap 4 broadcast input pixels times 4 weight vectors = 16 explicit FMAs. With
+    more than ``TB`` taps the reduction runs in tap chunks, every group of the unit over one chunk
+    before the next (that chunk of the packed weight stays in L2 for all of them), the tile saved
+    to and reloaded from a per-unit buffer in between: the same operations in the same order as
+    one running sum, so the bits do not depend on ``TB``. Bias + activation are applied after the
+    last chunk, each output written once."""
     N, O, OD, OH, OW = out.shape
     C, Dp, Hp, Wp = xp.shape[1], xp.shape[2], xp.shape[3], xp.shape[4]
     OBn, KD, KH, KW = wp.shape[0], wp.shape[2], wp.shape[3], wp.shape[4]
@@ -213,63 +305,115 @@ def _blocked_fwd_template(xp, wp, bias, a, b, sd, sh, sw, dd, dh, dw, out):
                 for kw in range(KW):
                     offs[t] = ((c * Dp + kd * dd) * Hp + kh * dh) * Wp + kw * dw
                     t += 1
-    wq = wp.reshape((OBn, KT, NR))
+    P = OD * OH * OW
+    pbase = np.empty(P, np.int64)  # the input offset of each output pixel's first tap
+    for p in range(P):
+        od = p // (OH * OW)
+        r = p - od * (OH * OW)
+        oh = r // OW
+        ow = r - oh * OW
+        pbase[p] = (od * sd * Hp + oh * sh) * Wp + ow * sw
+    wf = wp.reshape(-1)
     xq = xp.reshape((N, C * Dp * Hp * Wp))
-    nq = OW // 4
-    for p in prange(N * OBn * OD * OH):
-        oh = p % OH
-        q = p // OH
-        od = q % OD
-        q = q // OD
+    oq = out.reshape((N, O, P))
+    npb = (P + PB - 1) // PB
+    nch = (KT + TB - 1) // TB
+    for u in prange(N * OBn * npb):
+        pb = u % npb
+        q = u // npb
         ob = q % OBn
         n = q // OBn
         no = min(NR, O - ob * NR)
-        acc = carray(_stack_tile(T), (4, NR))
+        p0 = pb * PB
+        npx_u = min(PB, P - p0)
+        nq = npx_u // 4
+        sav = np.empty(PB * NR if nch > 1 else 1, T)  # the tiles between tap chunks
+        scr = np.empty(4 * NR, T)  # the finished tile, pixel-major, for the epilogue
         xr = xq[n]
-        wr = wq[ob]
-        rowbase = (od * sd * Hp + oh * sh) * Wp
-        for g in range(nq + (OW - nq * 4)):
-            if g < nq:
-                ow0 = g * 4
-                npx = 4
+        wb = ob * KT * NR
+        z = vsplat(wf, 0.0)
+        for ch in range(nch):
+            t0 = ch * TB
+            t1 = min(KT, t0 + TB)
+            for g in range(nq + (npx_u - nq * 4)):
+                if g < nq:
+                    pp = p0 + g * 4
+                    npx = 4
+                else:
+                    pp = p0 + nq * 4 + (g - nq)
+                    npx = 1
+                s = (pp - p0) * NR
+                if npx == 4:
+                    if ch == 0:
+                        c = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
+                    else:
+                        c = _load16(sav, s)
+                    c = _fwd_quad(xr, pbase[pp], pbase[pp + 1], pbase[pp + 2], pbase[pp + 3], offs, t0, t1, wf, wb, c)
+                    if ch < nch - 1:
+                        _store16(sav, s, c)
+                    else:
+                        _store16(scr, 0, c)
+                else:
+                    if ch == 0:
+                        c1 = (z, z, z, z)
+                    else:
+                        c1 = _load4(sav, s)
+                    c1 = _fwd_one(xr, pbase[pp], offs, t0, t1, wf, wb, c1)
+                    _store4(sav if ch < nch - 1 else scr, s if ch < nch - 1 else 0, c1[0], c1[1], c1[2], c1[3])
+                if ch == nch - 1:
+                    for o in range(no):
+                        bv = bias[ob * NR + o]
+                        orow = oq[n, ob * NR + o]
+                        for i in range(npx):
+                            orow[pp + i] = ACT(scr[i * NR + o] + bv, a, b)
+
+
+def _pack_weight_template(w, flip, wp):
+    """The weight of the blocked forward kernel: ``w`` (O, C, KT) -> ``wp`` (B, R * KT, NR), NR
+    channels innermost, zero-padded to a multiple of NR. ``flip`` False: ``wp[ob, c * KT + t, i]
+    = w[ob * NR + i, c, t]`` (the convolution's own weight, OIHW[NR o]); True: ``wp[cb, o * KT + t,
+    i] = w[o, cb * NR + i, KT - 1 - t]`` (the flipped, transposed weight of the data gradient as a
+    forward convolution). One pass over the weight, in place of NumPy's zero fill and transposed
+    copy (and, for the data gradient, a flipped transposed copy before them)."""
+    O, C, KT = w.shape
+    B, RK = wp.shape[0], wp.shape[1]
+    R = RK // KT
+    for u in prange(B * R):
+        bb = u // R
+        r = u - bb * R
+        dst = wp[bb]
+        for i in range(NR):
+            j = bb * NR + i
+            if flip:
+                if j < C:
+                    src = w[r, j]
+                    for t in range(KT):
+                        dst[r * KT + t, i] = src[KT - 1 - t]
+                else:
+                    for t in range(KT):
+                        dst[r * KT + t, i] = T(0)
+            elif j < O:
+                src = w[j, r]
+                for t in range(KT):
+                    dst[r * KT + t, i] = src[t]
             else:
-                ow0 = nq * 4 + (g - nq)
-                npx = 1
-            a0 = acc[0]
-            a1 = acc[1]
-            a2 = acc[2]
-            a3 = acc[3]
-            for o in range(NR):
-                a0[o] = T(0)
-                a1[o] = T(0)
-                a2[o] = T(0)
-                a3[o] = T(0)
-            b0 = rowbase + ow0 * sw
-            if npx == 4:
-                for tt in range(KT):
-                    i0 = b0 + offs[tt]
-                    x0 = xr[i0]
-                    x1 = xr[i0 + sw]
-                    x2 = xr[i0 + 2 * sw]
-                    x3 = xr[i0 + 3 * sw]
-                    wv = wr[tt]
-                    for o in range(NR):
-                        w_ = wv[o]
-                        a0[o] += x0 * w_
-                        a1[o] += x1 * w_
-                        a2[o] += x2 * w_
-                        a3[o] += x3 * w_
-            else:
-                for tt in range(KT):
-                    x0 = xr[b0 + offs[tt]]
-                    wv = wr[tt]
-                    for o in range(NR):
-                        a0[o] += x0 * wv[o]
-            for o in range(no):
-                bv = bias[ob * NR + o]
-                orow = out[n, ob * NR + o, od, oh]
-                for i in range(npx):
-                    orow[ow0 + i] = ACT(acc[i, o] + bv, a, b)
+                for t in range(KT):
+                    dst[r * KT + t, i] = T(0)
+
+
+def _unpack_wgrad_template(gacc, gw):
+    """``gacc`` (OBn, C, KT, NR) of ``blocked_bwd_weight`` -> ``gw`` (O, C, KT): ``gw[o, c, t] =
+    gacc[o // NR, c, t, o % NR]`` (in place of a NumPy transposed copy)."""
+    O, C, KT = gw.shape
+    OBn = gacc.shape[0]
+    for u in prange(OBn * C):
+        ob = u // C
+        c = u - ob * C
+        src = gacc[ob, c]
+        for i in range(min(NR, O - ob * NR)):
+            dst = gw[ob * NR + i, c]
+            for t in range(KT):
+                dst[t] = src[t, i]
 
 
 def _pack_grad_template(g, gq):
@@ -292,19 +436,85 @@ def _pack_grad_template(g, gq):
                     dst[i, o] = T(0)
 
 
-def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD, OH, OW, CB, GB, gacc):
-    """Register-blocked weight gradient (groups == 1): ``gacc[ob, c, t, :]`` (t = (kd, kh, kw), NR
-    output channels) = sum over n, od, oh, ow of ``xp[n, c, tap t of pixel] * g[n, ob*NR:, pixel]``.
+@_jit.inline
+def _wgrad_quad(xr, pbase, p0, p1, i0, i1, i2, i3, gf, gb, z):
+    """The 4-tap x NR-channel weight-gradient tile over the pixels ``p0..p1-1``: per pixel 4
+    gradient vectors (``gf[gb + p * NR:]``, NR = 4 vectors), the 4 taps' inputs (at ``xr[pbase[p] +
+    i0..i3]``) broadcast, 16 FMAs; summed from zero in increasing p."""
+    vl = nlanes(gf)
+    c00, c01, c02, c03, c10, c11, c12, c13 = z, z, z, z, z, z, z, z
+    c20, c21, c22, c23, c30, c31, c32, c33 = z, z, z, z, z, z, z, z
+    for p in range(p0, p1):
+        q = gb + p * 4 * vl
+        g0 = vload(gf, q)
+        g1 = vload(gf, q + vl)
+        g2 = vload(gf, q + 2 * vl)
+        g3 = vload(gf, q + 3 * vl)
+        b = pbase[p]
+        x = vsplat(gf, xr[b + i0])
+        c00 = vfma(x, g0, c00)
+        c01 = vfma(x, g1, c01)
+        c02 = vfma(x, g2, c02)
+        c03 = vfma(x, g3, c03)
+        x = vsplat(gf, xr[b + i1])
+        c10 = vfma(x, g0, c10)
+        c11 = vfma(x, g1, c11)
+        c12 = vfma(x, g2, c12)
+        c13 = vfma(x, g3, c13)
+        x = vsplat(gf, xr[b + i2])
+        c20 = vfma(x, g0, c20)
+        c21 = vfma(x, g1, c21)
+        c22 = vfma(x, g2, c22)
+        c23 = vfma(x, g3, c23)
+        x = vsplat(gf, xr[b + i3])
+        c30 = vfma(x, g0, c30)
+        c31 = vfma(x, g1, c31)
+        c32 = vfma(x, g2, c32)
+        c33 = vfma(x, g3, c33)
+    return (c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33)
+
+
+@_jit.inline
+def _wgrad_one(xr, pbase, p0, p1, i0, gf, gb, z):
+    """:func:`_wgrad_quad` for a single tap (4 vectors)."""
+    vl = nlanes(gf)
+    c00, c01, c02, c03 = z, z, z, z
+    for p in range(p0, p1):
+        q = gb + p * 4 * vl
+        x = vsplat(gf, xr[pbase[p] + i0])
+        c00 = vfma(x, vload(gf, q), c00)
+        c01 = vfma(x, vload(gf, q + vl), c01)
+        c02 = vfma(x, vload(gf, q + 2 * vl), c02)
+        c03 = vfma(x, vload(gf, q + 3 * vl), c03)
+    return (c00, c01, c02, c03)
+
+
+@_jit.inline
+def _add4(buf, i0, c0, c1, c2, c3):
+    """``buf[i0 : i0 + 4 vectors] += (c0, c1, c2, c3)``."""
+    vl = nlanes(buf)
+    vstore(buf, i0, vadd(vload(buf, i0), c0))
+    vstore(buf, i0 + vl, vadd(vload(buf, i0 + vl), c1))
+    vstore(buf, i0 + 2 * vl, vadd(vload(buf, i0 + 2 * vl), c2))
+    vstore(buf, i0 + 3 * vl, vadd(vload(buf, i0 + 3 * vl), c3))
+
+
+def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD, OH, OW, CB, GB, PBW, gacc):
+    """Register-blocked weight gradient (groups == 1, float32): ``gacc[ob, c, t, :]`` (t = (kd, kh,
+    kw), NR output channels) = sum over n and the output pixels of ``xp[n, c, tap t of pixel] *
+    g[n, ob*NR:, pixel]``.
 
     ``gq`` is the output gradient packed by ``pack_grad`` (NR channels innermost), ``xp`` the padded
     input (C-contiguous; nothing like im2col is built). One prange unit owns the accumulators of
     one output-channel block, CB input channels and GB tap groups, and sums them in a fixed order
-    (n, od, oh, then the output row), so the result does not depend on the thread count. Taps go in
-    groups of 4 (then single taps): per output pixel one NR-wide gradient vector times 4 broadcast
-    input values = 16 FMAs for 4 vector loads (the forward kernel's tile with pixels and taps
-    swapped). A row's partial sums stay in a stack tile (registers) and are added to ``gacc`` once
-    per row: a two-level sum (row, then rows), and the gradient row read once per channel block
-    while it is in L1."""
+    (n, then blocks of ``PBW`` output pixels flattened over (od, oh, ow), so that a block spans
+    rows of a small map), so the result does not depend on the thread count. Taps go in groups of
+    4 (then single taps): per output pixel 4 NR-wide gradient vectors times 4 broadcast input
+    values = 16 explicit FMAs on accumulators that are SSA values (``_simd.Vec``: registers in the
+    serial build too; the stack tile this replaced ran the serial build at a third of the parallel
+    one's speed per core). A block's partial sums are added to ``gacc`` once: a two-level sum
+    (block, then blocks), with the block's gradient rows read from L1/L2 once per channel and tap
+    group."""
     N, C, Dp, Hp, Wp = xp.shape
     OBn = gq.shape[1]
     KT = KD * KH * KW
@@ -315,7 +525,17 @@ def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD,
             for kw in range(KW):
                 toff[t] = (kd * dd * Hp + kh * dh) * Wp + kw * dw
                 t += 1
+    P = OD * OH * OW
+    pbase = np.empty(P, np.int64)  # the input offset of each output pixel's first tap
+    for p in range(P):
+        od = p // (OH * OW)
+        r = p - od * (OH * OW)
+        oh = r // OW
+        ow = r - oh * OW
+        pbase[p] = (od * sd * Hp + oh * sh) * Wp + ow * sw
     xq = xp.reshape((N, C, Dp * Hp * Wp))
+    gf = gq.reshape(-1)
+    gaf = gacc.reshape(-1)
     ng4 = KT // 4
     ngr = ng4 + (KT - ng4 * 4)  # tap groups: ng4 of 4 taps, then single taps
     ncb = (C + CB - 1) // CB
@@ -329,75 +549,33 @@ def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD,
         c1 = min(C, c0 + CB)
         g0 = gbi * GB
         g1 = min(ngr, g0 + GB)
+        t0 = g0 * 4 if g0 < ng4 else ng4 * 4 + (g0 - ng4)
+        t1 = g1 * 4 if g1 < ng4 else ng4 * 4 + (g1 - ng4)
+        z = vsplat(gf, 0.0)
         for c in range(c0, c1):
-            for grp in range(g0, g1):
-                if grp < ng4:
-                    t0 = grp * 4
-                    nt = 4
-                else:
-                    t0 = ng4 * 4 + (grp - ng4)
-                    nt = 1
-                for i in range(nt):
-                    gr = gacc[ob, c, t0 + i]
-                    for o in range(NR):
-                        gr[o] = T(0)
-        acc = carray(_stack_tile(T), (4, NR))
+            for tt in range(t0, t1):
+                _store4(gaf, ((ob * C + c) * KT + tt) * NR, z, z, z, z)
         for n in range(N):
-            gn = gq[n, ob]
-            for od in range(OD):
-                for oh in range(OH):
-                    rowbase = (od * sd * Hp + oh * sh) * Wp
-                    pix0 = (od * OH + oh) * OW
-                    for c in range(c0, c1):
-                        xr = xq[n, c]
-                        for grp in range(g0, g1):
-                            a0 = acc[0]
-                            a1 = acc[1]
-                            a2 = acc[2]
-                            a3 = acc[3]
-                            for o in range(NR):
-                                a0[o] = T(0)
-                                a1[o] = T(0)
-                                a2[o] = T(0)
-                                a3[o] = T(0)
-                            if grp < ng4:
-                                t0 = grp * 4
-                                i0 = rowbase + toff[t0]
-                                i1 = rowbase + toff[t0 + 1]
-                                i2 = rowbase + toff[t0 + 2]
-                                i3 = rowbase + toff[t0 + 3]
-                                for ow in range(OW):
-                                    gv = gn[pix0 + ow]
-                                    x0 = xr[i0 + ow * sw]
-                                    x1 = xr[i1 + ow * sw]
-                                    x2 = xr[i2 + ow * sw]
-                                    x3 = xr[i3 + ow * sw]
-                                    for o in range(NR):
-                                        g_ = gv[o]
-                                        a0[o] += x0 * g_
-                                        a1[o] += x1 * g_
-                                        a2[o] += x2 * g_
-                                        a3[o] += x3 * g_
-                                r0 = gacc[ob, c, t0]
-                                r1 = gacc[ob, c, t0 + 1]
-                                r2 = gacc[ob, c, t0 + 2]
-                                r3 = gacc[ob, c, t0 + 3]
-                                for o in range(NR):
-                                    r0[o] += a0[o]
-                                    r1[o] += a1[o]
-                                    r2[o] += a2[o]
-                                    r3[o] += a3[o]
-                            else:
-                                t0 = ng4 * 4 + (grp - ng4)
-                                i0 = rowbase + toff[t0]
-                                for ow in range(OW):
-                                    gv = gn[pix0 + ow]
-                                    x0 = xr[i0 + ow * sw]
-                                    for o in range(NR):
-                                        a0[o] += x0 * gv[o]
-                                r0 = gacc[ob, c, t0]
-                                for o in range(NR):
-                                    r0[o] += a0[o]
+            gb = (n * OBn + ob) * P * NR
+            for p0 in range(0, P, PBW):
+                p1 = min(P, p0 + PBW)
+                for c in range(c0, c1):
+                    xr = xq[n, c]
+                    a0 = ((ob * C + c) * KT) * NR
+                    for grp in range(g0, g1):
+                        if grp < ng4:
+                            tq = grp * 4
+                            s = _wgrad_quad(xr, pbase, p0, p1, toff[tq], toff[tq + 1], toff[tq + 2], toff[tq + 3],
+                                            gf, gb, z)
+                            a = a0 + tq * NR
+                            _add4(gaf, a, s[0], s[1], s[2], s[3])
+                            _add4(gaf, a + NR, s[4], s[5], s[6], s[7])
+                            _add4(gaf, a + 2 * NR, s[8], s[9], s[10], s[11])
+                            _add4(gaf, a + 3 * NR, s[12], s[13], s[14], s[15])
+                        else:
+                            tq = ng4 * 4 + (grp - ng4)
+                            s1 = _wgrad_one(xr, pbase, p0, p1, toff[tq], gf, gb, z)
+                            _add4(gaf, a0 + tq * NR, s1[0], s1[1], s1[2], s1[3])
 
 
 # ---- depthwise (groups == C == O, one channel per group; 1-D and 2-D): whole planes as flat rows
@@ -766,6 +944,8 @@ TEMPLATES = {
     "blocked_fwd": _blocked_fwd_template,
     "blocked_bwd_weight": _blocked_bwd_weight_template,
     "pack_grad": _pack_grad_template,
+    "pack_weight": _pack_weight_template,
+    "unpack_wgrad": _unpack_wgrad_template,
     "direct_bwd_data": _direct_bwd_data_template,
     "direct_bwd_weight": _direct_bwd_weight_template,
     "dw_fwd": _dw_fwd_template,
@@ -777,21 +957,19 @@ TEMPLATES = {
     "pack": _pack_template,
 }
 # Blocking of blocked_fwd: NR = 64 output channels per packed weight vector (4 zmm f32), MR = 4
-# output pixels per register tile (4 x 64 f32 = 16 of the 32 zmm registers; f64 would need 32 and
-# spill, so dispatch uses this kernel for float32 only). The tile is on the stack so that it stays in
-# registers over the whole C*K reduction. Design note, interleaved A/B against im2col + OpenBLAS
-# (float32, 2 threads, machine shared with 5 other jobs at load ~13: noisy; median of 5-7 rounds of
-# im2col_time / kernel_time): 1.88x (3x3 C64 56), 1.83x (7x7 s2 3->64 224), 2.11x (3x3 dil 2 C64
-# 56) with FMA contraction, 1.45x (dil 2) without; a 16-pixel x 64-channel accumulator block in heap
-# memory, loaded and stored per tap, ran 0.52-0.89x whatever the loop order or contraction (commit
-# a6e5ed3; a later A/B is in _dispatch, CONV_BLOCKED_MIN_OUT_CHANNELS).
-# FMA contraction ("contract") is enabled for this kernel only (BLOCKED_FASTMATH): its vector loop
-# has the constant trip count NR (no scalar remainder whose rounding could differ from the vector
-# body), and the serial and parallel builds were checked bitwise equal (tests/conv/test_conv.py).
+# output pixels per register tile (4 x 4 vectors = 16 of the 32 zmm registers; f64 would need 32
+# and spill, so dispatch uses this kernel for float32 only). The tile is 16 ``_simd.Vec`` SSA values
+# with explicit FMAs (``_fwd_quad``), the same code in the serial and the parallel build. Design
+# note: the kernel's first tile was a loop over a stack-allocated 4 x 64 array with FMA contraction
+# (blocked_bwd_weight's too); LLVM kept it in registers in the parallel build only. One thread
+# (the serial build: ``fastops.threads(1)``, and every problem below the parallel threshold), 3x3
+# C64 56x56, 4 images, forward / data / weight gradient: 31.1 / 34.9 / 42.3 ms with the stack tile
+# (commit 77548e4), 11.4 / 9.2 / 11.0 with the explicit vectors (``python -m fastops.conv.bench
+# --threads 1``). A 16-pixel x 64-channel accumulator block in heap memory, loaded and stored per
+# tap, ran 0.52-0.89x the register tile (commit a6e5ed3).
 BLOCK_NR = _tile.NR  # 64
 BLOCK_MR = _tile.MR  # 4
-BLOCKED_FASTMATH = _tile.FASTMATH  # _config.FASTMATH | {"contract"}
-_BLOCKED = ("blocked_fwd", "blocked_bwd_weight", "pack_grad")
+_BLOCKED = ("blocked_fwd", "blocked_bwd_weight", "pack_grad", "pack_weight", "unpack_wgrad")
 _USES_ACT = ("blocked_fwd", "direct_fwd", "dw_fwd", "epilogue_rows", "epilogue_cols", "unpack")
 
 
@@ -807,10 +985,7 @@ def _name(which, dt, backend, act):
     return f"conv_{which}{tag}_{_jit.SUFFIX[dt]}_{backend}"
 
 
-KERNELS = KernelSet(
-    "conv", TEMPLATES, bind=_bindings, kernel_name=_name,
-    fastmath=lambda which, act: BLOCKED_FASTMATH if which in _BLOCKED else None,
-)
+KERNELS = KernelSet("conv", TEMPLATES, bind=_bindings, kernel_name=_name)
 
 
 def _variant(which, epi):

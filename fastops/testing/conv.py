@@ -394,6 +394,9 @@ _PATHS = {
         ("direct_blocked", (2, 40, 6, 18), (33, 40, 3, 3), True, {"padding": 1, "activation": "relu"}, _DATA_BLOCKED),
         ("direct_blocked", (2, 32, 6, 19), (32, 32, 3, 2), False, {"padding": (2, 0), "padding_mode": "reflect"},
          _DATA_BLOCKED),
+        # 648 taps (two tap chunks), 323 pixels (a partial unit, single pixels, two weight-gradient blocks)
+        ("direct_blocked", (1, 72, 19, 17), (40, 72, 3, 3), True, {"padding": 1}, _DATA_BLOCKED),
+        ("direct_blocked", (4, 48, 7, 7), (64, 48, 3, 3), False, {"padding": 1}, _DATA_BLOCKED),  # a 7x7 map
     ],
     "conv3d": [
         ("im2col_gemm", (1, 8, 6, 8, 8), (8, 8, 3, 3, 3), True, {"padding": 1, "stride": (1, 2, 1)}),

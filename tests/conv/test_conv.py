@@ -68,16 +68,14 @@ def test_dispatch_blocked_direct():
     D, P = _dispatch.Direction, _dispatch.ConvPath
     assert cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), 2, direction=D.BACKWARD_WEIGHT)[0] is P.DIRECT_BLOCKED
     assert cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), 2, direction=D.BACKWARD_DATA)[0] is P.IM2COL_GEMM
-    # a stride-1 data gradient with >= 32 input channels and rows of >= 16 runs the forward kernel;
-    # narrower rows (7x7 maps) run im2col, in both directions
+    # a stride-1 data gradient with >= 32 input channels runs the forward kernel, at any map size
+    # (its pixel groups span rows), as do the forward and the weight gradient
     args = (4, 64, 64, 1, (1, 3, 3), (1, 1, 1), True)
-    assert cb(f32, *args, (1, 56, 56), 2, direction=D.BACKWARD_DATA)[0] is P.DIRECT_BLOCKED
-    assert cb(f32, *args, (1, 14, 14), 2, direction=D.BACKWARD_DATA)[0] is P.IM2COL_GEMM
-    assert cb(f32, *args, (1, 7, 7), 2)[0] is P.IM2COL_GEMM
-    assert cb(f32, *args, (1, 7, 7), 2, direction=D.BACKWARD_WEIGHT)[0] is P.DIRECT_BLOCKED
+    for sp in ((1, 56, 56), (1, 14, 14), (1, 7, 7), (1, 2, 2)):
+        for d in D:
+            assert cb(f32, *args, sp, 2, direction=d)[0] is P.DIRECT_BLOCKED
+    assert cb(f32, 4, 64, 64, 1, (1, 3, 3), (1, 2, 2), True, (1, 7, 7), 2, direction=D.BACKWARD_DATA)[0] is P.IM2COL_GEMM
     assert cb(np.float64, *args, (1, 56, 56), 2, direction=D.BACKWARD_WEIGHT)[0] is P.IM2COL_GEMM
-    with _dispatch.force(conv_path="direct_blocked"):  # forcing ignores the width rule
-        assert cb(f32, *args, (1, 7, 7), 2)[0] is P.DIRECT_BLOCKED
     assert cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), 2, direction="forward")[0] is _dispatch.ConvPath.DIRECT_BLOCKED
 
 
@@ -221,7 +219,7 @@ def test_blocked_direct_kernel_matches_gemm_path():
     ``_dispatch.force``) against the im2col + GEMM path: stride, dilation, 3-D, output
     channels not a multiple of the 64-wide block, output widths not a multiple of the 4-pixel tile
     and below it, fused activation; and bitwise the same for 1 and 2 threads (parallel build vs
-    serial build: the kernel alone uses FMA contraction, this checks both builds round alike)."""
+    serial build)."""
     dtype = np.float32
     rng = np.random.default_rng(11)
     cases = [
@@ -300,6 +298,7 @@ def test_blocked_gradients(k, xs, ws, kw):
     (2, (2, 16, 11, 13), (70, 16, 3, 3), {"stride": (2, 1), "padding": 1, "dilation": (1, 2)}),  # 2 channel blocks
     (3, (1, 5, 5, 6, 9), (32, 5, 3, 3, 3), {"padding": (1, 0, 1), "stride": (1, 2, 1)}),
     (1, (2, 24, 40), (33, 24, 5), {"stride": 3}),
+    (2, (1, 36, 19, 17), (64, 36, 3, 3), {"padding": 1}),  # 323 pixels: two pixel blocks, the last partial
 ])
 def test_blocked_weight_gradient(k, xs, ws, kw):
     """The blocked weight-gradient kernel on strided, dilated and few-channel convolutions, edge
@@ -437,3 +436,34 @@ def test_pointwise_per_image_and_packed_paths(dtype, C, O, H, W):
     with _threads.threads(1):
         one = run()
     assert all(np.array_equal(a, r) for a, r in zip(res, one))
+
+
+@pytest.mark.parametrize("xs, ws, kw", [
+    ((2, 72, 19, 17), (40, 72, 3, 3), {"padding": 1}),  # 648 taps: two chunks; 323 pixels: 5 units, 3 singles
+    ((2, 40, 5, 7), (70, 40, 3, 3), {"padding": 1, "dilation": (2, 1)}),  # a 7-wide map: groups span rows
+    ((1, 64, 3, 3), (64, 64, 3, 3), {"padding": (1, 2)}),  # 9 x 3 pixels: no full chunk
+])
+def test_blocked_blocking_does_not_change_bits(monkeypatch, xs, ws, kw):
+    """The blocked forward's tap chunks and pixel units, and the weight gradient's pixel blocks,
+    change which pass or unit computes an element, never its value for the forward and the data
+    gradient (a tap chunk's tile is saved and reloaded: the same operations in the same order), and
+    the results match float64 whatever the blocking."""
+    from fastops.conv import _core
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal(ws) * 0.2).astype(np.float32)
+    assert fastops.conv2d.explain(xs, "float32", weight_shape=ws, **kw)["path"] == "direct_blocked"
+    y = fastops.conv2d(x, w, None, **kw)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    gx, gw, _ = fastops.conv2d.backward(g, x, w, None, **kw)
+    y64 = fastops.conv2d(x.astype(np.float64), w.astype(np.float64), None, **kw)
+    gx64, gw64, _ = fastops.conv2d.backward(g.astype(np.float64), x.astype(np.float64), w.astype(np.float64), None, **kw)
+    for taps, pixels, wpix in ((7, 8, 4), (100, 4, 17), (1 << 20, 1024, 1 << 20)):
+        monkeypatch.setattr(_core, "BLOCKED_TAPS", taps)
+        monkeypatch.setattr(_core, "BLOCKED_PIXELS", pixels)
+        monkeypatch.setattr(_core, "WEIGHT_PIXEL_BLOCK", wpix)
+        np.testing.assert_array_equal(fastops.conv2d(x, w, None, **kw), y)
+        gx2, gw2, _ = fastops.conv2d.backward(g, x, w, None, **kw)
+        np.testing.assert_array_equal(gx2, gx)
+        for got, ref in ((y, y64), (gx2, gx64), (gw2, gw64)):
+            assert np.abs(got - ref).max() <= 2e-6 * np.abs(ref).max() * np.sqrt(ref.size)
