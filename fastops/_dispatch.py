@@ -228,8 +228,8 @@ CONV_DIRECT_MAX_GROUP_CHANNELS = 16
 # register tiles, FMA) runs float32 groups == 1 convolutions with a kernel larger than 1x1 and at
 # least CONV_BLOCKED_MIN_OUT_CHANNELS output channels (the packed weight pads O to a multiple of 64);
 # float64 stays on im2col + GEMM (a 4 x 64 float64 tile needs all 32 zmm registers and spills). It
-# also computes the stride-1 data gradient of a convolution with at least that many *input*
-# channels (as a forward convolution, see conv/_core.py _data_by_forward); the weight gradient of
+# also computes the data gradient of a convolution with at least that many *input* channels (as
+# forward convolutions, one per stride phase, see conv/_core.py _data_by_forward); the weight gradient of
 # the forward's cases has its own blocked kernel (blocked_bwd_weight). Any map size: the kernels'
 # 4-pixel groups run over the flattened output pixels (a group may span rows), so narrow maps no
 # longer leave single pixels (there was a rule sending rows under 8 / 16 pixels to im2col). The
@@ -265,8 +265,8 @@ def conv_plan(dtype, batch, in_channels, out_channels, groups, kernel, stride, p
     runs, bias + activation fused, any stride and dilation); ``DIRECT`` for another small
     per-group channel product (the direct Numba kernel, bias + activation fused; 3-D depthwise);
     ``DIRECT_BLOCKED`` for the forward of a float32 groups-1 convolution with a kernel > 1x1, at
-    least CONV_BLOCKED_MIN_OUT_CHANNELS outputs; for the stride-1 data gradient of one with that
-    many inputs (the transposed convolution, run by the same forward kernel); and
+    least CONV_BLOCKED_MIN_OUT_CHANNELS outputs; for the data gradient of one with that many
+    inputs (the transposed convolution, run by the same forward kernel, one call per stride phase); and
     for the weight gradient of the forward's cases (``_kernels.blocked_bwd_weight``); else
     ``IM2COL_GEMM``. ``backend``: the build of the
     Numba kernels of that path (the "conv" cost class over the multiply-adds). The choice depends on
@@ -296,12 +296,6 @@ def conv_plan(dtype, batch, in_channels, out_channels, groups, kernel, stride, p
           >= CONV_BLOCKED_MIN_OUT_CHANNELS):
         path = ConvPath.DIRECT_BLOCKED
     else:
-        path = ConvPath.IM2COL_GEMM
-    if path is ConvPath.DIRECT_BLOCKED and Direction(direction) is Direction.BACKWARD_DATA and any(s != 1 for s in stride):
-        # the blocked kernel is a forward kernel; a stride-1 data gradient is a forward convolution
-        # too (of the padded output gradient with the flipped, transposed weight: its outputs are
-        # the input channels); strided data gradients run im2col + GEMM. The weight gradient has
-        # its own blocked kernel (any stride and dilation).
         path = ConvPath.IM2COL_GEMM
     macs = batch * out_channels * cg * ksize * _size(out_spatial)
     return path, parallel_backend(dtype, macs, num_threads, "conv", units=batch * max(in_channels, out_channels))

@@ -164,18 +164,27 @@ BLOCKED_PIXELS = 64
 BLOCKED_TAPS = 576
 
 
-def pack_weight_blocked(w, flip=False):
+def pack_weight_blocked(w, flip=False, taps=None):
     """(O, C, KD, KH, KW) -> (ceil(O/NR), C, KD, KH, KW, NR), output channels innermost
     (OIHW[NR o]), zero-padded to a multiple of NR: the weight layout of ``blocked_fwd``. ``flip``:
     that layout of :func:`flip_transpose` ``(w)`` ((ceil(C/NR), O, KD, KH, KW, NR)), in the same
-    single pass (``_kernels.pack_weight``)."""
+    single pass (``_kernels.pack_weight``). ``taps`` (with ``flip``: three index lists, one per
+    kernel dim): the sub-kernel ``w[:, :, taps[0]][:, :, :, taps[1]][..., taps[2]]`` flipped and
+    transposed instead, shape (ceil(C/NR), O, len(taps[0]), len(taps[1]), len(taps[2]), NR)."""
     NR = K.BLOCK_NR
     O, C = w.shape[:2]
+    ks = w.shape[2:]
+    if taps is None:
+        taps = [range(k) for k in ks]
+    sub = tuple(len(t) for t in taps)
+    flat = np.array([(a * ks[1] + b) * ks[2] + c for a in taps[0] for b in taps[1] for c in taps[2]], np.int64)
+    if flip:
+        flat = flat[::-1].copy()
     B, R = (-(-C // NR), O) if flip else (-(-O // NR), C)
-    wp = np.empty((B, R) + w.shape[2:] + (NR,), w.dtype)
+    wp = np.empty((B, R) + sub + (NR,), w.dtype)
     if wp.size:
         be = _dispatch.parallel_backend(w.dtype, wp.size, _threads.get_num_threads(), units=B * R)
-        K.call("pack_weight", w.dtype, be, np.ascontiguousarray(w).reshape(O, C, -1), bool(flip),
+        K.call("pack_weight", w.dtype, be, np.ascontiguousarray(w).reshape(O, C, -1), bool(flip), flat,
                wp.reshape(B, -1, NR))
     return wp
 
@@ -263,7 +272,7 @@ def _backward(xp, g, w, stride, dilation, groups, padded, need_data, need_weight
         # as a forward convolution the border taps meet the zero padding of g, where an inf or NaN
         # weight would give NaN that the gradient does not have: such weights take im2col + col2im
         if dpath == "direct_blocked" and np.isfinite(w).all():
-            gxp = _data_by_forward(g, w, dilation, xp.shape[2:])
+            gxp = _data_by_forward(g, w, stride, dilation, xp.shape[2:])
             need_data = False
             if not need_weight:
                 return gxp, None
@@ -386,9 +395,8 @@ def _backward_zero_padded(x, g, w, stride, dilation, groups, pads, padded, need_
         # would give a NaN the gradient does not have: exact for finite weights only
         if need_data and dpath == "depthwise" and np.isfinite(w).all():
             gx, need_data = _dw_data(g, w, stride, dilation, pads, x.shape, dbe), False
-        elif (need_data and dpath == "direct_blocked" and _data_by_forward_ok(w, dilation, pads)
-              and np.isfinite(w).all()):
-            gx, need_data = _data_by_forward(g, w, dilation, x.shape[2:], pads), False
+        elif need_data and dpath == "direct_blocked" and np.isfinite(w).all():
+            gx, need_data = _data_by_forward(g, w, stride, dilation, x.shape[2:], pads), False
         wpath, wbe = backend(dt, N, C, O, groups, _ks(w), stride, padded, g.shape[2:], dilation, D.BACKWARD_WEIGHT)
         if need_weight and wpath == "depthwise":
             gw, need_weight = _dw_weight(x, g, w.shape, stride, dilation, pads, wbe), False
@@ -444,31 +452,78 @@ def flip_transpose(w):
     return np.ascontiguousarray(w[:, :, ::-1, ::-1, ::-1].transpose(1, 0, 2, 3, 4))
 
 
-def _data_by_forward(g, w, dilation, in_sp, pads=((0, 0),) * 3):
-    """The data gradient of a stride-1, groups-1 convolution as a forward convolution: ``g``
-    zero-padded by ``dilation * (k - 1) - lo`` below and ``dilation * (k - 1) - hi`` above in each
-    spatial dim (``pads``: the forward's zero padding (lo, hi), at most ``dilation * (k - 1)``),
-    convolved (same dilation, stride 1) with :func:`flip_transpose` ``(w)`` by the blocked forward
-    kernel; the result is the gradient of the unpadded input, of spatial shape ``in_sp`` (no
-    gradient of the padding is computed only to be cropped: 7x7 maps with padding 1 computed 81
-    positions for 49). Every element of it is one fixed-order sum (the forward kernel's), so it does
-    not depend on the thread count."""
-    ext = [d * (k - 1) for d, k in zip(dilation, _ks(w))]
-    lo = [e - p[0] for e, p in zip(ext, pads)]
-    gp = np.zeros(g.shape[:2] + tuple(s + e - p[1] + q for s, e, p, q in zip(g.shape[2:], ext, pads, lo)), g.dtype)
-    gp[(slice(None), slice(None)) + tuple(slice(q, q + s) for q, s in zip(lo, g.shape[2:]))] = g
+def _phase_taps(K, s, d, a):
+    """The taps of phase ``a`` of a strided data gradient along one dim (kernel size ``K``, stride
+    ``s``, dilation ``d``): ``(taps, shift, e)`` with ``taps`` the k (ascending) whose padded input
+    positions ``s * q + a`` receive ``g[q - (d * k - a) // s]``, ``shift`` the largest such ``(d * k
+    - a) // s``, ``e`` the step of that offset between consecutive taps (the phase's dilation)."""
+    taps = [k for k in range(K) if (d * k - a) % s == 0]
+    if not taps:
+        return taps, 0, 1
+    e = (d * (taps[1] - taps[0])) // s if len(taps) > 1 else 1
+    return taps, (d * taps[-1] - a) // s, e
+
+
+def _data_by_forward(g, w, stride, dilation, in_sp, pads=((0, 0),) * 3):
+    """The data gradient of a groups-1 convolution as forward convolutions by the blocked forward
+    kernel, of the unpadded input (spatial shape ``in_sp``; ``pads``: the forward's zero padding (lo,
+    hi) per dim). Stride 1: one convolution of ``g``, zero-padded by ``dilation * (k - 1) - lo``
+    below and ``dilation * (k - 1) - hi`` above (cropped where the padding is wider), with
+    :func:`flip_transpose` ``(w)``. Stride s: the input positions split into the s (per dim) phases
+    ``i = s * q + a`` of the padded input; phase a receives the taps ``k`` with ``d * k = a (mod s)``
+    only, so each phase is a stride-1 convolution of ``g`` with that sub-kernel, flipped (dilation
+    ``d * (k step) / s``), written to every s-th position: the taps of all phases together are the
+    kernel once, no multiply-add meets a zero inserted between the output gradient's pixels (what
+    im2col + col2im of a strided convolution, or a transposed convolution on a zero-upsampled
+    gradient, spend most of their work on). A phase without taps is zero. Every element is one
+    fixed-order sum (the forward kernel's), so it does not depend on the thread count."""
     N, O, C = g.shape[0], g.shape[1], w.shape[1]
     dt = g.dtype
-    out = np.empty((N, C) + tuple(in_sp), dt)
-    _, be = backend(dt, N, O, C, 1, _ks(w), (1, 1, 1), True, in_sp, dilation)
-    K.call("blocked_fwd", dt, be, gp, pack_weight_blocked(w, flip=True), np.zeros(C, dt), 0.0, 0.0, 1, 1, 1,
-           *dilation, BLOCKED_PIXELS, BLOCKED_TAPS, out, epi=_IDENTITY)
-    return out
-
-
-def _data_by_forward_ok(w, dilation, pads):
-    """Whether :func:`_data_by_forward` takes this padding (none wider than the kernel's extent)."""
-    return all(0 <= lo <= d * (k - 1) and 0 <= hi <= d * (k - 1) for (lo, hi), d, k in zip(pads, dilation, _ks(w)))
+    gx = np.empty((N, C) + tuple(in_sp), dt)
+    KS = _ks(w)
+    phases = [[]] * 3
+    for dim in range(3):
+        s, d, (lo, hi), L = stride[dim], dilation[dim], pads[dim], in_sp[dim]
+        ph = []
+        for a in range(s):
+            taps, shift, e = _phase_taps(KS[dim], s, d, a)
+            # the phase's padded positions s * q + a inside the unpadded input [lo, lo + L)
+            q0 = max(0, -(-(lo - a) // s))
+            q1 = -(-(lo + L - a) // s)
+            if q1 > q0:
+                ph.append((a, taps, shift, e, q0, q1, s * q0 + a - lo))
+        phases[dim] = ph
+    for pd in phases[0]:
+        for ph_ in phases[1]:
+            for pw in phases[2]:
+                dst = (slice(None), slice(None)) + tuple(slice(i0, None, s)
+                                                         for (_, _, _, _, _, _, i0), s in zip((pd, ph_, pw), stride))
+                if not (pd[1] and ph_[1] and pw[1]):
+                    gx[dst] = 0
+                    continue
+                # out[q'] = sum_j gp[q' + j e] wf[j], gp[i] = g[i + q0 - shift]
+                osp = tuple(q1 - q0 for (_, _, _, _, q0, q1, _) in (pd, ph_, pw))
+                gp = np.zeros((N, O) + tuple(n + e * (len(t) - 1) for n, (_, t, _, e, _, _, _) in zip(osp, (pd, ph_, pw))), dt)
+                src, tgt = [slice(None)] * 2, [slice(None)] * 2
+                empty = False
+                for (_, t, shift, e, q0, _, _), n, G in zip((pd, ph_, pw), gp.shape[2:], g.shape[2:]):
+                    off = q0 - shift  # gp[i] = g[i + off]
+                    i0, i1 = max(0, -off), min(n, G - off)
+                    empty |= i1 <= i0
+                    src.append(slice(i0 + off, i1 + off))
+                    tgt.append(slice(i0, i1))
+                if not empty:
+                    gp[tuple(tgt)] = g[tuple(src)]
+                out = np.empty((N, C) + osp, dt)
+                dil = tuple(e for (_, _, _, e, _, _, _) in (pd, ph_, pw))
+                taps = (pd[1], ph_[1], pw[1])
+                _, be = backend(dt, N, O, C, 1, tuple(map(len, taps)), (1, 1, 1), True, osp, dil)
+                K.call("blocked_fwd", dt, be, gp, pack_weight_blocked(w, flip=True, taps=taps), np.zeros(C, dt), 0.0, 0.0,
+                       1, 1, 1, *dil, BLOCKED_PIXELS, BLOCKED_TAPS, out, epi=_IDENTITY)
+                if all(s == 1 for s in stride):
+                    return out
+                gx[dst] = out
+    return gx
 
 
 def backward_data(g, w, stride, dilation, groups, in_shape, padded=True):

@@ -368,37 +368,32 @@ def _blocked_fwd_template(xp, wp, bias, a, b, sd, sh, sw, dd, dh, dw, PB, TB, ou
                             orow[pp + i] = ACT(scr[i * NR + o] + bv, a, b)
 
 
-def _pack_weight_template(w, flip, wp):
-    """The weight of the blocked forward kernel: ``w`` (O, C, KT) -> ``wp`` (B, R * KT, NR), NR
-    channels innermost, zero-padded to a multiple of NR. ``flip`` False: ``wp[ob, c * KT + t, i]
-    = w[ob * NR + i, c, t]`` (the convolution's own weight, OIHW[NR o]); True: ``wp[cb, o * KT + t,
-    i] = w[o, cb * NR + i, KT - 1 - t]`` (the flipped, transposed weight of the data gradient as a
-    forward convolution). One pass over the weight, in place of NumPy's zero fill and transposed
-    copy (and, for the data gradient, a flipped transposed copy before them)."""
+def _pack_weight_template(w, transpose, taps, wp):
+    """The weight of the blocked forward kernel: ``w`` (O, C, KT) -> ``wp`` (B, R * J, NR), NR
+    channels innermost, zero-padded to a multiple of NR, the J taps ``taps`` (indices into KT) in
+    that order. ``transpose`` False: ``wp[ob, c * J + j, i] = w[ob * NR + i, c, taps[j]]`` (the
+    convolution's own weight, OIHW[NR o], ``taps`` all of them); True: ``wp[cb, o * J + j, i] =
+    w[o, cb * NR + i, taps[j]]`` (the transposed weight of the data gradient as a forward
+    convolution; ``taps`` reversed: flipped, and a stride phase's sub-kernel). One pass over the
+    weight, in place of NumPy's zero fill and transposed copy (and, for the data gradient, the
+    flipped transposed copy and sub-kernel selection before them)."""
     O, C, KT = w.shape
-    B, RK = wp.shape[0], wp.shape[1]
-    R = RK // KT
+    J = taps.size
+    B, RJ = wp.shape[0], wp.shape[1]
+    R = RJ // J
     for u in prange(B * R):
         bb = u // R
         r = u - bb * R
         dst = wp[bb]
         for i in range(NR):
-            j = bb * NR + i
-            if flip:
-                if j < C:
-                    src = w[r, j]
-                    for t in range(KT):
-                        dst[r * KT + t, i] = src[KT - 1 - t]
-                else:
-                    for t in range(KT):
-                        dst[r * KT + t, i] = T(0)
-            elif j < O:
-                src = w[j, r]
-                for t in range(KT):
-                    dst[r * KT + t, i] = src[t]
+            ch = bb * NR + i
+            if ch < (C if transpose else O):
+                src = w[r, ch] if transpose else w[ch, r]
+                for j in range(J):
+                    dst[r * J + j, i] = src[taps[j]]
             else:
-                for t in range(KT):
-                    dst[r * KT + t, i] = T(0)
+                for j in range(J):
+                    dst[r * J + j, i] = T(0)
 
 
 def _unpack_wgrad_template(gacc, gw):

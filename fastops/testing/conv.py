@@ -372,8 +372,8 @@ _TOL = {np.float32: (2e-4, 2e-5), np.float64: (1e-10, 1e-12)}
 # Dispatch paths (tests/test_paths.py): (path, input shape, weight shape, has bias, kwargs), each
 # large enough for the parallel kernels at 2 threads, optionally with more ``explain`` keys to
 # check. ``direct_blocked`` is float32 only (float64 shapes of that kind run im2col_gemm, listed on
-# its own); with >= 32 input channels and stride 1 it also runs the data gradient (and the
-# stride-1 conv_transpose forward).
+# its own); with >= 32 input channels it also runs the data gradient (and the conv_transpose
+# forward), one forward convolution per stride phase.
 _DATA_BLOCKED = {"backward_data_path": "direct_blocked"}
 _PATHS = {
     "conv1d": [
@@ -397,6 +397,8 @@ _PATHS = {
         # 648 taps (two tap chunks), 323 pixels (a partial unit, single pixels, two weight-gradient blocks)
         ("direct_blocked", (1, 72, 19, 17), (40, 72, 3, 3), True, {"padding": 1}, _DATA_BLOCKED),
         ("direct_blocked", (4, 48, 7, 7), (64, 48, 3, 3), False, {"padding": 1}, _DATA_BLOCKED),  # a 7x7 map
+        # strided: the data gradient one forward convolution per stride phase
+        ("direct_blocked", (2, 32, 13, 11), (40, 32, 3, 3), True, {"stride": 2, "padding": 1}, _DATA_BLOCKED),
     ],
     "conv3d": [
         ("im2col_gemm", (1, 8, 6, 8, 8), (8, 8, 3, 3, 3), True, {"padding": 1, "stride": (1, 2, 1)}),
@@ -410,6 +412,7 @@ _PATHS = {
     "conv_transpose2d": [
         ("im2col_gemm", (2, 16, 7, 8), (16, 4, 4, 4), True, {"stride": 2, "padding": 1, "groups": 2}),
         ("direct_blocked", (2, 32, 5, 17), (32, 36, 3, 3), True, {"padding": 1}),
+        ("direct_blocked", (2, 32, 7, 8), (32, 36, 4, 4), True, {"stride": 2, "padding": 1}),
         ("depthwise", (2, 32, 14, 15), (32, 1, 3, 3), True, {"groups": 32, "stride": 2, "padding": 1}),
     ],
     "conv_transpose3d": [

@@ -46,7 +46,7 @@ def test_dispatch_picks_path_per_shape():
         assert d["path"] == "depthwise" and d["backend"] == "serial" and d["output_shape"] == (8, 128, 56, 56)
         d = fastops.conv_transpose2d.explain((8, 64, 28, 28), "float32", weight_shape=(64, 32, 4, 4), stride=2,
                                              padding=1)
-        assert d["path"] == "im2col_gemm" and d["output_shape"] == (8, 32, 56, 56)
+        assert d["path"] == "direct_blocked" and d["output_shape"] == (8, 32, 56, 56)  # 4 stride phases
 
 
 def test_dispatch_blocked_direct():
@@ -68,13 +68,13 @@ def test_dispatch_blocked_direct():
     D, P = _dispatch.Direction, _dispatch.ConvPath
     assert cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), 2, direction=D.BACKWARD_WEIGHT)[0] is P.DIRECT_BLOCKED
     assert cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), 2, direction=D.BACKWARD_DATA)[0] is P.IM2COL_GEMM
-    # a stride-1 data gradient with >= 32 input channels runs the forward kernel, at any map size
-    # (its pixel groups span rows), as do the forward and the weight gradient
+    # a data gradient with >= 32 input channels runs the forward kernel (one call per stride phase),
+    # at any map size (its pixel groups span rows), as do the forward and the weight gradient
     args = (4, 64, 64, 1, (1, 3, 3), (1, 1, 1), True)
     for sp in ((1, 56, 56), (1, 14, 14), (1, 7, 7), (1, 2, 2)):
         for d in D:
             assert cb(f32, *args, sp, 2, direction=d)[0] is P.DIRECT_BLOCKED
-    assert cb(f32, 4, 64, 64, 1, (1, 3, 3), (1, 2, 2), True, (1, 7, 7), 2, direction=D.BACKWARD_DATA)[0] is P.IM2COL_GEMM
+    assert cb(f32, 4, 64, 64, 1, (1, 3, 3), (1, 2, 2), True, (1, 7, 7), 2, direction=D.BACKWARD_DATA)[0] is P.DIRECT_BLOCKED
     assert cb(np.float64, *args, (1, 56, 56), 2, direction=D.BACKWARD_WEIGHT)[0] is P.IM2COL_GEMM
     assert cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), 2, direction="forward")[0] is _dispatch.ConvPath.DIRECT_BLOCKED
 
@@ -104,7 +104,7 @@ def test_forced_conv_paths():
         pass
     d = fastops.conv2d.explain((8, 3, 224, 224), "float32", weight_shape=(64, 3, 7, 7), stride=2, padding=3)
     assert d["path"] == "direct_blocked" and d["backward_path"] == "im2col_gemm" and d["block_out_channels"] == 64
-    assert d["backward_weight_path"] == "direct_blocked"  # strided: the data gradient stays on im2col
+    assert d["backward_weight_path"] == "direct_blocked"  # 3 input channels: the data gradient stays on im2col
 
 
 def test_direct_and_gemm_paths_agree():
@@ -467,3 +467,33 @@ def test_blocked_blocking_does_not_change_bits(monkeypatch, xs, ws, kw):
         np.testing.assert_array_equal(gx2, gx)
         for got, ref in ((y, y64), (gx2, gx64), (gw2, gw64)):
             assert np.abs(got - ref).max() <= 2e-6 * np.abs(ref).max() * np.sqrt(ref.size)
+
+
+@pytest.mark.parametrize("xs, ws, kw", [
+    ((2, 32, 13, 11), (40, 32, 3, 3), {"stride": 2, "padding": 1}),  # odd sizes: phases of unequal length
+    ((1, 33, 15, 16), (32, 33, 5, 4), {"stride": (3, 2), "padding": (2, 1), "dilation": (1, 2)}),
+    ((1, 32, 9, 10), (32, 32, 2, 2), {"stride": 2}),  # one tap per phase; the last row meets no output
+    ((1, 32, 9, 10), (32, 32, 1, 3), {"stride": (1, 3), "padding": (0, 1)}),
+    ((1, 32, 12, 12), (32, 32, 3, 3), {"stride": 2, "padding": 3, "dilation": 2}),  # phases without taps
+    ((1, 32, 8, 8), (32, 32, 3, 3), {"stride": 4, "padding": 1}),  # stride > kernel: empty phases
+    ((2, 32, 6, 8, 9), (32, 32, 3, 3, 3), {"stride": (2, 1, 2), "padding": 1}),
+    ((2, 40, 31), (48, 40, 5), {"stride": 3, "padding": 2}),
+])
+def test_blocked_strided_data_gradient(xs, ws, kw):
+    """The data gradient of a strided convolution as one blocked forward convolution per stride
+    phase (``_core._data_by_forward``): against float64, bitwise at 1 and 2 threads, with phases of
+    unequal length, phases without taps and input positions no output reads."""
+    rng = np.random.default_rng(3)
+    f = getattr(fastops, f"conv{len(xs) - 2}d")
+    assert f.explain(xs, "float32", weight_shape=ws, **kw)["backward_data_path"] == "direct_blocked"
+    x = rng.standard_normal(xs).astype(np.float32)
+    w = (rng.standard_normal(ws) * 0.2).astype(np.float32)
+    y = f(x, w, None, **kw)
+    g = rng.standard_normal(y.shape).astype(np.float32)
+    gx = f.backward(g, x, w, None, needs=(True, False, False), **kw)[0]
+    with fastops.threads(1):
+        np.testing.assert_array_equal(f.backward(g, x, w, None, needs=(True, False, False), **kw)[0], gx)
+    gx64 = f.backward(g.astype(np.float64), x.astype(np.float64), w.astype(np.float64), None,
+                      needs=(True, False, False), **kw)[0]
+    assert gx.dtype == np.float32 and gx.shape == x.shape
+    assert np.abs(gx - gx64).max() <= 1e-6 * np.abs(gx64).max() * np.sqrt(g.shape[1] * np.prod(ws[2:]))
