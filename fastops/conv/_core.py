@@ -481,9 +481,9 @@ def _data_by_forward(g, w, stride, dilation, in_sp, pads=((0, 0),) * 3):
     dt = g.dtype
     gx = np.empty((N, C) + tuple(in_sp), dt)
     KS = _ks(w)
-    phases = [[]] * 3
+    phases = [None] * 3
     for dim in range(3):
-        s, d, (lo, hi), L = stride[dim], dilation[dim], pads[dim], in_sp[dim]
+        s, d, lo, L = stride[dim], dilation[dim], pads[dim][0], in_sp[dim]
         ph = []
         for a in range(s):
             taps, shift, e = _phase_taps(KS[dim], s, d, a)
