@@ -438,11 +438,9 @@ def _weight_blocked(xp, g, w_shape, stride, dilation, be):
         cb, gb = WEIGHT_CHANNEL_BLOCK, ngr
     else:
         cb, gb = 1, 1
-    gacc = _workspace("cols", (OBn, C, KT, NR), dt)
-    K.call("blocked_bwd_weight", dt, be, np.ascontiguousarray(xp), gq, *stride, *dilation, KD, KH, KW,
-           *g.shape[2:], cb, gb, WEIGHT_PIXEL_BLOCK, gacc)
     gw = np.empty(w_shape, dt)
-    K.call("unpack_wgrad", dt, be, gacc, gw.reshape(O, C, KT))
+    K.call("blocked_bwd_weight", dt, be, np.ascontiguousarray(xp), gq, *stride, *dilation, KD, KH, KW,
+           *g.shape[2:], cb, gb, WEIGHT_PIXEL_BLOCK, gw.reshape(O, C, KT))
     return gw
 
 

@@ -381,34 +381,41 @@ def _pack_weight_template(w, transpose, taps, wp):
     J = taps.size
     B, RJ = wp.shape[0], wp.shape[1]
     R = RJ // J
-    for u in prange(B * R):
-        bb = u // R
-        r = u - bb * R
-        dst = wp[bb]
-        for i in range(NR):
-            ch = bb * NR + i
-            if ch < (C if transpose else O):
-                src = w[r, ch] if transpose else w[ch, r]
+    if transpose:
+        # unit (cb, o): a contiguous (J, NR) block of wp from w[o, cb*NR:(cb+1)*NR] (contiguous too)
+        for u in prange(B * R):
+            bb = u // R
+            r = u - bb * R
+            nc = min(NR, C - bb * NR)
+            src = w[r]
+            for j in range(J):
+                row = wp[bb, r * J + j]
+                t = taps[j]
+                for i in range(nc):
+                    row[i] = src[bb * NR + i, t]
+                for i in range(nc, NR):
+                    row[i] = T(0)
+    else:
+        # unit (ob, PACK_ROWS values of c): each of the NR weight rows read along c, written down a
+        # column of the unit's (PACK_ROWS * J, NR) block of wp (in L1)
+        nrb = (R + PACK_ROWS - 1) // PACK_ROWS
+        for u in prange(B * nrb):
+            bb = u // nrb
+            r0 = (u - bb * nrb) * PACK_ROWS
+            r1 = min(R, r0 + PACK_ROWS)
+            no = min(NR, O - bb * NR)
+            for r in range(r0, r1):
                 for j in range(J):
-                    dst[r * J + j, i] = src[taps[j]]
-            else:
-                for j in range(J):
-                    dst[r * J + j, i] = T(0)
+                    row = wp[bb, r * J + j]
+                    t = taps[j]
+                    for i in range(no):
+                        row[i] = w[bb * NR + i, r, t]
+                    for i in range(no, NR):
+                        row[i] = T(0)
 
 
-def _unpack_wgrad_template(gacc, gw):
-    """``gacc`` (OBn, C, KT, NR) of ``blocked_bwd_weight`` -> ``gw`` (O, C, KT): ``gw[o, c, t] =
-    gacc[o // NR, c, t, o % NR]`` (in place of a NumPy transposed copy)."""
-    O, C, KT = gw.shape
-    OBn = gacc.shape[0]
-    for u in prange(OBn * C):
-        ob = u // C
-        c = u - ob * C
-        src = gacc[ob, c]
-        for i in range(min(NR, O - ob * NR)):
-            dst = gw[ob * NR + i, c]
-            for t in range(KT):
-                dst[t] = src[t, i]
+# input channels per unit of pack_weight's forward layout (16 x 9 taps x 64 channels: 36 KiB)
+PACK_ROWS = 16
 
 
 def _pack_grad_template(g, gq):
@@ -494,10 +501,9 @@ def _add4(buf, i0, c0, c1, c2, c3):
     vstore(buf, i0 + 3 * vl, vadd(vload(buf, i0 + 3 * vl), c3))
 
 
-def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD, OH, OW, CB, GB, PBW, gacc):
-    """Register-blocked weight gradient (groups == 1, float32): ``gacc[ob, c, t, :]`` (t = (kd, kh,
-    kw), NR output channels) = sum over n and the output pixels of ``xp[n, c, tap t of pixel] *
-    g[n, ob*NR:, pixel]``.
+def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD, OH, OW, CB, GB, PBW, gw):
+    """Register-blocked weight gradient (groups == 1, float32): ``gw[o, c, t]`` (``gw`` (O, C, KT), t =
+    (kd, kh, kw)) = sum over n and the output pixels of ``xp[n, c, tap t of pixel] * g[n, o, pixel]``.
 
     ``gq`` is the output gradient packed by ``pack_grad`` (NR channels innermost), ``xp`` the padded
     input (C-contiguous; nothing like im2col is built). One prange unit owns the accumulators of
@@ -507,9 +513,11 @@ def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD,
     4 (then single taps): per output pixel 4 NR-wide gradient vectors times 4 broadcast input
     values = 16 explicit FMAs on accumulators that are SSA values (``_simd.Vec``: registers in the
     serial build too; the stack tile this replaced ran the serial build at a third of the parallel
-    one's speed per core). A block's partial sums are added to ``gacc`` once: a two-level sum
-    (block, then blocks), with the block's gradient rows read from L1/L2 once per channel and tap
-    group."""
+    one's speed per core). A block's partial sums are added to the unit's accumulators (NR channels
+    innermost, in L1) once: a two-level sum (block, then blocks), with the block's gradient rows
+    read from L1/L2 once per channel and tap group. The unit writes its finished block of ``gw``
+    itself (no packed gradient to unpack afterwards: a NumPy transposed copy of 5 ms for a 3x3 512
+    -> 512 weight before commit 389296e, a Numba pass of ~2 ms after)."""
     N, C, Dp, Hp, Wp = xp.shape
     OBn = gq.shape[1]
     KT = KD * KH * KW
@@ -530,7 +538,7 @@ def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD,
         pbase[p] = (od * sd * Hp + oh * sh) * Wp + ow * sw
     xq = xp.reshape((N, C, Dp * Hp * Wp))
     gf = gq.reshape(-1)
-    gaf = gacc.reshape(-1)
+    O = gw.shape[0]
     ng4 = KT // 4
     ngr = ng4 + (KT - ng4 * 4)  # tap groups: ng4 of 4 taps, then single taps
     ncb = (C + CB - 1) // CB
@@ -547,30 +555,37 @@ def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD,
         t0 = g0 * 4 if g0 < ng4 else ng4 * 4 + (g0 - ng4)
         t1 = g1 * 4 if g1 < ng4 else ng4 * 4 + (g1 - ng4)
         z = vsplat(gf, 0.0)
+        acc = np.empty((c1 - c0) * KT * NR, T)  # this unit's gw[ob*NR:, c0:c1, t0:t1], NR innermost
         for c in range(c0, c1):
             for tt in range(t0, t1):
-                _store4(gaf, ((ob * C + c) * KT + tt) * NR, z, z, z, z)
+                _store4(acc, ((c - c0) * KT + tt) * NR, z, z, z, z)
         for n in range(N):
             gb = (n * OBn + ob) * P * NR
             for p0 in range(0, P, PBW):
                 p1 = min(P, p0 + PBW)
                 for c in range(c0, c1):
                     xr = xq[n, c]
-                    a0 = ((ob * C + c) * KT) * NR
+                    a0 = (c - c0) * KT * NR
                     for grp in range(g0, g1):
                         if grp < ng4:
                             tq = grp * 4
                             s = _wgrad_quad(xr, pbase, p0, p1, toff[tq], toff[tq + 1], toff[tq + 2], toff[tq + 3],
                                             gf, gb, z)
                             a = a0 + tq * NR
-                            _add4(gaf, a, s[0], s[1], s[2], s[3])
-                            _add4(gaf, a + NR, s[4], s[5], s[6], s[7])
-                            _add4(gaf, a + 2 * NR, s[8], s[9], s[10], s[11])
-                            _add4(gaf, a + 3 * NR, s[12], s[13], s[14], s[15])
+                            _add4(acc, a, s[0], s[1], s[2], s[3])
+                            _add4(acc, a + NR, s[4], s[5], s[6], s[7])
+                            _add4(acc, a + 2 * NR, s[8], s[9], s[10], s[11])
+                            _add4(acc, a + 3 * NR, s[12], s[13], s[14], s[15])
                         else:
                             tq = ng4 * 4 + (grp - ng4)
                             s1 = _wgrad_one(xr, pbase, p0, p1, toff[tq], gf, gb, z)
-                            _add4(gaf, a0 + tq * NR, s1[0], s1[1], s1[2], s1[3])
+                            _add4(acc, a0 + tq * NR, s1[0], s1[1], s1[2], s1[3])
+        for i in range(min(NR, O - ob * NR)):
+            for c in range(c0, c1):
+                dst = gw[ob * NR + i, c]
+                a0 = (c - c0) * KT * NR + i
+                for tt in range(t0, t1):
+                    dst[tt] = acc[a0 + tt * NR]
 
 
 # ---- depthwise (groups == C == O, one channel per group; 1-D and 2-D): whole planes as flat rows
@@ -940,7 +955,6 @@ TEMPLATES = {
     "blocked_bwd_weight": _blocked_bwd_weight_template,
     "pack_grad": _pack_grad_template,
     "pack_weight": _pack_weight_template,
-    "unpack_wgrad": _unpack_wgrad_template,
     "direct_bwd_data": _direct_bwd_data_template,
     "direct_bwd_weight": _direct_bwd_weight_template,
     "dw_fwd": _dw_fwd_template,
@@ -964,7 +978,7 @@ TEMPLATES = {
 # tap, ran 0.52-0.89x the register tile (commit a6e5ed3).
 BLOCK_NR = _tile.NR  # 64
 BLOCK_MR = _tile.MR  # 4
-_BLOCKED = ("blocked_fwd", "blocked_bwd_weight", "pack_grad", "pack_weight", "unpack_wgrad")
+_BLOCKED = ("blocked_fwd", "blocked_bwd_weight", "pack_grad", "pack_weight")
 _USES_ACT = ("blocked_fwd", "direct_fwd", "dw_fwd", "epilogue_rows", "epilogue_cols", "unpack")
 
 
