@@ -225,8 +225,11 @@ def broadcast_collapse(out_shape, *shapes):
 CONV_DIRECT_MAX_GROUP_CHANNELS = 16
 
 # The blocked direct forward kernel (fastops/conv/_kernels.py blocked_fwd: 4-pixel x 64-output-channel
-# register tiles, FMA) runs float32 groups == 1 convolutions with a kernel larger than 1x1 and at
-# least CONV_BLOCKED_MIN_OUT_CHANNELS output channels (the packed weight pads O to a multiple of 64);
+# register tiles, FMA) runs float32 groups == 1 convolutions other than GEMM_1X1's (so 1x1 kernels
+# with a stride or padding too: ResNet's stride-2 1x1 downsampling, 4 images, 64->128 56x56 forward /
+# weight gradient 0.80 / 1.70 ms on im2col + GEMM, 0.44 / 0.51 blocked: python -m fastops.conv.bench,
+# row (4, 64, 56, 128, 1, 2); their data gradient stays on im2col + GEMM, 1.10 vs 1.47 ms blocked,
+# where 3 of the 4 stride phases are zeros) with at least CONV_BLOCKED_MIN_OUT_CHANNELS output channels (the packed weight pads O to a multiple of 64);
 # float64 stays on im2col + GEMM (a 4 x 64 float64 tile needs all 32 zmm registers and spills). It
 # also computes the data gradient of a convolution with at least that many *input* channels (as
 # forward convolutions, one per stride phase, see conv/_core.py _data_by_forward); the weight gradient of
@@ -264,8 +267,8 @@ def conv_plan(dtype, batch, in_channels, out_channels, groups, kernel, stride, p
     input and one output channel per group in 1-D or 2-D (``_kernels.dw_*``: whole planes as flat
     runs, bias + activation fused, any stride and dilation); ``DIRECT`` for another small
     per-group channel product (the direct Numba kernel, bias + activation fused; 3-D depthwise);
-    ``DIRECT_BLOCKED`` for the forward of a float32 groups-1 convolution with a kernel > 1x1, at
-    least CONV_BLOCKED_MIN_OUT_CHANNELS outputs; for the data gradient of one with that many
+    ``DIRECT_BLOCKED`` for the forward of another float32 groups-1 convolution with at least
+    CONV_BLOCKED_MIN_OUT_CHANNELS outputs; for the data gradient of one with that many
     inputs (the transposed convolution, run by the same forward kernel, one call per stride phase); and
     for the weight gradient of the forward's cases (``_kernels.blocked_bwd_weight``); else
     ``IM2COL_GEMM``. ``backend``: the build of the
@@ -291,9 +294,10 @@ def conv_plan(dtype, batch, in_channels, out_channels, groups, kernel, stride, p
         path = ConvPath.DEPTHWISE
     elif cg * og <= CONV_DIRECT_MAX_GROUP_CHANNELS:
         path = ConvPath.DIRECT
-    elif (np.dtype(dtype) == np.float32 and groups == 1 and ksize > 1
+    elif (np.dtype(dtype) == np.float32 and groups == 1
           and (in_channels if Direction(direction) is Direction.BACKWARD_DATA else out_channels)
-          >= CONV_BLOCKED_MIN_OUT_CHANNELS):
+          >= CONV_BLOCKED_MIN_OUT_CHANNELS
+          and not (ksize == 1 and Direction(direction) is Direction.BACKWARD_DATA)):
         path = ConvPath.DIRECT_BLOCKED
     else:
         path = ConvPath.IM2COL_GEMM

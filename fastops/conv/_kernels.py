@@ -507,11 +507,11 @@ def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD,
 
     ``gq`` is the output gradient packed by ``pack_grad`` (NR channels innermost), ``xp`` the padded
     input (C-contiguous; nothing like im2col is built). One prange unit owns the accumulators of
-    one output-channel block, CB input channels and GB tap groups, and sums them in a fixed order
+    one output-channel block, CB input channels and GB groups of 4 taps, and sums them in a fixed order
     (n, then blocks of ``PBW`` output pixels flattened over (od, oh, ow), so that a block spans
-    rows of a small map), so the result does not depend on the thread count. Taps go in groups of
-    4 (then single taps): per output pixel 4 NR-wide gradient vectors times 4 broadcast input
-    values = 16 explicit FMAs on accumulators that are SSA values (``_simd.Vec``: registers in the
+    rows of a small map), so the result does not depend on the thread count. The unit's (channel,
+    tap) pairs go in groups of 4 (then single pairs): per output pixel 4 NR-wide gradient vectors
+    times 4 broadcast input values = 16 explicit FMAs on accumulators that are SSA values (``_simd.Vec``: registers in the
     serial build too; the stack tile this replaced ran the serial build at a third of the parallel
     one's speed per core). A block's partial sums are added to the unit's accumulators (NR channels
     innermost, in L1) once: a two-level sum (block, then blocks), with the block's gradient rows
@@ -536,7 +536,8 @@ def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD,
         oh = r // OW
         ow = r - oh * OW
         pbase[p] = (od * sd * Hp + oh * sh) * Wp + ow * sw
-    xq = xp.reshape((N, C, Dp * Hp * Wp))
+    PL = Dp * Hp * Wp
+    xq = xp.reshape((N, C * PL))
     gf = gq.reshape(-1)
     O = gw.shape[0]
     ng4 = KT // 4
@@ -554,32 +555,38 @@ def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD,
         g1 = min(ngr, g0 + GB)
         t0 = g0 * 4 if g0 < ng4 else ng4 * 4 + (g0 - ng4)
         t1 = g1 * 4 if g1 < ng4 else ng4 * 4 + (g1 - ng4)
-        z = vsplat(gf, 0.0)
-        acc = np.empty((c1 - c0) * KT * NR, T)  # this unit's gw[ob*NR:, c0:c1, t0:t1], NR innermost
+        # the unit's (channel, tap) pairs in order, in groups of 4 (across channels: a 1x1 kernel or
+        # the 9th tap of a 3x3 one is not left as single taps), then single pairs: the input offset
+        # of each and its accumulator
+        nk = (c1 - c0) * (t1 - t0)
+        koff = np.empty(nk, np.int64)
+        kacc = np.empty(nk, np.int64)
+        m = 0
         for c in range(c0, c1):
             for tt in range(t0, t1):
-                _store4(acc, ((c - c0) * KT + tt) * NR, z, z, z, z)
+                koff[m] = c * PL + toff[tt]
+                kacc[m] = ((c - c0) * KT + tt) * NR
+                m += 1
+        nk4 = nk // 4
+        z = vsplat(gf, 0.0)
+        acc = np.empty((c1 - c0) * KT * NR, T)  # this unit's gw[ob*NR:, c0:c1, t0:t1], NR innermost
+        for m in range(nk):
+            _store4(acc, kacc[m], z, z, z, z)
         for n in range(N):
             gb = (n * OBn + ob) * P * NR
+            xr = xq[n]
             for p0 in range(0, P, PBW):
                 p1 = min(P, p0 + PBW)
-                for c in range(c0, c1):
-                    xr = xq[n, c]
-                    a0 = (c - c0) * KT * NR
-                    for grp in range(g0, g1):
-                        if grp < ng4:
-                            tq = grp * 4
-                            s = _wgrad_quad(xr, pbase, p0, p1, toff[tq], toff[tq + 1], toff[tq + 2], toff[tq + 3],
-                                            gf, gb, z)
-                            a = a0 + tq * NR
-                            _add4(acc, a, s[0], s[1], s[2], s[3])
-                            _add4(acc, a + NR, s[4], s[5], s[6], s[7])
-                            _add4(acc, a + 2 * NR, s[8], s[9], s[10], s[11])
-                            _add4(acc, a + 3 * NR, s[12], s[13], s[14], s[15])
-                        else:
-                            tq = ng4 * 4 + (grp - ng4)
-                            s1 = _wgrad_one(xr, pbase, p0, p1, toff[tq], gf, gb, z)
-                            _add4(acc, a0 + tq * NR, s1[0], s1[1], s1[2], s1[3])
+                for k4 in range(nk4):
+                    m = k4 * 4
+                    s = _wgrad_quad(xr, pbase, p0, p1, koff[m], koff[m + 1], koff[m + 2], koff[m + 3], gf, gb, z)
+                    _add4(acc, kacc[m], s[0], s[1], s[2], s[3])
+                    _add4(acc, kacc[m + 1], s[4], s[5], s[6], s[7])
+                    _add4(acc, kacc[m + 2], s[8], s[9], s[10], s[11])
+                    _add4(acc, kacc[m + 3], s[12], s[13], s[14], s[15])
+                for m in range(nk4 * 4, nk):
+                    s1 = _wgrad_one(xr, pbase, p0, p1, koff[m], gf, gb, z)
+                    _add4(acc, kacc[m], s1[0], s1[1], s1[2], s1[3])
         for i in range(min(NR, O - ob * NR)):
             for c in range(c0, c1):
                 dst = gw[ob * NR + i, c]

@@ -399,6 +399,8 @@ _PATHS = {
         ("direct_blocked", (4, 48, 7, 7), (64, 48, 3, 3), False, {"padding": 1}, _DATA_BLOCKED),  # a 7x7 map
         # strided: the data gradient one forward convolution per stride phase
         ("direct_blocked", (2, 32, 13, 11), (40, 32, 3, 3), True, {"stride": 2, "padding": 1}, _DATA_BLOCKED),
+        ("direct_blocked", (2, 36, 15, 14), (70, 36, 1, 1), False, {"stride": 2},  # 1x1 stride 2
+         {"backward_data_path": "im2col_gemm", "backward_weight_path": "direct_blocked"}),
     ],
     "conv3d": [
         ("im2col_gemm", (1, 8, 6, 8, 8), (8, 8, 3, 3, 3), True, {"padding": 1, "stride": (1, 2, 1)}),
@@ -429,7 +431,7 @@ def _paths(name, transposed):
                 continue
             s = _case_samples([(xs, ws, has_b, kw)], transposed)(rng, dtype)[0]
             expect = {"path": path, "backend": "parallel", **(more[0] if more else {})}
-            label = path + (" + data gradient" if more else "")
+            label = path + (" + " + ", ".join(sorted(more[0])) if more else "")
             out.append(PathCase(label, s, expect=expect, explain=dict(weight_shape=ws, **kw)))
         return out
 

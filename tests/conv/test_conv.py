@@ -16,10 +16,11 @@ def test_dispatch_picks_path_per_shape():
     cb = _dispatch.conv_plan
     # 1x1, stride 1, unpadded: the input is the GEMM operand
     assert cb(f32, 8, 256, 64, 1, (1, 1, 1), (1, 1, 1), False, (1, 56, 56), 2) == ("gemm_1x1", "parallel")
-    # padded or strided 1x1 needs im2col
-    assert cb(f32, 8, 256, 64, 1, (1, 1, 1), (1, 2, 2), False, (1, 28, 28), 2)[0] == "im2col_gemm"
+    # a padded or strided 1x1 is not one GEMM: float32 runs the blocked kernels, float64 im2col
+    assert cb(f32, 8, 256, 64, 1, (1, 1, 1), (1, 2, 2), False, (1, 28, 28), 2)[0] == "direct_blocked"
+    assert cb(np.float64, 8, 256, 64, 1, (1, 1, 1), (1, 2, 2), False, (1, 28, 28), 2)[0] == "im2col_gemm"
     assert cb(np.float64, 8, 64, 64, 1, (1, 3, 3), (1, 1, 1), True, (1, 56, 56), 2) == ("im2col_gemm", "parallel")
-    # float32, groups 1, kernel > 1x1, >= 32 outputs: the register-blocked direct kernel (measured
+    # float32, groups 1, >= 32 outputs: the register-blocked direct kernel (measured
     # 1.2-2.2x faster than im2col + BLAS, see _dispatch); float64 and fewer outputs stay on im2col
     assert cb(f32, 8, 64, 64, 1, (1, 3, 3), (1, 1, 1), True, (1, 56, 56), 2) == ("direct_blocked", "parallel")
     assert cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), 2)[0] == "direct_blocked"
@@ -50,11 +51,12 @@ def test_dispatch_picks_path_per_shape():
 
 
 def test_dispatch_blocked_direct():
-    """float32, groups 1, a kernel larger than 1x1, at least 32 output channels; never depends on
+    """float32, groups 1, not a plain 1x1 GEMM, at least 32 output channels; never depends on
     the thread count (only serial / parallel does)."""
     f32 = np.float32
     cb = _dispatch.conv_plan
-    assert cb(f32, 8, 256, 64, 1, (1, 1, 1), (1, 2, 2), False, (1, 28, 28), 2)[0] == "im2col_gemm"
+    assert cb(f32, 8, 256, 64, 1, (1, 1, 1), (1, 2, 2), False, (1, 28, 28), 2)[0] == "direct_blocked"  # 1x1 stride 2
+    assert cb(f32, 8, 256, 64, 1, (1, 1, 1), (1, 1, 1), True, (1, 30, 30), 2)[0] == "direct_blocked"  # 1x1 padded
     assert cb(f32, 8, 3, 64, 1, (1, 7, 7), (1, 2, 2), True, (1, 112, 112), 2) == ("direct_blocked", "parallel")
     assert cb(f32, 8, 64, 64, 1, (1, 3, 3), (1, 1, 1), True, (1, 56, 56), 2, dilation=(1, 2, 2))[0] == "direct_blocked"
     assert cb(f32, 2, 32, 32, 1, (3, 3, 3), (1, 1, 1), True, (16, 32, 32), 2)[0] == "direct_blocked"
