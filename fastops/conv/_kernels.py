@@ -188,55 +188,59 @@ def _direct_bwd_weight_template(xp, g, sd, sh, sw, dd, dh, dw, gw):
 
 
 @_jit.inline
+def _pixel_bases(OD, OH, OW, sd, sh, sw, Hp, Wp):
+    """The offset, in a C-contiguous padded input plane (Dp, Hp, Wp), of the first tap of each
+    output pixel (flattened over (od, oh, ow)) of a convolution with strides (sd, sh, sw)."""
+    pbase = np.empty(OD * OH * OW, np.int64)
+    for p in range(OD * OH * OW):
+        od = p // (OH * OW)
+        r = p - od * (OH * OW)
+        oh = r // OW
+        ow = r - oh * OW
+        pbase[p] = (od * sd * Hp + oh * sh) * Wp + ow * sw
+    return pbase
+
+
+@_jit.inline
+def _fma4x4(c, x0, x1, x2, x3, v0, v1, v2, v3):
+    """The 4 x 4-vector tile ``c`` plus the rank-1 product of the broadcast scalars ``x0..x3`` and
+    the vectors ``v0..v3``: ``c[4 i + j] + x_i * v_j``, 16 explicit FMAs."""
+    return (vfma(x0, v0, c[0]), vfma(x0, v1, c[1]), vfma(x0, v2, c[2]), vfma(x0, v3, c[3]),
+            vfma(x1, v0, c[4]), vfma(x1, v1, c[5]), vfma(x1, v2, c[6]), vfma(x1, v3, c[7]),
+            vfma(x2, v0, c[8]), vfma(x2, v1, c[9]), vfma(x2, v2, c[10]), vfma(x2, v3, c[11]),
+            vfma(x3, v0, c[12]), vfma(x3, v1, c[13]), vfma(x3, v2, c[14]), vfma(x3, v3, c[15]))
+
+
+@_jit.inline
 def _fwd_quad(xr, b0, b1, b2, b3, offs, t0, t1, wf, wb, c):
     """The 4-pixel x NR-channel tile ``c`` (16 vectors) plus the taps ``t0..t1-1`` of the pixels
-    whose first taps are at ``xr[b0..b3]``: per tap 4 weight vectors (``wf[wb + tt * NR:]``, NR = 4 vectors),
-    4 broadcast inputs, 16 FMAs."""
+    whose first taps are at ``xr[b0..b3]``: per tap 4 weight vectors (``wf[wb + tt * NR:]``, NR = 4
+    vectors), 4 broadcast inputs, 16 FMAs."""
     vl = nlanes(wf)
-    c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33 = c
     for tt in range(t0, t1):
         ot = offs[tt]
         q = wb + tt * 4 * vl  # NR = 4 vectors
-        w0 = vload(wf, q)
-        w1 = vload(wf, q + vl)
-        w2 = vload(wf, q + 2 * vl)
-        w3 = vload(wf, q + 3 * vl)
-        x = vsplat(wf, xr[b0 + ot])
-        c00 = vfma(x, w0, c00)
-        c01 = vfma(x, w1, c01)
-        c02 = vfma(x, w2, c02)
-        c03 = vfma(x, w3, c03)
-        x = vsplat(wf, xr[b1 + ot])
-        c10 = vfma(x, w0, c10)
-        c11 = vfma(x, w1, c11)
-        c12 = vfma(x, w2, c12)
-        c13 = vfma(x, w3, c13)
-        x = vsplat(wf, xr[b2 + ot])
-        c20 = vfma(x, w0, c20)
-        c21 = vfma(x, w1, c21)
-        c22 = vfma(x, w2, c22)
-        c23 = vfma(x, w3, c23)
-        x = vsplat(wf, xr[b3 + ot])
-        c30 = vfma(x, w0, c30)
-        c31 = vfma(x, w1, c31)
-        c32 = vfma(x, w2, c32)
-        c33 = vfma(x, w3, c33)
-    return (c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33)
+        c = _fma4x4(c, vsplat(wf, xr[b0 + ot]), vsplat(wf, xr[b1 + ot]), vsplat(wf, xr[b2 + ot]),
+                    vsplat(wf, xr[b3 + ot]), vload(wf, q), vload(wf, q + vl), vload(wf, q + 2 * vl),
+                    vload(wf, q + 3 * vl))
+    return c
+
+
+@_jit.inline
+def _fma1x4(c, x, v0, v1, v2, v3):
+    """One row of :func:`_fma4x4`: ``c[j] + x * v_j``."""
+    return (vfma(x, v0, c[0]), vfma(x, v1, c[1]), vfma(x, v2, c[2]), vfma(x, v3, c[3]))
 
 
 @_jit.inline
 def _fwd_one(xr, b0, offs, t0, t1, wf, wb, c):
     """:func:`_fwd_quad` for a single pixel (4 vectors)."""
     vl = nlanes(wf)
-    c00, c01, c02, c03 = c
     for tt in range(t0, t1):
         q = wb + tt * 4 * vl  # NR = 4 vectors
-        x = vsplat(wf, xr[b0 + offs[tt]])
-        c00 = vfma(x, vload(wf, q), c00)
-        c01 = vfma(x, vload(wf, q + vl), c01)
-        c02 = vfma(x, vload(wf, q + 2 * vl), c02)
-        c03 = vfma(x, vload(wf, q + 3 * vl), c03)
-    return (c00, c01, c02, c03)
+        c = _fma1x4(c, vsplat(wf, xr[b0 + offs[tt]]), vload(wf, q), vload(wf, q + vl), vload(wf, q + 2 * vl),
+                    vload(wf, q + 3 * vl))
+    return c
 
 
 @_jit.inline
@@ -306,13 +310,7 @@ def _blocked_fwd_template(xp, wp, bias, a, b, sd, sh, sw, dd, dh, dw, PB, TB, ou
                     offs[t] = ((c * Dp + kd * dd) * Hp + kh * dh) * Wp + kw * dw
                     t += 1
     P = OD * OH * OW
-    pbase = np.empty(P, np.int64)  # the input offset of each output pixel's first tap
-    for p in range(P):
-        od = p // (OH * OW)
-        r = p - od * (OH * OW)
-        oh = r // OW
-        ow = r - oh * OW
-        pbase[p] = (od * sd * Hp + oh * sh) * Wp + ow * sw
+    pbase = _pixel_bases(OD, OH, OW, sd, sh, sw, Hp, Wp)
     wf = wp.reshape(-1)
     xq = xp.reshape((N, C * Dp * Hp * Wp))
     oq = out.reshape((N, O, P))
@@ -444,51 +442,26 @@ def _wgrad_quad(xr, pbase, p0, p1, i0, i1, i2, i3, gf, gb, z):
     gradient vectors (``gf[gb + p * NR:]``, NR = 4 vectors), the 4 taps' inputs (at ``xr[pbase[p] +
     i0..i3]``) broadcast, 16 FMAs; summed from zero in increasing p."""
     vl = nlanes(gf)
-    c00, c01, c02, c03, c10, c11, c12, c13 = z, z, z, z, z, z, z, z
-    c20, c21, c22, c23, c30, c31, c32, c33 = z, z, z, z, z, z, z, z
+    c = (z, z, z, z, z, z, z, z, z, z, z, z, z, z, z, z)
     for p in range(p0, p1):
         q = gb + p * 4 * vl
-        g0 = vload(gf, q)
-        g1 = vload(gf, q + vl)
-        g2 = vload(gf, q + 2 * vl)
-        g3 = vload(gf, q + 3 * vl)
         b = pbase[p]
-        x = vsplat(gf, xr[b + i0])
-        c00 = vfma(x, g0, c00)
-        c01 = vfma(x, g1, c01)
-        c02 = vfma(x, g2, c02)
-        c03 = vfma(x, g3, c03)
-        x = vsplat(gf, xr[b + i1])
-        c10 = vfma(x, g0, c10)
-        c11 = vfma(x, g1, c11)
-        c12 = vfma(x, g2, c12)
-        c13 = vfma(x, g3, c13)
-        x = vsplat(gf, xr[b + i2])
-        c20 = vfma(x, g0, c20)
-        c21 = vfma(x, g1, c21)
-        c22 = vfma(x, g2, c22)
-        c23 = vfma(x, g3, c23)
-        x = vsplat(gf, xr[b + i3])
-        c30 = vfma(x, g0, c30)
-        c31 = vfma(x, g1, c31)
-        c32 = vfma(x, g2, c32)
-        c33 = vfma(x, g3, c33)
-    return (c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33)
+        c = _fma4x4(c, vsplat(gf, xr[b + i0]), vsplat(gf, xr[b + i1]), vsplat(gf, xr[b + i2]),
+                    vsplat(gf, xr[b + i3]), vload(gf, q), vload(gf, q + vl), vload(gf, q + 2 * vl),
+                    vload(gf, q + 3 * vl))
+    return c
 
 
 @_jit.inline
 def _wgrad_one(xr, pbase, p0, p1, i0, gf, gb, z):
     """:func:`_wgrad_quad` for a single tap (4 vectors)."""
     vl = nlanes(gf)
-    c00, c01, c02, c03 = z, z, z, z
+    c = (z, z, z, z)
     for p in range(p0, p1):
         q = gb + p * 4 * vl
-        x = vsplat(gf, xr[pbase[p] + i0])
-        c00 = vfma(x, vload(gf, q), c00)
-        c01 = vfma(x, vload(gf, q + vl), c01)
-        c02 = vfma(x, vload(gf, q + 2 * vl), c02)
-        c03 = vfma(x, vload(gf, q + 3 * vl), c03)
-    return (c00, c01, c02, c03)
+        c = _fma1x4(c, vsplat(gf, xr[pbase[p] + i0]), vload(gf, q), vload(gf, q + vl), vload(gf, q + 2 * vl),
+                    vload(gf, q + 3 * vl))
+    return c
 
 
 @_jit.inline
@@ -529,13 +502,7 @@ def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD,
                 toff[t] = (kd * dd * Hp + kh * dh) * Wp + kw * dw
                 t += 1
     P = OD * OH * OW
-    pbase = np.empty(P, np.int64)  # the input offset of each output pixel's first tap
-    for p in range(P):
-        od = p // (OH * OW)
-        r = p - od * (OH * OW)
-        oh = r // OW
-        ow = r - oh * OW
-        pbase[p] = (od * sd * Hp + oh * sh) * Wp + ow * sw
+    pbase = _pixel_bases(OD, OH, OW, sd, sh, sw, Hp, Wp)
     PL = Dp * Hp * Wp
     xq = xp.reshape((N, C * PL))
     gf = gq.reshape(-1)
