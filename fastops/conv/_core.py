@@ -34,8 +34,10 @@ The GEMM engine fixes its summation order by shape, so its results do not depend
 count; the conv kernels are deterministic by construction (see ``_kernels``). The weight gradient
 is one GEMM per batch chunk whose K dim is the chunk's pixels, the chunks added in order.
 """
+import itertools
 import math
 import threading
+import typing
 
 import numpy as np
 
@@ -450,16 +452,34 @@ def flip_transpose(w):
     return np.ascontiguousarray(w[:, :, ::-1, ::-1, ::-1].transpose(1, 0, 2, 3, 4))
 
 
-def _phase_taps(K, s, d, a):
-    """The taps of phase ``a`` of a strided data gradient along one dim (kernel size ``K``, stride
-    ``s``, dilation ``d``): ``(taps, shift, e)`` with ``taps`` the k (ascending) whose padded input
-    positions ``s * q + a`` receive ``g[q - (d * k - a) // s]``, ``shift`` the largest such ``(d * k
-    - a) // s``, ``e`` the step of that offset between consecutive taps (the phase's dilation)."""
-    taps = [k for k in range(K) if (d * k - a) % s == 0]
-    if not taps:
-        return taps, 0, 1
-    e = (d * (taps[1] - taps[0])) // s if len(taps) > 1 else 1
-    return taps, (d * taps[-1] - a) // s, e
+class _Phase(typing.NamedTuple):
+    """One stride phase of a data gradient along one dim: the padded input positions ``s * q + a``
+    for ``q0 <= q < q1`` (those inside the unpadded input, the first at unpadded index ``i0``)
+    receive ``sum_j g[q - shift + j * step] * w[taps[-1 - j]]``."""
+
+    taps: list
+    shift: int
+    step: int
+    q0: int
+    q1: int
+    i0: int
+
+
+def _phases(K, s, d, lo, L):
+    """The non-empty stride phases (:class:`_Phase`) of a data gradient along one dim: kernel size
+    ``K``, stride ``s``, dilation ``d``, zero padding ``lo`` below, ``L`` unpadded positions. Phase
+    ``a`` has the taps k (ascending) with ``d * k = a (mod s)``: position ``s * q + a`` receives
+    ``g[q - (d * k - a) // s]`` from tap k."""
+    out = []
+    for a in range(s):
+        taps = [k for k in range(K) if (d * k - a) % s == 0]
+        q0 = max(0, -(-(lo - a) // s))
+        q1 = -(-(lo + L - a) // s)
+        if q1 > q0:
+            step = (d * (taps[1] - taps[0])) // s if len(taps) > 1 else 1
+            shift = (d * taps[-1] - a) // s if taps else 0
+            out.append(_Phase(taps, shift, step, q0, q1, s * q0 + a - lo))
+    return out
 
 
 def _data_by_forward(g, w, stride, dilation, in_sp, pads=((0, 0),) * 3):
@@ -477,50 +497,35 @@ def _data_by_forward(g, w, stride, dilation, in_sp, pads=((0, 0),) * 3):
     fixed-order sum (the forward kernel's), so it does not depend on the thread count."""
     N, O, C = g.shape[0], g.shape[1], w.shape[1]
     dt = g.dtype
-    gx = np.empty((N, C) + tuple(in_sp), dt)
-    KS = _ks(w)
-    phases = [None] * 3
-    for dim in range(3):
-        s, d, lo, L = stride[dim], dilation[dim], pads[dim][0], in_sp[dim]
-        ph = []
-        for a in range(s):
-            taps, shift, e = _phase_taps(KS[dim], s, d, a)
-            # the phase's padded positions s * q + a inside the unpadded input [lo, lo + L)
-            q0 = max(0, -(-(lo - a) // s))
-            q1 = -(-(lo + L - a) // s)
-            if q1 > q0:
-                ph.append((a, taps, shift, e, q0, q1, s * q0 + a - lo))
-        phases[dim] = ph
-    for pd in phases[0]:
-        for ph_ in phases[1]:
-            for pw in phases[2]:
-                dst = (slice(None), slice(None)) + tuple(slice(i0, None, s)
-                                                         for (_, _, _, _, _, _, i0), s in zip((pd, ph_, pw), stride))
-                if not (pd[1] and ph_[1] and pw[1]):
-                    gx[dst] = 0
-                    continue
-                # out[q'] = sum_j gp[q' + j e] wf[j], gp[i] = g[i + q0 - shift]
-                osp = tuple(q1 - q0 for (_, _, _, _, q0, q1, _) in (pd, ph_, pw))
-                gp = np.zeros((N, O) + tuple(n + e * (len(t) - 1) for n, (_, t, _, e, _, _, _) in zip(osp, (pd, ph_, pw))), dt)
-                src, tgt = [slice(None)] * 2, [slice(None)] * 2
-                empty = False
-                for (_, t, shift, e, q0, _, _), n, G in zip((pd, ph_, pw), gp.shape[2:], g.shape[2:]):
-                    off = q0 - shift  # gp[i] = g[i + off]
-                    i0, i1 = max(0, -off), min(n, G - off)
-                    empty |= i1 <= i0
-                    src.append(slice(i0 + off, i1 + off))
-                    tgt.append(slice(i0, i1))
-                if not empty:
-                    gp[tuple(tgt)] = g[tuple(src)]
-                out = np.empty((N, C) + osp, dt)
-                dil = tuple(e for (_, _, _, e, _, _, _) in (pd, ph_, pw))
-                taps = (pd[1], ph_[1], pw[1])
-                _, be = backend(dt, N, O, C, 1, tuple(map(len, taps)), (1, 1, 1), True, osp, dil)
-                K.call("blocked_fwd", dt, be, gp, pack_weight_blocked(w, flip=True, taps=taps), np.zeros(C, dt), 0.0, 0.0,
-                       1, 1, 1, *dil, BLOCKED_PIXELS, BLOCKED_TAPS, out, epi=_IDENTITY)
-                if all(s == 1 for s in stride):
-                    return out
-                gx[dst] = out
+    per_dim = [_phases(k, s, d, p[0], L) for k, s, d, p, L in zip(_ks(w), stride, dilation, pads, in_sp)]
+    if all(s == 1 for s in stride):
+        gx = None  # one phase: the convolution's output is the gradient
+    else:
+        gx = np.empty((N, C) + tuple(in_sp), dt)
+    for ph in itertools.product(*per_dim):
+        dst = (slice(None), slice(None)) + tuple(slice(p.i0, None, s) for p, s in zip(ph, stride))
+        if not all(p.taps for p in ph):
+            gx[dst] = 0
+            continue
+        # out[q - q0] = sum_j gp[q - q0 + j * step] * wf[j], with gp[i] = g[i + q0 - shift]
+        osp = tuple(p.q1 - p.q0 for p in ph)
+        gp = np.zeros((N, O) + tuple(n + p.step * (len(p.taps) - 1) for n, p in zip(osp, ph)), dt)
+        src, tgt = [slice(None)] * 2, [slice(None)] * 2
+        for p, n, G in zip(ph, gp.shape[2:], g.shape[2:]):
+            off = p.q0 - p.shift
+            i0, i1 = max(0, -off), max(0, min(n, G - off))
+            src.append(slice(i0 + off, max(i0, i1) + off))
+            tgt.append(slice(i0, max(i0, i1)))
+        gp[tuple(tgt)] = g[tuple(src)]
+        out = np.empty((N, C) + osp, dt)
+        dil = tuple(p.step for p in ph)
+        taps = tuple(p.taps for p in ph)
+        _, be = backend(dt, N, O, C, 1, tuple(map(len, taps)), (1, 1, 1), True, osp, dil)
+        K.call("blocked_fwd", dt, be, gp, pack_weight_blocked(w, flip=True, taps=taps), np.zeros(C, dt), 0.0, 0.0,
+               1, 1, 1, *dil, BLOCKED_PIXELS, BLOCKED_TAPS, out, epi=_IDENTITY)
+        if gx is None:
+            return out
+        gx[dst] = out
     return gx
 
 
