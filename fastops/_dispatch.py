@@ -224,26 +224,27 @@ def broadcast_collapse(out_shape, *shapes):
 # direct kernel streams the plane once with a broadcast weight.
 CONV_DIRECT_MAX_GROUP_CHANNELS = 16
 
-# The blocked direct forward kernel (fastops/conv/_kernels.py blocked_fwd: 4-pixel x 64-output-channel
-# register tiles, FMA) runs float32 groups == 1 convolutions other than GEMM_1X1's (so 1x1 kernels
-# with a stride or padding too: ResNet's stride-2 1x1 downsampling, 4 images, 64->128 56x56 forward /
-# weight gradient 0.80 / 1.70 ms on im2col + GEMM, 0.44 / 0.51 blocked: python -m fastops.conv.bench,
-# row (4, 64, 56, 128, 1, 2); their data gradient stays on im2col + GEMM, 1.10 vs 1.47 ms blocked,
-# where 3 of the 4 stride phases are zeros) with at least CONV_BLOCKED_MIN_OUT_CHANNELS output channels (the packed weight pads O to a multiple of 64);
+# The blocked direct forward kernel (fastops/conv/_kernels.py blocked_fwd: 4-pixel x
+# 64-output-channel register tiles, FMA) runs float32 groups == 1 convolutions other than GEMM_1X1's
+# (so 1x1 kernels with a stride or padding too: ResNet's stride-2 1x1 downsampling, 4 images,
+# 64->128 56x56 forward / weight gradient 0.80 / 1.70 ms on im2col + GEMM, 0.44 / 0.51 blocked:
+# python -m fastops.conv.bench, row (4, 64, 56, 128, 1, 2); their data gradient stays on im2col +
+# GEMM, 1.10 vs 1.47 ms blocked, where 3 of the 4 stride phases are zeros) with at least
+# CONV_BLOCKED_MIN_OUT_CHANNELS output channels (the packed weight pads O to a multiple of 64);
 # float64 stays on im2col + GEMM (a 4 x 64 float64 tile needs all 32 zmm registers and spills). It
 # also computes the data gradient of a convolution with at least that many *input* channels (as
-# forward convolutions, one per stride phase, see conv/_core.py _data_by_forward); the weight gradient of
-# the forward's cases has its own blocked kernel (blocked_bwd_weight). Any map size: the kernels'
-# 4-pixel groups run over the flattened output pixels (a group may span rows), so narrow maps no
-# longer leave single pixels (there was a rule sending rows under 8 / 16 pixels to im2col). The
-# blocked kernels against im2col + GEMM forced, 3x3 stride 1 padding 1, 4 images, float32, 2
-# threads, one process (ms; forward / data / weight gradient): C512 7x7 6.7 / 7.5 / 7.8 vs 8.8 /
-# 8.8 / 20.0, C256 14x14 5.7 / 5.5 / 7.4 vs 9.9 / 8.2 / 11.1 (``python -m fastops.conv.bench``),
-# C128 7x7 0.69 / 0.61 / 0.75 vs 1.48 / 0.96 / 1.22, C64 4x4 0.19 / 0.16 / 0.20 vs 0.34 / 0.30 /
-# 0.32, C512 4x4 3.9 / 5.2 / 4.5 vs 4.1 / 4.4 / 15.9 (``python -m fastops.conv.bench --small``;
-# the one loss: packing the flipped weight is 2 ms of it). Earlier A/Bs, when im2col's GEMM was
-# OpenBLAS: the forward 1.20x (7x7 s2 3->64 224) to 2.16x (conv3d 3x3x3 C32 16x32x32) faster
-# blocked (commit b4465a2).
+# forward convolutions, one per stride phase, see conv/_core.py _data_by_forward); the weight
+# gradient of the forward's cases has its own blocked kernel (blocked_bwd_weight). Any map size: the
+# kernels' 4-pixel groups run over the flattened output pixels (a group may span rows), so narrow
+# maps no longer leave single pixels (there was a rule sending rows under 8 / 16 pixels to im2col).
+# The blocked kernels against im2col + GEMM forced, 3x3 stride 1 padding 1, 4 images, float32, 2
+# threads, one process (ms; forward / data / weight gradient): C512 7x7 6.7 / 7.5 / 7.8 vs 8.8 / 8.8
+# / 20.0, C256 14x14 5.7 / 5.5 / 7.4 vs 9.9 / 8.2 / 11.1 (``python -m fastops.conv.bench``), C128
+# 7x7 0.69 / 0.61 / 0.75 vs 1.48 / 0.96 / 1.22, C64 4x4 0.19 / 0.16 / 0.20 vs 0.34 / 0.30 / 0.32,
+# C512 4x4 3.9 / 5.2 / 4.5 vs 4.1 / 4.4 / 15.9 (``python -m fastops.conv.bench --small``; the one
+# loss: packing the flipped weight is 2 ms of it). Earlier A/Bs, when im2col's GEMM was OpenBLAS:
+# the forward 1.20x (7x7 s2 3->64 224) to 2.16x (conv3d 3x3x3 C32 16x32x32) faster blocked (commit
+# b4465a2).
 CONV_BLOCKED_MIN_OUT_CHANNELS = 32
 
 

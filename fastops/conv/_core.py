@@ -168,11 +168,11 @@ BLOCKED_TAPS = 576
 
 def pack_weight_blocked(w, flip=False, taps=None):
     """(O, C, KD, KH, KW) -> (ceil(O/NR), C, KD, KH, KW, NR), output channels innermost
-    (OIHW[NR o]), zero-padded to a multiple of NR: the weight layout of ``blocked_fwd``. ``flip``:
-    that layout of :func:`flip_transpose` ``(w)`` ((ceil(C/NR), O, KD, KH, KW, NR)), in the same
-    single pass (``_kernels.pack_weight``). ``taps`` (with ``flip``: three index lists, one per
-    kernel dim): the sub-kernel ``w[:, :, taps[0]][:, :, :, taps[1]][..., taps[2]]`` flipped and
-    transposed instead, shape (ceil(C/NR), O, len(taps[0]), len(taps[1]), len(taps[2]), NR)."""
+    (OIHW[NR o]), zero-padded to a multiple of NR: the weight layout of ``blocked_fwd``, in one pass
+    (``_kernels.pack_weight``). ``flip``: that layout of the transposed weight flipped along the
+    kernel dims (``w[:, :, ::-1, ::-1, ::-1]`` with O and C swapped: (ceil(C/NR), O, KD, KH, KW,
+    NR)). ``taps`` (three index lists, one per kernel dim): the sub-kernel ``w[:, :, taps[0]][:, :,
+    :, taps[1]][..., taps[2]]`` instead of the whole kernel (with ``flip``: a stride phase's)."""
     NR = K.BLOCK_NR
     O, C = w.shape[:2]
     ks = w.shape[2:]
@@ -267,17 +267,9 @@ def _backward(xp, g, w, stride, dilation, groups, padded, need_data, need_weight
         return (np.zeros(xp.shape, dt) if need_data else None), (np.zeros(w.shape, dt) if need_weight else None)
     # every kernel below writes all of gxp (col2im and direct_bwd_data zero each plane first, unpack
     # writes every element) and all of gw: no np.zeros pass needed
+    # (the blocked and depthwise data gradients ran in _backward_zero_padded, the only caller: a data
+    # gradient asked for here is an im2col / direct one, e.g. that of a non-finite weight)
     gxp = None
-    if need_data:
-        dpath, _ = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation,
-                           _dispatch.Direction.BACKWARD_DATA)
-        # as a forward convolution the border taps meet the zero padding of g, where an inf or NaN
-        # weight would give NaN that the gradient does not have: such weights take im2col + col2im
-        if dpath == "direct_blocked" and np.isfinite(w).all():
-            gxp = _data_by_forward(g, w, stride, dilation, xp.shape[2:])
-            need_data = False
-            if not need_weight:
-                return gxp, None
     gw = None
     if need_weight:
         wpath, wbe = backend(dt, N, C, O, groups, _ks(w), stride, padded, out_sp, dilation,
@@ -446,12 +438,6 @@ def _weight_blocked(xp, g, w_shape, stride, dilation, be):
     return gw
 
 
-def flip_transpose(w):
-    """(O, C, KD, KH, KW) -> (C, O, KD, KH, KW) flipped along the three kernel dims: the weight of
-    the transposed convolution (groups 1)."""
-    return np.ascontiguousarray(w[:, :, ::-1, ::-1, ::-1].transpose(1, 0, 2, 3, 4))
-
-
 class _Phase(typing.NamedTuple):
     """One stride phase of a data gradient along one dim: the padded input positions ``s * q + a``
     for ``q0 <= q < q1`` (those inside the unpadded input, the first at unpadded index ``i0``)
@@ -486,8 +472,9 @@ def _data_by_forward(g, w, stride, dilation, in_sp, pads=((0, 0),) * 3):
     """The data gradient of a groups-1 convolution as forward convolutions by the blocked forward
     kernel, of the unpadded input (spatial shape ``in_sp``; ``pads``: the forward's zero padding (lo,
     hi) per dim). Stride 1: one convolution of ``g``, zero-padded by ``dilation * (k - 1) - lo``
-    below and ``dilation * (k - 1) - hi`` above (cropped where the padding is wider), with
-    :func:`flip_transpose` ``(w)``. Stride s: the input positions split into the s (per dim) phases
+    below and ``dilation * (k - 1) - hi`` above (cropped where the padding is wider), with ``w``
+    transposed (O and C swapped) and flipped along the kernel dims (``pack_weight_blocked(w,
+    flip=True)``). Stride s: the input positions split into the s (per dim) phases
     ``i = s * q + a`` of the padded input; phase a receives the taps ``k`` with ``d * k = a (mod s)``
     only, so each phase is a stride-1 convolution of ``g`` with that sub-kernel, flipped (dilation
     ``d * (k step) / s``), written to every s-th position: the taps of all phases together are the

@@ -480,17 +480,17 @@ def _blocked_bwd_weight_template(xp, gq, sd, sh, sw, dd, dh, dw, KD, KH, KW, OD,
 
     ``gq`` is the output gradient packed by ``pack_grad`` (NR channels innermost), ``xp`` the padded
     input (C-contiguous; nothing like im2col is built). One prange unit owns the accumulators of
-    one output-channel block, CB input channels and GB groups of 4 taps, and sums them in a fixed order
-    (n, then blocks of ``PBW`` output pixels flattened over (od, oh, ow), so that a block spans
-    rows of a small map), so the result does not depend on the thread count. The unit's (channel,
-    tap) pairs go in groups of 4 (then single pairs): per output pixel 4 NR-wide gradient vectors
-    times 4 broadcast input values = 16 explicit FMAs on accumulators that are SSA values (``_simd.Vec``: registers in the
-    serial build too; the stack tile this replaced ran the serial build at a third of the parallel
-    one's speed per core). A block's partial sums are added to the unit's accumulators (NR channels
-    innermost, in L1) once: a two-level sum (block, then blocks), with the block's gradient rows
-    read from L1/L2 once per channel and tap group. The unit writes its finished block of ``gw``
-    itself (no packed gradient to unpack afterwards: a NumPy transposed copy of 5 ms for a 3x3 512
-    -> 512 weight before commit 389296e, a Numba pass of ~2 ms after)."""
+    one output-channel block, CB input channels and GB groups of 4 taps, and sums them in a fixed
+    order (n, then blocks of ``PBW`` output pixels flattened over (od, oh, ow), so that a block
+    spans rows of a small map), so the result does not depend on the thread count. The unit's
+    (channel, tap) pairs go in groups of 4 (then single pairs): per output pixel 4 NR-wide gradient
+    vectors times 4 broadcast input values = 16 explicit FMAs on accumulators that are SSA values
+    (``_simd.Vec``: registers in the serial build too; the stack tile this replaced ran the serial
+    build at a third of the parallel one's speed per core). A block's partial sums are added to the
+    unit's accumulators (NR channels innermost, in L1) once: a two-level sum (block, then blocks),
+    with the block's gradient rows read from L1/L2 once per channel and tap group. The unit writes
+    its finished block of ``gw`` itself (no packed gradient to unpack afterwards: a NumPy
+    transposed copy of 5 ms for a 3x3 512 -> 512 weight before commit 389296e)."""
     N, C, Dp, Hp, Wp = xp.shape
     OBn = gq.shape[1]
     KT = KD * KH * KW
